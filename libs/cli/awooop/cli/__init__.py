@@ -1,0 +1,1 @@
+"""The awooop command: the composition root."""

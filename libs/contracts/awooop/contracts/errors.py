@@ -1,0 +1,146 @@
+"""The error-code registry: every code AwoooP emits, each with a one-line meaning.
+
+Codes are stable strings (``E-<AREA>-<DETAIL>``) that travel in events, DLQ headers,
+logs and HTTP answers; the docs print :func:`error_table_markdown`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ERROR_CODE_PATTERN = r"^E-[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """One registered error code and what it means."""
+
+    code: str
+    meaning: str
+
+    def __str__(self) -> str:
+        return self.code
+
+
+def _code(code: str, meaning: str) -> ErrorCode:
+    if re.fullmatch(ERROR_CODE_PATTERN, code) is None:
+        msg = f"malformed error code {code!r}"
+        raise ValueError(msg)
+    return ErrorCode(code, meaning)
+
+
+E_BROKER_RESET = _code(
+    "E-BROKER-RESET", "the broker epoch changed: the broker lost its data or is another one"
+)
+E_TOPIC_PARTITIONS = _code(
+    "E-TOPIC-PARTITIONS", "an existing topic's partition count differs from the topic registry"
+)
+E_DLQ_DECODE = _code(
+    "E-DLQ-DECODE", "a record could not be decoded (not UTF-8 JSON, not an object)"
+)
+E_DLQ_INVALID = _code("E-DLQ-INVALID", "an envelope failed validation against its event type")
+E_DLQ_UPCAST = _code(
+    "E-DLQ-UPCAST", "an upcaster failed or a link of the upcaster chain is missing"
+)
+E_DLQ_HANDLER = _code(
+    "E-DLQ-HANDLER", "a handler error repeated when the record was processed alone"
+)
+E_DLQ_OVERSIZE = _code("E-DLQ-OVERSIZE", "a record is over the 1 MiB record size limit")
+E_EVENT_TYPE_UNKNOWN = _code(
+    "E-EVENT-TYPE-UNKNOWN", "the event_type is not in this reader's event-type registry"
+)
+E_EVENT_VERSION_NEWER = _code(
+    "E-EVENT-VERSION-NEWER",
+    "the schema_version is newer than this reader knows: deploy a newer one",
+)
+E_INBOUND_INVALID = _code(
+    "E-INBOUND-INVALID", "an inbound channel record is malformed or fails validation"
+)
+E_INBOUND_OVERSIZE = _code("E-INBOUND-OVERSIZE", "an inbound channel record is over 1 MiB")
+E_RUN_STATE_001 = _code(
+    "E-RUN-STATE-001", "illegal run state transition under the runtime_run_state contract"
+)
+E_SCHEMA_001 = _code(
+    "E-SCHEMA-001", "structured output still invalid against the agent's schema after retries"
+)
+E_CONFLICT_BOUND = _code(
+    "E-CONFLICT-BOUND", "aggregate version conflicts persisted past the retry bound: an outage"
+)
+E_MCP_GATE_001 = _code(
+    "E-MCP-GATE-001", "gate 1: tool unknown, disabled, or no longer matching its pinned hash"
+)
+E_MCP_GATE_002 = _code("E-MCP-GATE-002", "gate 2: agent unknown or not allowed this tool")
+E_MCP_GATE_003 = _code("E-MCP-GATE-003", "gate 3: the tool's scope is refused by the policy")
+E_MCP_GATE_004 = _code("E-MCP-GATE-004", "gate 3: arguments invalid against the tool's schema")
+E_MCP_GATE_005 = _code("E-MCP-GATE-005", "gate 3: destructive tool blocked in shadow mode")
+E_MCP_GATE_006 = _code("E-MCP-GATE-006", "gate 4: the tenant is killed (kill switch tripped)")
+E_MCP_GATE_007 = _code("E-MCP-GATE-007", "gate 4: rate limited; retry after the given delay")
+E_MCP_GATE_008 = _code(
+    "E-MCP-GATE-008", "gate 5: approval token missing, invalid or expired for write/admin scope"
+)
+E_MCP_GATE_009 = _code("E-MCP-GATE-009", "gate 5: approval token replayed or bound to another call")
+
+_ALL = (
+    E_BROKER_RESET,
+    E_TOPIC_PARTITIONS,
+    E_DLQ_DECODE,
+    E_DLQ_INVALID,
+    E_DLQ_UPCAST,
+    E_DLQ_HANDLER,
+    E_DLQ_OVERSIZE,
+    E_EVENT_TYPE_UNKNOWN,
+    E_EVENT_VERSION_NEWER,
+    E_INBOUND_INVALID,
+    E_INBOUND_OVERSIZE,
+    E_RUN_STATE_001,
+    E_SCHEMA_001,
+    E_CONFLICT_BOUND,
+    E_MCP_GATE_001,
+    E_MCP_GATE_002,
+    E_MCP_GATE_003,
+    E_MCP_GATE_004,
+    E_MCP_GATE_005,
+    E_MCP_GATE_006,
+    E_MCP_GATE_007,
+    E_MCP_GATE_008,
+    E_MCP_GATE_009,
+)
+
+ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _ALL}
+"""Every registered code, keyed by its string, in registry order."""
+
+MCP_GATE_OF: dict[str, int] = {
+    E_MCP_GATE_001.code: 1,
+    E_MCP_GATE_002.code: 2,
+    E_MCP_GATE_003.code: 3,
+    E_MCP_GATE_004.code: 3,
+    E_MCP_GATE_005.code: 3,
+    E_MCP_GATE_006.code: 4,
+    E_MCP_GATE_007.code: 4,
+    E_MCP_GATE_008.code: 5,
+    E_MCP_GATE_009.code: 5,
+}
+"""The gate (1..5) that refuses a call with each ``E-MCP-GATE-*`` code."""
+
+if len(ERROR_CODES) != len(_ALL):
+    msg = "duplicate error code in the registry"
+    raise RuntimeError(msg)
+
+
+def error_code(code: str) -> ErrorCode:
+    """Look a code up; ``KeyError`` naming the code when it is not registered."""
+    try:
+        return ERROR_CODES[code]
+    except KeyError:
+        msg = f"unregistered error code {code!r}"
+        raise KeyError(msg) from None
+
+
+def error_table_markdown() -> str:
+    """Render the registry as a Markdown table (code, meaning), one row per code."""
+    escaped_pipe = "\\|"
+    rows = ["| code | meaning |", "|---|---|"]
+    for entry in ERROR_CODES.values():
+        rows.append(f"| `{entry.code}` | {entry.meaning.replace('|', escaped_pipe)} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,83 @@
+"""The inbound record: the value of ``awooop.channel.inbound.v1``, which is not an envelope.
+
+Bridges and outside producers have no event store, so they publish this plain record;
+ingress validates it, checks its id against the payload, and emits the first envelope.
+``payload`` is the provider's object exactly as received (a Telegram update, a Slack
+event callback or interaction).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from awooop.contracts.envelope import ProjectId
+from awooop.contracts.errors import E_INBOUND_INVALID, E_INBOUND_OVERSIZE, ErrorCode
+from awooop.contracts.headers import TRACEPARENT_PATTERN
+from awooop.contracts.payloads.fields import ChannelType, ProviderEventId
+from awooop.contracts.record_parsing import (
+    NotAJsonObjectError,
+    describe_validation_error,
+    load_json_object,
+)
+from awooop.contracts.topics import MAX_RECORD_BYTES
+
+
+class InboundRecord(BaseModel):
+    """One message, button press or event from a chat provider, as a bridge saw it.
+
+    ``provider_event_id`` is the de-duplication id (Telegram: ``<bot_id>:<update_id>``;
+    Slack: the callback's ``event_id``). ``traceparent``, when present, is W3C.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project_id: ProjectId
+    channel_type: ChannelType
+    provider_event_id: ProviderEventId
+    received_at: AwareDatetime
+    traceparent: Annotated[str, Field(pattern=TRACEPARENT_PATTERN)] | None = None
+    payload: dict[str, Any]
+
+
+class InboundRecordInvalid(ValueError):
+    """An inbound record was refused; ``reason`` says why, ``code`` is registered."""
+
+    error: ErrorCode = E_INBOUND_INVALID
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{self.error.code}: {reason}")
+        self.reason = reason
+
+    @property
+    def code(self) -> str:
+        """The registered error code string, e.g. ``E-INBOUND-INVALID``."""
+        return self.error.code
+
+
+class InboundRecordOversize(InboundRecordInvalid):
+    """The inbound record is larger than ``MAX_RECORD_BYTES``."""
+
+    error = E_INBOUND_OVERSIZE
+
+
+def parse_inbound(value: bytes) -> InboundRecord:
+    """Validate the bytes of an inbound record.
+
+    Raises :class:`InboundRecordOversize` above ``MAX_RECORD_BYTES`` (checked before any
+    parsing) and :class:`InboundRecordInvalid` for bytes that are not a UTF-8 JSON object
+    or fail validation.
+    """
+    if len(value) > MAX_RECORD_BYTES:
+        reason = f"inbound record of {len(value)} bytes is over the {MAX_RECORD_BYTES} byte limit"
+        raise InboundRecordOversize(reason)
+    try:
+        return InboundRecord.model_validate_json(value)
+    except ValidationError as error:
+        # Only on failure: parse again to tell "not a JSON object" apart in plain words.
+        try:
+            load_json_object(value)
+        except NotAJsonObjectError as not_object:
+            raise InboundRecordInvalid(not_object.reason) from error
+        raise InboundRecordInvalid(describe_validation_error(error)) from error

@@ -1,0 +1,19 @@
+"""The production event payloads; importing this package registers every one of them.
+
+One module per producing area. A payload class is the current shape of its event type;
+a new version of a published shape is a new version plus an upcaster, never an edit.
+"""
+
+from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallSucceeded
+from awooop.contracts.payloads.ingress import MessageReceived
+from awooop.contracts.payloads.run import RunCompleted, RunFailed, RunStarted, ToolCallRequested
+
+__all__ = [
+    "MessageReceived",
+    "RunCompleted",
+    "RunFailed",
+    "RunStarted",
+    "ToolCallBlocked",
+    "ToolCallRequested",
+    "ToolCallSucceeded",
+]

@@ -1,0 +1,30 @@
+"""Payloads produced by the MCP gateway on ``awooop.gateway.events.v1``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from awooop.contracts.envelope import EventPayload
+from awooop.contracts.event_registry import register_payload
+from awooop.contracts.payloads.fields import CallId
+
+MCP_GATE_CODE_PATTERN = r"^E-MCP-GATE-[0-9]{3}$"
+
+
+@register_payload("gateway.tool_call_succeeded", 1)
+class ToolCallSucceeded(EventPayload):
+    """The tool call ran; ``result`` is already redacted and truncated."""
+
+    call_id: CallId
+    result: dict[str, Any] | str
+
+
+@register_payload("gateway.tool_call_blocked", 1)
+class ToolCallBlocked(EventPayload):
+    """A gate refused the tool call: which gate (1..5) and its ``E-MCP-GATE-*`` code."""
+
+    call_id: CallId
+    gate: Annotated[int, Field(strict=True, ge=1, le=5)]
+    code: Annotated[str, Field(pattern=MCP_GATE_CODE_PATTERN)]

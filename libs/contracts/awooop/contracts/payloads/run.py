@@ -1,0 +1,60 @@
+"""Payloads produced by the runtime on ``awooop.run.events.v1``: the run's own facts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, Field
+
+from awooop.contracts.envelope import EventPayload
+from awooop.contracts.event_registry import register_payload
+from awooop.contracts.payloads.fields import (
+    CallId,
+    ChannelType,
+    ChatId,
+    ErrorCodeText,
+    PlatformSubjectId,
+    ToolName,
+)
+
+
+@register_payload("run.started", 1)
+class RunStarted(EventPayload):
+    """A run began for one agent, answering one subject in one chat.
+
+    ``trigger_event_id`` is the ``event_id`` of the event that started it (usually an
+    ``ingress.message_received``).
+    """
+
+    agent_id: Annotated[str, Field(min_length=1, max_length=128)]
+    channel_type: ChannelType
+    chat_id: ChatId
+    platform_subject_id: PlatformSubjectId
+    trigger_event_id: uuid.UUID
+
+
+@register_payload("run.tool_call_requested", 1)
+class ToolCallRequested(EventPayload):
+    """The run asks the gateway to call a tool, to be run no later than ``execute_before``."""
+
+    call_id: CallId
+    tool: ToolName
+    arguments: dict[str, Any]
+    execute_before: AwareDatetime
+
+
+@register_payload("run.completed", 1)
+class RunCompleted(EventPayload):
+    """The run ended with a reply; ``suppressed`` when shadow mode kept it from the user."""
+
+    reply: str
+    suppressed: bool
+
+
+@register_payload("run.failed", 1)
+class RunFailed(EventPayload):
+    """The run ended in failure, with a registered error code and a human reason."""
+
+    code: ErrorCodeText
+    reason: Annotated[str, Field(max_length=4096)]

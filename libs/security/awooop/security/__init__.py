@@ -1,0 +1,1 @@
+"""Redaction, approval tokens, canonical-JSON hashing and signing."""
