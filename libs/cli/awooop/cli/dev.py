@@ -1,0 +1,133 @@
+"""`awooop dev up | down | status`: the embedded broker, Postgres and Redis of AWOOOP_HOME.
+
+Exit codes: 0 on success; 1 when a piece fails to start or stop (the message
+names the piece and the reason); 3 from `status` when a piece that is not
+external is not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from awooop.infra.embedded import EmbeddedStack, StackStartError
+from awooop.infra.embedded.stack import EXTERNAL_VARS, PieceStatus
+from awooop.infra.settings import state_dir
+
+STATUS_NOT_RUNNING = 3
+
+
+def register(verbs: argparse._SubParsersAction[Any]) -> None:
+    """Add the `dev` verb and its `up`, `down` and `status` actions."""
+    dev = verbs.add_parser("dev", help="start, stop or inspect the embedded stack")
+    actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="start whatever is not running yet")
+    up.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep Postgres data even when the broker starts fresh (empty)",
+    )
+    up.set_defaults(handler=run_up)
+    down = actions.add_parser("down", help="stop the pieces recorded in stack.json")
+    down.set_defaults(handler=run_down)
+    status = actions.add_parser("status", help="one line per piece; exit 3 unless all run")
+    status.set_defaults(handler=run_status)
+
+
+def shown_url(url: str) -> str:
+    """`url` with any password masked, fit for a terminal or a log."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def piece_line(status: PieceStatus, with_detail: bool = True) -> str:
+    """`name  state  url  (detail)`, padded so several lines align."""
+    line = f"{status.piece:<9} {status.state:<9} {shown_url(status.url) or '-'}"
+    if with_detail and status.detail:
+        line += f"  ({status.detail})"
+    return line
+
+
+def export_lines(stack: EmbeddedStack) -> list[str]:
+    """`export AWOOOP_...=...` for each embedded piece this stack records.
+
+    Variables already set in the environment are left out: they are exported
+    already, and an external URL may carry a password.
+    """
+    external = {var for var in EXTERNAL_VARS.values() if stack.env.get(var)}
+    return [
+        f"export {var}={shlex.quote(url)}"
+        for var, url in stack.urls().items()
+        if var not in external
+    ]
+
+
+def bring_up(stack: EmbeddedStack, keep_data: bool) -> list[PieceStatus] | None:
+    """`stack.up()`, printing one line per piece; None (after saying why) when a piece fails."""
+    said: list[str] = []
+
+    def say(message: str) -> None:
+        said.append(message)
+        print(message)
+
+    stack.say = say
+    try:
+        statuses = stack.up(keep_data=keep_data)
+    except StackStartError as error:
+        print(error, file=sys.stderr)
+        print(
+            f"pieces started before the failure stay recorded in {stack.record_path}; "
+            "`awooop dev down` stops them",
+            file=sys.stderr,
+        )
+        return None
+    for status in statuses:
+        print(piece_line(status, with_detail=status.detail not in said))
+    return statuses
+
+
+def take_down(stack: EmbeddedStack) -> int:
+    """`stack.down()`, printing what it stopped; 1 when a piece refuses to stop."""
+    try:
+        stopped = stack.down()
+    except StackStartError as error:
+        # The infra raises its one error type for a failed `pg_ctl stop` too.
+        print(str(error).replace("failed to start", "failed to stop"), file=sys.stderr)
+        return 1
+    if not stopped:
+        print(f"nothing recorded in {stack.record_path}: nothing stopped")
+    for status in stopped:
+        print(piece_line(status))
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """`awooop dev up [--keep-data]`."""
+    stack = EmbeddedStack(state_dir())
+    if bring_up(stack, args.keep_data) is None:
+        return 1
+    for line in export_lines(stack):
+        print(line)
+    return 0
+
+
+def run_down(_args: argparse.Namespace) -> int:
+    """`awooop dev down`: stops recorded pieces only, never external ones."""
+    return take_down(EmbeddedStack(state_dir()))
+
+
+def run_status(_args: argparse.Namespace) -> int:
+    """`awooop dev status`: 0 when every piece that is not external runs, else 3."""
+    statuses = EmbeddedStack(state_dir()).status()
+    for status in statuses:
+        print(piece_line(status))
+    healthy = all(status.state in ("running", "external") for status in statuses)
+    return 0 if healthy else STATUS_NOT_RUNNING

@@ -1,0 +1,1 @@
+"""Kafka, Postgres, Redis, settings, logging and the embedded development stack."""

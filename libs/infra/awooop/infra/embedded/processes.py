@@ -1,0 +1,110 @@
+"""Process plumbing shared by the embedded pieces: free ports, readiness, stopping."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+class StackStartError(RuntimeError):
+    """A piece of the embedded stack failed to start; says which piece and why."""
+
+    def __init__(self, piece: str, reason: str, log: Path | None = None) -> None:
+        tail = ""
+        if log is not None and log.exists():
+            lines = log.read_text(errors="replace").splitlines()[-15:]
+            tail = "\n  " + "\n  ".join(lines) if lines else ""
+        super().__init__(f"embedded {piece} failed to start: {reason}{tail}")
+        self.piece = piece
+
+
+@dataclass(frozen=True)
+class PieceInfo:
+    """What `stack.json` records of one running piece."""
+
+    pid: int
+    port: int
+    url: str
+    log: str
+    data_dir: str = ""
+    bin_dir: str = ""
+    binary: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PieceInfo:
+        return cls(**data)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for_port(port: int, timeout: float, alive: Any = None) -> bool:
+    """Wait until `port` accepts connections; give up early when `alive()` turns false."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def pid_alive(pid: int, binary: str = "") -> bool:
+    """True when `pid` runs and, when `binary` is given, is that program (pids are recycled)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    if not binary:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    if status.split(") ", 1)[-1].startswith("Z"):
+        return False
+    return binary.encode() in cmdline
+
+
+def terminate(pid: int, binary: str, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; a process already gone is fine."""
+    if not pid_alive(pid, binary):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid, binary):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    # A child of this process stays a zombie until waited for.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

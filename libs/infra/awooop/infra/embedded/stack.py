@@ -1,0 +1,172 @@
+"""`awooop dev up | down | status`: the embedded pieces recorded in `<home>/stack.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from awooop.infra.embedded import broker, postgres, redis
+from awooop.infra.embedded.processes import PieceInfo
+
+PIECES = ("broker", "postgres", "redis")
+EXTERNAL_VARS = {
+    "broker": "AWOOOP_KAFKA_BOOTSTRAP",
+    "postgres": "AWOOOP_DATABASE_URL",
+    "redis": "AWOOOP_REDIS_URL",
+}
+
+PieceState = Literal["running", "started", "stopped", "external"]
+
+
+@dataclass(frozen=True)
+class PieceStatus:
+    piece: str
+    state: PieceState
+    url: str
+    detail: str = ""
+
+
+class EmbeddedStack:
+    """The embedded broker, Postgres and Redis of one `home` folder.
+
+    `up()` is idempotent: pieces already running are kept, missing ones
+    started. `down()` stops only what `stack.json` records. A piece whose URL
+    is in the environment is external and never started or stopped here.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        env: dict[str, str] | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.home = home
+        self.logs = home / "logs"
+        self.env = dict(os.environ if env is None else env)
+        self.say = say
+
+    @property
+    def record_path(self) -> Path:
+        return self.home / "stack.json"
+
+    def recorded(self) -> dict[str, PieceInfo]:
+        if not self.record_path.exists():
+            return {}
+        data = json.loads(self.record_path.read_text())
+        return {name: PieceInfo.from_json(info) for name, info in data["pieces"].items()}
+
+    def _record(self, pieces: dict[str, PieceInfo]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        body = {"pieces": {name: info.as_json() for name, info in pieces.items()}}
+        tmp = self.record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, indent=2))
+        tmp.replace(self.record_path)
+
+    def _external(self, piece: str) -> str | None:
+        return self.env.get(EXTERNAL_VARS[piece]) or None
+
+    def up(self, keep_data: bool = False) -> list[PieceStatus]:
+        """Start whatever is not running; record each piece as soon as it runs."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        pieces = self.recorded()
+        statuses: list[PieceStatus] = []
+        fresh_broker = False
+
+        if url := self._external("broker"):
+            statuses.append(PieceStatus("broker", "external", url))
+        elif "broker" in pieces and broker.broker_alive(pieces["broker"]):
+            statuses.append(PieceStatus("broker", "running", pieces["broker"].url))
+        else:
+            pieces["broker"] = broker.start_broker(self.logs)
+            self._record(pieces)
+            fresh_broker = True
+            statuses.append(PieceStatus("broker", "started", pieces["broker"].url))
+
+        if url := self._external("postgres"):
+            statuses.append(PieceStatus("postgres", "external", url))
+        else:
+            statuses.append(self._up_postgres(pieces, fresh_broker, keep_data))
+
+        if url := self._external("redis"):
+            statuses.append(PieceStatus("redis", "external", url))
+        elif "redis" in pieces and redis.redis_alive(pieces["redis"]):
+            statuses.append(PieceStatus("redis", "running", pieces["redis"].url))
+        else:
+            pieces["redis"] = redis.start_redis(self.home / "redis", self.logs)
+            self._record(pieces)
+            statuses.append(PieceStatus("redis", "started", pieces["redis"].url))
+        return statuses
+
+    def _up_postgres(
+        self, pieces: dict[str, PieceInfo], fresh_broker: bool, keep_data: bool
+    ) -> PieceStatus:
+        known = pieces.get("postgres")
+        data_dir = Path(known.data_dir) if known else postgres.postgres_data_dir(self.home)
+        detail = ""
+        if fresh_broker and postgres.has_cluster(data_dir) and not keep_data:
+            # The broker keeps everything in memory: a fresh one next to old
+            # Postgres data is a broker loss. Until recovery exists, start clean.
+            if known:
+                postgres.stop_postgres(known)
+            postgres.remove_cluster(data_dir)
+            known = None
+            detail = (
+                "fresh broker next to Postgres data of an earlier broker epoch: "
+                "Postgres data removed, starting clean (--keep-data keeps it)"
+            )
+            self.say(detail)
+        if known and postgres.postgres_alive(known):
+            return PieceStatus("postgres", "running", known.url)
+        port = known.port if known else None
+        pieces["postgres"] = postgres.start_postgres(data_dir, port)
+        self._record(pieces)
+        return PieceStatus("postgres", "started", pieces["postgres"].url, detail)
+
+    def down(self) -> list[PieceStatus]:
+        """Stop every recorded piece; leave external ones alone."""
+        pieces = self.recorded()
+        statuses = []
+        for name in reversed(PIECES):
+            info = pieces.pop(name, None)
+            if info is None:
+                continue
+            if name == "postgres":
+                postgres.stop_postgres(info)
+            elif name == "redis":
+                redis.stop_redis(info)
+            else:
+                broker.stop_broker(info)
+            statuses.append(PieceStatus(name, "stopped", info.url))
+            self._record(pieces)
+        return statuses
+
+    def status(self) -> list[PieceStatus]:
+        pieces = self.recorded()
+        alive = {
+            "broker": broker.broker_alive,
+            "postgres": postgres.postgres_alive,
+            "redis": redis.redis_alive,
+        }
+        statuses = []
+        for name in PIECES:
+            if url := self._external(name):
+                statuses.append(PieceStatus(name, "external", url))
+            elif name in pieces and alive[name](pieces[name]):
+                statuses.append(PieceStatus(name, "running", pieces[name].url))
+            else:
+                url = pieces[name].url if name in pieces else ""
+                statuses.append(PieceStatus(name, "stopped", url))
+        return statuses
+
+    def urls(self) -> dict[str, str]:
+        """The environment variables that point clients at this stack."""
+        pieces = self.recorded()
+        return {
+            var: self._external(name) or pieces[name].url
+            for name, var in EXTERNAL_VARS.items()
+            if self._external(name) or name in pieces
+        }

@@ -1,0 +1,148 @@
+"""Settings from environment variables, the one place that names them.
+
+| variable | meaning | default |
+|---|---|---|
+| `AWOOOP_KAFKA_BOOTSTRAP` | Kafka bootstrap servers, `host:port[,…]` | the embedded broker |
+| `AWOOOP_DATABASE_URL` | Postgres **admin** URL: migrations and roles only | embedded Postgres |
+| `AWOOOP_REDIS_URL` | Redis URL | embedded Redis |
+| `AWOOOP_DB_PASSWORD_<SERVICE>` | password of role `awooop_<service>` | none (loopback trust) |
+| `AWOOOP_HOME` | folder of the embedded stack's data, logs and `stack.json` | `./.awooop` |
+| `AWOOOP_KAFKA_SESSION_TIMEOUT_MS` | consumer-group session timeout | 10000 (dev, tests: 2000) |
+| `AWOOOP_KAFKA_HEARTBEAT_MS` | consumer-group heartbeat interval | 3000 (300 in dev and tests) |
+| `AWOOOP_KAFKA_MAX_POLL_RECORDS` | records per `getmany` | 500 |
+| `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
+| `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
+| `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
+
+A URL that is not in the environment is read from the embedded stack's
+`stack.json` (written by `awooop dev up`), so the CLI and the tests find the
+embedded pieces without exporting anything. Environment URLs always win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
+"""Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed; the message says which and how to set it."""
+
+
+def state_dir() -> Path:
+    """The embedded stack's folder (`AWOOOP_HOME`, default `./.awooop`)."""
+    return Path(os.environ.get("AWOOOP_HOME", ".awooop")).resolve()
+
+
+def _stack_urls(home: Path) -> dict[str, str]:
+    path = home / "stack.json"
+    if not path.exists():
+        return {}
+    recorded = json.loads(path.read_text())
+    return {piece: info["url"] for piece, info in recorded.get("pieces", {}).items()}
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Kafka client settings shared by every producer and consumer."""
+
+    bootstrap: str
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_records: int = 500
+    request_timeout_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to reach its infrastructure."""
+
+    kafka: KafkaSettings
+    database_url: str
+    redis_url: str
+    home: Path
+    log_level: str = "info"
+    log_format: str = "json"
+    epoch_check_seconds: float = 10.0
+    db_passwords: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read the environment, falling back to the embedded stack's recorded URLs."""
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("AWOOOP_HOME", ".awooop")).resolve()
+        recorded = _stack_urls(home)
+
+        def url(var: str, piece: str) -> str:
+            value = env.get(var) or recorded.get(piece)
+            if not value:
+                raise SettingsError(
+                    f"{var} is not set and no embedded {piece} is recorded in {home}/stack.json: "
+                    "export it, or start the embedded stack with `awooop dev up`"
+                )
+            return value
+
+        dev = bool(recorded) and not env.get("AWOOOP_KAFKA_BOOTSTRAP")
+        kafka = KafkaSettings(
+            bootstrap=url("AWOOOP_KAFKA_BOOTSTRAP", "broker"),
+            session_timeout_ms=int(
+                env.get("AWOOOP_KAFKA_SESSION_TIMEOUT_MS", 2_000 if dev else 10_000)
+            ),
+            heartbeat_interval_ms=int(env.get("AWOOOP_KAFKA_HEARTBEAT_MS", 300 if dev else 3_000)),
+            max_poll_records=int(env.get("AWOOOP_KAFKA_MAX_POLL_RECORDS", 500)),
+        )
+        passwords = {
+            service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]
+            for service in SERVICES
+            if env.get(f"AWOOOP_DB_PASSWORD_{service.upper()}")
+        }
+        return cls(
+            kafka=kafka,
+            database_url=url("AWOOOP_DATABASE_URL", "postgres"),
+            redis_url=url("AWOOOP_REDIS_URL", "redis"),
+            home=home,
+            log_level=env.get("AWOOOP_LOG_LEVEL", "info"),
+            log_format=env.get("AWOOOP_LOG_FORMAT", "json"),
+            epoch_check_seconds=float(env.get("AWOOOP_EPOCH_CHECK_SECONDS", 10)),
+            db_passwords=passwords,
+        )
+
+    def with_kafka(self, **changes: int | str) -> Settings:
+        """A copy with some Kafka settings replaced (tests shorten group timeouts)."""
+        return replace(self, kafka=replace(self.kafka, **changes))  # type: ignore[arg-type]
+
+    def service_database_url(self, service: str) -> str:
+        """The URL a service logs in with: the admin URL's host and database, its own role."""
+        if service not in SERVICES:
+            raise SettingsError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        return role_url(self.database_url, f"awooop_{service}", self.db_passwords.get(service))
+
+
+def role_url(admin_url: str, role: str, password: str | None) -> str:
+    """The admin URL with its credentials replaced by `role` (and `password`, when given)."""
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    credentials = quote(role, safe="")
+    if password:
+        credentials += ":" + quote(password, safe="")
+    netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy-style URL (`postgresql+asyncpg://`) as a plain DSN asyncpg accepts."""
+    scheme, _, rest = url.partition("://")
+    return "postgresql://" + rest if scheme.startswith("postgres") else url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A plain Postgres URL as SQLAlchemy's asyncpg URL."""
+    return "postgresql+asyncpg://" + url.partition("://")[2]
