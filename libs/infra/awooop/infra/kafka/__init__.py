@@ -1,0 +1,1 @@
+"""Kafka: topic admin, producers, the BatchConsumer, the DLQ and the broker epoch (aiokafka)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations shared by every service schema (one version table per schema)."""

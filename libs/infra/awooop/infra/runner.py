@@ -1,0 +1,201 @@
+"""The service runner: one process's pool, migrations, topics, epoch, consumer and relay.
+
+Start-up order matters: the role, schema and migrations; the registry topics
+(created before any client names them); the broker epoch (adopted on first
+start, compared afterwards); only then the BatchConsumer and the relay. A
+background watch re-reads the epoch and the partition counts; a mismatch
+halts consuming and relaying for good, logs `E-BROKER-RESET` and keeps the
+process unready until an operator recovers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+
+from awooop.contracts.errors import E_BROKER_RESET
+from awooop.contracts.topics import consumer_group
+from awooop.infra.kafka import admin as topic_admin
+from awooop.infra.kafka.consumer import BROKER_EPOCH, BatchConsumer, BatchProcessor
+from awooop.infra.kafka.dlq import DeadLetters
+from awooop.infra.kafka.epoch import EPOCH_TOPIC, adopt_epoch, read_broker_epoch
+from awooop.infra.kafka.offsets import KafkaOffsetStore, OffsetStore, PostgresOffsetStore
+from awooop.infra.kafka.producer import create_producer
+from awooop.infra.logging import get_logger
+from awooop.infra.postgres import inbox
+from awooop.infra.postgres.migrate import migrate
+from awooop.infra.postgres.pools import create_pool
+from awooop.infra.postgres.roles import provision_services
+from awooop.infra.readiness import Readiness
+from awooop.infra.relay import CrashPoint, OutboxRelay
+from awooop.infra.settings import Settings
+
+log = get_logger(__name__)
+
+BROKER_UNREACHABLE = "broker-unreachable"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service runs: its schema's migration branches, inputs and processor."""
+
+    service: str
+    topics: Sequence[str] = ()
+    processor: Callable[[], BatchProcessor] | None = None
+    branches: Sequence[str] = ("store",)
+    offsets: Literal["kafka", "postgres"] = "kafka"
+    relay: bool = True
+    group: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def consumer_group(self) -> str:
+        return self.group or consumer_group(self.service)
+
+
+class ServiceRunner:
+    """Runs one service in this process; `readiness` backs its `/readyz`."""
+
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        settings: Settings,
+        *,
+        relay_crash_point: CrashPoint | None = None,
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.readiness = Readiness()
+        self.pool: asyncpg.Pool | None = None
+        self.consumer: BatchConsumer | None = None
+        self.relay: OutboxRelay | None = None
+        self.epoch: str | None = None
+        self._relay_crash_point = relay_crash_point
+        self._dlq_producer = create_producer(settings.kafka, client_id=f"{spec.service}-dlq")
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        spec, settings = self.spec, self.settings
+        await provision_services(settings.database_url, [spec.service], settings.db_passwords)
+        url = settings.service_database_url(spec.service)
+        await migrate(url, spec.service, spec.branches)
+        self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")
+        if "store" in spec.branches:
+            async with self.pool.acquire() as conn:
+                await inbox.maintain_partitions(conn, spec.service, dt.datetime.now(dt.UTC))
+        await topic_admin.ensure_topics(settings.kafka)
+        broker_epoch = await read_broker_epoch(settings.kafka, create=True)
+        assert broker_epoch is not None
+        self.epoch = await adopt_epoch(self.pool, broker_epoch)
+        self.readiness.started()
+        if self.epoch != broker_epoch:
+            self._halt(f"recorded epoch {self.epoch}, broker has {broker_epoch}")
+            return
+        await self._dlq_producer.start()
+        if spec.relay:
+            self.relay = OutboxRelay(
+                self.pool,
+                spec.service,
+                lambda: create_producer(settings.kafka, client_id=f"{spec.service}-relay"),
+                crash_point=self._relay_crash_point,
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        if spec.processor is not None and spec.topics:
+            self.consumer = self._build_consumer(spec.processor())
+            await self.consumer.start()
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        self._tasks.append(asyncio.create_task(self._watch_epoch(), name="epoch-watch"))
+
+    def _build_consumer(self, processor: BatchProcessor) -> BatchConsumer:
+        assert self.pool is not None
+        group = self.spec.consumer_group
+        store: OffsetStore = (
+            PostgresOffsetStore(self.pool, group)
+            if self.spec.offsets == "postgres"
+            else KafkaOffsetStore()
+        )
+        return BatchConsumer(
+            settings=self.settings.kafka,
+            group=group,
+            topics=self.spec.topics,
+            processor=processor,
+            pool=self.pool,
+            dead_letters=DeadLetters(self._dlq_producer, group),
+            readiness=self.readiness,
+            offset_store=store,
+            epoch_confirmed=self.epoch_confirmed,
+            on_committed=self.relay.wake if self.relay else None,
+        )
+
+    async def epoch_confirmed(self) -> bool:
+        """True while the broker still holds the epoch this service recorded."""
+        try:
+            current = await read_broker_epoch(self.settings.kafka, create=False, wait_seconds=5.0)
+        except Exception as error:
+            log.warning("epoch_read_failed", error=repr(error))
+            return False
+        return current is not None and current == self.epoch
+
+    async def _watch_epoch(self) -> None:
+        admin = topic_admin.admin_client(self.settings.kafka)
+        await admin.start()
+        try:
+            while not self.halted:
+                await asyncio.sleep(self.settings.epoch_check_seconds)
+                try:
+                    counts = await topic_admin.partition_counts(admin)
+                    if EPOCH_TOPIC not in counts:
+                        self._halt(f"{EPOCH_TOPIC} is gone")
+                        break
+                    topic_admin.check_partition_counts(counts)
+                    current = await read_broker_epoch(self.settings.kafka, create=False)
+                except topic_admin.TopicPartitionMismatch as mismatch:
+                    self._halt(str(mismatch))
+                    break
+                except Exception as error:
+                    self.readiness.hold(BROKER_UNREACHABLE, repr(error))
+                    continue
+                self.readiness.release(BROKER_UNREACHABLE)
+                if current != self.epoch:
+                    self._halt(f"recorded epoch {self.epoch}, broker has {current}")
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    @property
+    def halted(self) -> bool:
+        return BROKER_EPOCH in self.readiness.reasons
+
+    def _halt(self, reason: str) -> None:
+        log.error("broker_reset", code=E_BROKER_RESET.code, reason=reason)
+        self.readiness.hold(BROKER_EPOCH, f"{E_BROKER_RESET.code}: {reason}")
+        if self.consumer is not None:
+            self.consumer.halt(reason)
+        for task in self._tasks:
+            if task.get_name() == "relay":
+                task.cancel()
+
+    async def stop(self) -> None:
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
+        if self.relay is not None:
+            await self.relay.close()
+        with contextlib.suppress(Exception):
+            await self._dlq_producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
