@@ -9,17 +9,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from support.infra import StackUrls, unique
-from support.pipeline import (
-    CODEC,
-    TOPIC,
-    applying_processor,
-    create_applied_table,
-    envelope,
-    running_consumer,
-    wait_for,
-)
-from support.schemas import service_schema
 
 from awooop.contracts.dead_letter import (
     DLQ_HEADER_CONSUMER_GROUP,
@@ -32,6 +21,17 @@ from awooop.contracts.dead_letter import (
 from awooop.contracts.headers import make_traceparent, record_headers
 from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.producer import create_producer
+from support.infra import StackUrls, unique
+from support.pipeline import (
+    CODEC,
+    TOPIC,
+    applying_processor,
+    create_applied_table,
+    envelope,
+    running_consumer,
+    wait_for,
+)
+from support.schemas import service_schema
 
 pytestmark = pytest.mark.fault
 

@@ -7,9 +7,12 @@ from collections import defaultdict
 
 import asyncpg
 import pytest
+
+from awooop.infra.kafka.producer import create_producer
+from awooop.infra.postgres import event_store
+from awooop.infra.relay import OutboxRelay
 from support.infra import StackUrls, unique
 from support.pipeline import (
-    TOPIC,
     applying_processor,
     create_applied_table,
     new_event,
@@ -17,10 +20,6 @@ from support.pipeline import (
     wait_for,
 )
 from support.schemas import service_schema
-
-from awooop.infra.kafka.producer import create_producer
-from awooop.infra.postgres import event_store
-from awooop.infra.relay import OutboxRelay
 
 pytestmark = pytest.mark.integration
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -131,10 +132,8 @@ async def running_consumer(
         yield RunningConsumer(consumer, readiness, dead_letters, task)
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        except (asyncio.CancelledError, Exception):
-            pass
         await consumer.stop()
         await producer.stop()
 

@@ -174,9 +174,10 @@ class ServiceRunner:
 
     def _halt(self, reason: str) -> None:
         log.error("broker_reset", code=E_BROKER_RESET.code, reason=reason)
-        self.readiness.hold(BROKER_EPOCH, f"{E_BROKER_RESET.code}: {reason}")
+        detail = f"{E_BROKER_RESET.code}: {reason}"
+        self.readiness.hold(BROKER_EPOCH, detail)
         if self.consumer is not None:
-            self.consumer.halt(reason)
+            self.consumer.halt(detail)
         for task in self._tasks:
             if task.get_name() == "relay":
                 task.cancel()

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 """Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
 class SettingsError(RuntimeError):
@@ -119,8 +122,8 @@ class Settings:
 
     def service_database_url(self, service: str) -> str:
         """The URL a service logs in with: the admin URL's host and database, its own role."""
-        if service not in SERVICES:
-            raise SettingsError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        if not _SERVICE_NAME.fullmatch(service):
+            raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
         return role_url(self.database_url, f"awooop_{service}", self.db_passwords.get(service))
 
 

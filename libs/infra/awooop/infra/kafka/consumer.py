@@ -117,9 +117,9 @@ class BatchConsumer:
         self.consumer.subscribe(self._topics, listener=_Listener(self))
 
     async def stop(self) -> None:
+        """Leave the group; call after cancelling `run()` (a cancelled batch never commits)."""
         if self.consumer is not None:
-            async with self._lock:
-                await self.consumer.stop()
+            await self.consumer.stop()
 
     def halt(self, reason: str) -> None:
         """Stop consuming for good (a broker reset): nothing more is read or committed."""
@@ -153,9 +153,9 @@ class BatchConsumer:
                 async with self._lock:
                     await self._until_done(records)
         # Halted by a broker reset: leave the group now, so no metadata request
-        # of this client auto-creates topics on the new broker.
-        async with self._lock:
-            await self.consumer.stop()
+        # of this client auto-creates topics on the new broker. Never under the
+        # batch lock: stopping may run the revocation callback, which takes it.
+        await self.consumer.stop()
 
     async def _no_stored_offset(self, tp: TopicPartition) -> None:
         # With no stored offset, start from the beginning only while the broker
