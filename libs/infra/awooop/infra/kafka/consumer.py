@@ -130,6 +130,21 @@ class BatchConsumer:
     def halted(self) -> bool:
         return self._halted.is_set()
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records behind the end, per assigned partition, from fetch high watermarks.
+
+        `end_offsets()` is wrong on the embedded broker (it counts batches, not
+        records); the high watermark of the last fetch response is right.
+        Partitions not fetched from yet are absent.
+        """
+        assert self.consumer is not None
+        behind: dict[TopicPartition, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                behind[tp] = max(0, highwater - await self.consumer.position(tp))
+        return behind
+
     async def run(self) -> None:
         """Consume until cancelled or halted."""
         assert self.consumer is not None, "start() first"
