@@ -100,7 +100,7 @@ async def test_broker_restart_turns_unready_and_never_resets_offsets(tmp_path: P
         spec = ServiceSpec(
             service="epoch_probe",
             topics=(TOPIC,),
-            processor=lambda: applying_processor(project, group),
+            processor=lambda _runner: applying_processor(project, group),
         )
         runner = ServiceRunner(spec, settings)
         await runner.start()

@@ -51,6 +51,9 @@ class ApplyEveryRecord:
             [r.body.stream_seq for r in records],
         )
 
+    def committed(self) -> None:
+        return None
+
 
 async def _produce(urls: StackUrls, project: str, start: int, count: int) -> None:
     producer = create_producer(urls.settings().kafka)

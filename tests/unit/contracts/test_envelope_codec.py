@@ -51,10 +51,13 @@ PAYLOADS: list[EventPayload] = [
         tool="restart__k8s",
         arguments={"deployment": "web", "replicas": 3, "dry_run": False},
         execute_before=datetime(2025, 3, 1, 12, 5, tzinfo=UTC),
+        revision="builtin:abc",
     ),
-    ToolCallSucceeded(call_id="call-1", result={"restarted": ["web-1", "web-2"]}),
-    ToolCallSucceeded(call_id="call-2", result="ok"),
-    ToolCallBlocked(call_id="call-3", gate=5, code="E-MCP-GATE-008"),
+    ToolCallSucceeded(
+        call_id="call-1", result={"restarted": ["web-1", "web-2"]}, revision="builtin:abc"
+    ),
+    ToolCallSucceeded(call_id="call-2", result="ok", revision="builtin:abc"),
+    ToolCallBlocked(call_id="call-3", gate=5, code="E-MCP-GATE-008", revision="builtin:abc"),
     RunCompleted(reply="Done: web restarted.", suppressed=True),
     RunFailed(code="E-SCHEMA-001", reason="output invalid after 3 retries"),
 ]
@@ -276,6 +279,9 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "gateway.tool_call_blocked",
         "run.completed",
         "run.failed",
+        "run.tool_result_accepted",
+        "run.message_rejected",
+        "gateway.tool_call_failed",
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected

@@ -67,6 +67,21 @@ E_SCHEMA_001 = _code(
 E_CONFLICT_BOUND = _code(
     "E-CONFLICT-BOUND", "aggregate version conflicts persisted past the retry bound: an outage"
 )
+E_RUN_BUSY = _code(
+    "E-RUN-BUSY", "a message arrived while the subject's run was active; the agent rejects it"
+)
+E_RUN_ATTEMPTS = _code(
+    "E-RUN-ATTEMPTS", "a run's step lease expired more often than its max_attempts allow"
+)
+E_RUN_TIMEOUT = _code("E-RUN-TIMEOUT", "a run passed its timeout_at before completing")
+E_MCP_CALL_FAILED = _code("E-MCP-CALL-FAILED", "an admitted tool call raised or returned an error")
+E_MCP_CALL_EXPIRED = _code(
+    "E-MCP-CALL-EXPIRED", "an admitted tool call was not started before its execute_before"
+)
+E_MCP_CALL_UNKNOWN = _code(
+    "E-MCP-CALL-UNKNOWN",
+    "a call was started but its outcome was never recorded (process died): never retried",
+)
 E_MCP_GATE_001 = _code(
     "E-MCP-GATE-001", "gate 1: tool unknown, disabled, or no longer matching its pinned hash"
 )
@@ -82,6 +97,12 @@ E_MCP_GATE_008 = _code(
 E_MCP_GATE_009 = _code("E-MCP-GATE-009", "gate 5: approval token replayed or bound to another call")
 
 _ALL = (
+    E_RUN_BUSY,
+    E_RUN_ATTEMPTS,
+    E_RUN_TIMEOUT,
+    E_MCP_CALL_FAILED,
+    E_MCP_CALL_EXPIRED,
+    E_MCP_CALL_UNKNOWN,
     E_BROKER_RESET,
     E_TOPIC_PARTITIONS,
     E_DLQ_DECODE,

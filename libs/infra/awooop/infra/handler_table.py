@@ -33,6 +33,11 @@ class HandlerContext:
     conn: asyncpg.Connection
     record: RawRecord
     appended: list[NewEvent] = field(default_factory=list)
+    post_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the batch transaction committed (never if it rolls back)."""
+        self.post_commit.append(action)
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         """Append to the service's event store (and outbox) inside the batch transaction."""
@@ -53,6 +58,7 @@ class HandlerTable:
         self._handlers = dict(handlers)
         self._codec = codec or EnvelopeCodec()
         self.appended = 0
+        self._post_commit: list[Callable[[], None]] = []
 
     def handles(self, record: RawRecord) -> bool:
         return record.header(HEADER_EVENT_TYPE) in self._handlers
@@ -71,6 +77,7 @@ class HandlerTable:
         return DecodedRecord(record, envelope)
 
     async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
+        self._post_commit = []  # whatever an earlier, rolled-back attempt queued
         ids: list[UUID] = [r.body.event_id for r in records]
         new = await inbox.claim(conn, self.name, ids)
         for item in records:
@@ -86,3 +93,9 @@ class HandlerTable:
             ):
                 await self._handlers[envelope.event_type](context, envelope)
             self.appended += len(context.appended)
+            self._post_commit.extend(context.post_commit)
+
+    def committed(self) -> None:
+        actions, self._post_commit = self._post_commit, []
+        for action in actions:
+            action()

@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import asyncpg
@@ -47,12 +50,13 @@ class ServiceSpec:
 
     service: str
     topics: Sequence[str] = ()
-    processor: Callable[[], BatchProcessor] | None = None
+    processor: Callable[[ServiceRunner], BatchProcessor] | None = None
     branches: Sequence[str] = ("store",)
     offsets: Literal["kafka", "postgres"] = "kafka"
     relay: bool = True
     group: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    background: Sequence[Callable[[ServiceRunner], Awaitable[None]]] = ()
+    migrations: Sequence[Path] = ()
 
     @property
     def consumer_group(self) -> str:
@@ -76,6 +80,8 @@ class ServiceRunner:
         self.consumer: BatchConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.epoch: str | None = None
+        self.instance_id = f"{spec.service}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        """Identifies this process, e.g. as a lease owner."""
         self._relay_crash_point = relay_crash_point
         self._dlq_producer = create_producer(settings.kafka, client_id=f"{spec.service}-dlq")
         self._tasks: list[asyncio.Task[None]] = []
@@ -84,7 +90,7 @@ class ServiceRunner:
         spec, settings = self.spec, self.settings
         await provision_services(settings.database_url, [spec.service], settings.db_passwords)
         url = settings.service_database_url(spec.service)
-        await migrate(url, spec.service, spec.branches)
+        await migrate(url, spec.service, spec.branches, spec.migrations)
         self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")
         if "store" in spec.branches:
             async with self.pool.acquire() as conn:
@@ -107,10 +113,12 @@ class ServiceRunner:
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         if spec.processor is not None and spec.topics:
-            self.consumer = self._build_consumer(spec.processor())
+            self.consumer = self._build_consumer(spec.processor(self))
             await self.consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self._tasks.append(asyncio.create_task(self._watch_epoch(), name="epoch-watch"))
+        for job in spec.background:
+            self._tasks.append(asyncio.create_task(_logged(job(self)), name="background"))
 
     def _build_consumer(self, processor: BatchProcessor) -> BatchConsumer:
         assert self.pool is not None
@@ -179,7 +187,7 @@ class ServiceRunner:
         if self.consumer is not None:
             self.consumer.halt(detail)
         for task in self._tasks:
-            if task.get_name() == "relay":
+            if task.get_name() in ("relay", "background"):
                 task.cancel()
 
     async def stop(self) -> None:
@@ -200,3 +208,13 @@ class ServiceRunner:
             await self._dlq_producer.stop()
         if self.pool is not None:
             await self.pool.close()
+
+
+async def _logged(job: Awaitable[None]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        log.exception("background_job_failed", error=repr(error))
+        raise

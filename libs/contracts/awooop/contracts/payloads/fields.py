@@ -20,3 +20,5 @@ ChatId = Annotated[str, Field(min_length=1, max_length=256)]
 CallId = Annotated[str, Field(min_length=1, max_length=128)]
 ToolName = Annotated[str, Field(min_length=1, max_length=128)]
 ErrorCodeText = Annotated[str, Field(pattern=ERROR_CODE_PATTERN)]
+Revision = Annotated[str, Field(min_length=1, max_length=128)]
+"""The contract revision a decision used, e.g. ``builtin:<sha256>``."""

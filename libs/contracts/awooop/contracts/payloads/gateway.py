@@ -8,7 +8,7 @@ from pydantic import Field
 
 from awooop.contracts.envelope import EventPayload
 from awooop.contracts.event_registry import register_payload
-from awooop.contracts.payloads.fields import CallId
+from awooop.contracts.payloads.fields import CallId, ErrorCodeText, Revision
 
 MCP_GATE_CODE_PATTERN = r"^E-MCP-GATE-[0-9]{3}$"
 
@@ -19,6 +19,7 @@ class ToolCallSucceeded(EventPayload):
 
     call_id: CallId
     result: dict[str, Any] | str
+    revision: Revision
 
 
 @register_payload("gateway.tool_call_blocked", 1)
@@ -28,3 +29,13 @@ class ToolCallBlocked(EventPayload):
     call_id: CallId
     gate: Annotated[int, Field(strict=True, ge=1, le=5)]
     code: Annotated[str, Field(pattern=MCP_GATE_CODE_PATTERN)]
+    revision: Revision
+
+
+@register_payload("gateway.tool_call_failed", 1)
+class ToolCallFailed(EventPayload):
+    """The call was admitted but did not produce a result: an error, or its deadline passed."""
+
+    call_id: CallId
+    code: ErrorCodeText
+    reason: Annotated[str, Field(max_length=4096)]

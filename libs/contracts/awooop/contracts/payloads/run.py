@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -15,6 +15,7 @@ from awooop.contracts.payloads.fields import (
     ChatId,
     ErrorCodeText,
     PlatformSubjectId,
+    Revision,
     ToolName,
 )
 
@@ -32,6 +33,8 @@ class RunStarted(EventPayload):
     chat_id: ChatId
     platform_subject_id: PlatformSubjectId
     trigger_event_id: uuid.UUID
+    mode: Literal["shadow", "suggest", "active"]
+    revision: Revision
 
 
 @register_payload("run.tool_call_requested", 1)
@@ -42,6 +45,27 @@ class ToolCallRequested(EventPayload):
     tool: ToolName
     arguments: dict[str, Any]
     execute_before: AwareDatetime
+    revision: Revision
+
+
+@register_payload("run.tool_result_accepted", 1)
+class ToolResultAccepted(EventPayload):
+    """The run took the answer to the call it waited for and runs again."""
+
+    call_id: CallId
+    outcome: Literal["succeeded", "blocked", "failed"]
+
+
+@register_payload("run.message_rejected", 1)
+class MessageRejected(EventPayload):
+    """A message arrived while the subject's run was active and the agent rejects double texts.
+
+    Recorded on the active run's stream; ``message_event_id`` is the ingress event refused.
+    """
+
+    message_event_id: uuid.UUID
+    platform_subject_id: PlatformSubjectId
+    code: ErrorCodeText
 
 
 @register_payload("run.completed", 1)

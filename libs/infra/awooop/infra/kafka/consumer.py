@@ -61,6 +61,9 @@ class BatchProcessor(Protocol):
     async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
         """Apply the records, in order, inside the caller's transaction."""
 
+    def committed(self) -> None:
+        """Called after each transaction that ran `process` committed (hand work on)."""
+
 
 def is_outage(error: BaseException) -> bool:
     return is_database_outage(error) or isinstance(error, KafkaError)
@@ -269,6 +272,7 @@ class BatchConsumer:
             raise ConflictBoundExceeded(f"{self.group}: conflicts past {MAX_CONFLICT_RETRIES}")
         assert self.consumer is not None
         await self._store.committed(self.consumer, offsets)
+        self._processor.committed()
         if self._on_committed is not None:
             self._on_committed()
 

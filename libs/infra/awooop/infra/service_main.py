@@ -1,0 +1,77 @@
+"""The process entry point of every service: `awooop run <service>` lands here.
+
+Serves `/healthz` and `/readyz` (port `AWOOOP_HEALTH_PORT`, none when unset)
+from the moment the process starts, starts the `ServiceRunner`, and stops
+cleanly on SIGTERM or SIGINT.
+
+`AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK=1` is a fault-injection switch for the
+crash tests: the process exits abruptly right after the broker acknowledged
+its first relay batch and before the outbox commit. Nothing sets it outside
+those tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+from awooop.infra.health import health_app
+from awooop.infra.http_server import embedded_server
+from awooop.infra.logging import configure_logging, get_logger
+from awooop.infra.relay import CrashPoint
+from awooop.infra.runner import ServiceRunner, ServiceSpec
+from awooop.infra.settings import Settings
+
+log = get_logger(__name__)
+
+
+def _fault_crash_point() -> CrashPoint | None:
+    if os.environ.get("AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK") != "1":
+        return None
+
+    async def exit_now(stage: str, positions: list[int]) -> None:
+        log.warning("fault_injected_exit", stage=stage, positions=len(positions))
+        os._exit(86)
+
+    return exit_now
+
+
+async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
+    """Run one service until SIGTERM/SIGINT."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    runner = ServiceRunner(spec, settings, relay_crash_point=_fault_crash_point())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = None
+    server_task = None
+    if port := os.environ.get("AWOOOP_HEALTH_PORT"):
+        server = embedded_server(health_app(spec.service, runner.readiness), "127.0.0.1", int(port))
+        server_task = asyncio.create_task(server.serve())
+    try:
+        start = asyncio.create_task(runner.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if start.done():
+            start.result()
+            log.info("service_started", service=spec.service, instance=runner.instance_id)
+            await stopping
+        else:
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+    finally:
+        await runner.stop()
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            await server_task
+        log.info("service_stopped", service=spec.service)
+
+
+def run(spec: ServiceSpec) -> None:
+    """Blocking form of `serve` for a process's main."""
+    asyncio.run(serve(spec))
