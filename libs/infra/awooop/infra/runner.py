@@ -34,7 +34,7 @@ from awooop.infra.logging import get_logger
 from awooop.infra.postgres import inbox
 from awooop.infra.postgres.migrate import migrate
 from awooop.infra.postgres.pools import create_pool
-from awooop.infra.postgres.roles import provision_services
+from awooop.infra.postgres.roles import provision_login_roles, provision_services
 from awooop.infra.readiness import Readiness
 from awooop.infra.relay import CrashPoint, OutboxRelay
 from awooop.infra.settings import Settings
@@ -57,6 +57,8 @@ class ServiceSpec:
     group: str = ""
     background: Sequence[Callable[[ServiceRunner], Awaitable[None]]] = ()
     migrations: Sequence[Path] = ()
+    extra_roles: Sequence[str] = ()
+    """Login roles this service's migrations grant to (e.g. `awooop_api`), made first."""
 
     @property
     def consumer_group(self) -> str:
@@ -89,6 +91,10 @@ class ServiceRunner:
     async def start(self) -> None:
         spec, settings = self.spec, self.settings
         await provision_services(settings.database_url, [spec.service], settings.db_passwords)
+        if spec.extra_roles:
+            await provision_login_roles(
+                settings.database_url, spec.extra_roles, settings.role_passwords
+            )
         url = settings.service_database_url(spec.service)
         await migrate(url, spec.service, spec.branches, spec.migrations)
         self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")

@@ -13,6 +13,9 @@
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
 | `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
+| `AWOOOP_API_DB_PASSWORD` | password of the query API's role `awooop_api` | none |
+| `AWOOOP_API_JWT_SECRET` | HS256 secret of API bearer tokens | `<home>/api-jwt.secret` |
+| `AWOOOP_HEALTH_PORT` | port of a service's `/healthz` and `/readyz` | none (not served) |
 
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
@@ -74,6 +77,17 @@ class Settings:
     log_format: str = "json"
     epoch_check_seconds: float = 10.0
     db_passwords: dict[str, str] = field(default_factory=dict)
+    api_db_password: str | None = None
+    api_jwt_secret: str | None = None
+
+    @property
+    def role_passwords(self) -> dict[str, str]:
+        """Passwords of roles that are not services (`awooop_api`)."""
+        return {"awooop_api": self.api_db_password} if self.api_db_password else {}
+
+    def api_database_url(self) -> str:
+        """The URL the query API logs in with: role `awooop_api`, never an owner."""
+        return role_url(self.database_url, "awooop_api", self.api_db_password)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -114,6 +128,8 @@ class Settings:
             log_format=env.get("AWOOOP_LOG_FORMAT", "json"),
             epoch_check_seconds=float(env.get("AWOOOP_EPOCH_CHECK_SECONDS", 10)),
             db_passwords=passwords,
+            api_db_password=env.get("AWOOOP_API_DB_PASSWORD") or None,
+            api_jwt_secret=env.get("AWOOOP_API_JWT_SECRET") or _read_secret(home),
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:
@@ -125,6 +141,11 @@ class Settings:
         if not _SERVICE_NAME.fullmatch(service):
             raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
         return role_url(self.database_url, f"awooop_{service}", self.db_passwords.get(service))
+
+
+def _read_secret(home: Path) -> str | None:
+    path = home / "api-jwt.secret"
+    return path.read_text().strip() if path.exists() else None
 
 
 def role_url(admin_url: str, role: str, password: str | None) -> str:

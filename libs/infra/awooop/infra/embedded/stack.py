@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class EmbeddedStack:
     def up(self, keep_data: bool = False) -> list[PieceStatus]:
         """Start whatever is not running; record each piece as soon as it runs."""
         self.logs.mkdir(parents=True, exist_ok=True)
+        self._ensure_api_secret()
         pieces = self.recorded()
         statuses: list[PieceStatus] = []
         fresh_broker = False
@@ -100,6 +102,13 @@ class EmbeddedStack:
             self._record(pieces)
             statuses.append(PieceStatus("redis", "started", pieces["redis"].url))
         return statuses
+
+    def _ensure_api_secret(self) -> None:
+        # The development signing key of API tokens (AWOOOP_API_JWT_SECRET wins).
+        path = self.home / "api-jwt.secret"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
 
     def _up_postgres(
         self, pieces: dict[str, PieceInfo], fresh_broker: bool, keep_data: bool

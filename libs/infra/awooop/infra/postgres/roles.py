@@ -47,6 +47,23 @@ async def ensure_role(
     )
 
 
+async def provision_login_roles(
+    admin_url: str, roles: Iterable[str], passwords: Mapping[str, str] | None = None
+) -> None:
+    """Create login roles that own nothing (the query API's `awooop_api`)."""
+    passwords = passwords or {}
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISION_LOCK)
+        try:
+            for role in roles:
+                await ensure_role(conn, role, passwords.get(role))
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _PROVISION_LOCK)
+    finally:
+        await conn.close()
+
+
 async def provision_services(
     admin_url: str, services: Iterable[str], passwords: Mapping[str, str] | None = None
 ) -> None:
