@@ -1,0 +1,1 @@
+"""Postgres access of the runtime."""

@@ -1,0 +1,1 @@
+"""The run aggregate and its decisions: pure, no I/O."""

@@ -1,0 +1,156 @@
+"""The run aggregate: its state and the decisions taken on it.
+
+Every decision takes the run as loaded under its row lock (or nothing) and an
+input, and returns the events to append and the run's next state. The state
+machine of the `runtime_run_state` contract refuses illegal moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from awooop.contracts.catalogue import AgentDefinition, CallTool, Reply
+from awooop.contracts.envelope import EventPayload
+from awooop.contracts.errors import E_RUN_ATTEMPTS, E_RUN_BUSY, E_RUN_TIMEOUT
+from awooop.contracts.payloads.ingress import MessageReceived
+from awooop.contracts.payloads.run import (
+    MessageRejected,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    ToolCallRequested,
+    ToolResultAccepted,
+)
+from awooop.contracts.run_state_machine import RunStateMachine
+
+FSM = RunStateMachine.builtin()
+ACTIVE_STATES = ("pending", "running", "waiting_approval", "waiting_tool")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the runtime knows of one run (the `runs` row without its lease)."""
+
+    run_id: uuid.UUID
+    project_id: str
+    platform_subject_id: str
+    agent_id: str
+    channel_type: str
+    chat_id: str
+    mode: str
+    revision: str
+    trace_id: str
+    state: str
+    version: int
+    step: int = 0
+    pending_call_id: str | None = None
+    last_result: Any = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def moved(self, state: str, **changes: Any) -> Run:
+        """The run in `state` (checked against the state machine)."""
+        if state != self.state:
+            FSM.transition(self.state, state)
+        return replace(self, state=state, **changes)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Events to append to the run's stream (in order) and the run afterwards."""
+
+    run: Run
+    payloads: tuple[EventPayload, ...]
+    step_due: bool = False
+
+
+def start_run(
+    message_event_id: uuid.UUID,
+    project_id: str,
+    message: MessageReceived,
+    agent: AgentDefinition,
+    mode: str,
+    revision: str,
+    trace_id: str,
+) -> Decision:
+    run = Run(
+        run_id=message_event_id,
+        project_id=project_id,
+        platform_subject_id=message.platform_subject_id,
+        agent_id=agent.agent_id,
+        channel_type=message.channel_type,
+        chat_id=message.chat_id,
+        mode=mode,
+        revision=revision,
+        trace_id=trace_id,
+        state="pending",
+        version=0,
+    )
+    started = RunStarted(
+        agent_id=agent.agent_id,
+        channel_type=message.channel_type,
+        chat_id=message.chat_id,
+        platform_subject_id=message.platform_subject_id,
+        trigger_event_id=message_event_id,
+        mode=mode,
+        revision=revision,
+    )
+    return Decision(run, (started,), step_due=True)
+
+
+def reject_double_text(active: Run, message_event_id: uuid.UUID) -> Decision:
+    """The agent's double-texting rule is `reject`: recorded on the active run."""
+    rejected = MessageRejected(
+        message_event_id=message_event_id,
+        platform_subject_id=active.platform_subject_id,
+        code=E_RUN_BUSY.code,
+    )
+    return Decision(active, (rejected,))
+
+
+def take_step(run: Run, agent: AgentDefinition, now: dt.datetime) -> Decision:
+    """Run the agent's next scripted step: ask for a tool, or answer."""
+    running = run.moved("running") if run.state == "pending" else run
+    step = agent.script[min(run.step, len(agent.script) - 1)]
+    if isinstance(step, CallTool):
+        call_id = f"{run.run_id}:{run.step}"  # a retried step asks with the same id
+        request = ToolCallRequested(
+            call_id=call_id,
+            tool=step.call_tool,
+            arguments=dict(step.arguments),
+            execute_before=now + dt.timedelta(seconds=agent.step_timeout_seconds),
+            revision=run.revision,
+        )
+        waiting = running.moved("waiting_tool", step=run.step + 1, pending_call_id=call_id)
+        return Decision(waiting, (request,))
+    assert isinstance(step, Reply)
+    reply = step.reply.replace("{result}", _describe(run.last_result))
+    done = running.moved("completed", step=run.step + 1)
+    return Decision(done, (RunCompleted(reply=reply, suppressed=run.mode == "shadow"),))
+
+
+def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Decision | None:
+    """The answer to the call the run waits for resumes it; any other answer is ignored."""
+    if run.state != "waiting_tool" or run.pending_call_id != call_id:
+        return None
+    accepted = ToolResultAccepted(call_id=call_id, outcome=outcome)
+    resumed = run.moved("running", pending_call_id=None, last_result=result)
+    return Decision(resumed, (accepted,), step_due=True)
+
+
+def give_up(run: Run, *, timed_out: bool) -> Decision:
+    """A run past its timeout, or whose steps kept dying past max_attempts."""
+    code = E_RUN_TIMEOUT if timed_out else E_RUN_ATTEMPTS
+    state = "timeout" if timed_out else "failed"
+    return Decision(run.moved(state), (RunFailed(code=code.code, reason=code.meaning),))
+
+
+def _describe(result: Any) -> str:
+    if isinstance(result, dict):
+        return ", ".join(f"{k}: {v}" for k, v in result.items())
+    return str(result)

@@ -1,0 +1,131 @@
+"""The runtime in one process: a message starts a run, the scripted agent asks for the demo
+tool, the result resumes it, and it completes in shadow mode; a double text is rejected."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from awooop.contracts.envelope import Envelope, new_trace_id
+from awooop.contracts.headers import make_traceparent, record_headers
+from awooop.contracts.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.payloads.ingress import MessageReceived
+from awooop.contracts.topics import Topics
+from awooop.contracts.typed_envelopes import new_envelope
+from awooop.infra.kafka.producer import create_producer
+from awooop.infra.runner import ServiceRunner
+from awooop.runtime.app import spec
+from support.infra import StackUrls, unique
+from support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.integration
+
+
+def _message(project: str, user: str, text: str) -> Envelope[Any]:
+    event_id_source = new_envelope(
+        MessageReceived(
+            channel_type="telegram",
+            provider_event_id=f"7:{unique('')}",
+            platform_subject_id=f"{project}:telegram:{user}",
+            chat_id=user,
+            text=text,
+            received_at=dt.datetime.now(dt.UTC),
+        ),
+        occurred_at=dt.datetime.now(dt.UTC),
+        project_id=project,
+        stream_type="inbound",
+        stream_id=f"{project}:telegram:{unique('u')}",
+        stream_seq=1,
+        trace_id=new_trace_id(),
+        correlation_id="pending",
+        actor="service:ingress",
+        producer="ingress",
+    )
+    return event_id_source.model_copy(update={"correlation_id": str(event_id_source.event_id)})
+
+
+def _tool_result(request: Envelope[Any]) -> Envelope[Any]:
+    return new_envelope(
+        ToolCallSucceeded(
+            call_id=request.payload.call_id,
+            result={"service": "checkout", "status": "healthy"},
+            revision=request.payload.revision,
+        ),
+        occurred_at=dt.datetime.now(dt.UTC),
+        project_id=request.project_id,
+        stream_type="tool_call",
+        stream_id=request.payload.call_id,
+        stream_seq=1,
+        trace_id=request.trace_id,
+        correlation_id=request.correlation_id,
+        causation_id=str(request.event_id),
+        actor="service:mcp_gateway",
+        producer="mcp_gateway",
+    )
+
+
+async def _send(urls: StackUrls, topic: str, key: str, env: Envelope[Any]) -> None:
+    from awooop.contracts.codec import EnvelopeCodec
+
+    producer = create_producer(urls.settings().kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            EnvelopeCodec().encode(env),
+            key=key.encode(),
+            headers=record_headers(env, make_traceparent(env.trace_id)),
+        )
+    finally:
+        await producer.stop()
+
+
+async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) -> None:
+    runner = ServiceRunner(spec(), kafka_ready.settings())
+    await runner.start()
+    project = unique("rt")
+    try:
+        first = _message(project, "42", "is checkout healthy?")
+        key = f"{project}:{first.payload.platform_subject_id}"
+        await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, first)
+        run_id = str(first.event_id)
+        async with TopicReader(kafka_ready.kafka, Topics.RUN_EVENTS.name) as reader:
+
+            def of_run(seen: list[Envelope[Any]]) -> list[Envelope[Any]]:
+                return [e for e in seen if e.correlation_id == run_id]
+
+            seen = await reader.until(
+                lambda s: any(e.event_type == "run.tool_call_requested" for e in of_run(s))
+            )
+            request = next(e for e in of_run(seen) if e.event_type == "run.tool_call_requested")
+            assert request.payload.tool == "status__demo"
+            assert request.payload.revision.startswith("builtin:")
+
+            # A double text while the run waits for its tool: rejected on the run.
+            second = _message(project, "42", "hello??")
+            await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, second)
+            await _send(kafka_ready, Topics.GATEWAY_EVENTS.name, run_id, _tool_result(request))
+            seen = await reader.until(
+                lambda s: any(e.event_type == "run.completed" for e in of_run(s))
+            )
+        events = of_run(seen)
+        types = [e.event_type for e in events]
+        assert types[0] == "run.started"
+        assert types[-1] == "run.completed"
+        assert "run.message_rejected" in types
+        assert "run.tool_result_accepted" in types
+        assert [e.stream_seq for e in events] == list(range(1, len(events) + 1))
+        completed = events[-1]
+        assert completed.payload.suppressed is True
+        assert "healthy" in completed.payload.reply
+        assert all(e.trace_id == first.trace_id for e in events)
+        assert not any(e.correlation_id == str(second.event_id) for e in seen)  # no 2nd run
+        assert runner.pool is not None
+        state = await runner.pool.fetchval(
+            "SELECT state FROM runs WHERE run_id = $1", first.event_id
+        )
+        assert state == "completed"
+    finally:
+        await runner.stop()

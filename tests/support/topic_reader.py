@@ -1,0 +1,55 @@
+"""Reading a topic from its beginning, decoded, for assertions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from awooop.contracts.codec import EnvelopeCodec
+from awooop.contracts.envelope import Envelope
+from awooop.contracts.topics import topic
+
+_CODEC = EnvelopeCodec()
+
+
+class TopicReader:
+    """A group-less reader of every partition of one envelope topic."""
+
+    def __init__(self, bootstrap: str, topic_name: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic(topic_name)
+        self._consumer: AIOKafkaConsumer | None = None
+        self.seen: list[Envelope[Any]] = []
+
+    async def __aenter__(self) -> TopicReader:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap)
+        await self._consumer.start()
+        tps = [TopicPartition(self._topic.name, p) for p in range(self._topic.partitions)]
+        self._consumer.assign(tps)
+        for tp in tps:
+            self._consumer.seek(tp, 0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def until(
+        self, done: Callable[[list[Envelope[Any]]], bool], *, within: float = 30.0
+    ) -> list[Envelope[Any]]:
+        """Read on until `done(seen)` holds; fail after `within` seconds."""
+        assert self._consumer is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not done(self.seen):
+            if loop.time() > deadline:
+                types = [e.event_type for e in self.seen]
+                raise AssertionError(f"timed out on {self._topic.name}; seen {types}")
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.seen.extend(_CODEC.decode(r.value) for r in records)
+        return self.seen
