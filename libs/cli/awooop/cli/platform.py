@@ -1,0 +1,118 @@
+"""Supervising the platform's processes: five services and the query API, each its own
+process (`awooop run <name>`), as they would run in separate pods."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from awooop.infra.embedded.processes import free_port, port_open
+
+SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
+DEFAULT_API_PORT = 8700
+
+
+class PlatformError(RuntimeError):
+    """A process of the platform failed to start or to become ready; says which and why."""
+
+
+@dataclass
+class Platform:
+    """The running processes, their health ports and the API's address."""
+
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    health_ports: dict[str, int] = field(default_factory=dict)
+    api_url: str = ""
+
+    def start(self, name: str, env: dict[str, str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as out:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "awooop.cli.main", "run", name],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the supervisor, which stops in order
+            )
+
+    def tail(self, name: str, lines: int = 12) -> str:
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n  ".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise PlatformError(
+                    f"{name} exited with {process.returncode}:\n  {self.tail(name)}"
+                )
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM every process, then SIGKILL what is left after `grace` seconds."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None = None) -> Platform:
+    """Start every service and the API with `stack_env` (the infrastructure URLs)."""
+    platform = Platform(logs=home / "logs")
+    base = {**os.environ, **stack_env}
+    for name in SERVICES:
+        port = free_port()
+        platform.health_ports[name] = port
+        platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port)})
+    port = api_port or int(os.environ.get("AWOOOP_API_PORT", DEFAULT_API_PORT))
+    if port_open(port):
+        port = free_port()
+    platform.api_url = f"http://127.0.0.1:{port}"
+    platform.start("api", {**base, "AWOOOP_API_PORT": str(port)})
+    (home / "platform.json").write_text(json.dumps({"api_url": platform.api_url}))
+    return platform
+
+
+def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
+    """Block until every service's /readyz and the API's /v1/healthz answer 200."""
+    pending = {name: f"http://127.0.0.1:{port}/readyz" for name, port in platform.health_ports.items()}
+    pending["api"] = f"{platform.api_url}/v1/healthz"
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while pending:
+            platform.check_alive()
+            for name, url in list(pending.items()):
+                try:
+                    if client.get(url).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    continue
+            if time.monotonic() > deadline:
+                raise PlatformError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+            time.sleep(0.2)
+
+
+def recorded_api_url(home: Path) -> str:
+    """The API address `awooop up` recorded (or AWOOOP_API_URL)."""
+    if url := os.environ.get("AWOOOP_API_URL"):
+        return url
+    path = home / "platform.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["api_url"])
+    return f"http://127.0.0.1:{DEFAULT_API_PORT}"

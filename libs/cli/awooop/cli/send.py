@@ -1,0 +1,75 @@
+"""`awooop send telegram`: produce a Telegram text update as a bridge would."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from awooop.contracts.topics import Topics
+from awooop.infra.settings import Settings
+
+DEFAULT_PROJECT = "demo"
+DEFAULT_USER = "1001"
+DEFAULT_BOT = "7000"
+
+
+def register(verbs: argparse._SubParsersAction[Any]) -> None:
+    send = verbs.add_parser("send", help="produce a channel event onto the inbound topic")
+    channels = send.add_subparsers(dest="channel", required=True, metavar="CHANNEL")
+    telegram = channels.add_parser("telegram", help="a Telegram text message update")
+    telegram.add_argument("--text", required=True)
+    telegram.add_argument("--update-id", type=int, help="Telegram's update_id (default: now)")
+    telegram.add_argument("--project", default=DEFAULT_PROJECT)
+    telegram.add_argument("--user", default=DEFAULT_USER, help="the Telegram user id")
+    telegram.add_argument("--bot", default=DEFAULT_BOT, help="the receiving bot's id")
+    telegram.set_defaults(handler=send_telegram)
+
+
+def telegram_record(
+    *, project: str, bot: str, update_id: int, user: str, text: str
+) -> tuple[bytes, bytes]:
+    """The inbound record (key, value) a Telegram bridge produces for one text message."""
+    update = {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": int(user), "type": "private"},
+            "from": {"id": int(user), "is_bot": False, "first_name": "Demo"},
+            "text": text,
+        },
+    }
+    provider_event_id = f"{bot}:{update_id}"
+    record = {
+        "project_id": project,
+        "channel_type": "telegram",
+        "provider_event_id": provider_event_id,
+        "received_at": dt.datetime.now(dt.UTC).isoformat(),
+        "payload": update,
+    }
+    return f"{project}:{provider_event_id}".encode(), json.dumps(record).encode()
+
+
+async def produce(settings: Settings, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(Topics.CHANNEL_INBOUND.name, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def send_telegram(args: argparse.Namespace) -> int:
+    update_id = args.update_id if args.update_id is not None else int(time.time() * 1000)
+    key, value = telegram_record(
+        project=args.project, bot=args.bot, update_id=update_id, user=args.user, text=args.text
+    )
+    asyncio.run(produce(Settings.from_env(), key, value))
+    print(f"sent telegram update {args.bot}:{update_id} for project {args.project}")
+    return 0

@@ -1,0 +1,54 @@
+"""One inbound chat message, normalised from whichever channel it came through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awooop.contracts.headers import trace_id_of
+from awooop.contracts.inbound import InboundRecord
+from awooop.contracts.payloads.ingress import MessageReceived
+
+
+class InboundRefused(ValueError):
+    """The inbound record is well-formed but cannot become a message; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A validated message ready to be enveloped.
+
+    ``payload`` is already the ``ingress.message_received`` body; ``trace_id`` is the
+    trace the bridge started (``None`` when it sent none, or an invalid one).
+    """
+
+    project_id: str
+    payload: MessageReceived
+    trace_id: str | None
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str]:
+        """What makes two records the same message: project, channel, provider event id."""
+        return (self.project_id, self.payload.channel_type, self.payload.provider_event_id)
+
+    @property
+    def stream_id(self) -> str:
+        """The id of the inbound stream: ``<project>:<channel>:<provider_event_id>``."""
+        return ":".join(self.dedup_key)
+
+
+def trace_of(record: InboundRecord) -> str | None:
+    """The trace id in the record's ``traceparent``; ``None`` when absent or invalid.
+
+    An invalid ``traceparent`` (the all-zero trace id) starts a new trace, as W3C asks,
+    rather than refusing a message a person wrote.
+    """
+    if record.traceparent is None:
+        return None
+    try:
+        return trace_id_of(record.traceparent)
+    except ValueError:
+        return None

@@ -1,0 +1,329 @@
+"""Ingress against the session stack: inbound records in, one ingress.message_received per
+new message out, duplicates absorbed, and bad records in the DLQ with their cause.
+
+Every test drives the real service runner in-process. The runner always provisions the
+schema `ingress` and the group `awooop.ingress`, shared across tests, so each test keeps
+to its own project id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
+
+from awooop.contracts.codec import EnvelopeCodec
+from awooop.contracts.dead_letter import (
+    DLQ_HEADER_CONSUMER_GROUP,
+    DLQ_HEADER_ERROR,
+    DLQ_HEADER_ERROR_CODE,
+    DLQ_HEADER_ORIGIN_OFFSET,
+    DLQ_HEADER_ORIGIN_TOPIC,
+)
+from awooop.contracts.envelope import is_valid_trace_id, new_trace_id
+from awooop.contracts.headers import make_traceparent, read_headers, trace_id_of
+from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.infra.kafka.producer import create_producer, partition_for
+from awooop.infra.kafka.records import RawRecord
+from awooop.infra.runner import ServiceRunner
+from awooop.ingress.app import spec
+from awooop.ingress.handlers import IngressProcessor
+from support.infra import StackUrls, unique
+from support.pipeline import wait_for
+
+pytestmark = pytest.mark.integration
+
+INBOUND = Topics.CHANNEL_INBOUND.name
+EVENTS = Topics.INGRESS_EVENTS.name
+GROUP = "awooop.ingress"
+BOT = 987654321
+CODEC = EnvelopeCodec()
+
+
+def _inbound(
+    project: str,
+    update_id: int,
+    *,
+    user: int = 4242,
+    chat: int = -100777,
+    text: str = "status of prod?",
+    traceparent: str | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "project_id": project,
+        "channel_type": "telegram",
+        "provider_event_id": f"{BOT}:{update_id}",
+        "received_at": "2025-03-01T12:00:00.250Z",
+        "payload": {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id + 1,
+                "date": 1740830400,
+                "chat": {"id": chat, "type": "supergroup", "title": "ops"},
+                "from": {"id": user, "is_bot": False, "first_name": "Ada"},
+                "text": text,
+            },
+        },
+    }
+    if traceparent is not None:
+        record["traceparent"] = traceparent
+    record.update(changes)
+    return record
+
+
+def _item(record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The record's value and its key, `project_id:provider_event_id`."""
+    key = f"{record['project_id']}:{record['provider_event_id']}"
+    return json.dumps(record).encode(), key.encode()
+
+
+async def _produce(
+    urls: StackUrls, items: list[tuple[bytes, bytes]], partition: int | None = None
+) -> list[RecordMetadata]:
+    producer = create_producer(urls.settings().kafka)
+    await producer.start()
+    try:
+        return [
+            await producer.send_and_wait(INBOUND, value, key=key, partition=partition)
+            for value, key in items
+        ]
+    finally:
+        await producer.stop()
+
+
+@asynccontextmanager
+async def _running_ingress(urls: StackUrls) -> AsyncIterator[ServiceRunner]:
+    runner = ServiceRunner(spec(), urls.settings())
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+async def _settled(runner: ServiceRunner, sent: list[RecordMetadata]) -> None:
+    """Wait until ingress committed past every sent record and the relay published it all."""
+    assert runner.consumer is not None
+    assert runner.consumer.consumer is not None
+    consumer = runner.consumer.consumer
+    for meta in sent:
+        tp = TopicPartition(meta.topic, meta.partition)
+
+        async def past(tp: TopicPartition = tp, offset: int = meta.offset) -> bool:
+            return (await consumer.committed(tp) or 0) > offset
+
+        await wait_for(past, message=f"ingress to commit past {tp} offset {meta.offset}")
+    assert runner.pool is not None
+    pool = runner.pool
+    await wait_for(
+        lambda: pool.fetchval("SELECT count(*) = 0 FROM outbox"), message="the outbox drained"
+    )
+
+
+async def _read_all(
+    urls: StackUrls, topic: str, keep: Callable[[ConsumerRecord], bool]
+) -> list[ConsumerRecord]:
+    """Every record of `topic` that `keep` accepts, read from the start to the high watermarks."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=urls.kafka, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(Topics.INGRESS_EVENTS.partitions)]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, 0)
+        found: list[ConsumerRecord] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            found.extend(r for records in batch.values() for r in records if keep(r))
+            ends = [consumer.highwater(tp) for tp in tps]
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(
+                end is not None and pos >= end for pos, end in zip(positions, ends, strict=True)
+            ):
+                return found
+            assert loop.time() < deadline, f"{topic} not read to its end"
+    finally:
+        await consumer.stop()
+
+
+def _headers(record: ConsumerRecord) -> dict[str, str]:
+    return {name: value.decode() for name, value in record.headers}
+
+
+async def _events_of(urls: StackUrls, project: str) -> list[ConsumerRecord]:
+    return await _read_all(urls, EVENTS, lambda r: _headers(r).get("project_id") == project)
+
+
+async def _dead_letters_of(urls: StackUrls, project: str) -> list[ConsumerRecord]:
+    def ours(record: ConsumerRecord) -> bool:
+        headers = _headers(record)
+        return headers.get(DLQ_HEADER_CONSUMER_GROUP) == GROUP and (record.key or b"").startswith(
+            f"{project}:".encode()
+        )
+
+    return await _read_all(urls, Topics.DLQ.name, ours)
+
+
+async def test_one_update_becomes_one_message_received_with_subject_chat_text_and_key(
+    kafka_ready: StackUrls,
+) -> None:
+    project = unique("p")
+    trace_id = new_trace_id()
+    record = _inbound(project, 501, user=4242, chat=-100777, traceparent=make_traceparent(trace_id))
+    sent = await _produce(kafka_ready, [_item(record)])
+
+    async with _running_ingress(kafka_ready) as runner:
+        await _settled(runner, sent)
+        assert runner.pool is not None
+        subjects = await runner.pool.fetch(
+            "SELECT platform_subject_id, channel_type, first_seen_event_id FROM subjects "
+            "WHERE project_id = $1",
+            project,
+        )
+        claimed = await runner.pool.fetch(
+            "SELECT provider_event_id, event_id FROM provider_events WHERE project_id = $1",
+            project,
+        )
+
+    events = await _events_of(kafka_ready, project)
+    assert len(events) == 1
+    event = events[0]
+    envelope = CODEC.decode(event.value)
+    assert envelope.event_type == "ingress.message_received"
+    assert envelope.project_id == project
+    assert (envelope.stream_type, envelope.stream_id, envelope.stream_seq) == (
+        "inbound",
+        f"{project}:telegram:{BOT}:501",
+        1,
+    )
+    assert envelope.correlation_id == str(envelope.event_id)
+    assert envelope.causation_id is None
+    assert envelope.trace_id == trace_id
+    assert (envelope.producer, envelope.actor) == ("ingress", "service:ingress")
+    payload = envelope.payload
+    assert payload.channel_type == "telegram"
+    assert payload.provider_event_id == f"{BOT}:501"
+    assert payload.platform_subject_id == f"{project}:telegram:4242"
+    assert payload.chat_id == "-100777"
+    assert payload.text == "status of prod?"
+    assert payload.received_at.isoformat() == "2025-03-01T12:00:00.250000+00:00"
+
+    assert event.key == f"{project}:{project}:telegram:4242".encode()
+    assert event.partition == partition_for(event.key, Topics.INGRESS_EVENTS.partitions)
+    headers = read_headers(event.headers)
+    assert headers.event_type == "ingress.message_received"
+    assert headers.schema_version == 1
+    assert headers.event_id == str(envelope.event_id)
+    assert headers.project_id == project
+    assert headers.traceparent is not None
+    assert trace_id_of(headers.traceparent) == trace_id
+
+    assert [tuple(r) for r in subjects] == [
+        (f"{project}:telegram:4242", "telegram", envelope.event_id)
+    ]
+    assert [tuple(r) for r in claimed] == [(f"{BOT}:501", envelope.event_id)]
+
+
+async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event(
+    kafka_ready: StackUrls,
+) -> None:
+    project = unique("p")
+    repeated = _item(_inbound(project, 601, text="first"))
+    untraced = _item(_inbound(project, 602, user=5151, text="second"))
+    # Sent before the service starts: its first fetch holds both copies, on one partition.
+    sent = await _produce(kafka_ready, [repeated, repeated, untraced])
+    assert sent[0].partition == sent[1].partition
+    assert sent[1].offset == sent[0].offset + 1
+
+    async with _running_ingress(kafka_ready) as runner:
+        await _settled(runner, sent)
+        later = await _produce(kafka_ready, [repeated])
+        await _settled(runner, later)
+
+        # Two copies inside one batch, through the processor itself: one event.
+        assert runner.pool is not None
+        processor = IngressProcessor()
+        value, key = _item(_inbound(project, 603, text="third"))
+        copies = [
+            processor.decode(RawRecord(INBOUND, 0, offset, key, value, (), 0))
+            for offset in (900, 901)
+        ]
+        async with runner.pool.acquire() as conn, conn.transaction():
+            await processor.process(conn, copies)
+        assert (processor.accepted, processor.duplicates) == (1, 1)
+        async with runner.pool.acquire() as conn, conn.transaction():
+            await processor.process(conn, copies[:1])
+        assert (processor.accepted, processor.duplicates) == (1, 2)
+        assert runner.relay is not None
+        runner.relay.wake()
+        pool = runner.pool
+        await wait_for(
+            lambda: pool.fetchval("SELECT count(*) = 0 FROM outbox"), message="relay published"
+        )
+        subjects = await runner.pool.fetchval(
+            "SELECT count(*) FROM subjects WHERE project_id = $1", project
+        )
+
+    events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    texts = sorted(e.payload.text for e in events)
+    assert texts == ["first", "second", "third"]
+    assert len({e.payload.provider_event_id for e in events}) == 3
+    second = next(e for e in events if e.payload.text == "second")
+    assert is_valid_trace_id(second.trace_id)  # no traceparent: ingress starts the trace
+    assert subjects == 2  # users 4242 and 5151, each provisioned once
+
+
+async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_flows(
+    kafka_ready: StackUrls,
+) -> None:
+    project = unique("p")
+    valid = _inbound(project, 701, text="still flowing")
+    slack = _inbound(
+        project,
+        702,
+        channel_type="slack",
+        provider_event_id="Ev0PV52K25",
+        payload={"type": "event_callback", "event_id": "Ev0PV52K25", "event": {"type": "message"}},
+    )
+    non_text = _inbound(project, 703)
+    non_text["payload"] = {"update_id": 703, "edited_message": non_text["payload"]["message"]}
+    wrong_id = _inbound(project, 704, provider_event_id=f"{BOT}:7040")
+    poison: list[tuple[tuple[bytes, bytes], str, str]] = [
+        ((b"{not json", f"{project}:garbage".encode()), "E-INBOUND-INVALID", "not JSON"),
+        (_item(wrong_id), "E-INBOUND-INVALID", "does not end in ':704'"),
+        (_item(slack), "E-INBOUND-INVALID", "slack not supported yet"),
+        (_item(non_text), "E-INBOUND-INVALID", "no message.text"),
+        # The consumer refuses an over-size record before any decoder sees it.
+        ((b" " * (MAX_RECORD_BYTES + 1), f"{project}:huge".encode()), "E-DLQ-OVERSIZE", "bytes"),
+    ]
+    # Everything on the valid record's partition, poison first: the partition must flow on.
+    value, key = _item(valid)
+    partition = partition_for(key, Topics.CHANNEL_INBOUND.partitions)
+    sent = await _produce(kafka_ready, [item for item, _, _ in poison] + [(value, key)], partition)
+    assert [m.offset for m in sent] == list(range(sent[0].offset, sent[0].offset + len(sent)))
+
+    async with _running_ingress(kafka_ready) as runner:
+        await _settled(runner, sent)
+
+    events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    assert [e.payload.text for e in events] == ["still flowing"]
+
+    entries = await _dead_letters_of(kafka_ready, project)
+    by_offset = {int(_headers(e)[DLQ_HEADER_ORIGIN_OFFSET]): e for e in entries}
+    assert sorted(by_offset) == [m.offset for m in sent[:-1]]
+    for meta, (item, code, reason) in zip(sent, poison, strict=False):
+        entry = by_offset[meta.offset]
+        headers = _headers(entry)
+        assert headers[DLQ_HEADER_ORIGIN_TOPIC] == INBOUND
+        assert headers[DLQ_HEADER_ERROR_CODE] == code
+        assert reason in headers[DLQ_HEADER_ERROR]
+        assert entry.value == item[0]  # the original bytes, untouched

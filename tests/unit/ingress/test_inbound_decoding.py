@@ -1,0 +1,70 @@
+"""Decoding inbound records: every refusal becomes a poison record with its registered code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.infra.kafka.records import PoisonRecord, RawRecord
+from awooop.ingress.domain import InboundMessage
+from awooop.ingress.handlers import IngressProcessor
+
+pytestmark = pytest.mark.unit
+
+GOOD: dict[str, Any] = {
+    "project_id": "acme",
+    "channel_type": "telegram",
+    "provider_event_id": "42:7",
+    "received_at": "2025-03-01T12:00:00Z",
+    "payload": {
+        "update_id": 7,
+        "message": {"chat": {"id": 5}, "from": {"id": 6}, "text": "hi"},
+    },
+}
+
+
+def _raw(value: bytes | None) -> RawRecord:
+    return RawRecord(Topics.CHANNEL_INBOUND.name, 3, 17, b"acme:42:7", value, (), 0)
+
+
+def _poison(value: bytes | None) -> PoisonRecord:
+    with pytest.raises(PoisonRecord) as caught:
+        IngressProcessor().decode(_raw(value))
+    return caught.value
+
+
+def test_every_record_is_handled_and_a_good_one_decodes_to_a_message() -> None:
+    processor = IngressProcessor()
+    raw = _raw(json.dumps(GOOD).encode())
+    assert processor.handles(raw)
+    decoded = processor.decode(raw)
+    assert decoded.raw is raw
+    assert isinstance(decoded.body, InboundMessage)
+    assert decoded.body.payload.platform_subject_id == "acme:telegram:6"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "has no value"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not an object"),
+        (json.dumps({**GOOD, "provider_event_id": "42:8"}).encode(), "does not end in ':7'"),
+        (json.dumps({**GOOD, "channel_type": "slack"}).encode(), "slack not supported yet"),
+        (json.dumps({**GOOD, "payload": {"update_id": 7}}).encode(), "no message.text"),
+    ],
+)
+def test_invalid_records_are_poison_with_the_inbound_invalid_code(
+    value: bytes | None, reason: str
+) -> None:
+    poison = _poison(value)
+    assert poison.code == "E-INBOUND-INVALID"
+    assert reason in poison.reason
+
+
+def test_an_oversize_record_is_poison_with_the_oversize_code() -> None:
+    poison = _poison(b" " * (MAX_RECORD_BYTES + 1))
+    assert poison.code == "E-INBOUND-OVERSIZE"
