@@ -1,95 +1,93 @@
-"""`awooop run-demo`, what `make run` starts.
-
-Until the services are wired end to end (the walking skeleton), the demo
-brings up the embedded stack, shows it, and holds it until Ctrl-C (SIGINT)
-or SIGTERM. Pieces named by URLs in the environment are external: never
-started or stopped here. On the way out it stops the stack when it started
-any piece of it, and leaves a stack that was already running as it was.
-"""
+"""`awooop run-demo`, what `make run` starts: the platform, a short demo conversation
+pushed through it (each message after the previous run completed, its timeline printed),
+then the platform keeps serving until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from types import FrameType, TracebackType
+import asyncio
+import time
 from typing import Any
 
-from awooop.cli.dev import bring_up, export_lines, take_down
-from awooop.infra.embedded import EmbeddedStack
-from awooop.infra.settings import state_dir
+from awooop.cli.demo_signals import StopSignals
+from awooop.cli.queries import QueryClient, format_timeline
+from awooop.cli.send import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER, produce, telegram_record
+from awooop.cli.up import StartFailed, running_platform
+from awooop.infra.settings import Settings
 
-NOT_YET = (
-    "services (ingress, runtime, mcp_gateway, approval, projector): not running; "
-    "they come with the walking skeleton"
+CONVERSATION = (
+    "Is checkout healthy?",
+    "Thanks! Could you check it once more?",
+    "Great, that's all for today.",
 )
+FINISHED = ("completed", "failed", "cancelled", "timeout")
 
 
 def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    """Add the `run-demo` verb."""
-    demo = verbs.add_parser("run-demo", help="start the embedded stack and hold it until Ctrl-C")
+    demo = verbs.add_parser("run-demo", help="run the platform and push a demo conversation")
     demo.add_argument(
-        "--keep-data",
-        action="store_true",
-        help="keep Postgres data even when the broker starts fresh (empty)",
+        "--keep-data", action="store_true", help="keep Postgres data of an old broker"
+    )
+    demo.add_argument(
+        "--exit-after-demo", action="store_true", help="stop once the conversation is done"
     )
     demo.set_defaults(handler=run_demo)
 
 
-class StopSignals:
-    """Within the block, SIGINT and SIGTERM set a flag instead of interrupting.
+def _wait_for_new_run(
+    client: QueryClient, known: set[str], stop: StopSignals, timeout: float = 60.0
+) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.received.is_set():
+        for run in client.runs(limit=10):
+            if run["run_id"] not in known and run["state"] in FINISHED:
+                return client.run(run["run_id"])
+        time.sleep(0.2)
+    return None
 
-    Installed before the stack starts, so a Ctrl-C during start-up still
-    lets the started pieces be stopped cleanly afterwards.
-    """
 
-    watched = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.received = threading.Event()
-        self.name = ""
-        self._previous: dict[signal.Signals, Any] = {}
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.name = signal.Signals(signum).name
-        self.received.set()
-
-    def __enter__(self) -> StopSignals:
-        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.watched}
-        return self
-
-    def __exit__(
-        self,
-        _kind: type[BaseException] | None,
-        _error: BaseException | None,
-        _trace: TracebackType | None,
-    ) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def wait(self) -> None:
-        """Block until one of the watched signals arrives."""
-        # A short timeout keeps the main thread returning to the interpreter,
-        # where the signal handler runs.
-        while not self.received.wait(0.5):
-            pass
+def push_conversation(stop: StopSignals) -> bool:
+    """Send the demo messages one by one; print each run's timeline. False on a stall."""
+    settings = Settings.from_env()
+    client = QueryClient(DEFAULT_PROJECT)
+    try:
+        known = {run["run_id"] for run in client.runs(limit=200)}
+        for number, text in enumerate(CONVERSATION, start=1):
+            update_id = int(time.time() * 1000)
+            key, value = telegram_record(
+                project=DEFAULT_PROJECT,
+                bot=DEFAULT_BOT,
+                update_id=update_id,
+                user=DEFAULT_USER,
+                text=text,
+            )
+            print(f"\n[{number}/{len(CONVERSATION)}] telegram user {DEFAULT_USER}: {text!r}")
+            asyncio.run(produce(settings, key, value))
+            detail = _wait_for_new_run(client, known, stop)
+            if detail is None:
+                print("no completed run appeared within 60 s; see the process logs")
+                return False
+            known.add(str(detail["run"]["run_id"]))
+            print("\n".join(format_timeline(detail)))
+    finally:
+        client.close()
+    return True
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """`awooop run-demo [--keep-data]`."""
-    stack = EmbeddedStack(state_dir())
+    """`awooop run-demo [--keep-data] [--exit-after-demo]`."""
     with StopSignals() as stop:
-        statuses = bring_up(stack, args.keep_data)
-        if statuses is None:
+        try:
+            with running_platform(args.keep_data, stop):
+                finished = push_conversation(stop)
+                if not finished:
+                    return 1
+                print(f"\ndemo done: `awooop runs list --project {DEFAULT_PROJECT}` lists them")
+                if args.exit_after_demo:
+                    return 0
+                print("the platform keeps serving; Ctrl-C stops it")
+                stop.wait()
+                print(f"{stop.name} received")
+        except StartFailed:
             return 1
-        for line in export_lines(stack):
-            print(line)
-        print(NOT_YET)
-        started_here = any(status.state == "started" for status in statuses)
-        print("the embedded stack is up; Ctrl-C stops it")
-        stop.wait()
-        print(f"{stop.name} received")
-        if not started_here:
-            print("run-demo started no piece, so it stops none (`awooop dev down` does)")
-            return 0
-        return take_down(stack)
+    return 0

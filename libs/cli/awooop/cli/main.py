@@ -13,7 +13,7 @@ import io
 import sys
 from collections.abc import Callable
 
-from awooop.cli import demo, dev
+from awooop.cli import demo, dev, queries, send, services, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     dev.register(verbs)
+    up.register(verbs)
+    services.register(verbs)
+    send.register(verbs)
+    queries.register(verbs)
     demo.register(verbs)
     return parser
 

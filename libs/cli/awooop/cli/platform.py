@@ -91,7 +91,9 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
 
 def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
     """Block until every service's /readyz and the API's /v1/healthz answer 200."""
-    pending = {name: f"http://127.0.0.1:{port}/readyz" for name, port in platform.health_ports.items()}
+    pending = {
+        name: f"http://127.0.0.1:{port}/readyz" for name, port in platform.health_ports.items()
+    }
     pending["api"] = f"{platform.api_url}/v1/healthz"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:

@@ -1,0 +1,113 @@
+"""`awooop token` and `awooop runs list | show`: the query API from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import httpx
+
+from awooop.cli.platform import recorded_api_url
+from awooop.cli.send import DEFAULT_PROJECT
+from awooop.infra.settings import Settings, state_dir
+from awooop.security.api_tokens import mint_api_token
+
+
+def register(verbs: argparse._SubParsersAction[Any]) -> None:
+    token = verbs.add_parser("token", help="mint a development bearer token for the query API")
+    token.add_argument("--project", action="append", help="a project the token names (repeat)")
+    token.add_argument("--role", action="append", help="a role the token grants (repeat)")
+    token.add_argument("--subject", default="dev")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.set_defaults(handler=print_token)
+
+    runs = verbs.add_parser("runs", help="list runs, or show one with its timeline")
+    which = runs.add_subparsers(dest="what", required=True, metavar="list|show")
+    listing = which.add_parser("list", help="the newest runs of a project")
+    listing.add_argument("--project", default=DEFAULT_PROJECT)
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(handler=list_runs)
+    show = which.add_parser("show", help="one run and its timeline")
+    show.add_argument("run_id")
+    show.add_argument("--project", default=DEFAULT_PROJECT)
+    show.set_defaults(handler=show_run)
+
+
+def dev_token(projects: list[str], roles: list[str] | None = None, ttl: int = 3600) -> str:
+    secret = Settings.from_env().api_jwt_secret
+    if not secret:
+        raise SystemExit(
+            "no API signing key: set AWOOOP_API_JWT_SECRET or start the stack (`awooop dev up`)"
+        )
+    return mint_api_token(
+        secret, subject="dev", projects=projects, roles=roles or ["viewer"], ttl_seconds=ttl
+    )
+
+
+def print_token(args: argparse.Namespace) -> int:
+    print(dev_token(args.project or [DEFAULT_PROJECT], args.role, args.ttl))
+    return 0
+
+
+class QueryClient:
+    """A small client of the query API for one project."""
+
+    def __init__(self, project: str, api_url: str | None = None) -> None:
+        self.project = project
+        self._client = httpx.Client(
+            base_url=api_url or recorded_api_url(state_dir()),
+            headers={"Authorization": f"Bearer {dev_token([project])}"},
+            timeout=10.0,
+        )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        response = self._client.get("/v1/runs", params={"limit": limit})
+        response.raise_for_status()
+        return list(response.json()["runs"])
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        response = self._client.get(f"/v1/runs/{run_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return dict(response.json())
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    client = QueryClient(args.project)
+    try:
+        for run in client.runs(args.limit):
+            print(f"{run['run_id']}  {run['state'] or '?':<14} {run['started_at'] or ''}")
+    finally:
+        client.close()
+    return 0
+
+
+def format_timeline(detail: dict[str, Any]) -> list[str]:
+    run = detail["run"]
+    lines = [
+        f"run {run['run_id']}  {run['state']}  agent {run['agent_id']}  mode {run['mode']}",
+        f"  message: {run['trigger_text']!r}",
+    ]
+    for event in detail["timeline"]:
+        summary = ", ".join(f"{k}={v}" for k, v in event["summary"].items())
+        lines.append(f"  {event['occurred_at']}  {event['event_type']:<28} {summary}")
+    suppressed = " (suppressed: shadow mode)" if run["suppressed"] else ""
+    lines.append(f"  reply{suppressed}: {run['reply']!r}")
+    return lines
+
+
+def show_run(args: argparse.Namespace) -> int:
+    client = QueryClient(args.project)
+    try:
+        detail = client.run(args.run_id)
+    finally:
+        client.close()
+    if detail is None:
+        print(f"no run {args.run_id} in project {args.project}")
+        return 4
+    print("\n".join(format_timeline(detail)))
+    return 0

@@ -1,0 +1,1 @@
+"""The projector's Postgres side: read-model migrations and the bulk writer."""

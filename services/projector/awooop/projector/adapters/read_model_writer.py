@@ -1,0 +1,86 @@
+"""The bulk path: COPY a batch's rows into temp staging tables, then one merge per table.
+
+`COPY` straight into a FORCE-RLS table is refused, so each connection keeps
+its own temp staging tables (emptied at every commit) and the merge is one
+`INSERT … SELECT … ON CONFLICT` per read model, checked by the tenant policy.
+The caller has already set the batch's tenants on the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from awooop.projector.domain.rows import (
+    RUN_COLUMNS,
+    RUN_WRITE_ONCE,
+    TIMELINE_COLUMNS,
+    ReadModelRows,
+)
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS timeline_stage (
+    project_id text, run_id uuid, event_id uuid, occurred_at timestamptz, event_type text,
+    stream_type text, stream_id text, stream_seq integer, actor text, summary jsonb
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS runs_stage (
+    project_id text, run_id uuid, state text, last_stream_seq integer, agent_id text,
+    platform_subject_id text, chat_id text, channel_type text, mode text, revision text,
+    started_at timestamptz, completed_at timestamptz, reply text, suppressed boolean,
+    error_code text, trigger_text text
+) ON COMMIT DELETE ROWS;
+"""
+
+_TIMELINE_LIST = ", ".join(TIMELINE_COLUMNS)
+INSERT_TIMELINE = (
+    f"INSERT INTO timeline ({_TIMELINE_LIST}) SELECT {_TIMELINE_LIST} FROM timeline_stage "
+    "ON CONFLICT (project_id, run_id, event_id) DO NOTHING"
+)
+
+_RUN_LIST = ", ".join(RUN_COLUMNS)
+_NEWER = "excluded.last_stream_seq > r.last_stream_seq"
+_MERGED = {c: f"coalesce(r.{c}, excluded.{c})" for c in RUN_WRITE_ONCE}
+# Only rows that would change are updated: redelivered batches leave no dead tuples.
+UPSERT_RUNS = (
+    f"INSERT INTO runs AS r ({_RUN_LIST}) SELECT {_RUN_LIST} FROM runs_stage "
+    "ON CONFLICT (project_id, run_id) DO UPDATE SET "
+    f"state = CASE WHEN {_NEWER} THEN excluded.state ELSE r.state END, "
+    "last_stream_seq = greatest(r.last_stream_seq, excluded.last_stream_seq), "
+    + ", ".join(f"{c} = {merged}" for c, merged in _MERGED.items())
+    + f" WHERE {_NEWER} OR "
+    + " OR ".join(f"(r.{c} IS NULL AND excluded.{c} IS NOT NULL)" for c in RUN_WRITE_ONCE)
+)
+
+
+async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> None:
+    """Merge one batch's rows into `timeline` and `runs` (inside the batch transaction)."""
+    if not rows.timeline and not rows.runs:
+        return
+    await conn.execute(STAGING_DDL)
+    if rows.timeline:
+        await conn.copy_records_to_table(
+            "timeline_stage",
+            columns=TIMELINE_COLUMNS,
+            records=[
+                (
+                    t.project_id,
+                    t.run_id,
+                    t.event_id,
+                    t.occurred_at,
+                    t.event_type,
+                    t.stream_type,
+                    t.stream_id,
+                    t.stream_seq,
+                    t.actor,
+                    json.dumps(t.summary, sort_keys=True, separators=(",", ":")),
+                )
+                for t in rows.timeline
+            ],
+        )
+        await conn.execute(INSERT_TIMELINE)
+    if rows.runs:
+        await conn.copy_records_to_table(
+            "runs_stage", columns=RUN_COLUMNS, records=[run.values() for run in rows.runs]
+        )
+        await conn.execute(UPSERT_RUNS)

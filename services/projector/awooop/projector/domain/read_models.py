@@ -1,0 +1,129 @@
+"""The rows each batch adds to the read models, folded per key in memory.
+
+Every projected event gives one `timeline` row, keyed by its `event_id`, for the
+run it belongs to (`run_id` = `correlation_id`: the run id is the `event_id` of
+the ingress message that started it). Events of the run's own stream
+(`stream_type` `run`) also fold into the run's `runs` row, and an ingress
+message gives that row its `trigger_text`.
+
+The fold is a pure function of the set of events, whatever their order:
+
+* a column that one event owns is written once (the first non-null value
+  wins, and every copy of that event carries the same value);
+* `state` comes from the run-stream event with the highest `stream_seq`, so a
+  late or redelivered older event never moves it back;
+* `last_stream_seq` is the highest `stream_seq` that set the state.
+
+The SQL merge (adapters) applies the same rules between a staged row and the
+stored one, which is what makes a rebuild equal the live models.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from awooop.contracts.envelope import Envelope
+from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
+from awooop.projector.domain.summaries import SUMMARIES, summarize
+
+PROJECTED_EVENT_TYPES = frozenset(SUMMARIES)
+RUN_STREAM = "run"
+
+
+class NotARunId(ValueError):
+    """An event whose `correlation_id` is not a run id (a UUID): it belongs to no run."""
+
+
+def run_id_of(envelope: Envelope[Any]) -> uuid.UUID:
+    try:
+        return uuid.UUID(envelope.correlation_id)
+    except ValueError:
+        raise NotARunId(
+            f"{envelope.event_type} {envelope.event_id}: correlation_id "
+            f"{envelope.correlation_id!r} is not a run id (a UUID)"
+        ) from None
+
+
+RunFacts = tuple[str, dict[str, Any]]
+"""The state a run-stream event puts the run in, and the columns it owns."""
+
+
+def _started(e: Envelope[Any]) -> RunFacts:
+    p = e.payload
+    return "pending", {
+        "agent_id": p.agent_id,
+        "platform_subject_id": p.platform_subject_id,
+        "chat_id": p.chat_id,
+        "channel_type": p.channel_type,
+        "mode": p.mode,
+        "revision": p.revision,
+        "started_at": e.occurred_at,
+    }
+
+
+def _completed(e: Envelope[Any]) -> RunFacts:
+    p = e.payload
+    return "completed", {
+        "reply": p.reply,
+        "suppressed": p.suppressed,
+        "completed_at": e.occurred_at,
+    }
+
+
+def _failed(e: Envelope[Any]) -> RunFacts:
+    return "failed", {"error_code": e.payload.code, "completed_at": e.occurred_at}
+
+
+RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
+    "run.started": _started,
+    "run.tool_call_requested": lambda _e: ("waiting_tool", {}),
+    "run.tool_result_accepted": lambda _e: ("running", {}),
+    "run.completed": _completed,
+    "run.failed": _failed,
+}
+"""Run-stream events that change the run row (`run.message_rejected` is timeline only)."""
+
+
+def timeline_row(envelope: Envelope[Any], run_id: uuid.UUID) -> TimelineRow:
+    return TimelineRow(
+        project_id=envelope.project_id,
+        run_id=run_id,
+        event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+        event_type=envelope.event_type,
+        stream_type=envelope.stream_type,
+        stream_id=envelope.stream_id,
+        stream_seq=envelope.stream_seq,
+        actor=envelope.actor,
+        summary=summarize(envelope),
+    )
+
+
+def fold_batch(envelopes: Iterable[Envelope[Any]]) -> ReadModelRows:
+    """The rows of a batch, one per key; raises `NotARunId` for an event of no run."""
+    timeline: dict[tuple[str, uuid.UUID, uuid.UUID], TimelineRow] = {}
+    runs: dict[tuple[str, uuid.UUID], RunRow] = {}
+    for envelope in envelopes:
+        run_id = run_id_of(envelope)
+        key = (envelope.project_id, run_id)
+        timeline.setdefault((*key, envelope.event_id), timeline_row(envelope, run_id))
+        if envelope.event_type == "ingress.message_received":
+            _merge(runs.setdefault(key, RunRow(*key)), {"trigger_text": envelope.payload.text})
+            continue
+        facts = RUN_FACTS.get(envelope.event_type)
+        if facts is None or envelope.stream_type != RUN_STREAM:
+            continue
+        state, columns = facts(envelope)
+        row = runs.setdefault(key, RunRow(*key))
+        _merge(row, columns)
+        if envelope.stream_seq > row.last_stream_seq:
+            row.state, row.last_stream_seq = state, envelope.stream_seq
+    return ReadModelRows(list(timeline.values()), list(runs.values()))
+
+
+def _merge(row: RunRow, columns: dict[str, Any]) -> None:
+    for column, value in columns.items():
+        if getattr(row, column) is None:
+            setattr(row, column, value)

@@ -1,0 +1,120 @@
+"""A short, redacted description of each projected event for the run timeline.
+
+Built from an allow-list of fields per event type: identifiers, codes, names
+and sizes. Free text (message text, replies, failure reasons), tool arguments
+and tool results never reach the timeline; the message text and the reply live
+in the run row alone, where the tenant's operators expect them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from awooop.contracts.envelope import Envelope
+
+Summary = dict[str, Any]
+
+
+def _message_received(p: Any) -> Summary:
+    return {
+        "text": f"message received on {p.channel_type}",
+        "channel_type": p.channel_type,
+        "chat_id": p.chat_id,
+        "platform_subject_id": p.platform_subject_id,
+        "provider_event_id": p.provider_event_id,
+        "text_length": len(p.text),
+    }
+
+
+def _run_started(p: Any) -> Summary:
+    return {
+        "text": f"run started for agent {p.agent_id} in {p.mode} mode",
+        "agent_id": p.agent_id,
+        "mode": p.mode,
+        "revision": p.revision,
+        "trigger_event_id": str(p.trigger_event_id),
+    }
+
+
+def _tool_call_requested(p: Any) -> Summary:
+    return {
+        "text": f"tool {p.tool} requested",
+        "call_id": p.call_id,
+        "tool": p.tool,
+        "argument_names": sorted(p.arguments),
+        "execute_before": p.execute_before.isoformat(),
+    }
+
+
+def _tool_result_accepted(p: Any) -> Summary:
+    return {
+        "text": f"tool result accepted ({p.outcome})",
+        "call_id": p.call_id,
+        "outcome": p.outcome,
+    }
+
+
+def _message_rejected(p: Any) -> Summary:
+    return {
+        "text": f"message rejected: {p.code}",
+        "message_event_id": str(p.message_event_id),
+        "platform_subject_id": p.platform_subject_id,
+        "code": p.code,
+    }
+
+
+def _run_completed(p: Any) -> Summary:
+    said = "reply kept back (shadow mode)" if p.suppressed else "reply sent"
+    return {
+        "text": f"run completed: {said}",
+        "suppressed": p.suppressed,
+        "reply_length": len(p.reply),
+    }
+
+
+def _run_failed(p: Any) -> Summary:
+    return {"text": f"run failed: {p.code}", "code": p.code}
+
+
+def _tool_call_succeeded(p: Any) -> Summary:
+    kind = "object" if isinstance(p.result, dict) else "text"
+    return {
+        "text": "tool call succeeded",
+        "call_id": p.call_id,
+        "result_kind": kind,
+        "revision": p.revision,
+    }
+
+
+def _tool_call_blocked(p: Any) -> Summary:
+    return {
+        "text": f"tool call blocked at gate {p.gate}: {p.code}",
+        "call_id": p.call_id,
+        "gate": p.gate,
+        "code": p.code,
+        "revision": p.revision,
+    }
+
+
+def _tool_call_failed(p: Any) -> Summary:
+    return {"text": f"tool call failed: {p.code}", "call_id": p.call_id, "code": p.code}
+
+
+SUMMARIES: dict[str, Callable[[Any], Summary]] = {
+    "ingress.message_received": _message_received,
+    "run.started": _run_started,
+    "run.tool_call_requested": _tool_call_requested,
+    "run.tool_result_accepted": _tool_result_accepted,
+    "run.message_rejected": _message_rejected,
+    "run.completed": _run_completed,
+    "run.failed": _run_failed,
+    "gateway.tool_call_succeeded": _tool_call_succeeded,
+    "gateway.tool_call_blocked": _tool_call_blocked,
+    "gateway.tool_call_failed": _tool_call_failed,
+}
+"""Every event type the projector projects, with its timeline description."""
+
+
+def summarize(envelope: Envelope[Any]) -> Summary:
+    return SUMMARIES[envelope.event_type](envelope.payload)
