@@ -1,0 +1,101 @@
+"""The executor's transactions: each changes `tool_calls` and appends the outcomes it
+decided in one commit, on the executor's own connection (never across an MCP call)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from awooop.contracts.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
+from awooop.infra.postgres import event_store
+from awooop.mcp_gateway.adapters import tool_calls
+from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
+from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall, Finished, outcome_event
+from awooop.mcp_gateway.domain.calls import failed, succeeded
+from awooop.mcp_gateway.domain.results import CallError, CallResult
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedCall:
+    """A call the executor ran, with what came of it."""
+
+    claimed: ClaimedCall
+    outcome: CallResult | CallError
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def claim(db: ExecutorConnection, limit: int) -> tuple[list[ClaimedCall], int]:
+    """Claim up to `limit` due calls; the ones to run, and how many had expired (answered)."""
+    async with db.use() as conn, conn.transaction():
+        claimed = await tool_calls.claim_due(conn, db.executor_id, limit)
+        at = _now()
+        expired = [
+            outcome_event(
+                failed(
+                    c.call,
+                    E_MCP_CALL_EXPIRED.code,
+                    f"not started before its execute_before {c.call.execute_before.isoformat()}",
+                    at,
+                )
+            )
+            for c in claimed.expired
+        ]
+        await event_store.append(conn, expired)
+    return claimed.to_run, len(expired)
+
+
+async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> int:
+    """Answer finished calls in one transaction; how many were still this executor's."""
+    rows: list[tuple[str, Finished, str | None]] = [
+        (
+            f.claimed.call.call_id,
+            "succeeded" if isinstance(f.outcome, CallResult) else "failed",
+            f.outcome.code if isinstance(f.outcome, CallError) else None,
+        )
+        for f in finished
+    ]
+    async with db.use() as conn, conn.transaction():
+        held = await tool_calls.finish(conn, db.executor_id, rows)
+        at = _now()
+        events = []
+        for f in finished:
+            if f.claimed.call.call_id not in held:
+                continue
+            call, outcome = f.claimed.call, f.outcome
+            envelope = (
+                succeeded(call, outcome.result, f.claimed.revision, at)
+                if isinstance(outcome, CallResult)
+                else failed(call, outcome.code, outcome.reason, at)
+            )
+            events.append(outcome_event(envelope))
+        await event_store.append(conn, events)
+    return len(held)
+
+
+async def sweep_abandoned(db: ExecutorConnection) -> int:
+    """Answer `E-MCP-CALL-UNKNOWN` for calls left `executing` by executors that are gone."""
+    answered = 0
+    async with db.use() as conn:
+        for claimer in await tool_calls.other_claimers(conn, db.executor_id):
+            async with conn.transaction():
+                if not await db.gone(conn, claimer):
+                    continue
+                abandoned = await tool_calls.fail_abandoned(conn, claimer)
+                at = _now()
+                reason = (
+                    f"executor {claimer} stopped during the call; whether it ran is unknown, "
+                    "and it is never run again"
+                )
+                await event_store.append(
+                    conn,
+                    [
+                        outcome_event(failed(c.call, E_MCP_CALL_UNKNOWN.code, reason, at))
+                        for c in abandoned
+                    ],
+                )
+                answered += len(abandoned)
+    return answered

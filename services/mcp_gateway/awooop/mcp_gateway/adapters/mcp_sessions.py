@@ -1,0 +1,98 @@
+"""MCP sessions: one long-lived client session per tool provider, reused by every call.
+
+A session opens on its provider's first call and stays open; one that died
+(its server exited, its pipe broke) is reopened on the next call. Opening is
+serialised per provider, so concurrent first calls share one session.
+`close()` ends them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from mcp import MCPError
+from mcp.client.stdio import StdioServerParameters
+from mcp.types import CallToolResult, TextContent
+from mcp.types.jsonrpc import CONNECTION_CLOSED
+
+from awooop.contracts.catalogue import ToolDefinition
+from awooop.infra.logging import get_logger
+from awooop.mcp_gateway.adapters.provider_session import ProviderSession
+from awooop.mcp_gateway.domain.results import ToolAnswer
+
+log = get_logger(__name__)
+
+PYTHON_PLACEHOLDER = "{python}"
+
+
+def server_parameters(tool: ToolDefinition) -> StdioServerParameters:
+    """How to start the tool's provider: its catalogue command, `{python}` = this interpreter."""
+    command = [sys.executable if part == PYTHON_PLACEHOLDER else part for part in tool.command]
+    return StdioServerParameters(command=command[0], args=command[1:])
+
+
+def tool_answer(result: CallToolResult) -> ToolAnswer:
+    """The SDK's result as the domain sees it; non-text blocks are named, not inlined."""
+    texts = [
+        block.text if isinstance(block, TextContent) else f"[{block.type} content]"
+        for block in result.content
+    ]
+    structured: Mapping[str, Any] | None = result.structured_content
+    return ToolAnswer(structured=structured, texts=texts, is_error=result.is_error)
+
+
+class McpSessionPool:
+    """Calls tools over one reused session per provider; `opened` counts sessions opened."""
+
+    def __init__(self, *, open_timeout: float = 20.0, call_timeout: float = 30.0) -> None:
+        self._open_timeout = open_timeout
+        self._call_timeout = call_timeout
+        self._sessions: dict[str, ProviderSession] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        self.opened: Counter[str] = Counter()
+
+    async def call(self, tool: ToolDefinition, arguments: dict[str, Any]) -> ToolAnswer:
+        """Call `tool` (its provider's own tool name) with `arguments`.
+
+        Raises `SessionUnavailable` when the provider's session cannot be opened
+        and `MCPError` for a protocol error or a timeout; a tool's own failure
+        is an answer with `is_error`, not an exception.
+        """
+        session = await self._session(tool)
+        assert session.client is not None
+        try:
+            result = await session.client.call_tool(
+                tool.tool, arguments, read_timeout_seconds=self._call_timeout
+            )
+        except MCPError as error:
+            if error.code == CONNECTION_CLOSED:
+                session.mark_ended()
+            raise
+        return tool_answer(result)
+
+    async def _session(self, tool: ToolDefinition) -> ProviderSession:
+        current = self._sessions.get(tool.provider)
+        if current is not None and current.alive:
+            return current
+        lock = self._opening.setdefault(tool.provider, asyncio.Lock())
+        async with lock:
+            current = self._sessions.get(tool.provider)
+            if current is not None and current.alive:
+                return current
+            if current is not None:
+                log.warning("mcp_session_reopening", provider=tool.provider)
+                await current.close()
+            session = ProviderSession(tool.provider, server_parameters(tool), self._open_timeout)
+            await session.open()
+            self._sessions[tool.provider] = session
+            self.opened[tool.provider] += 1
+            return session
+
+    async def close(self) -> None:
+        """Close every session (their servers are asked to exit, then stopped)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(session.close() for session in sessions))

@@ -1,0 +1,177 @@
+"""The `tool_calls` table: decisions, claims and outcomes, each one statement.
+
+Status moves `admitted → executing → succeeded | failed` (or `admitted →
+failed` when the deadline passed before a start; `blocked` is final from the
+start). Every transition is guarded by the status it leaves, so a call is
+claimed by one executor and answered once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+
+from awooop.contracts.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
+from awooop.contracts.topics import Topics
+from awooop.infra.events import to_new_event
+from awooop.infra.postgres.event_store import NewEvent
+from awooop.mcp_gateway.domain.calls import ToolCall
+
+Decision = Literal["admitted", "blocked"]
+Finished = Literal["succeeded", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedCall:
+    """A call taken from the table, with the catalogue revision that admitted it."""
+
+    call: ToolCall
+    revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One claim: calls to run now, and calls whose deadline passed before they started."""
+
+    to_run: list[ClaimedCall]
+    expired: list[ClaimedCall]
+
+
+def outcome_event(envelope: Any) -> NewEvent:
+    """The stored form of a gateway outcome: on `gateway.events`, keyed by its run."""
+    return to_new_event(envelope, Topics.GATEWAY_EVENTS, envelope.correlation_id)
+
+
+async def record_decision(
+    conn: asyncpg.Connection, call: ToolCall, decision: Decision, revision: str, code: str | None
+) -> bool:
+    """Record the gate decision on `call`; False when this call id was already decided."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO tool_calls (call_id, run_id, project_id, tool, arguments, execute_before,
+                                trace_id, request_event_id, status, revision, outcome_code)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (call_id) DO NOTHING
+        RETURNING true
+        """,
+        call.call_id,
+        call.run_id,
+        call.project_id,
+        call.tool,
+        json.dumps(call.arguments),
+        call.execute_before,
+        call.trace_id,
+        call.request_event_id,
+        decision,
+        revision,
+        code,
+    )
+    return bool(inserted)
+
+
+_RETURNING = """
+    RETURNING t.call_id, t.run_id, t.project_id, t.tool, t.arguments::text AS arguments,
+              t.execute_before, t.trace_id, t.request_event_id, t.revision, t.status
+"""
+
+
+async def claim_due(conn: asyncpg.Connection, executor_id: str, limit: int) -> Claimed:
+    """Claim up to `limit` admitted calls, earliest deadline first, for `executor_id`.
+
+    A call whose `execute_before` has passed (by the database's clock) is never
+    started: it is marked failed with `E-MCP-CALL-EXPIRED` in the same statement.
+    """
+    rows = await conn.fetch(
+        """
+        WITH due AS (
+            SELECT call_id FROM tool_calls
+            WHERE status = 'admitted'
+            ORDER BY execute_before
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE tool_calls t SET
+            status = CASE WHEN t.execute_before <= now() THEN 'failed' ELSE 'executing' END,
+            outcome_code = CASE WHEN t.execute_before <= now() THEN $3 END,
+            finished_at = CASE WHEN t.execute_before <= now() THEN now() END,
+            started_at = CASE WHEN t.execute_before <= now() THEN NULL ELSE now() END,
+            claimed_by = $1
+        FROM due WHERE t.call_id = due.call_id
+        """
+        + _RETURNING,
+        executor_id,
+        limit,
+        E_MCP_CALL_EXPIRED.code,
+    )
+    claimed = [(_claimed(row), row["status"]) for row in rows]
+    return Claimed(
+        to_run=[c for c, status in claimed if status == "executing"],
+        expired=[c for c, status in claimed if status == "failed"],
+    )
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    executor_id: str,
+    outcomes: Sequence[tuple[str, Finished, str | None]],
+) -> set[str]:
+    """Close the executor's calls `(call_id, status, code)`; the call ids it still held.
+
+    A call no longer `executing` under `executor_id` (declared unknown while
+    this process was cut off from the database) is left as it is.
+    """
+    rows = await conn.fetch(
+        """
+        UPDATE tool_calls t SET status = o.status, outcome_code = o.code, finished_at = now()
+        FROM unnest($2::text[], $3::text[], $4::text[]) AS o(call_id, status, code)
+        WHERE t.call_id = o.call_id AND t.status = 'executing' AND t.claimed_by = $1
+        RETURNING t.call_id
+        """,
+        executor_id,
+        [o[0] for o in outcomes],
+        [o[1] for o in outcomes],
+        [o[2] for o in outcomes],
+    )
+    return {row["call_id"] for row in rows}
+
+
+async def other_claimers(conn: asyncpg.Connection, executor_id: str) -> list[str]:
+    """Executors other than `executor_id` that hold calls in `executing`."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT claimed_by FROM tool_calls "
+        "WHERE status = 'executing' AND claimed_by <> $1",
+        executor_id,
+    )
+    return [row["claimed_by"] for row in rows]
+
+
+async def fail_abandoned(conn: asyncpg.Connection, claimer: str) -> list[ClaimedCall]:
+    """Mark the calls a gone executor left `executing` failed with `E-MCP-CALL-UNKNOWN`."""
+    rows = await conn.fetch(
+        """
+        UPDATE tool_calls t SET status = 'failed', outcome_code = $2, finished_at = now()
+        WHERE t.status = 'executing' AND t.claimed_by = $1
+        """
+        + _RETURNING,
+        claimer,
+        E_MCP_CALL_UNKNOWN.code,
+    )
+    return [_claimed(row) for row in rows]
+
+
+def _claimed(row: asyncpg.Record) -> ClaimedCall:
+    call = ToolCall(
+        call_id=row["call_id"],
+        run_id=row["run_id"],
+        project_id=row["project_id"],
+        tool=row["tool"],
+        arguments=json.loads(row["arguments"]),
+        execute_before=row["execute_before"],
+        trace_id=row["trace_id"],
+        request_event_id=row["request_event_id"],
+    )
+    return ClaimedCall(call, row["revision"])

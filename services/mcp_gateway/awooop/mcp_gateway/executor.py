@@ -1,0 +1,154 @@
+"""The executor: runs admitted tool calls over MCP and answers each one exactly once.
+
+A background job of the service process. It claims admitted calls (committed
+before any MCP call, so a call id is started at most once), calls MCP outside
+any transaction with at most `concurrency` calls in flight, and hands the
+finished ones to the recorder, which answers them in groups and wakes the
+relay. It wakes when the handler commits new admissions and polls briefly
+otherwise, so work left by another process is found too. Calls left
+`executing` by a process that is gone are answered `E-MCP-CALL-UNKNOWN` at
+start-up and every `sweep_interval`, and never run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.errors import E_MCP_CALL_FAILED
+from awooop.infra.logging import bind_context, get_logger
+from awooop.infra.postgres.errors import is_database_outage
+from awooop.infra.runner import ServiceRunner
+from awooop.mcp_gateway.adapters import call_transactions
+from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
+from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
+from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
+from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
+from awooop.mcp_gateway.domain.results import CallError, CallResult, bound_reason, shape_answer
+from awooop.mcp_gateway.outcome_recorder import BackOff, OutcomeRecorder
+
+log = get_logger(__name__)
+
+UNREADY = "mcp-executor"
+
+
+class ToolCallExecutor:
+    """Runs as `ServiceSpec.background`; `wake()` after committing new admitted calls."""
+
+    def __init__(
+        self,
+        sessions: McpSessionPool | None = None,
+        *,
+        concurrency: int = 8,
+        poll_interval: float = 0.5,
+        sweep_interval: float = 5.0,
+        max_backoff: float = 5.0,
+        shutdown_grace: float = 5.0,
+    ) -> None:
+        self.sessions = sessions or McpSessionPool()
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._sweep_interval = sweep_interval
+        self._max_backoff = max_backoff
+        self._shutdown_grace = shutdown_grace
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self, runner: ServiceRunner) -> None:
+        assert runner.pool is not None
+        db = ExecutorConnection(runner.pool, runner.instance_id)
+        outcomes = OutcomeRecorder(db)
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def back_off(stage: str, error: Exception, delay: float) -> float:
+            return await self._back_off(runner, stage, error, delay)
+
+        def recorded() -> None:
+            runner.readiness.release(UNREADY)
+            _wake_relay(runner)
+
+        recorder = asyncio.create_task(outcomes.run(back_off, recorded), name="mcp-recorder")
+        try:
+            await self._claim_loop(db, runner, outcomes, in_flight, back_off)
+        finally:
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=self._shutdown_grace)
+            for task in (*in_flight, recorder):
+                task.cancel()
+            await asyncio.gather(*in_flight, recorder, return_exceptions=True)
+            await outcomes.flush(self._shutdown_grace)
+            await self.sessions.close()
+            await db.close()
+
+    async def _claim_loop(
+        self,
+        db: ExecutorConnection,
+        runner: ServiceRunner,
+        outcomes: OutcomeRecorder,
+        in_flight: set[asyncio.Task[None]],
+        back_off: BackOff,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        delay = 0.1
+        while True:
+            try:
+                if loop.time() >= next_sweep:
+                    if await call_transactions.sweep_abandoned(db):
+                        _wake_relay(runner)
+                    next_sweep = loop.time() + self._sweep_interval
+                free = self._concurrency - len(in_flight)
+                if free > 0:
+                    to_run, expired = await call_transactions.claim(db, free)
+                    if expired:
+                        _wake_relay(runner)
+                    for claimed in to_run:
+                        task = asyncio.create_task(self._execute(claimed, outcomes))
+                        in_flight.add(task)
+                        task.add_done_callback(in_flight.discard)
+                    runner.readiness.release(UNREADY)
+                    delay = 0.1
+                    if len(to_run) + expired == free:
+                        continue  # a full claim: more may be due
+            except Exception as error:
+                delay = await back_off("claim", error, delay)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            self._wakeup.clear()
+
+    async def _execute(self, claimed: ClaimedCall, outcomes: OutcomeRecorder) -> None:
+        call = claimed.call
+        outcome: CallResult | CallError
+        with bind_context(project_id=call.project_id, run_id=call.run_id, trace_id=call.trace_id):
+            tool = builtin_catalogue()[0].tool(call.tool)
+            try:
+                if tool is None:
+                    outcome = CallError(E_MCP_CALL_FAILED.code, f"tool {call.tool!r} is gone")
+                else:
+                    answer = await self.sessions.call(tool, call.arguments)
+                    outcome = shape_answer(answer, E_MCP_CALL_FAILED.code)
+            except Exception as error:
+                reason = bound_reason(f"{type(error).__name__}: {error}")
+                outcome = CallError(E_MCP_CALL_FAILED.code, reason)
+        outcomes.add(FinishedCall(claimed, outcome))
+        self.wake()  # a slot is free
+
+    async def _back_off(
+        self, runner: ServiceRunner, stage: str, error: Exception, delay: float
+    ) -> float:
+        if is_database_outage(error):
+            log.warning("mcp_executor_outage", stage=stage, error=repr(error))
+        else:
+            log.exception("mcp_executor_error", stage=stage, error=repr(error))
+        runner.readiness.hold(UNREADY, f"{stage}: {error!r}")
+        await asyncio.sleep(delay)
+        return min(delay * 2, self._max_backoff)
+
+
+def _wake_relay(runner: ServiceRunner) -> None:
+    if runner.relay is not None:
+        runner.relay.wake()

@@ -1,0 +1,55 @@
+"""Answers for finished tool calls, recorded in groups: whatever finished since the last
+commit goes into the next transaction, which is retried until the database takes it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from awooop.mcp_gateway.adapters import call_transactions
+from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
+from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
+
+BackOff = Callable[[str, Exception, float], Awaitable[float]]
+
+
+class OutcomeRecorder:
+    """Collects finished calls (`add`) and records them from `run()`; `flush()` at the end."""
+
+    def __init__(self, db: ExecutorConnection) -> None:
+        self._db = db
+        self._finished: list[FinishedCall] = []
+        self._has_finished = asyncio.Event()
+        self.answered = 0
+
+    def add(self, finished: FinishedCall) -> None:
+        self._finished.append(finished)
+        self._has_finished.set()
+
+    async def run(self, back_off: BackOff, recorded: Callable[[], None]) -> None:
+        """Record groups forever; `recorded` runs after each commit (wake the relay)."""
+        delay = 0.1
+        while True:
+            await self._has_finished.wait()
+            group = list(self._finished)
+            try:
+                self.answered += await call_transactions.record(self._db, group)
+            except Exception as error:
+                delay = await back_off("record", error, delay)
+                continue
+            # Only what was recorded leaves the list: calls finishing meanwhile stay.
+            del self._finished[: len(group)]
+            if not self._finished:
+                self._has_finished.clear()
+            delay = 0.1
+            recorded()
+
+    async def flush(self, within: float) -> None:
+        """At shutdown: one last attempt for what is left (recording twice is harmless:
+        a call already answered is no longer `executing`, so nothing is appended again)."""
+        if not self._finished:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(within):
+                self.answered += await call_transactions.record(self._db, self._finished)

@@ -1,0 +1,395 @@
+"""The MCP gateway in-process against the real broker, Postgres and a real stdio MCP server.
+
+The `mcp_gateway` schema and consumer group are shared by every test here (and by
+any other suite that runs the gateway), so each test uses its own project, run
+and call ids and reads only its own answers from `gateway.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.codec import EnvelopeCodec
+from awooop.contracts.envelope import Envelope, new_trace_id
+from awooop.contracts.headers import make_traceparent, record_headers
+from awooop.contracts.payloads.run import ToolCallRequested
+from awooop.contracts.topics import Topics
+from awooop.contracts.typed_envelopes import new_envelope
+from awooop.infra.kafka.producer import create_producer
+from awooop.infra.runner import ServiceRunner
+from awooop.mcp_gateway.adapters.executor_connection import LOCK_CLASS, liveness_key
+from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
+from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
+from awooop.mcp_gateway.app import spec
+from awooop.mcp_gateway.executor import ToolCallExecutor
+from support.infra import StackUrls, unique
+from support.pipeline import wait_for
+
+pytestmark = pytest.mark.integration
+
+CODEC = EnvelopeCodec()
+REVISION = builtin_catalogue()[1]
+DEMO_SERVER = b"awooop.mcp_gateway.demo_server"
+
+
+@dataclass
+class Gateway:
+    runner: ServiceRunner
+    executor: ToolCallExecutor
+    producer: AIOKafkaProducer
+    urls: StackUrls
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self.runner.pool is not None
+        return self.runner.pool
+
+
+@pytest.fixture(scope="module")
+async def gateway(kafka_ready: StackUrls) -> AsyncIterator[Gateway]:
+    settings = kafka_ready.settings()
+    executor = ToolCallExecutor(sweep_interval=0.5)
+    runner = ServiceRunner(spec(executor), settings)
+    servers_before = _demo_servers()
+    await runner.start()
+    producer = create_producer(settings.kafka, client_id="mcp-gateway-test")
+    await producer.start()
+    try:
+        yield Gateway(runner, executor, producer, kafka_ready)
+    finally:
+        await producer.stop()
+        await runner.stop()
+    # Shutting the service down closes its MCP sessions: no demo server outlives it.
+    await wait_for(
+        lambda: not (_demo_servers() - servers_before), message="MCP servers stopped at shutdown"
+    )
+
+
+def request(
+    project: str,
+    run_id: str,
+    call_id: str,
+    *,
+    tool: str = "status__demo",
+    arguments: dict[str, Any] | None = None,
+    execute_within: dt.timedelta = dt.timedelta(minutes=5),
+    seq: int = 1,
+) -> Envelope[ToolCallRequested]:
+    now = dt.datetime.now(dt.UTC)
+    return new_envelope(
+        ToolCallRequested(
+            call_id=call_id,
+            tool=tool,
+            arguments={"service": "checkout"} if arguments is None else arguments,
+            execute_before=now + execute_within,
+            revision=REVISION,
+        ),
+        occurred_at=now,
+        project_id=project,
+        stream_type="run",
+        stream_id=run_id,
+        stream_seq=seq,
+        trace_id=new_trace_id(),
+        correlation_id=run_id,
+        actor="service:runtime",
+        producer="runtime",
+    )
+
+
+async def send(gateway: Gateway, *envelopes: Envelope[Any]) -> None:
+    for envelope in envelopes:
+        await gateway.producer.send_and_wait(
+            Topics.RUN_EVENTS.name,
+            CODEC.encode(envelope),
+            key=envelope.correlation_id.encode(),
+            headers=record_headers(envelope, make_traceparent(envelope.trace_id)),
+        )
+
+
+async def answers(
+    urls: StackUrls,
+    run_ids: set[str],
+    done: Callable[[list[Envelope[Any]]], bool],
+    *,
+    within: float = 30.0,
+    settle: float = 1.5,
+) -> list[Envelope[Any]]:
+    """Every gateway event of `run_ids`, read from the beginning until `done` holds, then
+    for `settle` seconds more so that a duplicate answer would be seen too."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=urls.kafka, enable_auto_commit=False)
+    await consumer.start()
+    topic = Topics.GATEWAY_EVENTS
+    try:
+        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        found: list[Envelope[Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        settled_at: float | None = None
+        while settled_at is None or loop.time() < settled_at:
+            if settled_at is None and loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for gateway answers, saw {found}")
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    envelope = CODEC.decode(record.value)
+                    if envelope.correlation_id in run_ids:
+                        assert record.key == envelope.correlation_id.encode()
+                        found.append(envelope)
+            if settled_at is None and done(found):
+                settled_at = loop.time() + settle
+        return found
+    finally:
+        await consumer.stop()
+
+
+def of_call(found: list[Envelope[Any]], call_id: str) -> list[Envelope[Any]]:
+    return [e for e in found if e.stream_id == call_id]
+
+
+def assert_answers(envelope: Envelope[Any], asked: Envelope[ToolCallRequested]) -> None:
+    assert envelope.stream_type == "tool_call"
+    assert envelope.stream_id == asked.payload.call_id
+    assert envelope.stream_seq == 1
+    assert envelope.project_id == asked.project_id
+    assert envelope.correlation_id == asked.correlation_id
+    assert envelope.causation_id == str(asked.event_id)
+    assert envelope.trace_id == asked.trace_id
+    assert (envelope.producer, envelope.actor) == ("mcp_gateway", "service:mcp_gateway")
+
+
+async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
+    gateway: Gateway,
+) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    first = request(project, run_id, unique("call-"), arguments={"service": "checkout"})
+    second = request(project, run_id, unique("call-"), arguments={"service": "payments"}, seq=2)
+    await send(gateway, first, second)
+
+    found = await answers(gateway.urls, {run_id}, lambda f: len(f) >= 2)
+
+    assert len(found) == 2
+    for asked, service in ((first, "checkout"), (second, "payments")):
+        (answer,) = of_call(found, asked.payload.call_id)
+        assert answer.event_type == "gateway.tool_call_succeeded"
+        assert answer.payload.result == {"service": service, "status": "healthy", "checks": 3}
+        assert answer.payload.revision == REVISION
+        assert_answers(answer, asked)
+    # Both calls (and any other call of this module) went through one stdio session.
+    assert gateway.executor.sessions.opened == {"demo": 1}
+    rows = await gateway.pool.fetch(
+        "SELECT status, started_at, finished_at, claimed_by FROM tool_calls WHERE run_id = $1",
+        run_id,
+    )
+    assert [r["status"] for r in rows] == ["succeeded", "succeeded"]
+    assert all(r["claimed_by"] == gateway.runner.instance_id for r in rows)
+    assert all(r["started_at"] <= r["finished_at"] for r in rows)
+
+
+async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    asked = request(project, run_id, unique("call-"), tool="drop_tables__demo")
+    await send(gateway, asked)
+
+    found = await answers(gateway.urls, {run_id}, bool)
+
+    (answer,) = found
+    assert answer.event_type == "gateway.tool_call_blocked"
+    assert (answer.payload.gate, answer.payload.code) == (1, "E-MCP-GATE-001")
+    assert answer.payload.revision == REVISION
+    assert answer.payload.call_id == asked.payload.call_id
+    assert_answers(answer, asked)
+    status = await gateway.pool.fetchval(
+        "SELECT status FROM tool_calls WHERE call_id = $1", asked.payload.call_id
+    )
+    assert status == "blocked"
+
+
+async def test_a_request_delivered_twice_is_answered_once(gateway: Gateway) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    asked = request(project, run_id, unique("call-"))
+    # The same call asked again under a new event id (a runtime retry) is not a new call.
+    asked_again = request(project, run_id, asked.payload.call_id, seq=2)
+    # Same key, so same partition: once this is answered, the ones before were decided.
+    marker = request(project, run_id, unique("call-"), tool="unknown__demo", seq=3)
+    await send(gateway, asked, asked, asked_again, marker)
+
+    found = await answers(gateway.urls, {run_id}, lambda f: len(f) >= 2)
+
+    (answer,) = of_call(found, asked.payload.call_id)
+    assert answer.event_type == "gateway.tool_call_succeeded"
+    assert_answers(answer, asked)
+    assert [e.event_type for e in of_call(found, marker.payload.call_id)] == [
+        "gateway.tool_call_blocked"
+    ]
+    assert len(found) == 2
+    assert (
+        await gateway.pool.fetchval("SELECT count(*) FROM tool_calls WHERE run_id = $1", run_id)
+        == 2
+    )
+
+
+async def test_a_call_past_its_execute_before_fails_without_running(gateway: Gateway) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    asked = request(project, run_id, unique("call-"), execute_within=dt.timedelta(seconds=-30))
+    await send(gateway, asked)
+
+    found = await answers(gateway.urls, {run_id}, bool)
+
+    (answer,) = found
+    assert answer.event_type == "gateway.tool_call_failed"
+    assert answer.payload.code == "E-MCP-CALL-EXPIRED"
+    assert_answers(answer, asked)
+    row = await gateway.pool.fetchrow(
+        "SELECT status, started_at, outcome_code FROM tool_calls WHERE call_id = $1",
+        asked.payload.call_id,
+    )
+    assert row is not None
+    assert (row["status"], row["started_at"], row["outcome_code"]) == (
+        "failed",
+        None,
+        "E-MCP-CALL-EXPIRED",
+    )
+
+
+async def test_a_tool_error_is_answered_failed_with_the_servers_text(gateway: Gateway) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    asked = request(project, run_id, unique("call-"), arguments={"service": 5})
+    await send(gateway, asked)
+
+    found = await answers(gateway.urls, {run_id}, bool)
+
+    (answer,) = found
+    assert answer.event_type == "gateway.tool_call_failed"
+    assert answer.payload.code == "E-MCP-CALL-FAILED"
+    assert "service" in answer.payload.reason  # the server's own validation message
+    assert_answers(answer, asked)
+
+
+async def _left_executing(gateway: Gateway, asked: Envelope[ToolCallRequested], by: str) -> None:
+    call = asked.payload
+    await gateway.pool.execute(
+        """
+        INSERT INTO tool_calls (call_id, run_id, project_id, tool, arguments, execute_before,
+                                trace_id, request_event_id, status, revision, claimed_by,
+                                started_at)
+        VALUES ($1, $2, $3, $4, '{}'::jsonb, $5, $6, $7, 'executing', $8, $9, now())
+        """,
+        call.call_id,
+        asked.correlation_id,
+        asked.project_id,
+        call.tool,
+        call.execute_before,
+        asked.trace_id,
+        asked.event_id,
+        REVISION,
+        by,
+    )
+
+
+async def test_calls_left_executing_by_a_gone_process_are_answered_unknown_never_rerun(
+    gateway: Gateway,
+) -> None:
+    project, run_id = unique("gw"), unique("run-")
+    orphan = request(project, run_id, unique("call-"))
+    in_flight = request(project, run_id, unique("call-"))
+    gone, alive = unique("mcp_gateway-gone-"), unique("mcp_gateway-alive-")
+    # A live peer holds its liveness lock: its call in flight must be left alone.
+    peer = await asyncpg.connect(gateway.urls.database)
+    try:
+        await peer.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, liveness_key(alive))
+        await _left_executing(gateway, orphan, gone)
+        await _left_executing(gateway, in_flight, alive)
+
+        found = await answers(gateway.urls, {run_id}, bool)
+
+        (answer,) = found
+        assert answer.stream_id == orphan.payload.call_id
+        assert answer.event_type == "gateway.tool_call_failed"
+        assert answer.payload.code == "E-MCP-CALL-UNKNOWN"
+        assert_answers(answer, orphan)
+        assert (
+            await gateway.pool.fetchval(
+                "SELECT status FROM tool_calls WHERE call_id = $1", in_flight.payload.call_id
+            )
+            == "executing"
+        )
+    finally:
+        await peer.close()  # the peer "dies": its lock goes with its connection
+
+    found = await answers(gateway.urls, {run_id}, lambda f: len(f) >= 2)
+    (late,) = of_call(found, in_flight.payload.call_id)
+    assert late.payload.code == "E-MCP-CALL-UNKNOWN"
+    assert len(found) == 2
+    rows = await gateway.pool.fetch(
+        "SELECT status, outcome_code FROM tool_calls WHERE run_id = $1", run_id
+    )
+    assert {(r["status"], r["outcome_code"]) for r in rows} == {("failed", "E-MCP-CALL-UNKNOWN")}
+
+
+async def test_a_provider_that_cannot_start_raises_session_unavailable() -> None:
+    demo = builtin_catalogue()[0].tool("status__demo")
+    assert demo is not None
+    broken = demo.model_copy(update={"provider": "broken", "command": ("/nonexistent/mcp",)})
+    sessions = McpSessionPool(open_timeout=5.0)
+    try:
+        with pytest.raises(SessionUnavailable, match="broken"):
+            await sessions.call(broken, {"service": "a"})
+        assert sessions.opened == {}
+    finally:
+        await sessions.close()
+
+
+def _demo_servers() -> set[int]:
+    """Demo MCP servers spawned by this process (children whose command line names it)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and DEMO_SERVER in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+async def test_a_session_whose_server_died_is_reopened_on_the_next_call() -> None:
+    tool = builtin_catalogue()[0].tool("status__demo")
+    assert tool is not None
+    before = _demo_servers()
+    sessions = McpSessionPool()
+    try:
+        first = await sessions.call(tool, {"service": "a"})
+        assert first.structured == {"service": "a", "status": "healthy", "checks": 3}
+        (server,) = _demo_servers() - before
+        os.kill(server, 9)
+        await wait_for(lambda: server not in _demo_servers(), message="the server to exit")
+        await asyncio.sleep(0.2)
+
+        again = await sessions.call(tool, {"service": "b"})
+
+        assert again.structured == {"service": "b", "status": "healthy", "checks": 3}
+        assert sessions.opened == {"demo": 2}
+        (replacement,) = _demo_servers() - before
+        assert replacement != server
+    finally:
+        await sessions.close()
+    await wait_for(lambda: not (_demo_servers() - before), message="servers stopped on close")

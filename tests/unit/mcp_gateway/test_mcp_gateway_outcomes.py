@@ -1,0 +1,118 @@
+"""Outcome events: one per call, on its own stream, answering the request that caused it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from mcp.types import CallToolResult, ImageContent, TextContent
+
+from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.envelope import Envelope, new_trace_id
+from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallFailed, ToolCallSucceeded
+from awooop.contracts.payloads.run import ToolCallRequested
+from awooop.contracts.typed_envelopes import new_envelope
+from awooop.mcp_gateway.adapters.mcp_sessions import server_parameters, tool_answer
+from awooop.mcp_gateway.domain.calls import blocked, failed, requested_call, succeeded
+from awooop.mcp_gateway.domain.gate import GateRefusal
+from awooop.mcp_gateway.domain.results import ToolAnswer
+
+pytestmark = pytest.mark.unit
+
+AT = dt.datetime(2025, 5, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _request() -> Envelope[ToolCallRequested]:
+    return new_envelope(
+        ToolCallRequested(
+            call_id="call-7",
+            tool="status__demo",
+            arguments={"service": "checkout"},
+            execute_before=AT + dt.timedelta(minutes=1),
+            revision="builtin:abc",
+        ),
+        occurred_at=AT,
+        project_id="acme",
+        stream_type="run",
+        stream_id="run-42",
+        stream_seq=3,
+        trace_id=new_trace_id(),
+        correlation_id="run-42",
+        actor="service:runtime",
+        producer="runtime",
+    )
+
+
+def test_the_request_names_the_call_the_run_and_the_cause() -> None:
+    request = _request()
+    call = requested_call(request)
+    assert call.call_id == "call-7"
+    assert call.run_id == "run-42"
+    assert call.project_id == "acme"
+    assert call.tool == "status__demo"
+    assert call.arguments == {"service": "checkout"}
+    assert call.trace_id == request.trace_id
+    assert call.request_event_id == request.event_id
+
+
+@pytest.mark.parametrize("kind", ["blocked", "succeeded", "failed"])
+def test_every_outcome_is_the_first_event_of_the_call_stream(kind: str) -> None:
+    request = _request()
+    call = requested_call(request)
+    builders: dict[str, Callable[[], Envelope[Any]]] = {
+        "blocked": lambda: blocked(call, GateRefusal(1, "E-MCP-GATE-001", "x"), "builtin:r", AT),
+        "succeeded": lambda: succeeded(call, {"ok": True}, "builtin:r", AT),
+        "failed": lambda: failed(call, "E-MCP-CALL-FAILED", "boom", AT),
+    }
+    envelope = builders[kind]()
+    assert envelope.event_type == f"gateway.tool_call_{kind}"
+    assert (envelope.stream_type, envelope.stream_id, envelope.stream_seq) == (
+        "tool_call",
+        "call-7",
+        1,
+    )
+    assert envelope.project_id == "acme"
+    assert envelope.correlation_id == "run-42"
+    assert envelope.causation_id == str(request.event_id)
+    assert envelope.trace_id == request.trace_id
+    assert (envelope.producer, envelope.actor) == ("mcp_gateway", "service:mcp_gateway")
+    assert envelope.event_id != request.event_id
+
+
+def test_outcome_payloads_carry_gate_code_result_and_revision() -> None:
+    call = requested_call(_request())
+    refusal = GateRefusal(1, "E-MCP-GATE-001", "unknown")
+    assert blocked(call, refusal, "builtin:r", AT).payload == ToolCallBlocked(
+        call_id="call-7", gate=1, code="E-MCP-GATE-001", revision="builtin:r"
+    )
+    assert succeeded(call, "text", "builtin:r", AT).payload == ToolCallSucceeded(
+        call_id="call-7", result="text", revision="builtin:r"
+    )
+    assert failed(call, "E-MCP-CALL-EXPIRED", "late", AT).payload == ToolCallFailed(
+        call_id="call-7", code="E-MCP-CALL-EXPIRED", reason="late"
+    )
+
+
+def test_the_catalogue_command_runs_the_demo_server_with_this_interpreter() -> None:
+    tool = builtin_catalogue()[0].tool("status__demo")
+    assert tool is not None
+    params = server_parameters(tool)
+    assert params.command == sys.executable
+    assert params.args == ["-m", "awooop.mcp_gateway.demo_server"]
+
+
+def test_an_sdk_result_keeps_structured_content_texts_and_error_flag() -> None:
+    result = CallToolResult(
+        content=[
+            TextContent(type="text", text="hello"),
+            ImageContent(type="image", data="aGk=", mime_type="image/png"),
+        ],
+        structured_content={"a": 1},
+        is_error=False,
+    )
+    assert tool_answer(result) == ToolAnswer(
+        structured={"a": 1}, texts=["hello", "[image content]"], is_error=False
+    )
