@@ -93,8 +93,9 @@ def format_timeline(detail: dict[str, Any]) -> list[str]:
         f"  message: {run['trigger_text']!r}",
     ]
     for event in detail["timeline"]:
-        summary = ", ".join(f"{k}={v}" for k, v in event["summary"].items())
-        lines.append(f"  {event['occurred_at']}  {event['event_type']:<28} {summary}")
+        summary = event["summary"]
+        said = summary.get("text") or ", ".join(f"{k}={v}" for k, v in summary.items())
+        lines.append(f"  {event['occurred_at'][11:23]}  {event['event_type']:<28} {said}")
     suppressed = " (suppressed: shadow mode)" if run["suppressed"] else ""
     lines.append(f"  reply{suppressed}: {run['reply']!r}")
     return lines
