@@ -1,4 +1,4 @@
-"""`awooop dev up | down | status` and `awooop run-demo`, run as the real command.
+"""`awooop dev up | down | status`, run as the real command.
 
 Every call is a child process with its own AWOOOP_HOME and none of the URL
 variables, so it starts real embedded processes; every home is brought down
@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -204,46 +203,6 @@ def test_fresh_broker_starts_clean_unless_keep_data(new_home: Callable[[str], Pa
     assert kept.returncode == 0, kept.stderr
     assert "starting clean" not in kept.stdout
     assert table_exists(recorded(home)["postgres"].url, "survivor")
-
-
-def test_run_demo_holds_the_stack_until_sigint(new_home: Callable[[str], Path]) -> None:
-    home = new_home("demo")
-    # Nothing listens on port 9: external pieces are never contacted by the demo.
-    outside = {
-        "AWOOOP_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/postgres",
-        "AWOOOP_REDIS_URL": "redis://127.0.0.1:9/0",
-    }
-    demo = subprocess.Popen(
-        [*COMMAND, "run-demo"],
-        env=child_env(home, outside),
-        cwd=home.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert demo.stdout is not None
-        shown = []
-        for line in demo.stdout:
-            shown.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(shown)
-        assert states(text) == {"broker": "started", "postgres": "external", "redis": "external"}
-        assert "walking skeleton" in text
-        broker = recorded(home)["broker"]
-        assert pid_alive(broker.pid, broker.binary)
-
-        demo.send_signal(signal.SIGINT)
-        rest, _ = demo.communicate(timeout=30)
-        assert demo.returncode == 0, rest
-        assert states(rest) == {"broker": "stopped"}
-        assert not pid_alive(broker.pid, broker.binary)
-        assert recorded(home) == {}
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
 
 
 def test_a_piece_that_cannot_start_is_named_with_exit_1(new_home: Callable[[str], Path]) -> None:

@@ -33,11 +33,12 @@ class Platform:
     health_ports: dict[str, int] = field(default_factory=dict)
     api_url: str = ""
 
-    def start(self, name: str, env: dict[str, str]) -> None:
+    def start(self, name: str, env: dict[str, str], service: str | None = None) -> None:
+        """Start `awooop run <service>` (default: `name`) as the process called `name`."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "awooop.cli.main", "run", name],
+                [sys.executable, "-m", "awooop.cli.main", "run", service or name],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,126 @@
+"""The walking skeleton end to end: real processes for the broker, Postgres, Redis, the
+five services, the MCP server and the query API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from awooop.contracts.topics import Topics
+from awooop.infra.embedded.processes import pid_alive
+from support.platform_procs import own_platform
+from support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.e2e
+
+URL_VARS = ("AWOOOP_KAFKA_BOOTSTRAP", "AWOOOP_DATABASE_URL", "AWOOOP_REDIS_URL")
+
+
+def test_make_run_shows_completed_shadow_runs_with_their_tool_calls(tmp_path: Path) -> None:
+    """What `make run` runs: the demo conversation, every run's timeline, then serving."""
+    home = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k not in URL_VARS}
+    env["AWOOOP_HOME"] = str(home)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "awooop.cli.main", "run-demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        shown = []
+        for line in demo.stdout:
+            shown.append(line)
+            if "Ctrl-C stops it" in line or "did not start" in line:
+                break
+        text = "".join(shown)
+        runs = re.findall(r"^run \S+  (\w+)  agent demo-agent  mode shadow$", text, re.M)
+        assert runs == ["completed"] * 3, text
+        assert text.count("run.tool_call_requested") == 3
+        assert text.count("gateway.tool_call_succeeded") == 3
+        assert text.count("reply (suppressed: shadow mode)") == 3
+        assert "status: healthy" in text
+        pieces = json.loads((home / "stack.json").read_text())["pieces"].values()
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+        assert demo.returncode == 0, rest
+        assert "services and API stopped" in rest
+        assert len(pieces) == 3
+        assert not any(pid_alive(piece["pid"], piece["binary"]) for piece in pieces)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
+async def _events_on(bootstrap: str, topic: str, run_id: str, want: int) -> list[object]:
+    async with TopicReader(bootstrap, topic) as reader:
+        seen = await reader.until(
+            lambda s: len([e for e in s if e.correlation_id == run_id]) >= want, within=30
+        )
+    return [e for e in seen if e.correlation_id == run_id]
+
+
+def test_one_update_twice_is_one_run_and_a_relay_crash_applies_once(tmp_path: Path) -> None:
+    with own_platform(tmp_path / "p", AWOOOP_RUNTIME_LEASE_SECONDS="2") as running:
+        for _ in range(2):
+            running.cli("send", "telegram", "--text", "hi", "--update-id", "7")
+        (run,) = running.wait_for_runs("demo", 1)
+        with running.api("demo") as api:
+            detail = api.get(f"/v1/runs/{run['run_id']}").json()
+            # The duplicate never becomes a second run, however long we wait.
+            assert len(api.get("/v1/runs").json()["runs"]) == 1
+        timeline = [e["event_type"] for e in detail["timeline"]]
+        assert timeline == [
+            "ingress.message_received",
+            "run.started",
+            "run.tool_call_requested",
+            "gateway.tool_call_succeeded",
+            "run.tool_result_accepted",
+            "run.completed",
+        ]
+        assert detail["run"]["suppressed"] is True
+        assert detail["run"]["trigger_text"] == "hi"
+
+        # The runtime dies right after the broker acknowledged its first relay batch
+        # and before the outbox commit: the batch is published again on restart.
+        assert running.signal("runtime", signal.SIGTERM) == 0
+        running.forget("runtime")
+        running.start("runtime-crashing", service="runtime", AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK="1")
+        running.cli("send", "telegram", "--text", "again", "--update-id", "8")
+        assert running.platform.processes["runtime-crashing"].wait(60) == 86
+        running.forget("runtime-crashing")
+        running.start("runtime")
+        running.wait_ready()
+        finished = running.wait_for_runs("demo", 2)
+        second = next(r for r in finished if r["run_id"] != run["run_id"])
+        with running.api("demo") as api:
+            detail = api.get(f"/v1/runs/{second['run_id']}").json()
+        types = [e["event_type"] for e in detail["timeline"]]
+        assert types.count("run.started") == 1
+        assert types.count("run.completed") == 1
+        assert len({e["event_id"] for e in detail["timeline"]}) == len(types) == 6
+
+        # The republished run.started really is on the topic twice: the projector and
+        # the gateway absorbed the duplicate.
+        events = asyncio.run(
+            _events_on(
+                running.env["AWOOOP_KAFKA_BOOTSTRAP"],
+                Topics.RUN_EVENTS.name,
+                second["run_id"],
+                want=5,
+            )
+        )
+        started = [e for e in events if e.event_type == "run.started"]  # type: ignore[attr-defined]
+        assert len(started) == 2
+        assert len({e.event_id for e in started}) == 1  # type: ignore[attr-defined]

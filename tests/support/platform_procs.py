@@ -1,0 +1,121 @@
+"""The whole platform as separate processes on a private embedded stack, for e2e and
+fault tests that send real messages, kill processes and read the query API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from awooop.cli.platform import SERVICES, Platform, start_platform, wait_ready
+from awooop.infra.embedded.processes import free_port
+from awooop.security.api_tokens import mint_api_token
+from support.own_stack import OwnStack
+
+
+class RunningPlatform:
+    def __init__(self, stack: OwnStack, platform: Platform, env: dict[str, str]) -> None:
+        self.stack = stack
+        self.platform = platform
+        self.env = env
+
+    @property
+    def home(self) -> Path:
+        return Path(self.env["AWOOOP_HOME"])
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the real `awooop` command against this platform."""
+        result = subprocess.run(
+            [sys.executable, "-m", "awooop.cli.main", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"awooop {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def start(self, name: str, service: str | None = None, **extra_env: str) -> None:
+        """Start (or restart) one process; services get a health port of their own."""
+        port = free_port()
+        if (service or name) != "api":
+            self.platform.health_ports[name] = port
+        self.platform.start(
+            name, {**os.environ, **self.env, "AWOOOP_HEALTH_PORT": str(port), **extra_env}, service
+        )
+
+    def signal(self, name: str, signum: int = signal.SIGKILL) -> int:
+        """Send `signum` to a process and wait for it to exit; returns its exit code."""
+        process = self.platform.processes[name]
+        if process.poll() is None:
+            process.send_signal(signum)
+        return process.wait(30)
+
+    def forget(self, name: str) -> None:
+        self.platform.processes.pop(name, None)
+        self.platform.health_ports.pop(name, None)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        wait_ready(self.platform, timeout)
+
+    def api(self, *projects: str) -> httpx.Client:
+        secret = (self.home / "api-jwt.secret").read_text().strip()
+        token = mint_api_token(secret, subject="test", projects=projects, roles=["viewer"])
+        return httpx.Client(
+            base_url=self.platform.api_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10.0,
+        )
+
+    def wait_for_runs(
+        self,
+        project: str,
+        count: int,
+        *,
+        states: tuple[str, ...] = ("completed",),
+        within: float = 60.0,
+    ) -> list[dict[str, Any]]:
+        """Poll the API until `count` runs of `project` are in one of `states`."""
+        deadline = time.monotonic() + within
+        with self.api(project) as client:
+            while True:
+                runs = client.get("/v1/runs", params={"limit": 200}).json()["runs"]
+                done = [r for r in runs if r["state"] in states]
+                if len(done) >= count:
+                    return done
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{len(done)} of {count} runs of {project} finished; "
+                        f"states {[r['state'] for r in runs]}; logs in {self.platform.logs}"
+                    )
+                self.platform.check_alive()
+                time.sleep(0.25)
+
+
+@contextmanager
+def own_platform(home: Path, **extra_env: str) -> Iterator[RunningPlatform]:
+    """Stack, five services and the API; `extra_env` reaches every process."""
+    stack = OwnStack(home)
+    stack.stack.up()
+    env = {**stack.stack.urls(), "AWOOOP_HOME": str(home), **extra_env}
+    platform = start_platform(env, home)
+    running = RunningPlatform(stack, platform, env)
+    try:
+        wait_ready(platform)
+        yield running
+    finally:
+        platform.stop()
+        stack.stack.down()
+
+
+__all__ = ["SERVICES", "RunningPlatform", "own_platform"]
