@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +40,9 @@ def envelope(project: str, stream_id: str, seq: int, reply: str = "ok") -> Envel
         stream_id=stream_id,
         stream_seq=seq,
         trace_id=new_trace_id(),
-        correlation_id=stream_id,
+        # A run id is a UUID; derive one per test stream so projectors sharing
+        # the session's topics can fold these events too.
+        correlation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, stream_id)),
         actor="service:test",
         producer="runtime",
     )
