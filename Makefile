@@ -24,7 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs
+	$(BIN)/mypy libs services
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)

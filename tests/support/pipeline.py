@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
