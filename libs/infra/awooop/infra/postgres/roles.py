@@ -7,7 +7,8 @@ and `idle_in_transaction_session_timeout` set on the role.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -47,21 +48,28 @@ async def ensure_role(
     )
 
 
+@asynccontextmanager
+async def _provisioning(admin_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """An admin connection holding the provisioning lock: one provisioner at a time."""
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISION_LOCK)
+        try:
+            yield conn
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _PROVISION_LOCK)
+    finally:
+        await conn.close()
+
+
 async def provision_login_roles(
     admin_url: str, roles: Iterable[str], passwords: Mapping[str, str] | None = None
 ) -> None:
     """Create login roles that own nothing (the query API's `awooop_api`)."""
     passwords = passwords or {}
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISION_LOCK)
-        try:
-            for role in roles:
-                await ensure_role(conn, role, passwords.get(role))
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _PROVISION_LOCK)
-    finally:
-        await conn.close()
+    async with _provisioning(admin_url) as conn:
+        for role in roles:
+            await ensure_role(conn, role, passwords.get(role))
 
 
 async def provision_services(
@@ -69,20 +77,13 @@ async def provision_services(
 ) -> None:
     """Create each service's role and schema (idempotent, safe to run concurrently)."""
     passwords = passwords or {}
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISION_LOCK)
-        try:
-            await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-            for service in services:
-                role = role_name(service)
-                await ensure_role(conn, role, passwords.get(service))
-                schema, ident = quote_ident(service), quote_ident(role)
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {ident}")
-                await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {ident}")
-                await conn.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
-                await conn.execute(f"ALTER ROLE {ident} SET search_path = {schema}")
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _PROVISION_LOCK)
-    finally:
-        await conn.close()
+    async with _provisioning(admin_url) as conn:
+        await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        for service in services:
+            role = role_name(service)
+            await ensure_role(conn, role, passwords.get(service))
+            schema, ident = quote_ident(service), quote_ident(role)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {ident}")
+            await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {ident}")
+            await conn.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")
+            await conn.execute(f"ALTER ROLE {ident} SET search_path = {schema}")
