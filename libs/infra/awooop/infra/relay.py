@@ -156,6 +156,9 @@ class OutboxRelay:
         """Relay until cancelled: drain while full batches come back, else wait for a wake-up."""
         backoff = 0.1
         while True:
+            # Cleared before reading the outbox: a commit signalled while this batch
+            # is in flight leaves the flag set, so its rows are not left to the poll.
+            self._wakeup.clear()
             try:
                 sent = await self.relay_once()
                 backoff = 0.1
@@ -168,7 +171,6 @@ class OutboxRelay:
                 continue
             if sent >= self._batch_size:
                 continue
-            self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
 
