@@ -108,7 +108,9 @@ def own_platform(home: Path, **extra_env: str) -> Iterator[RunningPlatform]:
     stack = OwnStack(home)
     stack.stack.up()
     env = {**stack.stack.urls(), "AWOOOP_HOME": str(home), **extra_env}
-    platform = start_platform(env, home)
+    # A port of its own: two platforms at once (tests, a bench, a developer's
+    # `awooop up`) must never answer each other's readiness checks.
+    platform = start_platform(env, home, api_port=free_port())
     running = RunningPlatform(stack, platform, env)
     try:
         wait_ready(platform)
