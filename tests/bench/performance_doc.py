@@ -1,0 +1,260 @@
+"""`docs/performance.md`: what the benchmark measures, on what, one run's figures, caveats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import statistics
+import subprocess
+import textwrap
+from pathlib import Path
+
+from fetch_wakeup import SERVICES_FETCH_WAIT_MS
+from platform_cpu import EXITED, NOT_PLATFORM, POSTGRES
+from report import STEP_PATHS, Figures, all_tables, percentile
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split("MemTotal:", 1)[1].split()[0])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=False)
+    return {
+        "cores": str(os.cpu_count()),
+        "CPU": model,
+        "memory": memory,
+        "`uname -a`": f"`{uname.stdout.strip()}`",
+        "Python": platform.python_version(),
+    }
+
+
+def _p50_ms(values: list[float]) -> float:
+    return percentile(values, 50) * 1000
+
+
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:,.0f} ms" if round(low) == round(high) else f"{low:,.0f} to {high:,.0f} ms"
+
+
+def _wrap(text: str, first: str = "", rest: str = "") -> list[str]:
+    """Lines of at most 80 characters that never break inside a `code span`."""
+    kept = re.sub(r"`[^`]*`", lambda span: span.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(kept, 80, initial_indent=first, subsequent_indent=rest)
+    return [line.replace("\0", " ") for line in lines]
+
+
+def bullets(*items: str) -> list[str]:
+    """Markdown list items, wrapped."""
+    lines: list[str] = []
+    for item in items:
+        lines += _wrap(item, "- ", "  ")
+    return lines
+
+
+def paragraph(text: str) -> list[str]:
+    return _wrap(text)
+
+
+def reading(f: Figures) -> list[str]:
+    """What this run's figures say, computed from them."""
+    cores = os.cpu_count() or 1
+    wall = f.cpu.wall
+    busy = f.platform_cpu / wall
+    machine_busy = sum(f.cpu.seconds.values()) / wall
+    busiest = max(f.cpu.itself, key=lambda name: f.cpu.itself[name])
+    busiest_cores = f.cpu.itself[busiest] / wall
+    mean = statistics.fmean(f.latencies)
+    if busiest_cores >= 0.7:
+        verdict = f"{busiest} is close to a full core and bounds the throughput"
+    elif machine_busy < 0.75 * cores:
+        verdict = "no process and no core is saturated, so the runs wait more than they compute"
+    else:
+        verdict = (
+            "no platform process is saturated, but the machine is, so part of every wait "
+            "is a wait for a core"
+        )
+    items = [
+        f"**CPU or waiting.** The platform's processes kept {busy:.2f} of {cores} cores busy, "
+        f"the busiest single process ({busiest}) {busiest_cores:.2f} of one core; the whole "
+        f"machine, the bench and every other process included, {machine_busy:.2f} cores. "
+        f"With {f.parameters.concurrency} runs in flight and a mean produce → `completed` of "
+        f"{mean:.2f} s, Little's law predicts {f.parameters.concurrency / mean:,.0f} runs/s; "
+        f"{f.runs_per_s:,.1f} were measured: {verdict}.",
+    ]
+    runs = len(f.load.runs)
+    per_run = {n: v / runs * 1000 for n, v in f.cpu.seconds.items() if n not in NOT_PLATFORM}
+    top = sorted(per_run, key=lambda name: -per_run[name])[:3]
+    most = ", ".join(f"{name} {per_run[name]:,.2f} ms" for name in top)
+    pg_parts = {k: v for k, v in f.cpu.parts.get(POSTGRES, {}).items() if k != EXITED}
+    if pg_parts:
+        pg_top = max(pg_parts, key=lambda part: pg_parts[part])
+        most += (
+            f"; inside Postgres, the `{pg_top}` backends ({pg_parts[pg_top] / runs * 1000:,.2f} ms)"
+        )
+    items.append(f"**Most CPU per run**: {most}.")
+    hops = [_p50_ms(v) for s, v in f.gaps.items() if "broker" in STEP_PATHS.get(s, "")]
+    steps = [_p50_ms(v) for s, v in f.gaps.items() if "step pool" in STEP_PATHS.get(s, "")]
+    if hops and steps:
+        lead = (
+            "Hops through the broker dominate the latency."
+            if min(hops) > max(steps)
+            else "Broker hops and local steps."
+        )
+        items.append(
+            f"**{lead}** The {len(hops)} gaps that cross the broker have p50s of "
+            f"{_span(hops)}; the runtime's {len(steps)} local steps {_span(steps)}."
+        )
+    waits = f.wakeup
+    if SERVICES_FETCH_WAIT_MS in waits and len(waits) > 1:
+        short = min(waits)
+        slow, fast = _p50_ms(waits[SERVICES_FETCH_WAIT_MS]), _p50_ms(waits[short])
+        why = (
+            " the embedded broker answers a parked fetch at its own polling step rather than "
+            "when a record arrives, so every hop of a run pays part of the services' fetch wait."
+            if slow > 5 * fast
+            else " the fetch wait costs the hops little on this broker."
+        )
+        items.append(
+            f"**The fetch wait.** One record reached an idle consumer after {slow:,.0f} ms "
+            f"(p50) with the services' `fetch_max_wait_ms` of {SERVICES_FETCH_WAIT_MS} ms, and "
+            f"after {fast:,.1f} ms with {short} ms:{why}"
+        )
+    return bullets(*items)
+
+
+def performance_doc(f: Figures) -> str:
+    p = f.parameters
+    poll = f"{p.poll_interval * 1000:.0f} ms"
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    return "\n".join(
+        [
+            "# Performance",
+            "",
+            *paragraph(
+                "`make bench` measures the walking skeleton end to end and rewrites this "
+                "page. No target is asserted yet: these figures are the start line later "
+                "work is compared with. The benchmark never fails on time, only when a run "
+                "does not complete or the read model misses rows."
+            ),
+            "",
+            "## What is measured",
+            "",
+            *bullets(
+                "**The platform**: the embedded broker, Postgres and Redis, the five services "
+                "and the query API, each its own process, started fresh on a private stack "
+                "(`tests/support/platform_procs.py`) with `AWOOOP_LOG_LEVEL=warning`.",
+                f"**The load**: {p.runs:,} skeleton runs of project `{p.project}`, one "
+                "Telegram user per run (so no run is a double text), after "
+                f"{p.warmup} warm-up runs of another project that are left out of every "
+                "figure (they wait for the consumer groups to settle and for the gateway's "
+                "first MCP session). The bench produces each inbound record itself with "
+                f"aiokafka (`telegram_record`), keeping at most {p.concurrency} runs in "
+                "flight: a run is in flight from its produce until the read model shows it "
+                "`completed`, and a freed slot is refilled at once. A run is the demo "
+                "agent's script: `run.started`, a tool call through the gateway to the "
+                "stdio MCP demo server, the result, and `run.completed` (shadow mode: no "
+                "outbound message).",
+                f"**Completion** is read from the read model: the bench polls `projector.runs` "
+                f"every {poll} over the admin connection and notes when each run's marker "
+                "text (its `trigger_text`) first shows `completed`. Produce → `completed` "
+                "runs from the produce call to that poll; runs/s counts the runs over the "
+                "time from the first produce to the last run seen completed.",
+                "**Where the time goes**: the same runs, split at the `occurred_at` that "
+                "ingress, the runtime and the gateway stamped on each timeline event.",
+                "**CPU seconds** per process from `/proc/<pid>/stat` (`utime + stime`, live "
+                "children included, and exited children that were waited for), read just "
+                "before the first produce and just after the last completion: every service "
+                "(the gateway with its MCP server child), the API, the broker, Redis, and "
+                "Postgres: the postmaster with every backend, split by the backend's "
+                "`application_name` (each service pool is `awooop-<service>`).",
+                "**Baselines**, in the same run on the same broker and Postgres, after the "
+                "runs while the platform idles: the very inbound records produced to a "
+                "scratch 12-partition topic as the relay sends them (per-partition "
+                "`send_batch`, acks=all) and read back by one group member (`getmany` + "
+                "commit, 10 ms fetch wait); the very read-model rows (`runs`, `timeline`) "
+                "copied with asyncpg `copy_records_to_table` into plain tables of a scratch "
+                "schema with the same columns and indexes (no RLS, no merge); and one "
+                "record at a time to a consumer idling in a fetch, with the services' fetch "
+                "wait and a short one.",
+            ),
+            "",
+            "## Machine and parameters",
+            "",
+            "| | |",
+            "|---|---|",
+            *(f"| {k} | {v} |" for k, v in machine().items()),
+            f"| runs | {p.runs:,} (`AWOOOP_BENCH_RUNS`) |",
+            f"| concurrency | {p.concurrency} (`AWOOOP_BENCH_CONCURRENCY`) |",
+            f"| warm-up runs | {p.warmup} (`AWOOOP_BENCH_WARMUP`) |",
+            f"| poll interval | {poll} |",
+            f"| measured on | {day} |",
+            "",
+            "## Figures of one run",
+            "",
+            *all_tables(f),
+            "",
+            "## Reading the figures",
+            "",
+            *reading(f),
+            "",
+            "## Caveats",
+            "",
+            *bullets(
+                "**Embedded pieces.** The broker is Tansu with memory storage: nothing "
+                "reaches a disk, so produce and fetch cost less than on a real Kafka "
+                "cluster. Postgres runs with `fsync=off`: no commit waits for a flush, so "
+                "every transaction costs less than on a durable server.",
+                "**One shared machine.** The bench client, the broker, Postgres, Redis and "
+                "six Python processes share the cores above with whatever else runs there "
+                "(the last CPU row, from `/proc/stat`); `cores busy` is CPU seconds over "
+                "wall seconds. Figures of two runs differ by a fifth or more when other "
+                "work competes for the cores.",
+                "**Client-side latencies.** Produce → `completed` starts at the bench's "
+                "produce call (before the broker acknowledged it) and ends at the poll that "
+                f"first saw the row: it includes up to one poll interval ({poll}) and the "
+                "query. The split compares the bench's wall clock with the services' "
+                "clocks, all on this one host.",
+                "**Backends that exited** during the span (autovacuum workers, closed pool "
+                "connections) are in Postgres's total through the postmaster's `cutime`, "
+                "but in no service's line: they appear with the postmaster's own time. The "
+                "bench's own connections (poller, meter) are backends too: their CPU is "
+                "taken out of Postgres's line and shown below the platform's total.",
+                "**The baselines are floors, not alternatives.** They move each record "
+                "once, in large batches, with no decoding, event store, outbox, inbox or "
+                "merge. A skeleton run moves one inbound record and six envelopes through "
+                "the broker, several of them read by more than one service, and commits a "
+                "transaction at every hop. The ratios say how far the platform is from the "
+                "raw pieces, not what it should reach.",
+                f"**Small samples.** {p.runs:,} records take milliseconds in the raw "
+                "baselines, so those figures move by tens of percent between runs (the "
+                f"median of {p.rounds} rounds is shown); so do one run's latency "
+                "percentiles.",
+            ),
+            "",
+            "## Running it",
+            "",
+            "```",
+            "make bench",
+            "AWOOOP_BENCH_RUNS=200 AWOOOP_BENCH_CONCURRENCY=16 make bench",
+            "```",
+            "",
+            *paragraph(
+                "`AWOOOP_BENCH_REPORT=<file>` writes the page elsewhere (for trial runs). "
+                "`make test` never runs the benchmark: `tests/bench` is in pytest's "
+                "`norecursedirs`."
+            ),
+            "",
+        ]
+    )

@@ -1,0 +1,194 @@
+"""The benchmark's figures as Markdown tables, printed and written to `docs/performance.md`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from copy_baseline import CopyBaseline
+from fetch_wakeup import SERVICES_FETCH_WAIT_MS
+from kafka_baseline import KafkaBaseline
+from platform_cpu import NOT_PLATFORM, CpuFigures
+from skeleton_load import LoadResult
+from timeline_gaps import SEEN
+
+
+@dataclass(frozen=True, slots=True)
+class BenchParameters:
+    runs: int
+    concurrency: int
+    warmup: int
+    poll_interval: float
+    rounds: int
+    project: str
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    parameters: BenchParameters
+    load: LoadResult
+    cpu: CpuFigures
+    kafka: KafkaBaseline
+    wakeup: dict[int, list[float]]
+    """Fetch wait (ms) → seconds from produce to an idle consumer, one record each."""
+    copy: CopyBaseline
+    runs_rows: int
+    timeline_rows: int
+    gaps: dict[str, list[float]]
+
+    @property
+    def latencies(self) -> list[float]:
+        return [r.produce_to_timeline for r in self.load.runs if r.state == "completed"]
+
+    @property
+    def runs_per_s(self) -> float:
+        return len(self.latencies) / self.load.elapsed
+
+    @property
+    def rows_per_s(self) -> float:
+        return (self.runs_rows + self.timeline_rows) / self.load.elapsed
+
+    @property
+    def platform_cpu(self) -> float:
+        return sum(v for k, v in self.cpu.seconds.items() if k not in NOT_PLATFORM)
+
+
+STEP_PATHS = {
+    "ingress.message_received": "broker, ingress fetch and batch",
+    "run.started": "ingress relay, broker, runtime fetch and batch",
+    "run.tool_call_requested": "runtime step pool (first step)",
+    "gateway.tool_call_succeeded": "runtime relay, broker, gateway fetch, gate, MCP call",
+    "run.tool_result_accepted": "gateway relay, broker, runtime fetch and batch",
+    "run.completed": "runtime step pool (second step)",
+    SEEN: "runtime relay, broker, projector fetch and batch, bench poll",
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _ms(values: list[float]) -> str:
+    picks = [percentile(values, p) * 1000 for p in (50, 95, 99)]
+    return " / ".join(f"{v:,.0f}" for v in picks) + f" (max {max(values) * 1000:,.0f})"
+
+
+def run_table(f: Figures) -> list[str]:
+    done = len(f.latencies)
+    return [
+        "| figure | value |",
+        "|---|---|",
+        f"| runs completed | {done:,} of {len(f.load.runs):,} |",
+        f"| first produce to last run seen completed | {f.load.elapsed:,.1f} s |",
+        f"| **runs/s** | **{f.runs_per_s:,.1f}** |",
+        f"| **produce → `completed` in the read model**, p50 / p95 / p99, ms "
+        f"| **{_ms(f.latencies)}** |",
+        f"| read-model rows written (`runs` + `timeline`) | {f.runs_rows:,} + "
+        f"{f.timeline_rows:,} ({f.timeline_rows / max(1, f.runs_rows):.1f} per run) |",
+        f"| read-model rows/s | {f.rows_per_s:,.0f} |",
+        f"| mean inbound record (key + value) | {f.load.record_bytes:,.0f} B |",
+    ]
+
+
+def gap_table(f: Figures) -> list[str]:
+    return [
+        "| step | in between | gap before it, p50 / p95 / p99, ms |",
+        "|---|---|---|",
+        *(
+            f"| {step} | {STEP_PATHS.get(step, '')} | {_ms(values)} |"
+            for step, values in f.gaps.items()
+        ),
+    ]
+
+
+def _cpu_row(name: str, seconds: float, runs: int, wall: float) -> str:
+    return f"| {name} | {seconds:,.2f} | {seconds / runs * 1000:,.2f} | {seconds / wall:.2f} |"
+
+
+def cpu_table(f: Figures) -> list[str]:
+    cpu, runs = f.cpu, len(f.load.runs)
+    lines = ["| process | CPU s | ms per run | cores busy |", "|---|---|---|---|"]
+    order = sorted((n for n in cpu.seconds if n not in NOT_PLATFORM), key=lambda n: -cpu.seconds[n])
+    for name in order:
+        lines.append(_cpu_row(name, cpu.seconds[name], runs, cpu.wall))
+        for part, seconds in cpu.parts.get(name, {}).items():
+            if abs(seconds) >= 0.005:
+                lines.append(_cpu_row(f"&nbsp;&nbsp;↳ {part}", seconds, runs, cpu.wall))
+    total = f.platform_cpu
+    lines.append(
+        f"| **all platform processes** | **{total:,.2f}** | **{total / runs * 1000:,.2f}** "
+        f"| **{total / cpu.wall:.2f}** |"
+    )
+    lines += [_cpu_row(name, cpu.seconds[name], runs, cpu.wall) for name in NOT_PLATFORM]
+    return lines
+
+
+def baseline_tables(f: Figures) -> list[str]:
+    k, c = f.kafka, f.copy
+    return [
+        "| baseline | count | seconds | per second |",
+        "|---|---|---|---|",
+        f"| raw aiokafka produce (per-partition `send_batch`, acks=all) | {k.records:,} records "
+        f"| {k.produce_seconds:.3f} | {k.produce_rate:,.0f} |",
+        f"| raw aiokafka consume (`getmany` + commit), fetch wait {k.fetch_wait_ms} ms "
+        f"| {k.records:,} records | {k.consume_seconds:.3f} | {k.consume_rate:,.0f} |",
+        f"| **raw aiokafka produce + consume** | {k.records:,} records "
+        f"| {k.produce_seconds + k.consume_seconds:.3f} | **{k.round_trip_rate:,.0f}** |",
+        f"| **raw `COPY` of the same read-model rows** | {c.runs_rows:,} + "
+        f"{c.timeline_rows:,} rows | {c.seconds:.3f} | **{c.rate:,.0f}** |",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        f"| platform runs/s ÷ raw produce + consume records/s "
+        f"| {f.runs_per_s / k.round_trip_rate:.4f} (1 : {k.round_trip_rate / f.runs_per_s:,.0f}) |",
+        f"| projector read-model rows/s ÷ raw `COPY` rows/s "
+        f"| {f.rows_per_s / c.rate:.4f} (1 : {c.rate / f.rows_per_s:,.0f}) |",
+    ]
+
+
+def wakeup_table(f: Figures) -> list[str]:
+    def picks(values: list[float]) -> str:
+        return " / ".join(f"{percentile(values, p) * 1000:,.1f}" for p in (50, 95, 100))
+
+    return [
+        "| consumer's `fetch_max_wait_ms` | samples | produce → consumed, p50 / p95 / max, ms |",
+        "|---|---|---|",
+        *(
+            f"| {wait} ms{' (the services)' if wait == SERVICES_FETCH_WAIT_MS else ''} "
+            f"| {len(values)} | {picks(values)} |"
+            for wait, values in f.wakeup.items()
+        ),
+    ]
+
+
+def all_tables(f: Figures) -> list[str]:
+    return [
+        *run_table(f),
+        "",
+        "Where the time goes (the gap before each step of a run):",
+        "",
+        *gap_table(f),
+        "",
+        "CPU over the same span (first produce to last run seen completed):",
+        "",
+        *cpu_table(f),
+        "",
+        f"Baselines on the same broker and Postgres (median of {f.parameters.rounds} rounds):",
+        "",
+        *baseline_tables(f),
+        "",
+        "One record to a consumer that sat idle in a fetch, on the same broker:",
+        "",
+        *wakeup_table(f),
+    ]
+
+
+def stdout_report(f: Figures) -> str:
+    p = f.parameters
+    head = (
+        f"skeleton bench: {p.runs:,} runs, concurrency {p.concurrency}, "
+        f"{p.warmup} warm-up runs, poll every {p.poll_interval * 1000:.0f} ms"
+    )
+    return "\n".join(["", head, "", *all_tables(f), ""])

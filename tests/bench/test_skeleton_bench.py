@@ -1,0 +1,135 @@
+"""`make bench`: N skeleton runs from produce to `completed` in the read model, with the
+CPU of every process and the raw Kafka and `COPY` baselines of the same run.
+
+Settings: `AWOOOP_BENCH_RUNS` (default 1,000), `AWOOOP_BENCH_CONCURRENCY`
+(default 64), `AWOOOP_BENCH_WARMUP` (runs of another project pushed through
+first and left out of every figure, default 16), `AWOOOP_BENCH_REPORT`
+(default `docs/performance.md`).
+Nothing is asserted on time; the test fails only when a run does not
+complete or the read model misses rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+import asyncpg
+import pytest
+from copy_baseline import raw_copy
+from fetch_wakeup import probe_waits
+from kafka_baseline import raw_kafka
+from performance_doc import performance_doc
+from platform_cpu import PlatformCpu
+from report import BenchParameters, Figures, stdout_report
+from skeleton_load import SkeletonLoad
+from timeline_gaps import timeline_gaps
+
+from awooop.infra.embedded.postgres import remove_cluster
+from awooop.infra.settings import Settings
+from support.platform_procs import RunningPlatform, own_platform
+
+pytestmark = pytest.mark.bench
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = int(os.environ.get("AWOOOP_BENCH_RUNS", "1000"))
+CONCURRENCY = int(os.environ.get("AWOOOP_BENCH_CONCURRENCY", "64"))
+WARMUP = int(os.environ.get("AWOOOP_BENCH_WARMUP", "16"))
+REPORT = Path(os.environ.get("AWOOOP_BENCH_REPORT") or ROOT / "docs" / "performance.md")
+PROJECT = "bench"
+WARMUP_PROJECT = "bench-warmup"
+POLL_INTERVAL = 0.02
+ROUNDS = 5
+
+
+def _roots(running: RunningPlatform) -> tuple[dict[str, int], int]:
+    pieces = running.stack.stack.recorded()
+    roots = {name: process.pid for name, process in running.platform.processes.items()}
+    roots["broker (tansu)"] = pieces["broker"].pid
+    roots["redis"] = pieces["redis"].pid
+    return roots, pieces["postgres"].pid
+
+
+async def _row_counts(database_url: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        runs = await conn.fetchval(
+            "SELECT count(*) FROM projector.runs WHERE project_id = $1", PROJECT
+        )
+        timeline = await conn.fetchval(
+            "SELECT count(*) FROM projector.timeline WHERE project_id = $1", PROJECT
+        )
+    finally:
+        await conn.close()
+    return int(runs), int(timeline)
+
+
+async def _measure(running: RunningPlatform) -> Figures:
+    database_url = running.env["AWOOOP_DATABASE_URL"]
+    kafka = Settings.from_env(running.env).kafka
+    roots, postmaster = _roots(running)
+    if WARMUP:
+        # Every consumer holds its partitions and the gateway its MCP session once
+        # one run went all the way through; those one-off costs stay out of the figures.
+        warmup = SkeletonLoad(
+            kafka, database_url, project=WARMUP_PROJECT, runs=WARMUP, concurrency=WARMUP
+        )
+        await warmup.drive(running.platform.check_alive)
+    load = SkeletonLoad(
+        kafka,
+        database_url,
+        project=PROJECT,
+        runs=RUNS,
+        concurrency=CONCURRENCY,
+        poll_interval=POLL_INTERVAL,
+    )
+    async with PlatformCpu(roots, postmaster, database_url) as meter:
+        result = await load.drive(running.platform.check_alive, meter.start, meter.stop)
+    assert meter.figures is not None
+    runs_rows, timeline_rows = await _row_counts(database_url)
+    gaps = await timeline_gaps(database_url, PROJECT, result.runs)
+    kafka_floor = await raw_kafka(kafka, result.records, rounds=ROUNDS)
+    wakeup = await probe_waits(kafka)
+    copy_baseline = await raw_copy(database_url, PROJECT, rounds=ROUNDS)
+    return Figures(
+        parameters=BenchParameters(RUNS, CONCURRENCY, WARMUP, POLL_INTERVAL, ROUNDS, PROJECT),
+        load=result,
+        cpu=meter.figures,
+        kafka=kafka_floor,
+        wakeup=wakeup,
+        copy=copy_baseline,
+        runs_rows=runs_rows,
+        timeline_rows=timeline_rows,
+        gaps=gaps,
+    )
+
+
+def _drop_cluster(data_dir: Path) -> None:
+    # When `nobody` cannot reach the test's temp folder the embedded Postgres keeps its
+    # data in a folder of its own under /var/tmp, which nothing else removes.
+    remove_cluster(data_dir)
+    if data_dir.parent.name.startswith("awooop-pgdata-"):
+        with contextlib.suppress(OSError):
+            data_dir.parent.rmdir()
+
+
+@pytest.mark.timeout(3600)
+def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Path) -> None:
+    clusters: list[Path] = []
+    try:
+        with own_platform(tmp_path / "bench", AWOOOP_LOG_LEVEL="warning") as running:
+            clusters.append(Path(running.stack.stack.recorded()["postgres"].data_dir))
+            figures = asyncio.run(_measure(running))
+    finally:
+        for data_dir in clusters:  # Postgres is stopped by now
+            _drop_cluster(data_dir)
+    failed = figures.load.failed
+    assert not failed, f"{len(failed)} runs ended {sorted({r.state for r in failed})}"
+    assert len(figures.load.runs) == RUNS
+    assert figures.runs_rows == RUNS
+    assert figures.timeline_rows >= 6 * RUNS
+    print(stdout_report(figures))
+    REPORT.write_text(performance_doc(figures))
+    print(f"written to {REPORT}")
