@@ -35,7 +35,7 @@ def stack_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackUrls]:
         urls = stack.urls()
         yield StackUrls(*(urls[var] for var in _URL_VARS))
     finally:
-        stack.down()
+        stack.purge()
 
 
 @pytest.fixture(scope="session")

@@ -48,4 +48,4 @@ def own_stack(home: Path) -> Iterator[OwnStack]:
         stack.stack.up()
         yield stack
     finally:
-        stack.stack.down()
+        stack.stack.purge()

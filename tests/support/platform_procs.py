@@ -117,7 +117,7 @@ def own_platform(home: Path, **extra_env: str) -> Iterator[RunningPlatform]:
         yield running
     finally:
         platform.stop()
-        stack.stack.down()
+        stack.stack.purge()
 
 
 __all__ = ["SERVICES", "RunningPlatform", "own_platform"]

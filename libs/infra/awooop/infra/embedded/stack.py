@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,16 @@ class EmbeddedStack:
             statuses.append(PieceStatus(name, "stopped", info.url))
             self._record(pieces)
         return statuses
+
+    def purge(self) -> None:
+        """`down`, then remove the Postgres data, also when it lives outside `home`
+        (the folder under /var/tmp used when `nobody` cannot reach `home`)."""
+        known = self.recorded().get("postgres")
+        self.down()
+        data_dir = Path(known.data_dir) if known else postgres.postgres_data_dir(self.home)
+        postgres.remove_cluster(data_dir)
+        if not data_dir.is_relative_to(self.home):
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
 
     def status(self) -> list[PieceStatus]:
         pieces = self.recorded()
