@@ -50,7 +50,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     server = None
     server_task = None
     if port := os.environ.get("AWOOOP_HEALTH_PORT"):
-        server = embedded_server(health_app(spec.service, runner.readiness), "127.0.0.1", int(port))
+        host = os.environ.get("AWOOOP_HEALTH_HOST", "127.0.0.1")
+        server = embedded_server(health_app(spec.service, runner.readiness), host, int(port))
         server_task = asyncio.create_task(server.serve())
     try:
         start = asyncio.create_task(runner.start())
