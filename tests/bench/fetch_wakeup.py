@@ -1,11 +1,11 @@
 """How long one record takes from produce to a consumer that was idle, waiting in a fetch.
 
-Every service's BatchConsumer keeps aiokafka's default `fetch_max_wait_ms`
-(500 ms). A broker that answers a parked fetch as soon as a record arrives
-makes that setting free; one that answers only at its own polling step adds
-part of it to every hop of a run. The probe measures both settings on the
-bench's broker, with pauses of varying length between samples so that no
-sample is in step with the broker's polling.
+The services' BatchConsumer waits at most `fetch_max_wait_ms` in a fetch (25 ms
+on the embedded stack, aiokafka's 500 ms default elsewhere). A broker that
+answers a parked fetch as soon as a record arrives makes that setting free;
+one that answers only at its own polling step adds part of it to every hop.
+The probe measures both settings on the bench's broker, with pauses of varying
+length between samples so that no sample is in step with the broker's polling.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import time
 from kafka_baseline import create_topic, joined_consumer, scratch_topic
 
 from awooop.infra.kafka.producer import create_producer
-from awooop.infra.settings import KafkaSettings
+from awooop.infra.settings import DEV_FETCH_MAX_WAIT_MS, KafkaSettings
 
-SERVICES_FETCH_WAIT_MS = 500
-"""aiokafka's default, which the services' BatchConsumer keeps."""
-PROBED_WAITS_MS = (SERVICES_FETCH_WAIT_MS, 10)
+SERVICES_FETCH_WAIT_MS = DEV_FETCH_MAX_WAIT_MS
+"""What the services' BatchConsumer uses on the embedded stack."""
+AIOKAFKA_DEFAULT_WAIT_MS = 500
+PROBED_WAITS_MS = (AIOKAFKA_DEFAULT_WAIT_MS, SERVICES_FETCH_WAIT_MS)
 
 
 async def fetch_wakeup(kafka: KafkaSettings, fetch_wait_ms: int, samples: int = 12) -> list[float]:

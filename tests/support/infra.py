@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from awooop.infra.settings import KafkaSettings, Settings
+from awooop.infra.settings import DEV_FETCH_MAX_WAIT_MS, KafkaSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class StackUrls:
                 session_timeout_ms=kafka.get("session_timeout_ms", 2_000),
                 heartbeat_interval_ms=kafka.get("heartbeat_interval_ms", 300),
                 max_poll_records=kafka.get("max_poll_records", 500),
+                fetch_max_wait_ms=kafka.get("fetch_max_wait_ms", DEV_FETCH_MAX_WAIT_MS),
             ),
             database_url=self.database,
             redis_url=self.redis,

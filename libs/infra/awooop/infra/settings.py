@@ -10,6 +10,7 @@
 | `AWOOOP_KAFKA_SESSION_TIMEOUT_MS` | consumer-group session timeout | 10000 (dev, tests: 2000) |
 | `AWOOOP_KAFKA_HEARTBEAT_MS` | consumer-group heartbeat interval | 3000 (300 in dev and tests) |
 | `AWOOOP_KAFKA_MAX_POLL_RECORDS` | records per `getmany` | 500 |
+| `AWOOOP_KAFKA_FETCH_MAX_WAIT_MS` | longest a fetch waits for records | 500 (dev, tests: 25) |
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
 | `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
@@ -34,6 +35,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 """Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
+
+DEV_FETCH_MAX_WAIT_MS = 25
+"""The embedded broker answers a parked fetch only at its own polling step, not when a
+record arrives, so a long fetch wait adds ~100 ms to every hop (docs/performance.md)."""
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -64,6 +69,7 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 3_000
     max_poll_records: int = 500
     request_timeout_ms: int = 30_000
+    fetch_max_wait_ms: int = 500
 
 
 @dataclass(frozen=True)
@@ -106,14 +112,19 @@ class Settings:
                 )
             return value
 
-        dev = bool(recorded) and not env.get("AWOOOP_KAFKA_BOOTSTRAP")
+        bootstrap = url("AWOOOP_KAFKA_BOOTSTRAP", "broker")
+        # The embedded broker (however its URL arrived) gets the development timings.
+        dev = bootstrap == recorded.get("broker")
         kafka = KafkaSettings(
-            bootstrap=url("AWOOOP_KAFKA_BOOTSTRAP", "broker"),
+            bootstrap=bootstrap,
             session_timeout_ms=int(
                 env.get("AWOOOP_KAFKA_SESSION_TIMEOUT_MS", 2_000 if dev else 10_000)
             ),
             heartbeat_interval_ms=int(env.get("AWOOOP_KAFKA_HEARTBEAT_MS", 300 if dev else 3_000)),
             max_poll_records=int(env.get("AWOOOP_KAFKA_MAX_POLL_RECORDS", 500)),
+            fetch_max_wait_ms=int(
+                env.get("AWOOOP_KAFKA_FETCH_MAX_WAIT_MS", DEV_FETCH_MAX_WAIT_MS if dev else 500)
+            ),
         )
         passwords = {
             service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]

@@ -114,6 +114,7 @@ class BatchConsumer:
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             max_poll_interval_ms=600_000,
             max_partition_fetch_bytes=MAX_RECORD_BYTES + 64 * 1024,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
             request_timeout_ms=self._settings.request_timeout_ms,
         )
         await self.consumer.start()
