@@ -45,6 +45,7 @@ log = get_logger(__name__)
 
 OUTAGE = "outage"
 BROKER_EPOCH = "broker-epoch"
+JOINING = "joining-group"
 
 
 class BatchProcessor(Protocol):
@@ -117,6 +118,9 @@ class BatchConsumer:
             fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
             request_timeout_ms=self._settings.request_timeout_ms,
         )
+        # Unready until the group's first assignment: before it, records sent
+        # now would wait for a join and a rebalance, not for this process.
+        self._readiness.hold(JOINING, self.group)
         await self.consumer.start()
         self.consumer.subscribe(self._topics, listener=_Listener(self))
 
@@ -345,3 +349,4 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         owner._store.on_assigned(owner.consumer, set(assigned))
         owner._unchecked |= set(assigned)
         await owner._store.after_assigned(owner.consumer, set(assigned))
+        owner._readiness.release(JOINING)
