@@ -6,16 +6,14 @@ committed offset; the services notice through the broker epoch.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from awooop.infra.embedded.processes import (
     PieceInfo,
-    StackStartError,
     free_port,
     pid_alive,
+    start_detached,
     terminate,
-    wait_for_port,
     wheel_binary,
 )
 
@@ -29,32 +27,12 @@ def broker_binary() -> Path:
 def start_broker(logs: Path, port: int | None = None) -> PieceInfo:
     """Start Tansu on loopback and wait until it accepts connections."""
     port = port or free_port()
-    binary = broker_binary()
     log = logs / "broker.log"
     listener = f"tcp://127.0.0.1:{port}"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                listener,
-                "--advertised-listener-url",
-                listener,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    if not wait_for_port(port, 15.0, alive=lambda: process.poll() is None):
-        terminate(process.pid, BINARY)
-        raise StackStartError("broker", f"nothing listens on 127.0.0.1:{port}", log)
-    return PieceInfo(
-        pid=process.pid, port=port, url=f"127.0.0.1:{port}", log=str(log), binary=BINARY
-    )
+    command = [str(broker_binary()), "broker", "--listener-url", listener]
+    command += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+    pid = start_detached("broker", command, log, port, BINARY, timeout=15.0)
+    return PieceInfo(pid=pid, port=port, url=f"127.0.0.1:{port}", log=str(log), binary=BINARY)
 
 
 def stop_broker(info: PieceInfo) -> None:

