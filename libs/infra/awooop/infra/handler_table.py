@@ -48,6 +48,22 @@ class HandlerContext:
 Handler = Callable[[HandlerContext, Envelope[Any]], Awaitable[None]]
 
 
+def decode_envelope(codec: EnvelopeCodec, record: RawRecord) -> DecodedRecord:
+    """Decode an envelope record once, by its headers; what cannot be decoded is poison
+    (`PoisonRecord` with the codec's error code and reason)."""
+    if record.value is None:
+        raise PoisonRecord("E-DLQ-DECODE", "record has no value")
+    version_header = record.header(HEADER_SCHEMA_VERSION)
+    try:
+        version = int(version_header) if version_header else None
+        envelope = codec.decode(record.value, version, record.header(HEADER_EVENT_TYPE))
+    except ValueError as error:
+        code = error.code if isinstance(error, EnvelopeDecodeError) else "E-DLQ-DECODE"
+        reason = error.reason if isinstance(error, EnvelopeDecodeError) else str(error)
+        raise PoisonRecord(code, reason) from error
+    return DecodedRecord(record, envelope)
+
+
 class HandlerTable:
     """A BatchProcessor over envelopes, idempotent on `event_id` through the inbox."""
 
@@ -64,17 +80,7 @@ class HandlerTable:
         return record.header(HEADER_EVENT_TYPE) in self._handlers
 
     def decode(self, record: RawRecord) -> DecodedRecord:
-        if record.value is None:
-            raise PoisonRecord("E-DLQ-DECODE", "record has no value")
-        version_header = record.header(HEADER_SCHEMA_VERSION)
-        try:
-            version = int(version_header) if version_header else None
-            envelope = self._codec.decode(record.value, version, record.header(HEADER_EVENT_TYPE))
-        except ValueError as error:
-            code = error.code if isinstance(error, EnvelopeDecodeError) else "E-DLQ-DECODE"
-            reason = error.reason if isinstance(error, EnvelopeDecodeError) else str(error)
-            raise PoisonRecord(code, reason) from error
-        return DecodedRecord(record, envelope)
+        return decode_envelope(self._codec, record)
 
     async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
         self._post_commit = []  # whatever an earlier, rolled-back attempt queued

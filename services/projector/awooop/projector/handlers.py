@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import asyncpg
 
 from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.decode_errors import EnvelopeDecodeError
-from awooop.contracts.errors import E_DLQ_DECODE, E_DLQ_INVALID
-from awooop.contracts.headers import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION
+from awooop.contracts.errors import E_DLQ_INVALID
+from awooop.contracts.headers import HEADER_EVENT_TYPE
+from awooop.infra.handler_table import decode_envelope
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.postgres.tenant import set_tenants
 from awooop.projector.adapters.read_model_writer import write_read_models
@@ -38,21 +38,12 @@ class ReadModelProjector:
         return record.header(HEADER_EVENT_TYPE) in PROJECTED_EVENT_TYPES
 
     def decode(self, record: RawRecord) -> DecodedRecord:
-        if record.value is None:
-            raise PoisonRecord(E_DLQ_DECODE.code, "record has no value")
-        version_header = record.header(HEADER_SCHEMA_VERSION)
+        decoded = decode_envelope(self._codec, record)
         try:
-            version = int(version_header) if version_header else None
-            envelope = self._codec.decode(record.value, version, record.header(HEADER_EVENT_TYPE))
-        except EnvelopeDecodeError as error:
-            raise PoisonRecord(error.code, error.reason) from error
-        except ValueError as error:
-            raise PoisonRecord(E_DLQ_DECODE.code, str(error)) from error
-        try:
-            run_id_of(envelope)
+            run_id_of(decoded.body)
         except NotARunId as error:
             raise PoisonRecord(E_DLQ_INVALID.code, str(error)) from error
-        return DecodedRecord(record, envelope)
+        return decoded
 
     async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
         envelopes = [record.body for record in records]

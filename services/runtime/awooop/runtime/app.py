@@ -1,4 +1,4 @@
-"""The runtime process: the run handlers on a BatchConsumer, the step pool beside them."""
+"""The runtime process: the run processor on a BatchConsumer, the step pool beside it."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import os
 from pathlib import Path
 
 from awooop.contracts.topics import Topics
-from awooop.infra.handler_table import HandlerTable
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
-from awooop.runtime.handlers import runtime_handlers
+from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 class _Wiring:
-    """The one step pool of a runner, shared by its handlers and its background job."""
+    """The one step pool of a runner, shared by its processor and its background job."""
 
     def __init__(self) -> None:
         self._step_pool: StepPool | None = None
@@ -34,8 +33,8 @@ class _Wiring:
             )
         return self._step_pool
 
-    def handlers(self, runner: ServiceRunner) -> HandlerTable:
-        return runtime_handlers(self.step_pool(runner))
+    def processor(self, runner: ServiceRunner) -> RuntimeProcessor:
+        return RuntimeProcessor(self.step_pool(runner))
 
     async def scheduler(self, runner: ServiceRunner) -> None:
         await self.step_pool(runner).run()
@@ -46,7 +45,7 @@ def spec() -> ServiceSpec:
     return ServiceSpec(
         service="runtime",
         topics=(Topics.INGRESS_EVENTS.name, Topics.GATEWAY_EVENTS.name),
-        processor=wiring.handlers,
+        processor=wiring.processor,
         branches=("store", "runtime"),
         migrations=[MIGRATIONS],
         background=[wiring.scheduler],

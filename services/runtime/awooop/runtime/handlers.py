@@ -1,95 +1,87 @@
-"""Kafka handlers of the runtime: fold inputs into runs under their row lock.
+"""The runtime's Kafka processor: each batch folded into its runs in one transaction.
 
-They never call an agent: when a step is due they lease the run to this
-process and, once the batch committed, hand it to the local step pool.
+Per batch, behind the inbox: one statement locks every run row the batch
+touches (in id order), the batch is decided in memory in partition-offset
+order, then one statement inserts the new runs, one updates the changed
+ones and one appends every event. It never calls an agent: when a step is
+due it leases the run to this process and, once the batch committed, hands
+it to the local step pool.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from awooop.contracts.catalogue import MODE_WITHOUT_POLICY, builtin_catalogue
+import asyncpg
+
+from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.codec import EnvelopeCodec
 from awooop.contracts.envelope import Envelope
-from awooop.infra.handler_table import HandlerContext, HandlerTable
-from awooop.runtime.adapters import runs
-from awooop.runtime.domain.run import accept_tool_result, reject_double_text, start_run
-from awooop.runtime.recording import record
+from awooop.contracts.headers import HEADER_EVENT_TYPE
+from awooop.infra.handler_table import decode_envelope
+from awooop.infra.kafka.records import DecodedRecord, RawRecord
+from awooop.infra.postgres import event_store, inbox
+from awooop.runtime.adapters import run_batch
+from awooop.runtime.adapters.runs import Lease
+from awooop.runtime.batch import MESSAGE, OUTCOMES, fold_batch, lock_keys
 from awooop.runtime.scheduler import StepPool
 
-OUTCOMES = {
-    "gateway.tool_call_succeeded": "succeeded",
-    "gateway.tool_call_blocked": "blocked",
-    "gateway.tool_call_failed": "failed",
-}
+HANDLED = frozenset({MESSAGE, *OUTCOMES})
 
 
-def runtime_handlers(pool: StepPool) -> HandlerTable:
-    catalogue, revision = builtin_catalogue()
+class RuntimeProcessor:
+    """A BatchProcessor over ingress messages and gateway outcomes, idempotent on `event_id`."""
 
-    async def on_message(ctx: HandlerContext, env: Envelope[Any]) -> None:
-        message = env.payload
-        now = dt.datetime.now(dt.UTC)
-        active = await runs.lock_active_run(ctx.conn, env.project_id, message.platform_subject_id)
-        if active is not None:
-            decision = reject_double_text(active, env.event_id)
-            run, events = record(decision, active.version, causation_id=str(env.event_id), now=now)
-            await ctx.append(events)
-            await runs.record_version(ctx.conn, run, events[-1].event_id)
+    def __init__(self, pool: StepPool, name: str = "runtime") -> None:
+        self.name = name
+        self._pool = pool
+        self._codec = EnvelopeCodec()
+        self._catalogue, self._revision = builtin_catalogue()
+        self._leased: list[Lease] = []
+
+    def handles(self, record: RawRecord) -> bool:
+        return record.header(HEADER_EVENT_TYPE) in HANDLED
+
+    def decode(self, record: RawRecord) -> DecodedRecord:
+        return decode_envelope(self._codec, record)
+
+    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
+        self._leased = []  # whatever an earlier, rolled-back attempt queued
+        envelopes = first_seen(await inbox.claim(conn, self.name, _ids(records)), records)
+        if not envelopes:
             return
-        agent = catalogue.default_agent
-        decision = start_run(
-            env.event_id,
-            env.project_id,
-            message,
-            agent,
-            MODE_WITHOUT_POLICY,
-            revision,
-            env.trace_id,
-        )
-        run, events = record(decision, 0, causation_id=str(env.event_id), now=now)
-        lease = await runs.insert_run(
-            ctx.conn,
-            run,
-            last_event_id=events[-1].event_id,
-            owner=pool.owner,
-            lease_seconds=pool.lease_seconds,
-            max_attempts=agent.max_attempts,
-            timeout_seconds=agent.run_timeout_seconds,
-        )
-        if lease is None:
-            return  # started long ago by this very message (past the inbox horizon)
-        await ctx.append(events)
-        ctx.after_commit(lambda: pool.submit(lease))
-
-    async def on_tool_outcome(ctx: HandlerContext, env: Envelope[Any]) -> None:
-        run = await runs.lock_run(ctx.conn, _run_id(env))
-        if run is None:
-            return
-        outcome = OUTCOMES[env.event_type]
-        decision = accept_tool_result(
-            run, env.payload.call_id, outcome, runs.result_of(env.payload)
-        )
-        if decision is None:
-            return  # an answer nobody waits for
+        run_ids, subjects = lock_keys(envelopes)
+        locked = await run_batch.lock_runs(conn, run_ids, subjects)
         now = dt.datetime.now(dt.UTC)
-        resumed, events = record(decision, run.version, causation_id=str(env.event_id), now=now)
-        await ctx.append(events)
-        lease = await runs.save_run(
-            ctx.conn,
-            resumed,
-            last_event_id=events[-1].event_id,
-            lease_to=pool.owner,
-            lease_seconds=pool.lease_seconds,
+        writes = fold_batch(locked, envelopes, self._catalogue, self._revision, now)
+        owner, seconds = self._pool.owner, self._pool.lease_seconds
+        leased = await run_batch.insert_runs(
+            conn, list(writes.inserts.values()), owner=owner, lease_seconds=seconds
         )
-        if lease is not None:
-            ctx.after_commit(lambda: pool.submit(lease))
+        leased += await run_batch.update_runs(
+            conn, list(writes.updates.values()), owner=owner, lease_seconds=seconds
+        )
+        await event_store.append(conn, writes.events)
+        self._leased = leased
 
-    table: dict[str, Any] = {"ingress.message_received": on_message}
-    table.update(dict.fromkeys(OUTCOMES, on_tool_outcome))
-    return HandlerTable("runtime", table)
+    def committed(self) -> None:
+        leased, self._leased = self._leased, []
+        for lease in leased:
+            self._pool.submit(lease)
 
 
-def _run_id(env: Envelope[Any]) -> uuid.UUID:
-    return uuid.UUID(env.correlation_id)
+def _ids(records: Sequence[DecodedRecord]) -> list[UUID]:
+    return [r.body.event_id for r in records]
+
+
+def first_seen(new: set[UUID], records: Sequence[DecodedRecord]) -> list[Envelope[Any]]:
+    """The records not seen before, in order; a duplicate inside one batch applies once."""
+    envelopes: list[Envelope[Any]] = []
+    for item in records:
+        if item.body.event_id in new:
+            new.discard(item.body.event_id)
+            envelopes.append(item.body)
+    return envelopes

@@ -14,32 +14,17 @@ import asyncpg
 
 from awooop.runtime.domain.run import Run
 
-_COLUMNS = (
+COLUMNS = (
     "run_id, project_id, platform_subject_id, agent_id, channel_type, chat_id, mode, "
     "revision, trace_id, state, version, step, pending_call_id, last_result::text AS last_result"
 )
-_TERMINAL = "('completed', 'failed', 'cancelled', 'timeout')"
+TERMINAL = "('completed', 'failed', 'cancelled', 'timeout')"
 
 
-def _run(row: asyncpg.Record) -> Run:
+def run_of(row: asyncpg.Record) -> Run:
     values = dict(row)
     raw = values.pop("last_result")
     return Run(**values, last_result=json.loads(raw) if raw is not None else None)
-
-
-async def lock_active_run(conn: asyncpg.Connection, project_id: str, subject: str) -> Run | None:
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM runs WHERE project_id = $1 AND platform_subject_id = $2 "
-        f"AND state NOT IN {_TERMINAL} FOR UPDATE",
-        project_id,
-        subject,
-    )
-    return _run(row) if row else None
-
-
-async def lock_run(conn: asyncpg.Connection, run_id: uuid.UUID) -> Run | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM runs WHERE run_id = $1 FOR UPDATE", run_id)
-    return _run(row) if row else None
 
 
 @dataclass(frozen=True)
@@ -51,46 +36,6 @@ class Lease:
     attempt: int
     max_attempts: int
     timed_out: bool
-
-
-async def insert_run(
-    conn: asyncpg.Connection,
-    run: Run,
-    *,
-    last_event_id: uuid.UUID,
-    owner: str,
-    lease_seconds: float,
-    max_attempts: int,
-    timeout_seconds: int,
-) -> Lease | None:
-    """Create the run leased to `owner`, its first step due now (None: it already exists)."""
-    row = await conn.fetchrow(
-        "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, channel_type, "
-        " chat_id, mode, revision, trace_id, state, version, last_event_id, wake_at, "
-        " lease_owner, lease_epoch, lease_until, attempt, max_attempts, timeout_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), $13, 1, "
-        " now() + make_interval(secs => $14), 1, $15, now() + make_interval(secs => $16)) "
-        "ON CONFLICT (run_id) DO NOTHING RETURNING lease_epoch",
-        run.run_id,
-        run.project_id,
-        run.platform_subject_id,
-        run.agent_id,
-        run.channel_type,
-        run.chat_id,
-        run.mode,
-        run.revision,
-        run.trace_id,
-        run.state,
-        run.version,
-        last_event_id,
-        owner,
-        lease_seconds,
-        max_attempts,
-        timeout_seconds,
-    )
-    if row is None:
-        return None
-    return Lease(run.run_id, row["lease_epoch"], 1, max_attempts, False)
 
 
 async def save_run(
@@ -118,7 +63,7 @@ async def save_run(
         run.version,
         run.step,
         run.pending_call_id,
-        json.dumps(run.last_result) if run.last_result is not None else None,
+        to_json(run.last_result),
         last_event_id,
         lease_to,
         lease_seconds,
@@ -128,27 +73,20 @@ async def save_run(
     return Lease(run.run_id, row["lease_epoch"], 1, row["max_attempts"], False)
 
 
-async def record_version(conn: asyncpg.Connection, run: Run, last_event_id: uuid.UUID) -> None:
-    """An event that changes nothing but the stream (a rejected double text): the run's
-    state, lease and timers stay as they are."""
-    await conn.execute(
-        "UPDATE runs SET version = $2, last_event_id = $3 WHERE run_id = $1",
-        run.run_id,
-        run.version,
-        last_event_id,
-    )
+def to_json(value: Any) -> str | None:
+    return json.dumps(value) if value is not None else None
 
 
 async def holds_lease(conn: asyncpg.Connection, lease: Lease, owner: str) -> Run | None:
     """Lock the run; return it only while `owner` still holds `lease`'s epoch."""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM runs WHERE run_id = $1 AND lease_owner = $2 "
+        f"SELECT {COLUMNS} FROM runs WHERE run_id = $1 AND lease_owner = $2 "
         "AND lease_epoch = $3 FOR UPDATE",
         lease.run_id,
         owner,
         lease.epoch,
     )
-    return _run(row) if row else None
+    return run_of(row) if row else None
 
 
 async def claim_due(
@@ -162,7 +100,7 @@ async def claim_due(
     rows = await conn.fetch(
         "WITH due AS ("
         " SELECT run_id FROM runs"
-        f" WHERE state NOT IN {_TERMINAL}"
+        f" WHERE state NOT IN {TERMINAL}"
         "   AND (lease_until IS NULL OR lease_until < now())"
         "   AND (wake_at <= now() OR timeout_at <= now())"
         " ORDER BY wake_at NULLS LAST LIMIT $2 FOR UPDATE SKIP LOCKED) "
@@ -193,11 +131,3 @@ async def extend_leases(
             run_ids,
             lease_seconds,
         )
-
-
-def result_of(payload: Any) -> Any:
-    """What a gateway event gives the agent: the result, or the refusal."""
-    data = payload.model_dump(mode="json")
-    data.pop("call_id", None)
-    data.pop("revision", None)
-    return data.get("result", data)

@@ -1,0 +1,203 @@
+"""The runtime's in-memory fold of one batch: the same decisions as one event at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.codec import EnvelopeCodec
+from awooop.contracts.envelope import Envelope, new_trace_id
+from awooop.contracts.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.payloads.ingress import MessageReceived
+from awooop.contracts.typed_envelopes import new_envelope
+from awooop.infra.kafka.records import DecodedRecord, RawRecord
+from awooop.infra.postgres.event_store import NewEvent
+from awooop.runtime.batch import BatchWrites, fold_batch, lock_keys
+from awooop.runtime.domain.run import Run
+from awooop.runtime.handlers import first_seen
+
+pytestmark = pytest.mark.unit
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+PROJECT = "acme"
+SUBJECT = "acme:telegram:42"
+CATALOGUE, REVISION = builtin_catalogue()
+
+
+def message(subject: str = SUBJECT) -> Envelope[Any]:
+    env = new_envelope(
+        MessageReceived(
+            channel_type="telegram",
+            provider_event_id=f"7:{uuid.uuid4().hex[:8]}",
+            platform_subject_id=subject,
+            chat_id="42",
+            text="is checkout healthy?",
+            received_at=NOW,
+        ),
+        occurred_at=NOW,
+        project_id=PROJECT,
+        stream_type="inbound",
+        stream_id=f"{subject}:{uuid.uuid4().hex[:8]}",
+        stream_seq=1,
+        trace_id=new_trace_id(),
+        correlation_id="pending",
+        actor="service:ingress",
+        producer="ingress",
+    )
+    return env.model_copy(update={"correlation_id": str(env.event_id)})
+
+
+def outcome(run_id: uuid.UUID, call_id: str) -> Envelope[Any]:
+    return new_envelope(
+        ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revision=REVISION),
+        occurred_at=NOW,
+        project_id=PROJECT,
+        stream_type="tool_call",
+        stream_id=call_id,
+        stream_seq=1,
+        trace_id=new_trace_id(),
+        correlation_id=str(run_id),
+        actor="service:mcp_gateway",
+        producer="mcp_gateway",
+    )
+
+
+def waiting_run(call_id_step: int = 0, version: int = 2) -> Run:
+    run_id = uuid.uuid4()
+    return Run(
+        run_id=run_id,
+        project_id=PROJECT,
+        platform_subject_id=SUBJECT,
+        agent_id=CATALOGUE.default_agent.agent_id,
+        channel_type="telegram",
+        chat_id="42",
+        mode="shadow",
+        revision=REVISION,
+        trace_id=new_trace_id(),
+        state="waiting_tool",
+        version=version,
+        step=call_id_step + 1,
+        pending_call_id=f"{run_id}:{call_id_step}",
+    )
+
+
+def fold(locked: list[Run], envelopes: list[Envelope[Any]]) -> BatchWrites:
+    return fold_batch(locked, envelopes, CATALOGUE, REVISION, NOW)
+
+
+def described(events: list[NewEvent]) -> list[tuple[str, str, int]]:
+    codec = EnvelopeCodec()
+    decoded = [codec.decode(e.data) for e in events]
+    return [(e.event_type, e.stream_id, e.stream_seq) for e in decoded]
+
+
+def test_two_messages_of_one_subject_start_one_run_and_reject_the_second() -> None:
+    first, second = message(), message()
+    assert lock_keys([first, second]) == (
+        sorted([first.event_id, second.event_id]),
+        [(PROJECT, SUBJECT)],
+    )
+    writes = fold([], [first, second])
+    run_id = str(first.event_id)
+    assert described(writes.events) == [
+        ("run.started", run_id, 1),
+        ("run.message_rejected", run_id, 2),
+    ]
+    assert list(writes.inserts) == [first.event_id]
+    assert writes.updates == {}
+    started = writes.inserts[first.event_id]
+    assert started.run.version == 2
+    assert started.run.state == "pending"
+    assert started.last_event_id == writes.events[-1].event_id
+    assert started.saved
+    assert started.due
+    assert started.max_attempts == CATALOGUE.default_agent.max_attempts
+    assert started.timeout_seconds == CATALOGUE.default_agent.run_timeout_seconds
+
+
+def test_an_outcome_for_a_run_started_in_the_same_batch_is_folded_onto_it() -> None:
+    first = message()
+    answer = outcome(first.event_id, f"{first.event_id}:0")
+    writes = fold([], [first, answer])
+    # The new run waits for no call yet: the answer changes nothing.
+    assert described(writes.events) == [("run.started", str(first.event_id), 1)]
+    assert writes.inserts[first.event_id].run.version == 1
+    assert writes.updates == {}
+
+
+def test_an_outcome_resumes_a_locked_run_and_a_later_message_is_rejected_on_it() -> None:
+    run = waiting_run()
+    later = message()
+    writes = fold([run], [outcome(run.run_id, run.pending_call_id or ""), later])
+    assert described(writes.events) == [
+        ("run.tool_result_accepted", str(run.run_id), 3),
+        ("run.message_rejected", str(run.run_id), 4),
+    ]
+    assert writes.inserts == {}
+    resumed = writes.updates[run.run_id]
+    assert resumed.run.state == "running"
+    assert resumed.run.pending_call_id is None
+    assert resumed.run.last_result == {"status": "healthy"}
+    assert resumed.run.version == 4
+    assert resumed.saved
+    assert resumed.due
+    assert resumed.last_event_id == writes.events[-1].event_id
+
+
+def test_a_rejected_message_keeps_the_run_and_its_lease() -> None:
+    run = waiting_run()
+    writes = fold([run], [message()])
+    assert [t for t, _, _ in described(writes.events)] == ["run.message_rejected"]
+    kept = writes.updates[run.run_id]
+    assert kept.run.state == "waiting_tool"
+    assert kept.run.version == run.version + 1
+    assert not kept.saved
+
+
+def test_an_outcome_nobody_waits_for_is_ignored() -> None:
+    run = waiting_run(call_id_step=1)
+    stale = outcome(run.run_id, f"{run.run_id}:0")
+    unknown = outcome(uuid.uuid4(), "elsewhere:0")
+    writes = fold([run], [stale, unknown])
+    assert writes.events == []
+    assert writes.inserts == {}
+    assert writes.updates == {}
+
+
+def test_a_message_whose_run_already_exists_starts_nothing() -> None:
+    first = message()
+    finished = Run(
+        run_id=first.event_id,
+        project_id=PROJECT,
+        platform_subject_id=SUBJECT,
+        agent_id=CATALOGUE.default_agent.agent_id,
+        channel_type="telegram",
+        chat_id="42",
+        mode="shadow",
+        revision=REVISION,
+        trace_id=first.trace_id,
+        state="completed",
+        version=4,
+    )
+    writes = fold([finished], [first])
+    assert writes.events == []
+    assert writes.inserts == {}
+    assert writes.updates == {}
+
+
+def _decoded(env: Envelope[Any], offset: int) -> DecodedRecord:
+    raw = RawRecord("ingress.events", 0, offset, None, b"", (), 0)
+    return DecodedRecord(raw, env)
+
+
+def test_a_duplicate_event_id_inside_one_batch_applies_once() -> None:
+    first, seen_before = message(), message()
+    records = [_decoded(first, 0), _decoded(seen_before, 1), _decoded(first, 2)]
+    envelopes = first_seen({first.event_id}, records)
+    assert envelopes == [first]
+    writes = fold([], envelopes)
+    assert described(writes.events) == [("run.started", str(first.event_id), 1)]
