@@ -35,5 +35,5 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench -p no:cacheprovider -s
 
 clean:
-	-$(BIN)/awooop dev down
+	-$(BIN)/awooop dev down --purge
 	rm -rf .awooop

@@ -204,6 +204,13 @@ def test_fresh_broker_starts_clean_unless_keep_data(new_home: Callable[[str], Pa
     assert "starting clean" not in kept.stdout
     assert table_exists(recorded(home)["postgres"].url, "survivor")
 
+    data_dir = postgres_data_dir(home)
+    assert (data_dir / "PG_VERSION").exists()
+    purged = awooop(home, "dev", "down", "--purge")
+    assert purged.returncode == 0, purged.stderr
+    assert "removed the Postgres data" in purged.stdout
+    assert not data_dir.exists()
+
 
 def test_a_piece_that_cannot_start_is_named_with_exit_1(new_home: Callable[[str], Path]) -> None:
     home = new_home("taken")

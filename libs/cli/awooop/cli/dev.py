@@ -32,6 +32,9 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     )
     up.set_defaults(handler=run_up)
     down = actions.add_parser("down", help="stop the pieces recorded in stack.json")
+    down.add_argument(
+        "--purge", action="store_true", help="also remove the Postgres data, wherever it lives"
+    )
     down.set_defaults(handler=run_down)
     status = actions.add_parser("status", help="one line per piece; exit 3 unless all run")
     status.set_defaults(handler=run_status)
@@ -119,9 +122,13 @@ def run_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_down(_args: argparse.Namespace) -> int:
-    """`awooop dev down`: stops recorded pieces only, never external ones."""
-    return take_down(EmbeddedStack(state_dir()))
+def run_down(args: argparse.Namespace) -> int:
+    """`awooop dev down [--purge]`: stops recorded pieces only, never external ones."""
+    stack = EmbeddedStack(state_dir())
+    status = take_down(stack)
+    if status == 0 and args.purge:
+        print(f"removed the Postgres data in {stack.remove_data()}")
+    return status
 
 
 def run_status(_args: argparse.Namespace) -> int:

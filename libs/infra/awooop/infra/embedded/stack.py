@@ -155,14 +155,18 @@ class EmbeddedStack:
         return statuses
 
     def purge(self) -> None:
-        """`down`, then remove the Postgres data, also when it lives outside `home`
-        (the folder under /var/tmp used when `nobody` cannot reach `home`)."""
-        known = self.recorded().get("postgres")
+        """`down`, then `remove_data`."""
         self.down()
-        data_dir = Path(known.data_dir) if known else postgres.postgres_data_dir(self.home)
+        self.remove_data()
+
+    def remove_data(self) -> Path:
+        """Remove the Postgres data (of a stopped stack), also when it lives outside
+        `home`: the folder under /var/tmp used when `nobody` cannot reach `home`."""
+        data_dir = postgres.postgres_data_dir(self.home)
         postgres.remove_cluster(data_dir)
         if not data_dir.is_relative_to(self.home):
             shutil.rmtree(data_dir.parent, ignore_errors=True)
+        return data_dir
 
     def status(self) -> list[PieceStatus]:
         pieces = self.recorded()
