@@ -9,6 +9,7 @@ to its own project id.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from awooop.contracts.dead_letter import (
     DLQ_HEADER_ERROR_CODE,
     DLQ_HEADER_ORIGIN_OFFSET,
     DLQ_HEADER_ORIGIN_TOPIC,
+    DLQ_HEADER_VALUE_SHA256,
 )
 from awooop.contracts.envelope import is_valid_trace_id, new_trace_id
 from awooop.contracts.headers import make_traceparent, read_headers, trace_id_of
@@ -326,4 +328,8 @@ async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_f
         assert headers[DLQ_HEADER_ORIGIN_TOPIC] == INBOUND
         assert headers[DLQ_HEADER_ERROR_CODE] == code
         assert reason in headers[DLQ_HEADER_ERROR]
-        assert entry.value == item[0]  # the original bytes, untouched
+        if code == "E-DLQ-OVERSIZE":  # too large to travel: its digest stands for it
+            assert entry.value is None
+            assert headers[DLQ_HEADER_VALUE_SHA256] == hashlib.sha256(item[0]).hexdigest()
+        else:
+            assert entry.value == item[0]  # the original bytes, untouched

@@ -23,7 +23,7 @@ from awooop.infra.handler_table import HandlerContext, HandlerTable
 from awooop.infra.kafka.consumer import BatchConsumer
 from awooop.infra.kafka.dlq import DeadLetters
 from awooop.infra.kafka.offsets import OffsetStore
-from awooop.infra.kafka.producer import create_producer
+from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
 from awooop.infra.readiness import Readiness
 from awooop.infra.settings import Settings
 
@@ -112,7 +112,9 @@ async def running_consumer(
     offset_store: OffsetStore | None = None,
     epoch_confirmed: Callable[[], Any] | None = None,
 ) -> AsyncIterator[RunningConsumer]:
-    producer = create_producer(settings.kafka, client_id=f"{group}-dlq")
+    producer = create_producer(
+        settings.kafka, client_id=f"{group}-dlq", max_request_size=DLQ_REQUEST_BYTES
+    )
     await producer.start()
     readiness = Readiness()
     readiness.started()

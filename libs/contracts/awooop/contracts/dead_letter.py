@@ -2,10 +2,14 @@
 
 A DLQ record keeps the original key and value bytes untouched; these headers say where
 it came from and why it was isolated, so ``awooop dlq replay --group G`` can feed it to
-that group's handler only.
+that group's handler only. A value that cannot travel (over the record limit, or refused
+by the broker) is dropped instead: its size, SHA-256 and first bytes stay in headers, so
+the entry still names what it stood for and never wedges the consumer that writes it.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from awooop.contracts.errors import ERROR_CODES
 
@@ -15,6 +19,13 @@ DLQ_HEADER_ORIGIN_OFFSET = "dlq.origin.offset"
 DLQ_HEADER_CONSUMER_GROUP = "dlq.consumer.group"
 DLQ_HEADER_ERROR_CODE = "dlq.error.code"
 DLQ_HEADER_ERROR = "dlq.error"
+
+DLQ_HEADER_VALUE_SIZE = "dlq.value.size"
+DLQ_HEADER_VALUE_SHA256 = "dlq.value.sha256"
+DLQ_HEADER_VALUE_HEAD = "dlq.value.head"
+
+VALUE_HEAD_BYTES = 256
+"""How many leading bytes of a dropped value its DLQ entry keeps."""
 
 DLQ_HEADERS: tuple[str, ...] = (
     DLQ_HEADER_ORIGIN_TOPIC,
@@ -58,4 +69,13 @@ def dead_letter_headers(
         (DLQ_HEADER_CONSUMER_GROUP, consumer_group.encode()),
         (DLQ_HEADER_ERROR_CODE, error_code.encode()),
         (DLQ_HEADER_ERROR, text.encode()),
+    ]
+
+
+def dropped_value_headers(value: bytes) -> list[tuple[str, bytes]]:
+    """The headers that stand for a value a DLQ entry does not carry."""
+    return [
+        (DLQ_HEADER_VALUE_SIZE, str(len(value)).encode()),
+        (DLQ_HEADER_VALUE_SHA256, hashlib.sha256(value).hexdigest().encode()),
+        (DLQ_HEADER_VALUE_HEAD, value[:VALUE_HEAD_BYTES]),
     ]

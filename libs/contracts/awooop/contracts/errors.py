@@ -33,6 +33,10 @@ def _code(code: str, meaning: str) -> ErrorCode:
 E_BROKER_RESET = _code(
     "E-BROKER-RESET", "the broker epoch changed: the broker lost its data or is another one"
 )
+E_SERVICE_CRASHED = _code(
+    "E-SERVICE-CRASHED",
+    "a long-lived task of a service process failed; the process exits for its supervisor",
+)
 E_TOPIC_PARTITIONS = _code(
     "E-TOPIC-PARTITIONS", "an existing topic's partition count differs from the topic registry"
 )
@@ -104,6 +108,7 @@ _ALL = (
     E_MCP_CALL_EXPIRED,
     E_MCP_CALL_UNKNOWN,
     E_BROKER_RESET,
+    E_SERVICE_CRASHED,
     E_TOPIC_PARTITIONS,
     E_DLQ_DECODE,
     E_DLQ_INVALID,

@@ -6,6 +6,13 @@ start, compared afterwards); only then the BatchConsumer and the relay. A
 background watch re-reads the epoch and the partition counts; a mismatch
 halts consuming and relaying for good, logs `E-BROKER-RESET` and keeps the
 process unready until an operator recovers it.
+
+Every long-lived task (consumer, relay, epoch watch, background jobs) is
+supervised: one that ends with an exception, or ends at all while nothing
+asked it to, turns the process unready, logs `E-SERVICE-CRASHED` with the
+cause and sets `failed`, on which the process exits non-zero so that its
+supervisor restarts it. A halt is not a crash: a halted process stays up,
+unready, for an operator.
 """
 
 from __future__ import annotations
@@ -22,14 +29,14 @@ from typing import Literal
 
 import asyncpg
 
-from awooop.contracts.errors import E_BROKER_RESET
+from awooop.contracts.errors import E_BROKER_RESET, E_SERVICE_CRASHED
 from awooop.contracts.topics import consumer_group
 from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.kafka.consumer import BROKER_EPOCH, BatchConsumer, BatchProcessor
 from awooop.infra.kafka.dlq import DeadLetters
 from awooop.infra.kafka.epoch import EPOCH_TOPIC, adopt_epoch, read_broker_epoch
 from awooop.infra.kafka.offsets import KafkaOffsetStore, OffsetStore, PostgresOffsetStore
-from awooop.infra.kafka.producer import create_producer
+from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
 from awooop.infra.logging import get_logger
 from awooop.infra.postgres import inbox
 from awooop.infra.postgres.migrate import migrate
@@ -42,6 +49,7 @@ from awooop.infra.settings import Settings
 log = get_logger(__name__)
 
 BROKER_UNREACHABLE = "broker-unreachable"
+CRASHED = "crashed"
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,15 @@ class ServiceRunner:
         self.instance_id = f"{spec.service}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         """Identifies this process, e.g. as a lease owner."""
         self._relay_crash_point = relay_crash_point
-        self._dlq_producer = create_producer(settings.kafka, client_id=f"{spec.service}-dlq")
+        self._dlq_producer = create_producer(
+            settings.kafka, client_id=f"{spec.service}-dlq", max_request_size=DLQ_REQUEST_BYTES
+        )
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._halting = False
+        self.failed = asyncio.Event()
+        """Set when a supervised task crashed; `failure` says which and why."""
+        self.failure: str | None = None
 
     async def start(self) -> None:
         spec, settings = self.spec, self.settings
@@ -117,14 +132,51 @@ class ServiceRunner:
                 lambda: create_producer(settings.kafka, client_id=f"{spec.service}-relay"),
                 crash_point=self._relay_crash_point,
             )
-            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+            self._supervise(self.relay.run(), "relay")
         if spec.processor is not None and spec.topics:
             self.consumer = self._build_consumer(spec.processor(self))
             await self.consumer.start()
-            self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
-        self._tasks.append(asyncio.create_task(self._watch_epoch(), name="epoch-watch"))
+            self._supervise(self.consumer.run(), "consumer")
+        self._supervise(self._watch_epoch(), "epoch-watch")
         for job in spec.background:
-            self._tasks.append(asyncio.create_task(_logged(job(self)), name="background"))
+            self._supervise(job(self), f"background:{getattr(job, '__name__', 'job')}")
+
+    def _supervise(self, job: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(job)
+        task.set_name(name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        if task.cancelled():
+            if self.halted:
+                return  # a halt cancels the relay and the background jobs
+            cause = "cancelled"
+        elif (error := task.exception()) is not None:
+            cause = f"{type(error).__name__}: {error}"
+            log.error(
+                "task_crashed",
+                code=E_SERVICE_CRASHED.code,
+                task=task.get_name(),
+                error=repr(error),
+                exc_info=error,
+            )
+        elif self.halted:
+            return  # the consumer and the epoch watch end after a halt
+        else:
+            cause = "ended while the service was running"
+        self.crash(f"{task.get_name()}: {cause}")
+
+    def crash(self, reason: str) -> None:
+        """Turn unready for good and ask the process to exit non-zero (`failed`)."""
+        detail = f"{E_SERVICE_CRASHED.code}: {reason}"
+        if self.failure is None:
+            self.failure = detail
+            log.error("service_crashed", code=E_SERVICE_CRASHED.code, reason=reason)
+        self.readiness.hold(CRASHED, detail)
+        self.failed.set()
 
     def _build_consumer(self, processor: BatchProcessor) -> BatchConsumer:
         assert self.pool is not None
@@ -141,10 +193,12 @@ class ServiceRunner:
             processor=processor,
             pool=self.pool,
             dead_letters=DeadLetters(self._dlq_producer, group),
+            schema=self.spec.service,
             readiness=self.readiness,
             offset_store=store,
             epoch_confirmed=self.epoch_confirmed,
             on_committed=self.relay.wake if self.relay else None,
+            on_halt=self._halt,
         )
 
     async def epoch_confirmed(self) -> bool:
@@ -187,16 +241,21 @@ class ServiceRunner:
         return BROKER_EPOCH in self.readiness.reasons
 
     def _halt(self, reason: str) -> None:
+        if self._halting:
+            return
+        self._halting = True
         log.error("broker_reset", code=E_BROKER_RESET.code, reason=reason)
-        detail = f"{E_BROKER_RESET.code}: {reason}"
+        code = E_BROKER_RESET.code
+        detail = reason if reason.startswith(code) else f"{code}: {reason}"
         self.readiness.hold(BROKER_EPOCH, detail)
         if self.consumer is not None:
             self.consumer.halt(detail)
         for task in self._tasks:
-            if task.get_name() in ("relay", "background"):
+            if task.get_name() == "relay" or task.get_name().startswith("background"):
                 task.cancel()
 
     async def stop(self) -> None:
+        self._stopping = True
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
@@ -214,13 +273,3 @@ class ServiceRunner:
             await self._dlq_producer.stop()
         if self.pool is not None:
             await self.pool.close()
-
-
-async def _logged(job: Awaitable[None]) -> None:
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except Exception as error:
-        log.exception("background_job_failed", error=repr(error))
-        raise

@@ -2,7 +2,10 @@
 
 Serves `/healthz` and `/readyz` (port `AWOOOP_HEALTH_PORT`, none when unset)
 from the moment the process starts, starts the `ServiceRunner`, and stops
-cleanly on SIGTERM or SIGINT.
+cleanly on SIGTERM or SIGINT (exit 0). When a supervised task crashes, the
+process stays unready for `AWOOOP_CRASH_LINGER_SECONDS` (default 1) so a
+probe sees it, stops, and exits with `EXIT_CRASHED` for its supervisor to
+restart it.
 
 `AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK=1` is a fault-injection switch for the
 crash tests: the process exits abruptly right after the broker acknowledged
@@ -26,6 +29,9 @@ from awooop.infra.settings import Settings
 
 log = get_logger(__name__)
 
+EXIT_CRASHED = 70
+"""The exit status of a process whose supervised task crashed (EX_SOFTWARE)."""
+
 
 def _fault_crash_point() -> CrashPoint | None:
     if os.environ.get("AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK") != "1":
@@ -38,8 +44,8 @@ def _fault_crash_point() -> CrashPoint | None:
     return exit_now
 
 
-async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
-    """Run one service until SIGTERM/SIGINT."""
+async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
+    """Run one service until SIGTERM/SIGINT (0) or a crash (`EXIT_CRASHED`)."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     runner = ServiceRunner(spec, settings, relay_crash_point=_fault_crash_point())
@@ -53,26 +59,37 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         host = os.environ.get("AWOOOP_HEALTH_HOST", "127.0.0.1")
         server = embedded_server(health_app(spec.service, runner.readiness), host, int(port))
         server_task = asyncio.create_task(server.serve())
+    status = 0
     try:
         start = asyncio.create_task(runner.start())
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if start.done():
+        failing = asyncio.create_task(runner.failed.wait())
+        await asyncio.wait({start, stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        if start.done() and not failing.done():
             start.result()
             log.info("service_started", service=spec.service, instance=runner.instance_id)
-            await stopping
-        else:
+            await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        if not start.done():
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await start
+        if failing.done():
+            status = EXIT_CRASHED
+            log.error("service_exiting", service=spec.service, reason=runner.failure)
+            await asyncio.sleep(float(os.environ.get("AWOOOP_CRASH_LINGER_SECONDS", "1")))
+        for waiter in (stopping, failing):
+            waiter.cancel()
     finally:
         await runner.stop()
         if server is not None and server_task is not None:
             server.should_exit = True
             await server_task
         log.info("service_stopped", service=spec.service)
+    return status
 
 
 def run(spec: ServiceSpec) -> None:
-    """Blocking form of `serve` for a process's main."""
-    asyncio.run(serve(spec))
+    """Blocking form of `serve` for a process's main; exits with its status."""
+    status = asyncio.run(serve(spec))
+    if status:
+        raise SystemExit(status)

@@ -1,32 +1,46 @@
 """The BatchConsumer: one per service process, folding batches in one transaction each.
 
-A loop of: `getmany` (up to `max_poll_records`), decode (poison straight to
-the DLQ), fold the batch through the processor in partition-offset order
-inside one transaction, store the offsets (Kafka after the commit, or a
-Postgres table inside it), repeat. Failures take one of three paths:
+A loop of: `getmany` (up to `max_poll_records`), decode once (poison to the
+DLQ), fold the batch through the processor in partition-offset order inside
+one transaction, store the offsets (Kafka after the commit, or a Postgres
+table inside it), repeat. Failures take one of three paths:
 
 * **conflict** — a `VersionConflict` retries the whole batch (reload, decide
   again) up to `MAX_CONFLICT_RETRIES`, then counts as an outage;
-* **outage** — database or broker unavailable: nothing is committed, the
-  consumer turns unready and retries the same batch with capped backoff;
-  nothing reaches the DLQ;
-* **poison** — any other error: the batch is retried record by record, each
-  in its own transaction; a record that fails alone goes to the DLQ and the
-  rest commit.
+* **poison** — only a failure of the data (`is_data_error`, or `PoisonRecord`
+  from a decoder): the batch is retried record by record, each in its own
+  transaction, once a probe showed the database up, writable and the role
+  able to write its schema; a record that fails alone with a data error goes
+  to the DLQ and the rest commit;
+* **outage** — everything else (database away, read-only, privileges
+  revoked, broker unreachable, an error nobody foresaw): nothing is
+  committed, the consumer turns unready and retries the same batch with
+  capped backoff; nothing reaches the DLQ.
+
+Each fetched batch is decoded once and every record of it is dead-lettered
+at most once, however many outage retries the batch takes. A halt (broker
+reset) ends the loop at once, also in the middle of an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, NoOffsetForPartitionError, RecordTooLargeError
+from aiokafka.errors import (
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+    RecordTooLargeError,
+)
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.errors import E_BROKER_RESET, E_DLQ_HANDLER, E_DLQ_OVERSIZE
+from awooop.contracts.errors import E_BROKER_RESET, E_DLQ_DECODE, E_DLQ_HANDLER, E_DLQ_OVERSIZE
 from awooop.contracts.topics import MAX_RECORD_BYTES
 from awooop.infra.kafka.dlq import DeadLetters
 from awooop.infra.kafka.offsets import KafkaOffsetStore, Offsets, OffsetStore
@@ -34,10 +48,12 @@ from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.logging import get_logger
 from awooop.infra.postgres.errors import (
     ConflictBoundExceeded,
+    DatabaseNotWritable,
     VersionConflict,
-    is_database_outage,
+    is_data_error,
 )
 from awooop.infra.postgres.event_store import MAX_CONFLICT_RETRIES
+from awooop.infra.postgres.probe import writable_problem
 from awooop.infra.readiness import Readiness
 from awooop.infra.settings import KafkaSettings
 
@@ -46,6 +62,9 @@ log = get_logger(__name__)
 OUTAGE = "outage"
 BROKER_EPOCH = "broker-epoch"
 JOINING = "joining-group"
+
+Probe = Callable[[], Awaitable[str | None]]
+ClientFactory = Callable[..., AIOKafkaConsumer]
 
 
 class BatchProcessor(Protocol):
@@ -66,8 +85,42 @@ class BatchProcessor(Protocol):
         """Called after each transaction that ran `process` committed (hand work on)."""
 
 
-def is_outage(error: BaseException) -> bool:
-    return is_database_outage(error) or isinstance(error, KafkaError)
+def is_poison(error: BaseException) -> bool:
+    """A failure of the record itself; anything else is an outage (module docstring)."""
+    return isinstance(error, PoisonRecord) or is_data_error(error)
+
+
+@dataclass
+class ConsumerStats:
+    """Counters and gauges of one consumer, read by the metrics endpoint."""
+
+    batches: int = 0
+    records: int = 0
+    last_batch_records: int = 0
+    last_batch_seconds: float = 0.0
+    outages: int = 0
+    batch_seconds_total: float = 0.0
+
+
+@dataclass
+class _FetchedBatch:
+    """One `getmany` result while it is being worked through, across outage retries."""
+
+    raw: list[RawRecord]
+    decoded: list[DecodedRecord]
+    poison: list[tuple[RawRecord, str, str]]
+    settled: set[tuple[TopicPartition, int]] = field(default_factory=set)
+    """Records dead-lettered or committed alone: never applied or dead-lettered again."""
+
+    def live(self, assigned: set[TopicPartition]) -> list[DecodedRecord]:
+        return [d for d in self.decoded if d.raw.tp in assigned and _at(d.raw) not in self.settled]
+
+    def offsets(self, assigned: set[TopicPartition]) -> Offsets:
+        return _next_offsets([r for r in self.raw if r.tp in assigned])
+
+
+def _at(record: RawRecord) -> tuple[TopicPartition, int]:
+    return (record.tp, record.offset)
 
 
 class BatchConsumer:
@@ -87,6 +140,10 @@ class BatchConsumer:
         epoch_confirmed: Callable[[], Awaitable[bool]] | None = None,
         on_committed: Callable[[], None] | None = None,
         max_backoff: float = 5.0,
+        schema: str | None = None,
+        probe: Probe | None = None,
+        client_factory: ClientFactory = AIOKafkaConsumer,
+        on_halt: Callable[[str], None] | None = None,
     ) -> None:
         self._settings = settings
         self.group = group
@@ -99,14 +156,19 @@ class BatchConsumer:
         self._epoch_confirmed = epoch_confirmed
         self._on_committed = on_committed
         self._max_backoff = max_backoff
+        self._probe: Probe = probe or (lambda: writable_problem(pool, schema))
+        self._client_factory = client_factory
+        self._on_halt = on_halt
         self._lock = asyncio.Lock()
         self._unchecked: set[TopicPartition] = set()
+        self._unrefined: set[TopicPartition] = set()
         self._halted = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
         self.processed = 0
+        self.stats = ConsumerStats()
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = self._client_factory(
             bootstrap_servers=self._settings.bootstrap,
             group_id=self.group,
             enable_auto_commit=False,
@@ -130,13 +192,24 @@ class BatchConsumer:
             await self.consumer.stop()
 
     def halt(self, reason: str) -> None:
-        """Stop consuming for good (a broker reset): nothing more is read or committed."""
+        """Stop consuming for good (a broker reset): nothing more is read or committed.
+
+        `on_halt` hears of a halt the consumer found itself (the runner then
+        halts the relay and the background jobs too)."""
+        if self._halted.is_set():
+            return
+        log.error("consumer_halted", group=self.group, code=E_BROKER_RESET.code, reason=reason)
         self._readiness.hold(BROKER_EPOCH, reason)
         self._halted.set()
+        if self._on_halt is not None:
+            self._on_halt(reason)
 
     @property
     def halted(self) -> bool:
         return self._halted.is_set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
 
     async def lag(self) -> dict[TopicPartition, int]:
         """Records behind the end, per assigned partition, from fetch high watermarks.
@@ -154,9 +227,12 @@ class BatchConsumer:
         return behind
 
     async def run(self) -> None:
-        """Consume until cancelled or halted."""
+        """Consume until cancelled or halted; anything else that escapes is a crash."""
         assert self.consumer is not None, "start() first"
         while not self.halted:
+            if self._unrefined:
+                await self._refine_positions()
+                continue
             try:
                 fetched = await self.consumer.getmany(
                     timeout_ms=200, max_records=self._settings.max_poll_records
@@ -164,6 +240,11 @@ class BatchConsumer:
             except NoOffsetForPartitionError as error:
                 await self._no_stored_offset(error.args[0])
                 continue
+            except OffsetOutOfRangeError as error:
+                # With auto_offset_reset="none" a real broker answers this when a
+                # stored offset is past its log: the log was lost or replaced.
+                self.halt(f"{E_BROKER_RESET.code}: stored offsets out of range: {error}")
+                break
             except RecordTooLargeError as error:
                 await self._oversize_unfetchable(error)
                 continue
@@ -173,8 +254,7 @@ class BatchConsumer:
             records = [RawRecord.of(r) for rs in fetched.values() for r in rs]
             if records:
                 records.sort(key=lambda r: (r.topic, r.partition, r.offset))
-                async with self._lock:
-                    await self._until_done(records)
+                await self._work_through(records)
         # Halted by a broker reset: leave the group now, so no metadata request
         # of this client auto-creates topics on the new broker. Never under the
         # batch lock: stopping may run the revocation callback, which takes it.
@@ -192,9 +272,30 @@ class BatchConsumer:
 
     async def _oversize_unfetchable(self, error: RecordTooLargeError) -> None:
         _message, tp, offset, *_ = error.args
-        await self._dead_letter_with_retry(
-            tp.topic, tp.partition, offset, E_DLQ_OVERSIZE.code, "record over the fetch size", None
+        await self._until_sent(
+            lambda: self._dlq.send(
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                code=E_DLQ_OVERSIZE.code,
+                error="record over the fetch size",
+            )
         )
+
+    async def _refine_positions(self) -> None:
+        """Retry the offset store's post-assignment step that failed in the listener."""
+        assert self.consumer is not None
+        partitions = self._unrefined & self.assignment()
+        try:
+            if partitions:
+                await self._store.after_assigned(self.consumer, partitions)
+        except Exception as error:
+            if is_poison(error):
+                raise
+            await self._outage_pause(error, 0.5)
+            return
+        self._unrefined -= partitions
+        self._readiness.release(OUTAGE)
 
     async def _check_positions(self) -> None:
         # The embedded broker never reports an out-of-range offset: a position
@@ -212,55 +313,80 @@ class BatchConsumer:
             if position > highwater:
                 self.halt(f"{E_BROKER_RESET.code}: {tp} position {position} > end {highwater}")
 
-    async def _until_done(self, records: list[RawRecord]) -> None:
-        """Process a batch, retrying through outages with capped backoff."""
-        backoff = 0.2
-        while True:
+    def _decode_all(self, records: list[RawRecord]) -> _FetchedBatch:
+        decoded: list[DecodedRecord] = []
+        poison: list[tuple[RawRecord, str, str]] = []
+        for record in records:
+            if not self._processor.handles(record):
+                continue
+            if record.value is not None and len(record.value) > MAX_RECORD_BYTES:
+                poison.append((record, E_DLQ_OVERSIZE.code, f"{len(record.value)} bytes"))
+                continue
             try:
-                await self._process_batch(records)
+                decoded.append(self._processor.decode(record))
+            except PoisonRecord as bad:
+                poison.append((record, bad.code, bad.reason))
             except Exception as error:
-                if not is_outage(error):
+                if not is_data_error(error):
                     raise
-                self._readiness.hold(OUTAGE, repr(error))
-                log.warning(
-                    "consumer_outage", group=self.group, error=repr(error), retry_in=backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                assert self.consumer is not None
-                assigned = self.consumer.assignment()
-                records = [r for r in records if r.tp in assigned]
+                poison.append((record, E_DLQ_DECODE.code, repr(error)))
+        return _FetchedBatch(records, decoded, poison)
+
+    async def _work_through(self, records: list[RawRecord]) -> None:
+        """Process one fetched batch, retrying through outages with capped backoff.
+
+        The batch lock is held per attempt, not across the backoff, so a
+        rebalance can hand partitions over during a long outage; every
+        retry works only on the partitions still assigned.
+        """
+        batch = self._decode_all(records)
+        backoff = 0.2
+        while not self.halted:
+            started = time.perf_counter()
+            try:
+                async with self._lock:
+                    applied = await self._attempt(batch)
+            except Exception as error:
+                if is_poison(error):
+                    raise  # a data error outside any record (a bug in the loop itself)
+                backoff = await self._outage_pause(error, backoff)
                 continue
             self._readiness.release(OUTAGE)
+            elapsed = time.perf_counter() - started
+            self.stats.batches += 1
+            self.stats.records += applied
+            self.stats.last_batch_records = applied
+            self.stats.last_batch_seconds = elapsed
+            self.stats.batch_seconds_total += elapsed
             return
 
-    async def _process_batch(self, records: list[RawRecord]) -> None:
-        decoded: list[DecodedRecord] = []
-        for record in records:
-            item = await self._decode(record)
-            if item is not None:
-                decoded.append(item)
-        offsets = _next_offsets(records)
+    async def _outage_pause(self, error: BaseException, backoff: float) -> float:
+        self.stats.outages += 1
+        self._readiness.hold(OUTAGE, repr(error))
+        log.warning("consumer_outage", group=self.group, error=repr(error), retry_in=backoff)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._halted.wait(), backoff)
+        return min(backoff * 2, self._max_backoff)
+
+    async def _attempt(self, batch: _FetchedBatch) -> int:
+        assigned = self.assignment()
+        for record, code, reason in batch.poison:
+            if record.tp in assigned and _at(record) not in batch.settled:
+                await self._dead_letter(record, code, reason)
+                batch.settled.add(_at(record))
+        live = batch.live(assigned)
+        offsets = batch.offsets(assigned)
+        if not offsets:
+            return 0
         try:
-            await self._transaction(decoded, offsets)
+            await self._transaction(live, offsets)
         except Exception as error:
-            if is_outage(error):
+            if not is_poison(error):
                 raise
             log.warning("batch_failed_isolating", group=self.group, error=repr(error))
-            await self._isolate(decoded, offsets)
-        self.processed += len(decoded)
-
-    async def _decode(self, record: RawRecord) -> DecodedRecord | None:
-        if not self._processor.handles(record):
-            return None
-        if record.value is not None and len(record.value) > MAX_RECORD_BYTES:
-            await self._dead_letter(record, E_DLQ_OVERSIZE.code, f"{len(record.value)} bytes")
-            return None
-        try:
-            return self._processor.decode(record)
-        except PoisonRecord as poison:
-            await self._dead_letter(record, poison.code, poison.reason)
-            return None
+            await self._isolate(batch, live, offsets)
+        self.processed += len(live)
+        return len(live)
 
     async def _transaction(self, records: Sequence[DecodedRecord], offsets: Offsets) -> None:
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
@@ -281,16 +407,28 @@ class BatchConsumer:
         if self._on_committed is not None:
             self._on_committed()
 
-    async def _isolate(self, records: Sequence[DecodedRecord], offsets: Offsets) -> None:
+    async def _judgeable(self) -> None:
+        problem = await self._probe()
+        if problem is not None:
+            raise DatabaseNotWritable(problem)
+
+    async def _isolate(
+        self, batch: _FetchedBatch, records: Sequence[DecodedRecord], offsets: Offsets
+    ) -> None:
+        await self._judgeable()
         for item in records:
             single = {item.raw.tp: item.raw.offset + 1}
             try:
                 await self._transaction([item], single)
             except Exception as error:
-                if is_outage(error):
+                if not is_poison(error):
                     raise
+                await self._judgeable()  # the database may have gone since the last probe
                 await self._dead_letter(item.raw, E_DLQ_HANDLER.code, repr(error))
+                batch.settled.add(_at(item.raw))
                 await self._transaction([], single)
+                continue
+            batch.settled.add(_at(item.raw))
         # Offsets of records skipped or dead-lettered at decode time.
         await self._transaction([], offsets)
 
@@ -304,26 +442,16 @@ class BatchConsumer:
             record=record,
         )
 
-    async def _dead_letter_with_retry(
-        self, topic: str, partition: int, offset: int, code: str, error: str, record: Any
-    ) -> None:
+    async def _until_sent(self, send: Callable[[], Awaitable[None]]) -> None:
         backoff = 0.2
-        while True:
+        while not self.halted:
             try:
-                await self._dlq.send(
-                    topic=topic,
-                    partition=partition,
-                    offset=offset,
-                    code=code,
-                    error=error,
-                    record=record,
-                )
-                self._readiness.release(OUTAGE)
-                return
-            except KafkaError as failure:
-                self._readiness.hold(OUTAGE, repr(failure))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                await send()
+            except Exception as failure:
+                backoff = await self._outage_pause(failure, backoff)
+                continue
+            self._readiness.release(OUTAGE)
+            return
 
 
 def _next_offsets(records: Sequence[RawRecord]) -> Offsets:
@@ -341,12 +469,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # Wait for the in-flight batch: its commit must land before another
         # member starts on these partitions.
         async with self._owner._lock:
-            pass
+            self._owner._unrefined -= set(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         owner = self._owner
         assert owner.consumer is not None
         owner._store.on_assigned(owner.consumer, set(assigned))
         owner._unchecked |= set(assigned)
-        await owner._store.after_assigned(owner.consumer, set(assigned))
+        try:
+            await owner._store.after_assigned(owner.consumer, set(assigned))
+        except Exception as error:
+            # aiokafka swallows a listener's exception: hand the step to the
+            # processing loop, which fetches nothing until it succeeds (retried
+            # through an outage) or crashes on anything else.
+            log.warning("after_assigned_failed", group=owner.group, error=repr(error))
+            owner._unrefined |= set(assigned)
         owner._readiness.release(JOINING)

@@ -1,11 +1,24 @@
-"""The dead-letter queue: poison records, original bytes, and where they came from."""
+"""The dead-letter queue: poison records, original bytes, and where they came from.
+
+An entry keeps the original key, headers and value, except a value that
+cannot travel: one over the record limit is dropped before sending, and a
+record the broker refuses for its size or shape is sent again without it
+(size, SHA-256 and first bytes in headers). A refusal of one record is
+never an outage: retrying it forever would stop its partition.
+"""
 
 from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
-from awooop.contracts.dead_letter import dead_letter_headers
-from awooop.contracts.topics import Topics
+from awooop.contracts.dead_letter import dead_letter_headers, dropped_value_headers
+from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.records import RawRecord
 from awooop.infra.logging import get_logger
 
@@ -13,14 +26,26 @@ log = get_logger(__name__)
 
 DLQ_TOPIC = Topics.DLQ.name
 
+RECORD_REFUSALS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+)
+"""Broker (or producer) answers that refuse one record, not the connection."""
+
 
 class DeadLetters:
-    """Writes DLQ entries for one consumer group and waits for the broker's acknowledgement."""
+    """Writes DLQ entries for one consumer group and waits for the broker's acknowledgement.
+
+    `sent` counts entries; `by_code` counts them per error code (for metrics).
+    """
 
     def __init__(self, producer: AIOKafkaProducer, group: str) -> None:
         self._producer = producer
         self._group = group
         self.sent = 0
+        self.by_code: dict[str, int] = {}
 
     async def send(
         self,
@@ -32,7 +57,10 @@ class DeadLetters:
         error: str,
         record: RawRecord | None = None,
     ) -> None:
-        """Dead-letter one record; `record` is absent when it could not even be fetched."""
+        """Dead-letter one record; `record` is absent when it could not even be fetched.
+
+        Raises only what says the broker is unreachable (an outage for the caller).
+        """
         origin = dead_letter_headers(
             origin_topic=topic,
             partition=partition,
@@ -41,14 +69,25 @@ class DeadLetters:
             error_code=code,
             error=error,
         )
-        headers = [*(record.headers if record else ()), *origin]
-        await self._producer.send_and_wait(
-            DLQ_TOPIC,
-            value=record.value if record else None,
-            key=record.key if record else None,
-            headers=headers,
-        )
+        key = record.key if record else None
+        value = record.value if record else None
+        own_headers = list(record.headers) if record else []
+        if value is not None and len(value) > MAX_RECORD_BYTES:
+            own_headers += dropped_value_headers(value)
+            value = None
+        try:
+            await self._producer.send_and_wait(
+                DLQ_TOPIC, value=value, key=key, headers=[*own_headers, *origin]
+            )
+        except RECORD_REFUSALS as refused:
+            # Keep only what must fit: where it came from, why, and a digest of the value.
+            log.warning("dead_letter_refused", topic=topic, offset=offset, error=repr(refused))
+            kept = dropped_value_headers(record.value) if record and record.value else []
+            await self._producer.send_and_wait(
+                DLQ_TOPIC, value=None, key=key, headers=[*kept, *origin]
+            )
         self.sent += 1
+        self.by_code[code] = self.by_code.get(code, 0) + 1
         log.error(
             "dead_lettered", topic=topic, partition=partition, offset=offset, code=code, error=error
         )

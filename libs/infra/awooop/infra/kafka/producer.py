@@ -12,8 +12,18 @@ from awooop.infra.settings import KafkaSettings
 # the default 16 KiB would hold only ~22 envelopes of 700 B.
 BATCH_BYTES = 2 * MAX_RECORD_BYTES
 
+DLQ_REQUEST_BYTES = MAX_RECORD_BYTES + 64 * 1024
+"""The largest DLQ record sent: a value at the record limit plus its headers. A larger
+one is refused by the producer exactly as a broker's `max.message.bytes` would refuse
+it (`MessageSizeTooLargeError`), and the DLQ writer sends it again without its value."""
 
-def create_producer(settings: KafkaSettings, *, client_id: str = "awooop") -> AIOKafkaProducer:
+
+def create_producer(
+    settings: KafkaSettings,
+    *,
+    client_id: str = "awooop",
+    max_request_size: int = 4 * MAX_RECORD_BYTES,
+) -> AIOKafkaProducer:
     """A producer for explicit per-partition batches (not started)."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap,
@@ -21,7 +31,7 @@ def create_producer(settings: KafkaSettings, *, client_id: str = "awooop") -> AI
         acks="all",
         enable_idempotence=False,  # the embedded broker has no idempotent producer
         max_batch_size=BATCH_BYTES,
-        max_request_size=4 * MAX_RECORD_BYTES,
+        max_request_size=max_request_size,
         linger_ms=0,
         request_timeout_ms=settings.request_timeout_ms,
     )
