@@ -48,7 +48,7 @@ class ExecutorConnection:
             try:
                 yield conn
             except BaseException as error:
-                if conn.is_closed() or is_database_outage(error):
+                if not _usable(conn) or is_database_outage(error):
                     await self._drop()
                 raise
 
@@ -62,7 +62,7 @@ class ExecutorConnection:
         return bool(taken)
 
     async def _held(self) -> asyncpg.Connection:
-        if self._conn is not None and not self._conn.is_closed():
+        if self._conn is not None and _usable(self._conn):
             return self._conn
         await self._drop()
         conn = await self._pool.acquire()
@@ -84,3 +84,12 @@ class ExecutorConnection:
         """Give the connection back to the pool (which releases the lock)."""
         async with self._mutex:
             await self._drop()
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """False once the connection closed, or once the pool took it back (a lost
+    connection's proxy is detached, and then every call on it raises)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
