@@ -271,7 +271,7 @@ class OutboxRelay:
         try:
             topic(name)
         except UnknownTopicError as error:
-            return _parked(row, E_RELAY_TOPIC_UNKNOWN, str(error))
+            return _parked(row, E_RELAY_TOPIC_UNKNOWN, str(error.args[0]))
         if key is None:
             return _parked(row, E_RELAY_KEYLESS, "an event record needs a key for its partition")
         size = record_size(key, row["data"], decode_headers(row["headers"]))
