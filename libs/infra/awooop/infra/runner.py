@@ -123,6 +123,14 @@ class ServiceRunner:
             await self.consumer.start()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         self._tasks.append(asyncio.create_task(self._watch_epoch(), name="epoch-watch"))
+        if "store" in spec.branches:
+            maintenance = inbox.maintain_forever(
+                self.pool,
+                spec.service,
+                lambda: dt.datetime.now(dt.UTC),
+                settings.inbox_maintenance_seconds,
+            )
+            self._tasks.append(asyncio.create_task(maintenance, name="inbox-maintenance"))
         for job in spec.background:
             self._tasks.append(asyncio.create_task(_logged(job(self)), name="background"))
 
