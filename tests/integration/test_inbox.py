@@ -115,14 +115,17 @@ async def test_the_move_is_safe_while_writers_claim_ids_of_the_week_being_made(
             await asyncio.sleep(0)
 
     writers = [asyncio.create_task(writer(n)) for n in range(3)]
-    # Writers are in full flow before the move starts, and keep flowing after it.
-    await wait_for(lambda: len(claimed) >= 100, message="writers flowing")
-    async with pool.acquire() as conn:
-        await inbox.maintain_partitions(conn, schema, now + 2 * WEEK)
-    written_during = len(claimed)
-    await wait_for(lambda: len(claimed) >= written_during + 100, message="writers after")
-    stop.set()
-    await asyncio.gather(*writers)
+    try:
+        # Writers are in full flow before the move starts, and keep flowing after it.
+        await wait_for(lambda: len(claimed) >= 100, message="writers flowing")
+        async with pool.acquire() as conn:
+            await inbox.maintain_partitions(conn, schema, now + 2 * WEEK)
+        written_during = len(claimed)
+        await wait_for(lambda: len(claimed) >= written_during + 100, message="writers after")
+    finally:
+        stop.set()
+        results = await asyncio.gather(*writers, return_exceptions=True)
+    assert results == [None, None, None], results
 
     every = seeded + claimed
     where = await _where(pool, every)
