@@ -141,7 +141,10 @@ def _same_partition_stream(project: str, key_of: str) -> str:
 
 
 async def test_unpublishable_rows_are_parked_and_every_other_row_reaches_the_broker(
-    kafka_ready: StackUrls, source: tuple[asyncpg.Pool, str], monkeypatch: pytest.MonkeyPatch
+    kafka_ready: StackUrls,
+    source: tuple[asyncpg.Pool, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Breaks caught: an over-size or unknown-topic row that stops the relay (every batch
     rolls back and nothing after it is published), a parked row whose later rows of the
@@ -187,8 +190,18 @@ async def test_unpublishable_rows_are_parked_and_every_other_row_reaches_the_bro
     monkeypatch.setenv("AWOOOP_KAFKA_BOOTSTRAP", kafka_ready.kafka)
     monkeypatch.setenv("AWOOOP_REDIS_URL", kafka_ready.redis)
     assert await asyncio.to_thread(awooop, ["outbox", "parked", "--service", schema]) == 0
+    out = capsys.readouterr().out.splitlines()
+    listed = [line for line in out if line.startswith(f"{schema}\t")]
+    assert [line.split("\t")[1:4:2] for line in listed] == [
+        [str(oversize_at), "E-RELAY-OVERSIZE"],
+        [str(behind_at), "E-RELAY-BEHIND"],
+        [str(stray_at), "E-RELAY-TOPIC-UNKNOWN"],
+    ]
     refused = ["outbox", "retry", "--service", schema, "--position", str(behind_at), "999999999"]
     assert await asyncio.to_thread(awooop, refused) == 2  # not all parked: nothing moves
+    assert capsys.readouterr().err == (
+        f"awooop: error: not parked in {schema}: 999999999 (nothing re-queued)\n"
+    )
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     retry_behind = ["outbox", "retry", "--service", schema, "--position", str(behind_at)]
     assert await asyncio.to_thread(awooop, retry_behind) == 0
