@@ -13,7 +13,7 @@ import io
 import sys
 from collections.abc import Callable
 
-from awooop.cli import demo, dev, queries, send, services, up
+from awooop.cli import demo, dev, outbox, queries, send, services, up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.register(verbs)
     queries.register(verbs)
     demo.register(verbs)
+    outbox.register(verbs)
     return parser
 
 

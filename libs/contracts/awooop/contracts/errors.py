@@ -71,6 +71,22 @@ E_SCHEMA_001 = _code(
 E_CONFLICT_BOUND = _code(
     "E-CONFLICT-BOUND", "aggregate version conflicts persisted past the retry bound: an outage"
 )
+E_RELAY_PARKED = _code(
+    "E-RELAY-PARKED", "the relay moved an outbox row it can never publish to outbox_parked"
+)
+E_RELAY_OVERSIZE = _code(
+    "E-RELAY-OVERSIZE", "an outbox row's record is over the 1 MiB record size limit"
+)
+E_RELAY_TOPIC_UNKNOWN = _code(
+    "E-RELAY-TOPIC-UNKNOWN", "an outbox row names a topic that is not in the topic registry"
+)
+E_RELAY_KEYLESS = _code("E-RELAY-KEYLESS", "an outbox row has no key, so it has no partition")
+E_RELAY_REFUSED = _code(
+    "E-RELAY-REFUSED", "the broker refused an outbox row's record (size, validity, authorization)"
+)
+E_RELAY_BEHIND = _code(
+    "E-RELAY-BEHIND", "an outbox row waits behind an earlier parked row of the same topic and key"
+)
 E_RUN_BUSY = _code(
     "E-RUN-BUSY", "a message arrived while the subject's run was active; the agent rejects it"
 )
@@ -122,6 +138,12 @@ _ALL = (
     E_RUN_STATE_001,
     E_SCHEMA_001,
     E_CONFLICT_BOUND,
+    E_RELAY_PARKED,
+    E_RELAY_OVERSIZE,
+    E_RELAY_TOPIC_UNKNOWN,
+    E_RELAY_KEYLESS,
+    E_RELAY_REFUSED,
+    E_RELAY_BEHIND,
     E_MCP_GATE_001,
     E_MCP_GATE_002,
     E_MCP_GATE_003,

@@ -131,6 +131,7 @@ class ServiceRunner:
                 spec.service,
                 lambda: create_producer(settings.kafka, client_id=f"{spec.service}-relay"),
                 crash_point=self._relay_crash_point,
+                readiness=self.readiness,
             )
             self._supervise(self.relay.run(), "relay")
         if spec.processor is not None and spec.topics:
@@ -138,6 +139,14 @@ class ServiceRunner:
             await self.consumer.start()
             self._supervise(self.consumer.run(), "consumer")
         self._supervise(self._watch_epoch(), "epoch-watch")
+        if "store" in spec.branches:
+            maintenance = inbox.maintain_forever(
+                self.pool,
+                spec.service,
+                lambda: dt.datetime.now(dt.UTC),
+                settings.inbox_maintenance_seconds,
+            )
+            self._supervise(maintenance, "background:inbox-maintenance")
         for job in spec.background:
             self._supervise(job(self), f"background:{getattr(job, '__name__', 'job')}")
 

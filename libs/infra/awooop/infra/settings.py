@@ -14,6 +14,7 @@
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
 | `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
+| `AWOOOP_INBOX_MAINTENANCE_SECONDS` | how often a service makes and drops inbox partitions | 3600 |
 | `AWOOOP_API_DB_PASSWORD` | password of the query API's role `awooop_api` | none |
 | `AWOOOP_API_JWT_SECRET` | HS256 secret of API bearer tokens | `<home>/api-jwt.secret` |
 | `AWOOOP_HEALTH_PORT` | port of a service's `/healthz` and `/readyz` | none (not served) |
@@ -83,6 +84,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     epoch_check_seconds: float = 10.0
+    inbox_maintenance_seconds: float = 3600.0
     db_passwords: dict[str, str] = field(default_factory=dict)
     api_db_password: str | None = None
     api_jwt_secret: str | None = None
@@ -139,6 +141,7 @@ class Settings:
             log_level=env.get("AWOOOP_LOG_LEVEL", "info"),
             log_format=env.get("AWOOOP_LOG_FORMAT", "json"),
             epoch_check_seconds=float(env.get("AWOOOP_EPOCH_CHECK_SECONDS", 10)),
+            inbox_maintenance_seconds=float(env.get("AWOOOP_INBOX_MAINTENANCE_SECONDS", 3600)),
             db_passwords=passwords,
             api_db_password=env.get("AWOOOP_API_DB_PASSWORD") or None,
             api_jwt_secret=env.get("AWOOOP_API_JWT_SECRET") or _read_secret(home),

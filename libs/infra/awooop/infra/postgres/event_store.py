@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.infra.kafka.record_size import record_size, within_record_limit
 from awooop.infra.postgres.errors import ConflictBoundExceeded, EventTooLarge, VersionConflict
 
 T = TypeVar("T")
@@ -43,8 +44,8 @@ class NewEvent:
     data: bytes
 
     def record_size(self) -> int:
-        header_bytes = sum(len(k) + len(v) for k, v in self.headers)
-        return len(self.data) + len(self.key or b"") + header_bytes
+        """The record's size as the relay will measure it (`kafka.record_size`)."""
+        return record_size(self.key, self.data, self.headers)
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,10 @@ async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[i
     if not events:
         return []
     for event in events:
-        if event.record_size() > MAX_RECORD_BYTES:
+        size = event.record_size()
+        if not within_record_limit(size):
             raise EventTooLarge(
-                f"event {event.event_id} is {event.record_size()} bytes, "
+                f"event {event.event_id} is {size} bytes, "
                 f"over the {MAX_RECORD_BYTES}-byte record limit"
             )
     try:
