@@ -38,6 +38,7 @@ from awooop.infra.kafka.epoch import EPOCH_TOPIC, adopt_epoch, read_broker_epoch
 from awooop.infra.kafka.offsets import KafkaOffsetStore, OffsetStore, PostgresOffsetStore
 from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
 from awooop.infra.logging import get_logger
+from awooop.infra.metrics import ServiceMetrics
 from awooop.infra.postgres import inbox
 from awooop.infra.postgres.migrate import migrate
 from awooop.infra.postgres.pools import create_pool
@@ -86,6 +87,9 @@ class ServiceRunner:
         self.spec = spec
         self.settings = settings
         self.readiness = Readiness()
+        self.metrics = ServiceMetrics(self)
+        """What `/metrics` serves; services add counters of their own (`metrics.counter`)."""
+        self.dead_letters: DeadLetters | None = None
         self.pool: asyncpg.Pool | None = None
         self.consumer: BatchConsumer | None = None
         self.relay: OutboxRelay | None = None
@@ -139,6 +143,7 @@ class ServiceRunner:
             await self.consumer.start()
             self._supervise(self.consumer.run(), "consumer")
         self._supervise(self._watch_epoch(), "epoch-watch")
+        self._supervise(self.metrics.sample_forever(), "background:metrics-sampler")
         if "store" in spec.branches:
             maintenance = inbox.maintain_forever(
                 self.pool,
@@ -201,7 +206,7 @@ class ServiceRunner:
             topics=self.spec.topics,
             processor=processor,
             pool=self.pool,
-            dead_letters=DeadLetters(self._dlq_producer, group),
+            dead_letters=self._dead_letters(group),
             schema=self.spec.service,
             readiness=self.readiness,
             offset_store=store,
@@ -209,6 +214,14 @@ class ServiceRunner:
             on_committed=self.relay.wake if self.relay else None,
             on_halt=self._halt,
         )
+
+    def _dead_letters(self, group: str) -> DeadLetters:
+        self.dead_letters = DeadLetters(self._dlq_producer, group)
+        return self.dead_letters
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """DLQ entries this process wrote, by error code."""
+        return dict(self.dead_letters.by_code) if self.dead_letters is not None else {}
 
     async def epoch_confirmed(self) -> bool:
         """True while the broker still holds the epoch this service recorded."""

@@ -57,7 +57,9 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     server_task = None
     if port := os.environ.get("AWOOOP_HEALTH_PORT"):
         host = os.environ.get("AWOOOP_HEALTH_HOST", "127.0.0.1")
-        server = embedded_server(health_app(spec.service, runner.readiness), host, int(port))
+        server = embedded_server(
+            health_app(spec.service, runner.readiness, runner.metrics.registry), host, int(port)
+        )
         server_task = asyncio.create_task(server.serve())
     status = 0
     try:
