@@ -12,13 +12,13 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 import awooop.contracts.payloads  # noqa: F401  (importing it registers the production types)
-from awooop.contracts.decode_errors import (
-    EnvelopeOversize,
-    EnvelopeUndecodable,
-    UnsupportedSchemaVersion,
-)
+from awooop.contracts.decode_errors import EnvelopeOversize, EnvelopeUndecodable
 from awooop.contracts.envelope import Envelope
-from awooop.contracts.envelope_documents import check_headers, envelope_from_document
+from awooop.contracts.envelope_documents import (
+    check_headers,
+    current_version,
+    envelope_from_document,
+)
 from awooop.contracts.event_registry import EVENT_REGISTRY, EventTypeRegistry
 from awooop.contracts.record_parsing import NotAJsonObjectError, load_json_object
 from awooop.contracts.topics import MAX_RECORD_BYTES
@@ -58,11 +58,9 @@ class EnvelopeCodec:
         if len(value) > MAX_RECORD_BYTES:
             reason = f"record of {len(value)} bytes is over the {MAX_RECORD_BYTES} byte limit"
             raise EnvelopeOversize(reason)
-        if event_type is not None:
-            current = self.registry.payload_class(event_type).schema_version
-            if schema_version is not None and schema_version > current:
-                raise UnsupportedSchemaVersion(event_type, schema_version, current)
-            if schema_version is not None and schema_version < current:
+        if event_type is not None and schema_version is not None:
+            current = current_version(self.registry, event_type, schema_version)
+            if schema_version < current:
                 return self._decode_document(value, schema_version, event_type)
         adapter = self._adapter()
         if adapter is None:

@@ -16,23 +16,15 @@ from awooop.contracts.errors import (
     E_DLQ_UPCAST,
     E_EVENT_TYPE_UNKNOWN,
     E_EVENT_VERSION_NEWER,
+    CodedError,
     ErrorCode,
 )
 
 
-class EnvelopeDecodeError(ValueError):
+class EnvelopeDecodeError(CodedError):
     """Base of every decoding failure; ``code`` is a registered error code."""
 
     error: ErrorCode = E_DLQ_INVALID
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"{self.error.code}: {reason}")
-        self.reason = reason
-
-    @property
-    def code(self) -> str:
-        """The registered error code string, e.g. ``E-DLQ-INVALID``."""
-        return self.error.code
 
 
 class EnvelopeUndecodable(EnvelopeDecodeError):

@@ -18,6 +18,16 @@ from awooop.contracts.record_parsing import describe_validation_error
 from awooop.contracts.typed_envelopes import envelope_class
 
 
+def current_version(registry: EventTypeRegistry, event_type: str, version: int) -> int:
+    """The current version of ``event_type``; ``UnknownEventType`` for a type this reader
+    does not know, ``UnsupportedSchemaVersion`` when ``version`` is newer than it. The one
+    version check of every decoding path (headers first, then the body)."""
+    current = registry.payload_class(event_type).schema_version
+    if version > current:
+        raise UnsupportedSchemaVersion(event_type, version, current)
+    return current
+
+
 def check_headers(
     header_version: int | None, header_type: str | None, version: int, event_type: str
 ) -> None:
@@ -51,10 +61,8 @@ def envelope_from_document(
         raise EnvelopeInvalid("event_type is missing or not a string")
     if type(version) is not int or version < 1:
         raise EnvelopeInvalid("schema_version is missing or not an integer >= 1")
+    current = current_version(registry, event_type, version)
     payload_type = registry.payload_class(event_type)
-    current = payload_type.schema_version
-    if version > current:
-        raise UnsupportedSchemaVersion(event_type, version, current)
     check_headers(header_version, header_type, version, event_type)
     if version == current and fast_error is not None:
         raise EnvelopeInvalid(describe_validation_error(fast_error))

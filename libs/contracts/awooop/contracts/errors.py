@@ -23,6 +23,26 @@ class ErrorCode:
         return self.code
 
 
+class CodedError(ValueError):
+    """Base of every refusal that carries a registered code and a human reason.
+
+    Subclasses set ``error``; the consumer puts ``code`` and ``reason`` into DLQ
+    headers and answers without inspecting the exception type. A ``ValueError``:
+    what it refuses is data.
+    """
+
+    error: ErrorCode
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{self.error.code}: {reason}")
+        self.reason = reason
+
+    @property
+    def code(self) -> str:
+        """The registered error code string, e.g. ``E-DLQ-INVALID``."""
+        return self.error.code
+
+
 def _code(code: str, meaning: str) -> ErrorCode:
     if re.fullmatch(ERROR_CODE_PATTERN, code) is None:
         msg = f"malformed error code {code!r}"

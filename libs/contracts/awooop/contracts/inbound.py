@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from awooop.contracts.envelope import ProjectId
-from awooop.contracts.errors import E_INBOUND_INVALID, E_INBOUND_OVERSIZE, ErrorCode
+from awooop.contracts.errors import E_INBOUND_INVALID, E_INBOUND_OVERSIZE, CodedError, ErrorCode
 from awooop.contracts.headers import TRACEPARENT_PATTERN
 from awooop.contracts.payloads.fields import ChannelType, ProviderEventId
 from awooop.contracts.record_parsing import (
@@ -41,19 +41,10 @@ class InboundRecord(BaseModel):
     payload: dict[str, Any]
 
 
-class InboundRecordInvalid(ValueError):
+class InboundRecordInvalid(CodedError):
     """An inbound record was refused; ``reason`` says why, ``code`` is registered."""
 
     error: ErrorCode = E_INBOUND_INVALID
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"{self.error.code}: {reason}")
-        self.reason = reason
-
-    @property
-    def code(self) -> str:
-        """The registered error code string, e.g. ``E-INBOUND-INVALID``."""
-        return self.error.code
 
 
 class InboundRecordOversize(InboundRecordInvalid):
