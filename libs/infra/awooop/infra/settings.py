@@ -19,6 +19,7 @@
 | `AWOOOP_API_JWT_SECRET` | HS256 secret of API bearer tokens | `<home>/api-jwt.secret` |
 | `AWOOOP_HEALTH_PORT` | port of a service's `/healthz` and `/readyz` | none (not served) |
 | `AWOOOP_HEALTH_HOST` | address the health endpoints bind | `127.0.0.1` |
+| `AWOOOP_CRASH_LINGER_SECONDS` | how long a crashed process stays unready before it exits 70 | 1 |
 
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
