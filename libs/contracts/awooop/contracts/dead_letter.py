@@ -3,7 +3,8 @@
 A DLQ record keeps the original key and value bytes untouched; these headers say where
 it came from and why it was isolated, so ``awooop dlq replay --group G`` can feed it to
 that group's handler only. A value that cannot travel (over the record limit, or refused
-by the broker) is dropped instead: its size, SHA-256 and first bytes stay in headers, so
+by the broker) is dropped instead: its size, SHA-256 and first bytes stay in headers (all
+headers are UTF-8 text), so
 the entry still names what it stood for and never wedges the consumer that writes it.
 """
 
@@ -26,6 +27,15 @@ DLQ_HEADER_VALUE_HEAD = "dlq.value.head"
 
 VALUE_HEAD_BYTES = 256
 """How many leading bytes of a dropped value its DLQ entry keeps."""
+
+
+def value_head(value: bytes) -> str:
+    """The first ``VALUE_HEAD_BYTES`` of a value as UTF-8 text, other bytes as ``\\xNN``.
+
+    Every DLQ header is UTF-8 text, so any reader (``kcat``, a test, ``awooop dlq list``)
+    can print an entry without knowing which headers carry raw bytes.
+    """
+    return value[:VALUE_HEAD_BYTES].decode("utf-8", errors="backslashreplace")
 
 DLQ_HEADERS: tuple[str, ...] = (
     DLQ_HEADER_ORIGIN_TOPIC,
@@ -77,5 +87,5 @@ def dropped_value_headers(value: bytes) -> list[tuple[str, bytes]]:
     return [
         (DLQ_HEADER_VALUE_SIZE, str(len(value)).encode()),
         (DLQ_HEADER_VALUE_SHA256, hashlib.sha256(value).hexdigest().encode()),
-        (DLQ_HEADER_VALUE_HEAD, value[:VALUE_HEAD_BYTES]),
+        (DLQ_HEADER_VALUE_HEAD, value_head(value).encode()),
     ]
