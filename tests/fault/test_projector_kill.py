@@ -6,19 +6,34 @@ run) are produced straight onto the projector's topics, so the services that wou
 react to them (ingress, runtime, gateway, approval) are stopped first: the projectors
 and the query API run alone. The victim is frozen (SIGSTOP) while one of its
 Postgres backends is inside a batch transaction that has written, then killed while
-still frozen; that transaction must end aborted, and the survivor must apply
-everything exactly once: counts, checksums of event ids against what was produced
-and what the topics hold, stored offsets at the high watermarks, and run rows equal
-to the values the events imply.
+still frozen; that transaction must end aborted, and the survivor must bring the read
+models to what the log says.
+
+"Exactly once" is counted, not inferred from rows. The read models are idempotent
+(timeline rows behind `ON CONFLICT (event_id) DO NOTHING`, run rows moving only
+forward), so an event applied twice leaves them unchanged and no read-model query can
+reveal it. A `BEFORE INSERT` trigger on the timeline (support/apply_counter.py) fires
+for every row a batch proposes, conflicting or not, and counts it in the same
+transaction: the victim's aborted batch leaves no count, every committed application
+leaves one.
+
+Breaks caught: a batch applied twice, whether by the projector itself, by the survivor
+re-reading what the victim had committed (offsets not stored with the batch, or not
+sought on assignment), or by a revoked owner's late commit (the `projector_offsets`
+row lock and the drop of records below the stored offset missing); an event never
+applied (offsets past what committed); read models that differ from the projector's
+own pure fold (`fold_batch`) of everything on the topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 import signal
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +50,9 @@ from awooop.contracts.payloads.run import RunCompleted, RunStarted
 from awooop.contracts.topics import Topics, consumer_group
 from awooop.contracts.typed_envelopes import new_envelope
 from awooop.infra.kafka.producer import create_producer
+from awooop.projector.domain.read_models import PROJECTED_EVENT_TYPES, fold_batch
+from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS
+from support.apply_counter import applications, install_apply_counter
 from support.fault_helpers import (
     SQL_IDS_CHECKSUM,
     admin_connection,
@@ -168,6 +186,7 @@ class _Kill:
 async def _scenario(running: RunningPlatform, project: str) -> None:
     conn = await admin_connection(running)
     try:
+        await install_apply_counter(conn)
         produced: list[_Produced] = []
         first_burst = asyncio.Event()
         killed: asyncio.Future[_Kill] = asyncio.get_running_loop().create_future()
@@ -354,6 +373,33 @@ async def _assert_applied_once(
         message=lambda: f"projector offsets never reached the high watermarks {highwaters}",
     )
 
+    # Each event applied by exactly one committed batch (the trigger's count).
+    applied = await applications(conn, event_ids)
+    not_once = {str(e): applied[e] for e in event_ids if applied[e] != 1}
+    assert not not_once, (
+        f"{len(not_once)} of {len(event_ids)} events not applied exactly once "
+        f"(event: applications), e.g. {dict(list(not_once.items())[:5])}"
+    )
+
+    # The read models are the projector's own fold of everything on the topics.
+    mine = [
+        r.envelope
+        for r in records
+        if r.envelope.project_id == project and r.envelope.event_type in PROJECTED_EVENT_TYPES
+    ]
+    assert len(mine) == len(produced), "a record is on the topics twice: a producer retry"
+    folded = fold_batch(mine)
+    timeline = await conn.fetch("SELECT * FROM projector.timeline WHERE project_id = $1", project)
+    assert {r["event_id"]: _timeline_values(r) for r in timeline} == {
+        t.event_id: astuple(t) for t in folded.timeline
+    }
+    per_run = Counter(r["run_id"] for r in timeline)
+    assert set(per_run.values()) == {3}, "a run's timeline is not its three events"
+    run_rows = await conn.fetch("SELECT * FROM projector.runs WHERE project_id = $1", project)
+    assert {r["run_id"]: tuple(r[c] for c in RUN_COLUMNS) for r in run_rows} == {
+        run.run_id: run.values() for run in folded.runs
+    }
+
     # Each run row is exactly what its three events say.
     expected = _expected_runs(project, produced)
     rows = await conn.fetch("SELECT * FROM projector.runs WHERE project_id = $1", project)
@@ -381,6 +427,10 @@ async def _assert_applied_once(
         "run.started",
         "run.completed",
     ]
+
+
+def _timeline_values(row: asyncpg.Record) -> tuple[Any, ...]:
+    return tuple(json.loads(row[c]) if c == "summary" else row[c] for c in TIMELINE_COLUMNS)
 
 
 def _expected_runs(project: str, produced: list[_Produced]) -> dict[Any, dict[str, Any]]:

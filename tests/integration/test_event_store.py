@@ -14,6 +14,8 @@ from awooop.infra.postgres import event_store, inbox
 from awooop.infra.postgres.errors import ConflictBoundExceeded, EventTooLarge
 from awooop.infra.postgres.event_store import NewEvent
 from support.infra import StackUrls, unique
+from support.lock_waits import backend_pid, wait_until_blocked
+from support.pipeline import wait_for
 from support.schemas import service_schema
 
 pytestmark = pytest.mark.integration
@@ -54,59 +56,113 @@ async def test_append_writes_events_outbox_and_stream_version(pool: asyncpg.Pool
 
 
 async def test_two_writers_racing_one_wins_the_other_decides_again(pool: asyncpg.Pool) -> None:
-    """Both read version 0 and try to append seq 1; exactly one append wins, the loser
-    reloads, sees the winner's event and decides again on top of it."""
-    both_loaded = asyncio.Barrier(2)
-    decisions: dict[str, list[int]] = {"a": [], "b": []}
+    """Two writers decide on version 0 of a new stream (no row to lock yet) and both append
+    seq 1, interleaved by hand: a appends first and holds its transaction open until the
+    server shows b's append waiting on a's row, then a commits. b must get a conflict,
+    reload, see a's event and decide again on top of it.
 
-    def writer(name: str):
-        async def write(conn: asyncpg.Connection) -> int:
-            versions = await event_store.lock_streams(conn, ["counter-1"])
-            seen = len(await event_store.load_stream(conn, "counter-1"))
-            decisions[name].append(seen)
-            if len(decisions[name]) == 1:
-                await both_loaded.wait()  # both decide on the same, empty, state
-            await event_store.append(conn, [_event("counter-1", versions["counter-1"] + 1)])
-            return versions["counter-1"] + 1
+    Breaks caught: no unique key on `(stream_id, stream_seq)` (b never waits on a, and
+    the stream ends with two seq 1), a conflict that is not retried (b's write raises),
+    a retry that does not reload (b appends seq 1 again until the bound)."""
+    stream = "counter-1"
+    both_decided = asyncio.Barrier(2)
+    a_appended, a_may_commit = asyncio.Event(), asyncio.Event()
+    pids: dict[str, int] = {}
+    seen: dict[str, list[int]] = {"a": [], "b": []}
 
-        return write
+    async def a(conn: asyncpg.Connection) -> int:
+        versions = await event_store.lock_streams(conn, [stream])
+        seen["a"].append(len(await event_store.load_stream(conn, stream)))
+        pids["a"] = await backend_pid(conn)
+        await both_decided.wait()
+        await event_store.append(conn, [_event(stream, versions[stream] + 1)])
+        a_appended.set()
+        await a_may_commit.wait()
+        return versions[stream] + 1
 
-    results = await asyncio.gather(
-        event_store.with_conflict_retries(pool, writer("a")),
-        event_store.with_conflict_retries(pool, writer("b")),
-    )
-    assert sorted(results) == [1, 2]
-    attempts = sorted(len(d) for d in decisions.values())
-    assert attempts == [1, 2], decisions  # the loser decided twice
-    loser = next(d for d in decisions.values() if len(d) == 2)
-    assert loser == [0, 1]  # ... the second time on top of the winner's event
+    async def b(conn: asyncpg.Connection) -> int:
+        versions = await event_store.lock_streams(conn, [stream])
+        seen["b"].append(len(await event_store.load_stream(conn, stream)))
+        if len(seen["b"]) == 1:
+            pids["b"] = await backend_pid(conn)
+            await both_decided.wait()  # both decided on the same, empty, state
+            await a_appended.wait()
+        await event_store.append(conn, [_event(stream, versions[stream] + 1)])
+        return versions[stream] + 1
+
+    observer = await pool.acquire()  # before the writers, so it is neither of theirs
+    writers = [
+        asyncio.create_task(event_store.with_conflict_retries(pool, write)) for write in (a, b)
+    ]
+    try:
+        await a_appended.wait()
+        await wait_until_blocked(observer, pids["b"], by=pids["a"])
+        assert not writers[1].done()
+        a_may_commit.set()
+        assert await writers[0] == 1
+        assert await writers[1] == 2
+    finally:
+        a_may_commit.set()
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await pool.release(observer)
+    assert seen == {"a": [0], "b": [0, 1]}  # b decided twice, the second time on a's event
     async with pool.acquire() as conn:
-        seqs = [e.stream_seq for e in await event_store.load_stream(conn, "counter-1")]
+        seqs = [e.stream_seq for e in await event_store.load_stream(conn, stream)]
     assert seqs == [1, 2]
 
 
 async def test_lock_streams_serialises_writers_of_an_existing_stream(pool: asyncpg.Pool) -> None:
+    """The first writer locks an existing stream and holds the lock; the second writer's
+    `lock_streams` must wait on it (seen in `pg_blocking_pids`, not assumed after a
+    sleep), and once the first commits it must read the first's version.
+
+    Break caught: `lock_streams` without its row lock (`FOR UPDATE`). The second writer
+    then never waits, reads the old version and appends behind the first one's back."""
     async with pool.acquire() as conn, conn.transaction():
         await event_store.append(conn, [_event("held", 1)])
+    first_locked, first_may_append = asyncio.Event(), asyncio.Event()
+    pids: dict[str, int] = {}
     order: list[str] = []
 
     async def first() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await event_store.lock_streams(conn, ["held"])
-            order.append("first-locked")
-            await asyncio.sleep(0.3)
-            await event_store.append(conn, [_event("held", 2)])
+            pids["first"] = await backend_pid(conn)
+            versions = await event_store.lock_streams(conn, ["held"])
+            order.append(f"first-saw-{versions['held']}")
+            first_locked.set()
+            await first_may_append.wait()
+            await event_store.append(conn, [_event("held", versions["held"] + 1)])
             order.append("first-appended")
 
     async def second() -> None:
-        await asyncio.sleep(0.1)
+        await first_locked.wait()
         async with pool.acquire() as conn, conn.transaction():
+            pids["second"] = await backend_pid(conn)
             versions = await event_store.lock_streams(conn, ["held"])
             order.append(f"second-saw-{versions['held']}")
             await event_store.append(conn, [_event("held", versions["held"] + 1)])
 
-    await asyncio.gather(first(), second())
-    assert order == ["first-locked", "first-appended", "second-saw-2"]
+    observer = await pool.acquire()  # before the writers, so it is neither of theirs
+    writers = [asyncio.create_task(first()), asyncio.create_task(second())]
+    try:
+        await first_locked.wait()
+        await wait_for(lambda: "second" in pids, message="the second writer's connection")
+        await wait_until_blocked(observer, pids["second"], by=pids["first"])
+        assert not writers[1].done()
+        first_may_append.set()
+        await asyncio.gather(*writers)
+    finally:
+        first_may_append.set()
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await pool.release(observer)
+    assert order == ["first-saw-1", "first-appended", "second-saw-2"]
+    async with pool.acquire() as conn:
+        seqs = [e.stream_seq for e in await event_store.load_stream(conn, "held")]
+    assert seqs == [1, 2, 3]
 
 
 async def test_conflicts_past_the_bound_are_an_outage(pool: asyncpg.Pool) -> None:

@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.catalogue import ToolDefinition, builtin_catalogue
 from awooop.contracts.codec import EnvelopeCodec
 from awooop.contracts.envelope import Envelope, new_trace_id
 from awooop.contracts.headers import make_traceparent, record_headers
@@ -219,27 +219,83 @@ async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
     assert status == "blocked"
 
 
-async def test_a_request_delivered_twice_is_answered_once(gateway: Gateway) -> None:
+def _served_tool() -> ToolDefinition:
+    """The demo server's own call counter, reached through the gateway's session to it."""
+    demo = builtin_catalogue()[0].tool("status__demo")
+    assert demo is not None
+    return demo.model_copy(update={"name": "served__demo", "tool": "served"})
+
+
+async def served_at_server(gateway: Gateway, service: str) -> int:
+    """How many `status` calls for `service` the gateway's demo server has executed."""
+    answer = await gateway.executor.sessions.call(_served_tool(), {"service": service})
+    assert answer.structured is not None, answer
+    assert answer.structured["service"] == service
+    return int(answer.structured["status_calls"])
+
+
+async def _calls_settled(gateway: Gateway, run_id: str) -> bool:
+    """No call of the run is waiting to run or running (whatever a batch admitted, the
+    executor has finished)."""
+    pending = await gateway.pool.fetchval(
+        "SELECT count(*) FROM tool_calls WHERE run_id = $1 AND status IN ('admitted', 'executing')",
+        run_id,
+    )
+    return pending == 0
+
+
+async def test_a_request_delivered_again_is_executed_once_at_the_mcp_server(
+    gateway: Gateway,
+) -> None:
+    """One tool call reaches the gateway five times: the same record twice, asked again
+    under a new event id (a runtime retry) in the same stretch, and, once it has been
+    answered, the same record and another retry again. The MCP server must have run it
+    once, counted by the server itself, and the run gets one answer.
+
+    Breaks caught: a gateway that executes a redelivered or re-asked call (its inbox or
+    its call-id guard letting it through, before or after the first execution
+    finished), even when the second answer would be deduplicated downstream: the
+    count is taken where the call is executed, not from its answers."""
     project, run_id = unique("gw"), unique("run-")
-    asked = request(project, run_id, unique("call-"))
-    # The same call asked again under a new event id (a runtime retry) is not a new call.
-    asked_again = request(project, run_id, asked.payload.call_id, seq=2)
-    # Same key, so same partition: once this is answered, the ones before were decided.
+    service = unique("svc-")  # the server counts per service: only this test's calls
+    sessions_before = dict(gateway.executor.sessions.opened)
+    arguments = {"service": service}
+    asked = request(project, run_id, unique("call-"), arguments=arguments)
+    call_id = asked.payload.call_id
+    asked_again = request(project, run_id, call_id, arguments=arguments, seq=2)
+    # Same key, so same partition: once a marker is answered, the ones before it were decided.
     marker = request(project, run_id, unique("call-"), tool="unknown__demo", seq=3)
     await send(gateway, asked, asked, asked_again, marker)
+    await answers(gateway.urls, {run_id}, lambda f: bool(of_call(f, call_id)) and len(f) >= 2)
 
-    found = await answers(gateway.urls, {run_id}, lambda f: len(f) >= 2)
+    asked_late = request(project, run_id, call_id, arguments=arguments, seq=4)
+    late_marker = request(project, run_id, unique("call-"), tool="unknown__demo", seq=5)
+    await send(gateway, asked, asked_late, late_marker)
+    found = await answers(
+        gateway.urls, {run_id}, lambda f: bool(of_call(f, late_marker.payload.call_id))
+    )
 
-    (answer,) = of_call(found, asked.payload.call_id)
+    async def settled_or_run_again() -> bool:
+        return await _calls_settled(gateway, run_id) or await served_at_server(gateway, service) > 1
+
+    await wait_for(settled_or_run_again, message="the run's calls to finish")
+
+    executed = await served_at_server(gateway, service)
+    assert executed == 1, f"the MCP server executed the call {executed} times"
+    # ... and it was one server process that counted them all.
+    assert dict(gateway.executor.sessions.opened) == sessions_before
+    (answer,) = of_call(found, call_id)
     assert answer.event_type == "gateway.tool_call_succeeded"
+    assert answer.payload.result == {"service": service, "status": "healthy", "checks": 3}
     assert_answers(answer, asked)
-    assert [e.event_type for e in of_call(found, marker.payload.call_id)] == [
-        "gateway.tool_call_blocked"
-    ]
-    assert len(found) == 2
+    for blocked in (marker, late_marker):
+        assert [e.event_type for e in of_call(found, blocked.payload.call_id)] == [
+            "gateway.tool_call_blocked"
+        ]
+    assert len(found) == 3
     assert (
         await gateway.pool.fetchval("SELECT count(*) FROM tool_calls WHERE run_id = $1", run_id)
-        == 2
+        == 3
     )
 
 
