@@ -20,13 +20,15 @@ from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.runner import ServiceRunner
 from awooop.runtime.adapters.runs import Lease
-from awooop.runtime.app import spec
+from awooop.runtime.app import spec, utc_now
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
 from support.infra import StackUrls, unique
 from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
+
+CATALOGUE, REVISION = builtin_catalogue()
 
 
 def _message(project: str, user: str, text: str) -> Envelope[Any]:
@@ -141,7 +143,9 @@ class _Submitted(StepPool):
     """A step pool that only records what the processor hands it."""
 
     def __init__(self, pool: Any) -> None:
-        super().__init__(pool, "batch-owner", lambda: None)
+        super().__init__(
+            pool, "batch-owner", lambda: None, catalogue=CATALOGUE, clock=utc_now, service="runtime"
+        )
         self.leases: list[Lease] = []
 
     def submit(self, lease: Lease) -> None:
@@ -161,7 +165,9 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
     try:
         assert runner.pool is not None
         steps = _Submitted(runner.pool)
-        processor = RuntimeProcessor(steps)
+        processor = RuntimeProcessor(
+            steps, catalogue=CATALOGUE, revision=REVISION, clock=utc_now, service="runtime"
+        )
         first, second = _message(project, "1", "hi"), _message(project, "1", "again")
         other = _message(project, "2", "hello")
         batch = [_record(first, 0), _record(second, 1), _record(other, 2), _record(first, 3)]
@@ -201,9 +207,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
             call_id,
         )
         answer = new_envelope(
-            ToolCallSucceeded(
-                call_id=call_id, result={"status": "healthy"}, revision=builtin_catalogue()[1]
-            ),
+            ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revision=REVISION),
             occurred_at=dt.datetime.now(dt.UTC),
             project_id=project,
             stream_type="tool_call",
