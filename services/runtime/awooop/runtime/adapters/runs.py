@@ -90,6 +90,34 @@ async def holds_lease(conn: asyncpg.Connection, lease: Lease, owner: str) -> Run
     return run_of(row) if row else None
 
 
+CLAIM_DUE = (
+    "WITH candidates AS ("
+    " (SELECT run_id FROM runs"
+    f"  WHERE state NOT IN {TERMINAL} AND wake_at <= now()"
+    "    AND (lease_until IS NULL OR lease_until < now()) AND run_id <> ALL($4::uuid[])"
+    "  ORDER BY wake_at LIMIT $2)"
+    " UNION"
+    " (SELECT run_id FROM runs"
+    f"  WHERE state NOT IN {TERMINAL} AND timeout_at <= now()"
+    "    AND (lease_until IS NULL OR lease_until < now())"
+    "  ORDER BY timeout_at LIMIT $2)"
+    "), due AS ("
+    " SELECT r.run_id FROM runs r JOIN candidates c ON c.run_id = r.run_id"
+    f" WHERE r.state NOT IN {TERMINAL} AND (r.lease_until IS NULL OR r.lease_until < now())"
+    " ORDER BY r.wake_at NULLS LAST LIMIT $2 FOR UPDATE OF r SKIP LOCKED) "
+    "UPDATE runs r SET lease_owner = $1, lease_epoch = r.lease_epoch + 1, "
+    # A step's lease never outlives the run's timeout, so the timeout claims a
+    # run whose step still runs; the lease of the timeout step itself is whole.
+    " lease_until = CASE WHEN r.timeout_at <= now() THEN now() + make_interval(secs => $3)"
+    "              ELSE least(now() + make_interval(secs => $3), r.timeout_at) END, "
+    " attempt = r.attempt + 1 "
+    "FROM due WHERE r.run_id = due.run_id "
+    "RETURNING r.run_id, r.lease_epoch, r.attempt, r.max_attempts, "
+    " r.timeout_at <= now() AS timed_out"
+)
+"""The claim statement: $1 owner, $2 limit, $3 lease seconds, $4 run ids to skip."""
+
+
 async def claim_due(
     conn: asyncpg.Connection,
     owner: str,
@@ -102,34 +130,12 @@ async def claim_due(
     This one statement is the reaper (expired leases are simply free again,
     their attempt counted), the run timeout and the step queue. Each branch
     of the candidate UNION is served by its own partial index (`runs_due`,
-    `runs_timeout`); an OR of the two would scan the active runs. `skip` names
-    runs this process still holds (a step waiting out an outage), never taken
-    from itself as a new attempt.
+    `runs_timeout`) and reads at most `limit` rows. `skip` names runs this
+    process still holds (a step waiting out an outage): their due step is never
+    taken from itself as a new attempt, but their timeout still is.
     """
     rows = await conn.fetch(
-        "WITH candidates AS ("
-        " (SELECT run_id FROM runs"
-        f"  WHERE state NOT IN {TERMINAL} AND wake_at <= now()"
-        "    AND (lease_until IS NULL OR lease_until < now()) AND run_id <> ALL($4::uuid[])"
-        "  ORDER BY wake_at LIMIT $2)"
-        " UNION"
-        " (SELECT run_id FROM runs"
-        f"  WHERE state NOT IN {TERMINAL} AND timeout_at <= now()"
-        "    AND (lease_until IS NULL OR lease_until < now()) AND run_id <> ALL($4::uuid[])"
-        "  ORDER BY timeout_at LIMIT $2)"
-        "), due AS ("
-        " SELECT r.run_id FROM runs r JOIN candidates c ON c.run_id = r.run_id"
-        f" WHERE r.state NOT IN {TERMINAL} AND (r.lease_until IS NULL OR r.lease_until < now())"
-        " ORDER BY r.wake_at NULLS LAST LIMIT $2 FOR UPDATE OF r SKIP LOCKED) "
-        "UPDATE runs r SET lease_owner = $1, lease_epoch = r.lease_epoch + 1, "
-        # A step's lease never outlives the run's timeout, so the timeout claims a
-        # run whose step still runs; the lease of the timeout step itself is whole.
-        " lease_until = CASE WHEN r.timeout_at <= now() THEN now() + make_interval(secs => $3)"
-        "              ELSE least(now() + make_interval(secs => $3), r.timeout_at) END, "
-        " attempt = r.attempt + 1 "
-        "FROM due WHERE r.run_id = due.run_id "
-        "RETURNING r.run_id, r.lease_epoch, r.attempt, r.max_attempts, "
-        " r.timeout_at <= now() AS timed_out",
+        CLAIM_DUE,
         owner,
         limit,
         lease_seconds,
