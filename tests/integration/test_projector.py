@@ -26,6 +26,7 @@ from awooop.contracts.payloads.ingress import MessageReceived
 from awooop.contracts.payloads.run import (
     RunCompleted,
     RunStarted,
+    RunTimedOut,
     ToolCallRequested,
     ToolResultAccepted,
 )
@@ -248,6 +249,40 @@ async def test_a_run_projects_into_its_row_and_its_timeline(
     assert [r["stream_type"] for r in rows] == ["inbound", "run", "run", "tool_call", "run", "run"]
     assert all(SECRET_ARGUMENT not in r["summary"] for r in rows)
     assert '"argument_names":["host"]' in rows[2]["summary"].replace(" ", "")
+
+
+async def test_a_run_that_timed_out_reads_timeout(
+    projector: ServiceRunner, producer: AIOKafkaProducer
+) -> None:
+    project = unique("pt")
+    at = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    message, started, requested = build_run(project, at)[:3]
+    timed_out = new_envelope(
+        RunTimedOut(code="E-RUN-TIMEOUT", reason="the run passed its timeout"),
+        occurred_at=at + timedelta(seconds=300),
+        project_id=project,
+        stream_type="run",
+        stream_id=started.stream_id,
+        stream_seq=3,
+        trace_id=started.trace_id,
+        correlation_id=started.correlation_id,
+        causation_id=None,
+        actor="service:runtime",
+        producer="runtime",
+    )
+    pool = _pool(projector)
+    await projected(pool, await send(producer, [message, started, requested, timed_out]))
+    row = await run_row(pool, project, started.correlation_id)
+    assert row is not None
+    assert (row["state"], row["error_code"], row["last_stream_seq"], row["completed_at"]) == (
+        "timeout",
+        "E-RUN-TIMEOUT",
+        3,
+        at + timedelta(seconds=300),
+    )
+    rows = await timeline(pool, project, started.correlation_id)
+    assert rows[-1]["event_type"] == "run.timed_out"
+    assert "E-RUN-TIMEOUT" in rows[-1]["summary"]
 
 
 async def test_redelivered_records_change_nothing(

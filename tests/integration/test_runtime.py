@@ -1,15 +1,25 @@
 """The runtime in one process: a message starts a run, the scripted agent asks for the demo
 tool, the result resumes it, and it completes in shadow mode; a double text is rejected.
-One batch locks, decides and writes all the runs it touches."""
+One batch locks, decides and writes all the runs it touches. The scheduler renews leases
+at a third of their length, times a run out under a renewed lease, waits out a database
+outage without counting an attempt, and a racing second run for a subject is a conflict."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.codec import EnvelopeCodec
 from awooop.contracts.envelope import Envelope, new_trace_id
 from awooop.contracts.headers import make_traceparent, record_headers
 from awooop.contracts.payloads.gateway import ToolCallSucceeded
@@ -18,15 +28,21 @@ from awooop.contracts.topics import Topics
 from awooop.contracts.typed_envelopes import new_envelope
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
-from awooop.infra.runner import ServiceRunner
+from awooop.infra.postgres.errors import VersionConflict
+from awooop.infra.runner import ServiceRunner, ServiceSpec
+from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
-from awooop.runtime.app import spec
+from awooop.runtime.app import spec, utc_now
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
 from support.infra import StackUrls, unique
+from support.own_stack import own_stack
+from support.pipeline import wait_for
 from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
+
+CATALOGUE, REVISION = builtin_catalogue()
 
 
 def _message(project: str, user: str, text: str) -> Envelope[Any]:
@@ -73,8 +89,6 @@ def _tool_result(request: Envelope[Any]) -> Envelope[Any]:
 
 
 async def _send(urls: StackUrls, topic: str, key: str, env: Envelope[Any]) -> None:
-    from awooop.contracts.codec import EnvelopeCodec
-
     producer = create_producer(urls.settings().kafka)
     await producer.start()
     try:
@@ -141,7 +155,9 @@ class _Submitted(StepPool):
     """A step pool that only records what the processor hands it."""
 
     def __init__(self, pool: Any) -> None:
-        super().__init__(pool, "batch-owner", lambda: None)
+        super().__init__(
+            pool, "batch-owner", lambda: None, catalogue=CATALOGUE, clock=utc_now, service="runtime"
+        )
         self.leases: list[Lease] = []
 
     def submit(self, lease: Lease) -> None:
@@ -161,7 +177,9 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
     try:
         assert runner.pool is not None
         steps = _Submitted(runner.pool)
-        processor = RuntimeProcessor(steps)
+        processor = RuntimeProcessor(
+            steps, catalogue=CATALOGUE, revision=REVISION, clock=utc_now, service="runtime"
+        )
         first, second = _message(project, "1", "hi"), _message(project, "1", "again")
         other = _message(project, "2", "hello")
         batch = [_record(first, 0), _record(second, 1), _record(other, 2), _record(first, 3)]
@@ -201,9 +219,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
             call_id,
         )
         answer = new_envelope(
-            ToolCallSucceeded(
-                call_id=call_id, result={"status": "healthy"}, revision=builtin_catalogue()[1]
-            ),
+            ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revision=REVISION),
             occurred_at=dt.datetime.now(dt.UTC),
             project_id=project,
             stream_type="tool_call",
@@ -239,5 +255,248 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
             str(first.event_id),
         )
         assert [r["stream_seq"] for r in seqs] == [1, 2, 3, 4]
+    finally:
+        await runner.stop()
+
+
+# --- the scheduler against real Postgres -------------------------------------------------
+
+
+def _schema_only() -> ServiceSpec:
+    """The runtime's schema and pool without its consumer, scheduler or relay: the test
+    drives one step pool itself and is the only claimer."""
+    return dataclasses.replace(spec(), processor=None, background=(), relay=False)
+
+
+def _step_pool(pool: asyncpg.Pool, **options: Any) -> StepPool:
+    return StepPool(
+        pool,
+        unique("owner"),
+        lambda: None,
+        catalogue=CATALOGUE,
+        clock=utc_now,
+        service="runtime",
+        claim_interval=0.05,
+        **options,
+    )
+
+
+async def _due_run(
+    pool: asyncpg.Pool, *, timeout_seconds: float = 300, max_attempts: int = 3
+) -> uuid.UUID:
+    """A pending run whose first step is due now and that nobody holds."""
+    run_id = uuid.uuid4()
+    project = unique("rs")
+    await pool.execute(
+        "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, channel_type, "
+        " chat_id, mode, revision, trace_id, state, version, last_event_id, max_attempts, "
+        " timeout_at, wake_at) "
+        "VALUES ($1, $2, $3, $4, 'telegram', '42', 'shadow', $5, $6, 'pending', 0, $1, $7, "
+        " now() + make_interval(secs => $8), now())",
+        run_id,
+        project,
+        f"{project}:telegram:42",
+        CATALOGUE.default_agent.agent_id,
+        REVISION,
+        new_trace_id(),
+        max_attempts,
+        timeout_seconds,
+    )
+    return run_id
+
+
+async def _run_row(pool: asyncpg.Pool, run_id: uuid.UUID) -> asyncpg.Record:
+    row = await pool.fetchrow(
+        "SELECT state, attempt, lease_owner, lease_epoch, lease_until, "
+        " lease_until > now() AS held FROM runs WHERE run_id = $1",
+        run_id,
+    )
+    assert row is not None
+    return row
+
+
+async def _event_types(pool: asyncpg.Pool, run_id: uuid.UUID) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT data FROM events WHERE stream_id = $1 ORDER BY stream_seq", str(run_id)
+    )
+    return [EnvelopeCodec().decode(bytes(r["data"])).event_type for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _running(steps: StepPool) -> AsyncIterator[None]:
+    task = asyncio.create_task(steps.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_heartbeats_renew_a_held_lease_at_a_third_of_its_length(
+    kafka_ready: StackUrls,
+) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        pool = runner.pool
+        run_id = await _due_run(pool)
+        # A 3 s lease on a step that thinks for 2.5 s, with a claim tick every 0.05 s.
+        steps = _step_pool(pool, lease_seconds=3.0, step_delay=2.5)
+        async with _running(steps):
+            await wait_for(
+                lambda: _claimed(pool, run_id), within=20, message="the run to be claimed"
+            )
+            renewals: list[dt.datetime] = []
+            while True:
+                row = await _run_row(pool, run_id)
+                if row["state"] != "pending":
+                    break
+                assert row["held"], "the lease lapsed while its step was running"
+                if not renewals or row["lease_until"] != renewals[-1]:
+                    renewals.append(row["lease_until"])
+                await asyncio.sleep(0.02)
+            await wait_for(
+                lambda: _state_is(pool, run_id, "waiting_tool"), within=20, message="the step"
+            )
+        # Ticks every 0.05 s over ~2.5 s: a heartbeat per tick would renew ~50 times; one
+        # per second renews two or three times after the claim.
+        assert 2 <= len(renewals) <= 5, renewals
+        assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
+    finally:
+        await runner.stop()
+
+
+async def _claimed(pool: asyncpg.Pool, run_id: uuid.UUID) -> bool:
+    return (await _run_row(pool, run_id))["lease_owner"] is not None
+
+
+async def _state_is(pool: asyncpg.Pool, run_id: uuid.UUID, state: str) -> bool:
+    return bool((await _run_row(pool, run_id))["state"] == state)
+
+
+async def test_a_run_times_out_while_its_lease_is_being_renewed(
+    kafka_ready: StackUrls,
+) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        pool = runner.pool
+        run_id = await _due_run(pool, timeout_seconds=1.0)
+        # The step thinks for 4 s, well past the run's 1 s timeout, and its heartbeats run
+        # every second: the timeout must take the run from under the step.
+        steps = _step_pool(pool, lease_seconds=3.0, step_delay=4.0)
+        async with _running(steps):
+            await wait_for(
+                lambda: _state_is(pool, run_id, "timeout"), within=20, message="the timeout"
+            )
+            assert await _event_types(pool, run_id) == ["run.timed_out"]
+            # The overtaken step wakes, finds its lease epoch gone and commits nothing.
+            await wait_for(lambda: steps.steps >= 1, within=20, message="the timeout step")
+            await asyncio.sleep(4.5)
+        assert await _event_types(pool, run_id) == ["run.timed_out"]
+        row = await _run_row(pool, run_id)
+        assert (row["state"], row["lease_epoch"]) == ("timeout", 3)
+        assert steps.steps == 1
+    finally:
+        await runner.stop()
+
+
+async def test_an_outage_during_a_step_is_not_a_failed_attempt(tmp_path: Path) -> None:
+    with own_stack(tmp_path) as stack:
+        runner = ServiceRunner(_schema_only(), stack.urls.settings())
+        await runner.start()
+        try:
+            assert runner.pool is not None
+            pool = runner.pool
+            # One attempt allowed: a counted attempt would end the run with E-RUN-ATTEMPTS.
+            run_id = await _due_run(pool, max_attempts=1)
+            steps = _step_pool(pool, lease_seconds=3.0, step_delay=0.5, max_backoff=0.5)
+            async with _running(steps):
+                await wait_for(
+                    lambda: _claimed(pool, run_id), within=20, message="the run to be claimed"
+                )
+                await asyncio.to_thread(stack.stop_postgres)
+                await wait_for(
+                    lambda: steps.outage_retries >= 2, within=20, message="the step to retry"
+                )
+                await asyncio.to_thread(stack.start_postgres)
+                await wait_for(
+                    lambda: _state_is(pool, run_id, "waiting_tool"),
+                    within=30,
+                    message="the step to commit after the outage",
+                )
+            # Epoch 1 from the claim, 2 from the step's save: never re-claimed as an attempt.
+            row = await _run_row(pool, run_id)
+            assert (row["state"], row["lease_epoch"]) == ("waiting_tool", 2)
+            assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
+            assert steps.steps == 1
+        finally:
+            await runner.stop()
+
+
+async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(
+    kafka_ready: StackUrls,
+) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await runner.start()
+    project = unique("rtc")
+    try:
+        assert runner.pool is not None
+        pool = runner.pool
+
+        def processor() -> RuntimeProcessor:
+            return RuntimeProcessor(
+                _Submitted(pool),
+                catalogue=CATALOGUE,
+                revision=REVISION,
+                clock=utc_now,
+                service="runtime",
+            )
+
+        first, second = _message(project, "9", "one"), _message(project, "9", "two")
+        async with pool.acquire() as one, pool.acquire() as two:
+            tx_one = one.transaction()
+            await tx_one.start()
+            await processor().process(one, [_record(first, 0)])
+            # The second batch locked no active run (none was committed): its insert waits
+            # on the unique index until the first commits, then collides.
+            tx_two = two.transaction()
+            await tx_two.start()
+            racing = asyncio.create_task(processor().process(two, [_record(second, 1)]))
+            await asyncio.sleep(0.3)
+            assert not racing.done()
+            await tx_one.commit()
+            with pytest.raises(VersionConflict):
+                await racing
+            await tx_two.rollback()
+        # Decided again, the second message finds the first run active and is rejected on it.
+        async with pool.acquire() as conn, conn.transaction():
+            await processor().process(conn, [_record(second, 1)])
+        assert await _event_types(pool, first.event_id) == ["run.started", "run.message_rejected"]
+        count = await pool.fetchval("SELECT count(*) FROM runs WHERE project_id = $1", project)
+        assert count == 1
+    finally:
+        await runner.stop()
+
+
+async def test_the_claim_query_reads_the_timeout_index(kafka_ready: StackUrls) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        async with runner.pool.acquire() as conn, conn.transaction():
+            # Forbid sequential scans: each branch must then name the index that serves it.
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(
+                row[0]
+                for row in await conn.fetch("EXPLAIN " + runs.CLAIM_DUE, "owner", 32, 30.0, [])
+            )
+        # Each branch's own condition is an index condition (plain or bitmap scan alike).
+        assert "Index Cond: (wake_at <= now())" in plan, plan
+        assert "Index Cond: (timeout_at <= now())" in plan, plan
+        assert "runs_timeout" in plan, plan
     finally:
         await runner.stop()

@@ -22,6 +22,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 SERVICES_CONTRACT = "services never import each other"
 LIBRARIES_CONTRACT = "libraries never import services or the CLI"
 PURE_CONTRACT = "contracts are pure"
+DOMAIN_CONTRACT = "domain code is pure"
+CONTRACTS = (SERVICES_CONTRACT, LIBRARIES_CONTRACT, PURE_CONTRACT, DOMAIN_CONTRACT)
 
 
 def lint_imports() -> subprocess.CompletedProcess[str]:
@@ -49,14 +51,13 @@ def lint_imports_with_probe(package_dir: Path, source: str) -> subprocess.Comple
 
 def broken_contracts(result: subprocess.CompletedProcess[str]) -> set[str]:
     output = result.stdout + result.stderr
-    names = (SERVICES_CONTRACT, LIBRARIES_CONTRACT, PURE_CONTRACT)
-    return {name for name in names if f"{name} BROKEN" in output}
+    return {name for name in CONTRACTS if f"{name} BROKEN" in output}
 
 
 def test_the_tree_keeps_every_contract() -> None:
     result = lint_imports()
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in (SERVICES_CONTRACT, LIBRARIES_CONTRACT, PURE_CONTRACT):
+    for name in CONTRACTS:
         assert f"{name} KEPT" in result.stdout
 
 
@@ -90,3 +91,25 @@ def test_contracts_importing_infra_breaks_purity() -> None:
     assert result.returncode != 0, result.stdout
     assert broken_contracts(result) == {PURE_CONTRACT}, result.stdout
     assert "awooop.contracts is not allowed to import awooop.infra" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("package", "module"),
+    [
+        ("services/runtime/awooop/runtime/domain", "asyncpg"),
+        ("services/runtime/awooop/runtime/domain", "awooop.infra.events"),
+        ("services/ingress/awooop/ingress/domain", "httpx"),
+        ("services/mcp_gateway/awooop/mcp_gateway/domain", "mcp"),
+        ("services/projector/awooop/projector/domain", "sqlalchemy"),
+        ("services/projector/awooop/projector/domain", "aiokafka"),
+        ("services/ingress/awooop/ingress/domain", "redis"),
+        ("services/mcp_gateway/awooop/mcp_gateway/domain", "faststream"),
+    ],
+)
+def test_domain_code_importing_io_or_infra_breaks_purity(package: str, module: str) -> None:
+    result = lint_imports_with_probe(ROOT / package, f"import {module}\n")
+    assert result.returncode != 0, result.stdout
+    assert broken_contracts(result) == {DOMAIN_CONTRACT}, result.stdout
+    domain = package.split("/", 2)[2].replace("/", ".")
+    top = module.split(".")[0] if not module.startswith("awooop.") else "awooop.infra"
+    assert f"{domain} is not allowed to import {top}" in result.stdout, result.stdout

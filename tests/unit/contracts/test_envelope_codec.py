@@ -279,6 +279,7 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "gateway.tool_call_blocked",
         "run.completed",
         "run.failed",
+        "run.timed_out",
         "run.tool_result_accepted",
         "run.message_rejected",
         "gateway.tool_call_failed",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from projector_events import BASE, MESSAGE, RunEvents, build_run
 
 from awooop.contracts.envelope import Envelope, new_event_id
-from awooop.contracts.payloads.run import MessageRejected, RunFailed
+from awooop.contracts.payloads.run import MessageRejected, RunFailed, RunTimedOut
 from awooop.contracts.typed_envelopes import new_envelope
 from awooop.projector.domain.read_models import NotARunId, fold_batch
 from awooop.projector.domain.rows import RUN_COLUMNS, ReadModelRows, RunRow
@@ -115,10 +115,21 @@ def test_an_ingress_message_alone_makes_a_run_row_with_only_its_text(
     )
 
 
-def test_a_failed_run_records_its_code(run_events: RunEvents) -> None:
+@pytest.mark.parametrize(
+    ("payload", "state"),
+    [
+        (RunFailed(code="E-RUN-ATTEMPTS", reason="died; host db-secret-host"), "failed"),
+        (RunTimedOut(code="E-RUN-TIMEOUT", reason="took too long; host db-secret-host"), "timeout"),
+        # Written before `run.timed_out` existed: a rebuild reads it as the live model did.
+        (RunFailed(code="E-RUN-TIMEOUT", reason="took too long; host db-secret-host"), "timeout"),
+    ],
+)
+def test_an_ended_run_records_its_state_and_code(
+    run_events: RunEvents, payload: Any, state: str
+) -> None:
     started = run_events()[1]
-    failed = new_envelope(
-        RunFailed(code="E-RUN-TIMEOUT", reason="took too long; host db-secret-host"),
+    ended = new_envelope(
+        payload,
         occurred_at=BASE + timedelta(seconds=9),
         project_id="acme",
         stream_type="run",
@@ -129,14 +140,15 @@ def test_a_failed_run_records_its_code(run_events: RunEvents) -> None:
         actor="service:runtime",
         producer="runtime",
     )
-    rows = fold_batch([failed, started])
+    rows = fold_batch([ended, started])
     run = _only_run(rows)
     assert (run.state, run.error_code, run.completed_at) == (
-        "failed",
-        "E-RUN-TIMEOUT",
+        state,
+        payload.code,
         BASE + timedelta(seconds=9),
     )
     assert "db-secret-host" not in json.dumps([t.summary for t in rows.timeline])
+    assert rows.timeline[0].summary["code"] == payload.code
 
 
 def test_summaries_carry_no_message_text_arguments_or_results(run_events: RunEvents) -> None:

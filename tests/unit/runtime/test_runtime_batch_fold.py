@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 
 from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.codec import EnvelopeCodec
 from awooop.contracts.envelope import Envelope, new_trace_id
 from awooop.contracts.payloads.gateway import ToolCallSucceeded
 from awooop.contracts.payloads.ingress import MessageReceived
 from awooop.contracts.typed_envelopes import new_envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
-from awooop.infra.postgres.event_store import NewEvent
-from awooop.runtime.batch import BatchWrites, fold_batch, lock_keys
+from awooop.infra.processor import first_seen
+from awooop.runtime.domain.batch import BatchWrites, fold_batch, lock_keys
 from awooop.runtime.domain.run import Run
-from awooop.runtime.handlers import first_seen
+from awooop.runtime.handlers import STEPS
 
 pytestmark = pytest.mark.unit
 
@@ -86,13 +85,13 @@ def waiting_run(call_id_step: int = 0, version: int = 2) -> Run:
 
 
 def fold(locked: list[Run], envelopes: list[Envelope[Any]]) -> BatchWrites:
-    return fold_batch(locked, envelopes, CATALOGUE, REVISION, NOW)
+    return fold_batch(
+        locked, envelopes, STEPS, catalogue=CATALOGUE, revision=REVISION, now=NOW, service="rt"
+    )
 
 
-def described(events: list[NewEvent]) -> list[tuple[str, str, int]]:
-    codec = EnvelopeCodec()
-    decoded = [codec.decode(e.data) for e in events]
-    return [(e.event_type, e.stream_id, e.stream_seq) for e in decoded]
+def described(events: list[Envelope[Any]]) -> list[tuple[str, str, int]]:
+    return [(e.event_type, e.stream_id, e.stream_seq) for e in events]
 
 
 def test_two_messages_of_one_subject_start_one_run_and_reject_the_second() -> None:
@@ -197,7 +196,8 @@ def _decoded(env: Envelope[Any], offset: int) -> DecodedRecord:
 def test_a_duplicate_event_id_inside_one_batch_applies_once() -> None:
     first, seen_before = message(), message()
     records = [_decoded(first, 0), _decoded(seen_before, 1), _decoded(first, 2)]
-    envelopes = first_seen({first.event_id}, records)
-    assert envelopes == [first]
-    writes = fold([], envelopes)
+    kept = first_seen({first.event_id}, records)
+    assert [item.body for item in kept] == [first]
+    assert [item.raw.offset for item in kept] == [0]
+    writes = fold([], [item.body for item in kept])
     assert described(writes.events) == [("run.started", str(first.event_id), 1)]

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from awooop.contracts.service_names import INGRESS
 from awooop.contracts.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.ingress.adapters import MIGRATIONS
-from awooop.ingress.handlers import IngressProcessor
+from awooop.ingress.handlers import Clock, IngressProcessor
 
 
-def spec() -> ServiceSpec:
-    """Consumes ``awooop.channel.inbound.v1``; its own tables live on branch ``ingress``."""
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def spec(clock: Clock = utc_now, service: str = INGRESS) -> ServiceSpec:
+    """Consumes ``awooop.channel.inbound.v1``; its own tables live on branch ``ingress``.
+
+    The clock and the service name are chosen here and handed to the processor.
+    """
     return ServiceSpec(
-        service=INGRESS,
+        service=service,
         topics=(Topics.CHANNEL_INBOUND.name,),
-        processor=lambda _runner: IngressProcessor(),
+        processor=lambda _runner: IngressProcessor(clock=clock, service=service),
         branches=("store", INGRESS),
         migrations=[MIGRATIONS],
     )

@@ -1,7 +1,9 @@
 """The ingress processor: inbound records in, one ``ingress.message_received`` per new message.
 
-Not a handler table: inbound records are not envelopes, so there is no event id to keep
-an inbox on. The de-duplication key is the provider's own id, recorded in
+Built on the one processor base, without its envelope decode and without its inbox:
+inbound records are not envelopes, so there is no event id to keep an inbox on. Every
+record of the topic is handled (bad ones belong in the DLQ). The de-duplication key is
+the provider's own id, recorded in
 ``provider_events`` by one statement per batch inside the batch transaction; the events
 of the new messages are appended by one more, and their subjects provisioned by a third.
 """
@@ -12,8 +14,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-import asyncpg
-
 from awooop.contracts.envelope import new_event_id, new_trace_id
 from awooop.contracts.errors import E_INBOUND_INVALID
 from awooop.contracts.inbound import InboundRecordInvalid, parse_inbound
@@ -21,7 +21,7 @@ from awooop.contracts.service_names import INGRESS
 from awooop.contracts.topics import Topics
 from awooop.infra.events import to_new_event
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
-from awooop.infra.postgres import event_store
+from awooop.infra.processor import BatchContext, EventProcessor
 from awooop.ingress.adapters import provider_events, subjects
 from awooop.ingress.domain import (
     InboundMessage,
@@ -38,23 +38,18 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class IngressProcessor:
+class IngressProcessor(EventProcessor):
     """The BatchProcessor of ``awooop.channel.inbound.v1``.
 
     ``accepted`` and ``duplicates`` count messages over the processor's life (a batch
     rolled back and retried counts again).
     """
 
-    name = INGRESS
-
-    def __init__(self, *, clock: Clock = _utc_now) -> None:
+    def __init__(self, *, clock: Clock = _utc_now, service: str = INGRESS) -> None:
+        super().__init__(service, None, use_inbox=False)
         self._clock = clock
         self.accepted = 0
         self.duplicates = 0
-
-    def handles(self, record: RawRecord) -> bool:
-        # Every inbound record is ingress's business; bad ones belong in the DLQ.
-        return True
 
     def decode(self, record: RawRecord) -> DecodedRecord:
         if record.value is None:
@@ -69,9 +64,9 @@ class IngressProcessor:
             raise PoisonRecord(E_INBOUND_INVALID.code, refused.reason) from refused
         return DecodedRecord(record, message)
 
-    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
+    async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         candidates = _first_of_each([item.body for item in records])
-        new = await provider_events.claim_new(conn, candidates)
+        new = await provider_events.claim_new(context.conn, candidates)
         accepted = [(message, event_id) for message, event_id in candidates if event_id in new]
         self.duplicates += len(records) - len(accepted)
         if not accepted:
@@ -86,13 +81,9 @@ class IngressProcessor:
                 trace_id=message.trace_id or new_trace_id(),
             )
             events.append(to_new_event(envelope, Topics.INGRESS_EVENTS, subject_key(message)))
-        await event_store.append(conn, events)
-        await subjects.provision(conn, accepted)
+        await context.append(events)
+        await subjects.provision(context.conn, accepted)
         self.accepted += len(accepted)
-
-    def committed(self) -> None:
-        # The consumer wakes the relay after each commit; nothing else waits on ingress.
-        return None
 
 
 def _first_of_each(messages: Sequence[InboundMessage]) -> list[tuple[InboundMessage, UUID]]:

@@ -1,27 +1,47 @@
-"""Wiring of the mcp_gateway service: `awooop run mcp_gateway` runs `main()`."""
+"""Wiring of the mcp_gateway service: `awooop run mcp_gateway` runs `main()`.
+
+The contract catalogue, the clock and the service name are chosen here, once,
+and handed to the handler table and the executor.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from awooop.contracts.catalogue import Catalogue, builtin_catalogue
 from awooop.contracts.service_names import MCP_GATEWAY
 from awooop.contracts.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.mcp_gateway.executor import ToolCallExecutor
-from awooop.mcp_gateway.handlers import tool_call_requests
+from awooop.mcp_gateway.handlers import Clock, tool_call_requests
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
-def spec(executor: ToolCallExecutor | None = None) -> ServiceSpec:
-    """The gateway: gate decisions on `run.events`, MCP calls in a background executor."""
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def spec(
+    executor: ToolCallExecutor | None = None,
+    catalogue: tuple[Catalogue, str] | None = None,
+    clock: Clock = utc_now,
+    service: str = MCP_GATEWAY,
+) -> ServiceSpec:
+    """The gateway: gate decisions on `run.events`, MCP calls in a background executor;
+    `catalogue` (with its revision) defaults to the built-in one."""
+    chosen, revision = catalogue or builtin_catalogue()
     executor = executor or ToolCallExecutor()
+    executor.use_catalogue(chosen)
     return ServiceSpec(
-        service=MCP_GATEWAY,
+        service=service,
         topics=(Topics.RUN_EVENTS.name,),
-        processor=lambda _runner: tool_call_requests(executor.wake),
-        branches=("store", MCP_GATEWAY),
+        processor=lambda _runner: tool_call_requests(
+            executor.wake, catalogue=chosen, revision=revision, clock=clock, service=service
+        ),
+        branches=("store", service),
         migrations=[MIGRATIONS],
         background=[executor.run],
     )

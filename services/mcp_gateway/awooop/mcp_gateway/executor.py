@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.catalogue import Catalogue
 from awooop.contracts.errors import E_MCP_CALL_FAILED
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres.errors import is_database_outage
@@ -45,7 +45,9 @@ class ToolCallExecutor:
         sweep_interval: float = 5.0,
         max_backoff: float = 5.0,
         shutdown_grace: float = 5.0,
+        catalogue: Catalogue | None = None,
     ) -> None:
+        self._catalogue = catalogue
         self.sessions = sessions or McpSessionPool()
         self._concurrency = concurrency
         self._poll_interval = poll_interval
@@ -53,6 +55,10 @@ class ToolCallExecutor:
         self._max_backoff = max_backoff
         self._shutdown_grace = shutdown_grace
         self._wakeup = asyncio.Event()
+
+    def use_catalogue(self, catalogue: Catalogue) -> None:
+        """The contract catalogue that names each call's tool (the service's wiring sets it)."""
+        self._catalogue = catalogue
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -124,7 +130,8 @@ class ToolCallExecutor:
         call = claimed.call
         outcome: CallResult | CallError
         with bind_context(project_id=call.project_id, run_id=call.run_id, trace_id=call.trace_id):
-            tool = builtin_catalogue()[0].tool(call.tool)
+            assert self._catalogue is not None, "the service's wiring sets the catalogue"
+            tool = self._catalogue.tool(call.tool)
             try:
                 if tool is None:
                     outcome = CallError(E_MCP_CALL_FAILED.code, f"tool {call.tool!r} is gone")

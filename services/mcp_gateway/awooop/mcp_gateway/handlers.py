@@ -11,10 +11,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.catalogue import Catalogue
 from awooop.contracts.envelope import Envelope
-from awooop.contracts.service_names import MCP_GATEWAY
-from awooop.infra.handler_table import HandlerContext, HandlerTable
+from awooop.infra.handler_table import Handler, HandlerContext, HandlerTable
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.tool_calls import outcome_event
 from awooop.mcp_gateway.domain.calls import blocked, requested_call
@@ -22,20 +21,28 @@ from awooop.mcp_gateway.domain.gate import GateRefusal, gate_tool_known
 
 TOOL_CALL_REQUESTED = "run.tool_call_requested"
 
+Clock = Callable[[], dt.datetime]
 
-def tool_call_requests(wake_executor: Callable[[], None]) -> HandlerTable:
+
+def tool_call_requests(
+    wake_executor: Callable[[], None],
+    *,
+    catalogue: Catalogue,
+    revision: str,
+    clock: Clock,
+    service: str,
+) -> HandlerTable:
     """The gateway's processor; `wake_executor` runs after a batch admitted calls."""
 
     async def on_tool_call_requested(ctx: HandlerContext, request: Envelope[Any]) -> None:
         call = requested_call(request)
-        catalogue, revision = builtin_catalogue()
         decision = gate_tool_known(catalogue, call.tool)
         if isinstance(decision, GateRefusal):
             if await tool_calls.record_decision(ctx.conn, call, "blocked", revision, decision.code):
-                at = dt.datetime.now(dt.UTC)
-                await ctx.append([outcome_event(blocked(call, decision, revision, at))])
+                await ctx.append([outcome_event(blocked(call, decision, revision, clock()))])
             return
         if await tool_calls.record_decision(ctx.conn, call, "admitted", revision, None):
             ctx.after_commit(wake_executor)
 
-    return HandlerTable(MCP_GATEWAY, {TOOL_CALL_REQUESTED: on_tool_call_requested})
+    handlers: dict[str, Handler] = {TOOL_CALL_REQUESTED: on_tool_call_requested}
+    return HandlerTable(service, handlers)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from awooop.contracts.service_names import PROJECTOR
 from awooop.contracts.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.projector.handlers import ReadModelProjector
 
-SERVICE = "projector"
+SERVICE = PROJECTOR
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 API_ROLE = "awooop_api"
 

@@ -1,23 +1,36 @@
-"""The runtime process: the run processor on a BatchConsumer, the step pool beside it."""
+"""The runtime process: the run processor on a BatchConsumer, the step pool beside it.
+
+The contract catalogue, the clock and the service name are chosen here, once,
+and handed to the processor and the step pool.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
+from awooop.contracts.catalogue import Catalogue, builtin_catalogue
+from awooop.contracts.service_names import RUNTIME
 from awooop.contracts.topics import Topics
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
 from awooop.runtime.handlers import RuntimeProcessor
-from awooop.runtime.scheduler import StepPool
+from awooop.runtime.scheduler import Clock, StepPool
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class _Wiring:
     """The one step pool of a runner, shared by its processor and its background job."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalogue: Catalogue, revision: str, clock: Clock, service: str) -> None:
+        self._catalogue, self._revision = catalogue, revision
+        self._clock, self._service = clock, service
         self._step_pool: StepPool | None = None
 
     def step_pool(self, runner: ServiceRunner) -> StepPool:
@@ -28,22 +41,38 @@ class _Wiring:
                 runner.pool,
                 runner.instance_id,
                 relay.wake if relay is not None else (lambda: None),
+                catalogue=self._catalogue,
+                clock=self._clock,
+                service=self._service,
                 lease_seconds=float(os.environ.get("AWOOOP_RUNTIME_LEASE_SECONDS", "30")),
                 step_delay=float(os.environ.get("AWOOOP_SCRIPTED_STEP_DELAY_MS", "0")) / 1000,
             )
         return self._step_pool
 
     def processor(self, runner: ServiceRunner) -> RuntimeProcessor:
-        return RuntimeProcessor(self.step_pool(runner))
+        return RuntimeProcessor(
+            self.step_pool(runner),
+            catalogue=self._catalogue,
+            revision=self._revision,
+            clock=self._clock,
+            service=self._service,
+        )
 
     async def scheduler(self, runner: ServiceRunner) -> None:
         await self.step_pool(runner).run()
 
 
-def spec() -> ServiceSpec:
-    wiring = _Wiring()
+def spec(
+    catalogue: tuple[Catalogue, str] | None = None,
+    clock: Clock = utc_now,
+    service: str = RUNTIME,
+) -> ServiceSpec:
+    """The runtime: runs folded from ingress messages and gateway outcomes, steps leased
+    to a local pool; `catalogue` (with its revision) defaults to the built-in one."""
+    chosen, revision = catalogue or builtin_catalogue()
+    wiring = _Wiring(chosen, revision, clock, service)
     return ServiceSpec(
-        service="runtime",
+        service=service,
         topics=(Topics.INGRESS_EVENTS.name, Topics.GATEWAY_EVENTS.name),
         processor=wiring.processor,
         branches=("store", "runtime"),

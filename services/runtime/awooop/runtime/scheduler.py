@@ -1,9 +1,16 @@
 """The run scheduler of one runtime process: a bounded step pool and its claim loop.
 
 Handlers lease runs to this process and submit them; the claim loop leases
-what nobody holds (expired leases of dead processes, timers, timeouts). A
-step commits only while its lease epoch still holds, so a step of a process
-that lost its lease changes nothing.
+what nobody holds (expired leases of dead processes, timers, timeouts) and
+renews the leases this process holds at a third of their length. A step
+commits only while its lease epoch still holds, so a step of a process that
+lost its lease changes nothing.
+
+An outage (`is_database_outage`) is never a failed attempt: a step keeps its
+lease and retries with capped backoff until the database answers, and the
+claim loop backs off the same way. Only a step whose own code raised lets its
+lease run out, so the claim loop retries it as a counted attempt. Anything
+else escaping the claim loop ends it (the runner reports a dead task).
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ from collections.abc import Callable
 
 import asyncpg
 
-from awooop.contracts.catalogue import builtin_catalogue
+from awooop.contracts.catalogue import Catalogue
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres import event_store
-from awooop.runtime.adapters import runs
+from awooop.infra.postgres.errors import is_database_outage
+from awooop.runtime.adapters import run_events, runs
 from awooop.runtime.adapters.runs import Lease
+from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import give_up, take_step
-from awooop.runtime.recording import record
 
 log = get_logger(__name__)
+
+Clock = Callable[[], dt.datetime]
 
 
 class StepPool:
@@ -36,25 +46,43 @@ class StepPool:
         owner: str,
         wake_relay: Callable[[], None],
         *,
+        catalogue: Catalogue,
+        clock: Clock,
+        service: str,
         workers: int = 16,
         lease_seconds: float = 30.0,
         step_delay: float = 0.0,
         claim_interval: float = 0.5,
+        max_backoff: float = 5.0,
     ) -> None:
         self._pool = pool
         self.owner = owner
         self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = lease_seconds / 3
         self._wake_relay = wake_relay
+        self._catalogue = catalogue
+        self._clock = clock
+        self._service = service
         self._workers = workers
         self._step_delay = step_delay
         self._claim_interval = claim_interval
+        self._max_backoff = max_backoff
         self._queue: asyncio.Queue[Lease] = asyncio.Queue()
-        self._held: set[uuid.UUID] = set()
+        self._held: dict[uuid.UUID, Lease] = {}
         self.steps = 0
+        self.heartbeats = 0
+        """Heartbeat statements sent (each renews every lease held at that moment)."""
+        self.outage_retries = 0
+        """Steps retried because the database was out (never counted as attempts)."""
 
     def submit(self, lease: Lease) -> None:
-        self._held.add(lease.run_id)
+        self._held[lease.run_id] = lease
         self._queue.put_nowait(lease)
+
+    def _release(self, lease: Lease) -> None:
+        # A newer lease of the same run (the timeout taking over a step) stays held.
+        if self._held.get(lease.run_id) == lease:
+            del self._held[lease.run_id]
 
     async def run(self) -> None:
         workers = [asyncio.create_task(self._work()) for _ in range(self._workers)]
@@ -68,57 +96,90 @@ class StepPool:
                     await worker
 
     async def _claim_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_beat: float | None = None
+        backoff = self._claim_interval
         while True:
             try:
-                await runs.extend_leases(
-                    self._pool, self.owner, list(self._held), self.lease_seconds
-                )
+                started = loop.time()
+                if self._held and (
+                    last_beat is None or started - last_beat >= self.heartbeat_seconds
+                ):
+                    held = list(self._held.values())
+                    await runs.extend_leases(self._pool, self.owner, held, self.lease_seconds)
+                    self.heartbeats += 1
+                    last_beat = started
                 room = max(0, self._workers * 2 - self._queue.qsize())
                 if room:
                     async with self._pool.acquire() as conn, conn.transaction():
-                        leases = await runs.claim_due(conn, self.owner, room, self.lease_seconds)
+                        leases = await runs.claim_due(
+                            conn, self.owner, room, self.lease_seconds, list(self._held)
+                        )
                     for lease in leases:
                         self.submit(lease)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("claim_failed", error=repr(error))
+            except Exception as error:
+                if not is_database_outage(error):
+                    raise
+                log.warning("claim_outage", error=repr(error), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._claim_interval
             await asyncio.sleep(self._claim_interval)
 
     async def _work(self) -> None:
         while True:
             lease = await self._queue.get()
             try:
-                follow_up = await self._step(lease)
+                follow_up = await self._step_through_outages(lease)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                # The lease runs out and the claim loop retries the step.
+                # The step's own code failed: its lease runs out and the claim loop
+                # retries the step as a counted attempt.
                 log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
                 follow_up = None
             finally:
-                self._held.discard(lease.run_id)
+                self._release(lease)
             if follow_up is not None:
                 self.submit(follow_up)
 
-    async def _step(self, lease: Lease) -> Lease | None:
-        catalogue, _revision = builtin_catalogue()
+    async def _step_through_outages(self, lease: Lease) -> Lease | None:
         if self._step_delay and not lease.timed_out:
             await asyncio.sleep(self._step_delay)  # the provider's thinking, outside any lock
+        backoff = self._claim_interval
+        while True:
+            try:
+                return await self._step(lease)
+            except Exception as error:
+                if not is_database_outage(error):
+                    raise
+                self.outage_retries += 1
+                log.warning(
+                    "step_outage", run_id=str(lease.run_id), error=repr(error), retry_in=backoff
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    async def _step(self, lease: Lease) -> Lease | None:
         async with self._pool.acquire() as conn, conn.transaction():
             run = await runs.holds_lease(conn, lease, self.owner)
             if run is None or not run.active:
                 return None  # the lease was lost, or the run ended meanwhile
             with bind_context(project_id=run.project_id, run_id=str(run.run_id)):
-                now = dt.datetime.now(dt.UTC)
+                now = self._clock()
                 if lease.timed_out or lease.attempt > lease.max_attempts:
                     decision = give_up(run, timed_out=lease.timed_out)
                 else:
-                    decision = take_step(run, catalogue.agent(run.agent_id), now)
-                moved, events = record(decision, run.version, causation_id=None, now=now)
-                await event_store.append(conn, events)
+                    decision = take_step(run, self._catalogue.agent(run.agent_id), now)
+                moved, envelopes = record(
+                    decision, run.version, causation_id=None, now=now, service=self._service
+                )
+                await event_store.append(conn, run_events.stored(envelopes))
                 follow_up = await runs.save_run(
                     conn,
                     moved,
-                    last_event_id=events[-1].event_id,
+                    last_event_id=envelopes[-1].event_id,
                     lease_to=self.owner if decision.step_due else None,
                     lease_seconds=self.lease_seconds,
                 )

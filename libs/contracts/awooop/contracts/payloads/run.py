@@ -82,3 +82,14 @@ class RunFailed(EventPayload):
 
     code: ErrorCodeText
     reason: Annotated[str, Field(max_length=4096)]
+
+
+@register_payload("run.timed_out", 1)
+class RunTimedOut(EventPayload):
+    """The run passed its ``timeout_at`` before it ended (whatever step was still running).
+
+    ``code`` is ``E-RUN-TIMEOUT``; the run's state is ``timeout``.
+    """
+
+    code: ErrorCodeText
+    reason: Annotated[str, Field(max_length=4096)]

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from awooop.contracts.envelope import Envelope
+from awooop.contracts.errors import E_RUN_TIMEOUT
 from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
 from awooop.projector.domain.summaries import SUMMARIES, summarize
 
@@ -73,7 +74,14 @@ def _completed(e: Envelope[Any]) -> RunFacts:
 
 
 def _failed(e: Envelope[Any]) -> RunFacts:
-    return "failed", {"error_code": e.payload.code, "completed_at": e.occurred_at}
+    # Runs that timed out before `run.timed_out` existed ended with `run.failed` and
+    # E-RUN-TIMEOUT; a rebuild must read them as the live model does today.
+    state = "timeout" if e.payload.code == E_RUN_TIMEOUT.code else "failed"
+    return state, {"error_code": e.payload.code, "completed_at": e.occurred_at}
+
+
+def _timed_out(e: Envelope[Any]) -> RunFacts:
+    return "timeout", {"error_code": e.payload.code, "completed_at": e.occurred_at}
 
 
 RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
@@ -82,6 +90,7 @@ RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
     "run.tool_result_accepted": lambda _e: ("running", {}),
     "run.completed": _completed,
     "run.failed": _failed,
+    "run.timed_out": _timed_out,
 }
 """Run-stream events that change the run row (`run.message_rejected` is timeline only)."""
 

@@ -77,6 +77,10 @@ def _run_failed(p: Any) -> Summary:
     return {"text": f"run failed: {p.code}", "code": p.code}
 
 
+def _run_timed_out(p: Any) -> Summary:
+    return {"text": f"run timed out: {p.code}", "code": p.code}
+
+
 def _tool_call_succeeded(p: Any) -> Summary:
     kind = "object" if isinstance(p.result, dict) else "text"
     return {
@@ -109,6 +113,7 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "run.message_rejected": _message_rejected,
     "run.completed": _run_completed,
     "run.failed": _run_failed,
+    "run.timed_out": _run_timed_out,
     "gateway.tool_call_succeeded": _tool_call_succeeded,
     "gateway.tool_call_blocked": _tool_call_blocked,
     "gateway.tool_call_failed": _tool_call_failed,

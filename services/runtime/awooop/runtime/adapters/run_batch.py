@@ -9,8 +9,10 @@ import asyncpg
 
 from awooop.infra.postgres.errors import VersionConflict
 from awooop.runtime.adapters.runs import COLUMNS, TERMINAL, Lease, run_of, to_json
-from awooop.runtime.batch import Written
+from awooop.runtime.domain.batch import Written
 from awooop.runtime.domain.run import Run
+
+ONE_ACTIVE_PER_SUBJECT = "runs_one_active_per_subject"
 
 
 async def lock_runs(
@@ -43,7 +45,30 @@ async def insert_runs(
     if not new:
         return []
     runs = [w.run for w in new]
-    rows = await conn.fetch(
+    try:
+        rows = await _insert(conn, new, runs, owner, lease_seconds)
+    except asyncpg.UniqueViolationError as error:
+        # Another transaction started a run for one of these subjects after this batch
+        # locked them: decide the batch again, when its active run is there to lock.
+        if error.constraint_name == ONE_ACTIVE_PER_SUBJECT:
+            raise VersionConflict(error.constraint_name) from error
+        raise
+    if len(rows) != len(new):
+        inserted = {row["run_id"] for row in rows}
+        missing = next(r.run_id for r in runs if r.run_id not in inserted)
+        raise VersionConflict(str(missing))
+    due = {w.run.run_id for w in new if w.due}
+    return [_lease(row) for row in rows if row["run_id"] in due]
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    new: Sequence[Written],
+    runs: Sequence[Run],
+    owner: str,
+    lease_seconds: float,
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
         "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, channel_type, "
         " chat_id, mode, revision, trace_id, state, version, step, pending_call_id, "
         " last_result, last_event_id, wake_at, lease_owner, lease_epoch, lease_until, attempt, "
@@ -52,7 +77,8 @@ async def insert_runs(
         " u.mode, u.revision, u.trace_id, u.state, u.version, u.step, u.pending_call_id, "
         " u.last_result::jsonb, u.last_event_id, CASE WHEN u.due THEN now() END, "
         " CASE WHEN u.due THEN $19::text END, 1, "
-        " CASE WHEN u.due THEN now() + make_interval(secs => $20) END, "
+        " CASE WHEN u.due THEN least(make_interval(secs => $20), "
+        "                            make_interval(secs => u.timeout_seconds)) + now() END, "
         " CASE WHEN u.due THEN 1 ELSE 0 END, u.max_attempts, "
         " now() + make_interval(secs => u.timeout_seconds) "
         "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
@@ -83,12 +109,7 @@ async def insert_runs(
         owner,
         lease_seconds,
     )
-    if len(rows) != len(new):
-        inserted = {row["run_id"] for row in rows}
-        missing = next(r.run_id for r in runs if r.run_id not in inserted)
-        raise VersionConflict(str(missing))
-    due = {w.run.run_id for w in new if w.due}
-    return [_lease(row) for row in rows if row["run_id"] in due]
+    return rows
 
 
 async def update_runs(
@@ -111,7 +132,8 @@ async def update_runs(
         " lease_owner = CASE WHEN NOT u.saved THEN r.lease_owner WHEN u.due THEN $10::text END, "
         " lease_epoch = r.lease_epoch + CASE WHEN u.saved THEN 1 ELSE 0 END, "
         " lease_until = CASE WHEN NOT u.saved THEN r.lease_until "
-        "              WHEN u.due THEN now() + make_interval(secs => $11) END, "
+        "              WHEN u.due THEN least(now() + make_interval(secs => $11), r.timeout_at) "
+        "              END, "
         " attempt = CASE WHEN NOT u.saved THEN r.attempt WHEN u.due THEN 1 ELSE 0 END "
         "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], "
         " $7::uuid[], $8::bool[], $9::bool[]) "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ async def save_run(
         " lease_owner = $8, "
         " lease_epoch = lease_epoch + 1, "
         " lease_until = CASE WHEN $8::text IS NULL THEN NULL "
-        "               ELSE now() + make_interval(secs => $9) END, "
+        "               ELSE least(now() + make_interval(secs => $9), timeout_at) END, "
         " attempt = CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END "
         "WHERE run_id = $1 RETURNING lease_epoch, max_attempts",
         run.run_id,
@@ -89,29 +90,56 @@ async def holds_lease(conn: asyncpg.Connection, lease: Lease, owner: str) -> Run
     return run_of(row) if row else None
 
 
+CLAIM_DUE = (
+    "WITH candidates AS ("
+    " (SELECT run_id FROM runs"
+    f"  WHERE state NOT IN {TERMINAL} AND wake_at <= now()"
+    "    AND (lease_until IS NULL OR lease_until < now()) AND run_id <> ALL($4::uuid[])"
+    "  ORDER BY wake_at LIMIT $2)"
+    " UNION"
+    " (SELECT run_id FROM runs"
+    f"  WHERE state NOT IN {TERMINAL} AND timeout_at <= now()"
+    "    AND (lease_until IS NULL OR lease_until < now())"
+    "  ORDER BY timeout_at LIMIT $2)"
+    "), due AS ("
+    " SELECT r.run_id FROM runs r JOIN candidates c ON c.run_id = r.run_id"
+    f" WHERE r.state NOT IN {TERMINAL} AND (r.lease_until IS NULL OR r.lease_until < now())"
+    " ORDER BY r.wake_at NULLS LAST LIMIT $2 FOR UPDATE OF r SKIP LOCKED) "
+    "UPDATE runs r SET lease_owner = $1, lease_epoch = r.lease_epoch + 1, "
+    # A step's lease never outlives the run's timeout, so the timeout claims a
+    # run whose step still runs; the lease of the timeout step itself is whole.
+    " lease_until = CASE WHEN r.timeout_at <= now() THEN now() + make_interval(secs => $3)"
+    "              ELSE least(now() + make_interval(secs => $3), r.timeout_at) END, "
+    " attempt = r.attempt + 1 "
+    "FROM due WHERE r.run_id = due.run_id "
+    "RETURNING r.run_id, r.lease_epoch, r.attempt, r.max_attempts, "
+    " r.timeout_at <= now() AS timed_out"
+)
+"""The claim statement: $1 owner, $2 limit, $3 lease seconds, $4 run ids to skip."""
+
+
 async def claim_due(
-    conn: asyncpg.Connection, owner: str, limit: int, lease_seconds: float
+    conn: asyncpg.Connection,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    skip: Sequence[uuid.UUID] = (),
 ) -> list[Lease]:
     """Lease the runs nobody holds whose step is due or whose timeout passed.
 
     This one statement is the reaper (expired leases are simply free again,
-    their attempt counted), the run timeout and the step queue.
+    their attempt counted), the run timeout and the step queue. Each branch
+    of the candidate UNION is served by its own partial index (`runs_due`,
+    `runs_timeout`) and reads at most `limit` rows. `skip` names runs this
+    process still holds (a step waiting out an outage): their due step is never
+    taken from itself as a new attempt, but their timeout still is.
     """
     rows = await conn.fetch(
-        "WITH due AS ("
-        " SELECT run_id FROM runs"
-        f" WHERE state NOT IN {TERMINAL}"
-        "   AND (lease_until IS NULL OR lease_until < now())"
-        "   AND (wake_at <= now() OR timeout_at <= now())"
-        " ORDER BY wake_at NULLS LAST LIMIT $2 FOR UPDATE SKIP LOCKED) "
-        "UPDATE runs r SET lease_owner = $1, lease_epoch = r.lease_epoch + 1, "
-        " lease_until = now() + make_interval(secs => $3), attempt = r.attempt + 1 "
-        "FROM due WHERE r.run_id = due.run_id "
-        "RETURNING r.run_id, r.lease_epoch, r.attempt, r.max_attempts, "
-        " r.timeout_at <= now() AS timed_out",
+        CLAIM_DUE,
         owner,
         limit,
         lease_seconds,
+        list(skip),
     )
     return [
         Lease(r["run_id"], r["lease_epoch"], r["attempt"], r["max_attempts"], r["timed_out"])
@@ -120,14 +148,27 @@ async def claim_due(
 
 
 async def extend_leases(
-    pool: asyncpg.Pool, owner: str, run_ids: list[uuid.UUID], lease_seconds: float
-) -> None:
-    """The heartbeat: one statement for every run this process is stepping."""
-    if run_ids:
-        await pool.execute(
-            "UPDATE runs SET lease_until = now() + make_interval(secs => $3) "
-            "WHERE lease_owner = $1 AND run_id = ANY($2::uuid[])",
-            owner,
-            run_ids,
-            lease_seconds,
-        )
+    pool: asyncpg.Pool, owner: str, leases: Sequence[Lease], lease_seconds: float
+) -> int:
+    """The heartbeat: one statement for every lease this process holds; returns how many
+    leases it extended.
+
+    Only the lease's own epoch is extended (a lease taken over meanwhile stays with its
+    new holder). A step's lease stops at the run's `timeout_at`, so a step that keeps
+    running cannot keep its run from timing out; a timeout step's lease is extended in full.
+    """
+    if not leases:
+        return 0
+    status = await pool.execute(
+        "UPDATE runs r SET lease_until = CASE WHEN u.timed_out "
+        "  THEN now() + make_interval(secs => $5) "
+        "  ELSE least(now() + make_interval(secs => $5), r.timeout_at) END "
+        "FROM unnest($2::uuid[], $3::int[], $4::bool[]) AS u(run_id, epoch, timed_out) "
+        "WHERE r.run_id = u.run_id AND r.lease_owner = $1 AND r.lease_epoch = u.epoch",
+        owner,
+        [lease.run_id for lease in leases],
+        [lease.epoch for lease in leases],
+        [lease.timed_out for lease in leases],
+        lease_seconds,
+    )
+    return int(status.rsplit(" ", 1)[-1])

@@ -21,6 +21,7 @@ from awooop.contracts.payloads.run import (
     RunCompleted,
     RunFailed,
     RunStarted,
+    RunTimedOut,
     ToolCallRequested,
     ToolResultAccepted,
 )
@@ -145,9 +146,11 @@ def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Dec
 
 def give_up(run: Run, *, timed_out: bool) -> Decision:
     """A run past its timeout, or whose steps kept dying past max_attempts."""
-    code = E_RUN_TIMEOUT if timed_out else E_RUN_ATTEMPTS
-    state = "timeout" if timed_out else "failed"
-    return Decision(run.moved(state), (RunFailed(code=code.code, reason=code.meaning),))
+    if timed_out:
+        ended = RunTimedOut(code=E_RUN_TIMEOUT.code, reason=E_RUN_TIMEOUT.meaning)
+        return Decision(run.moved("timeout"), (ended,))
+    failed = RunFailed(code=E_RUN_ATTEMPTS.code, reason=E_RUN_ATTEMPTS.meaning)
+    return Decision(run.moved("failed"), (failed,))
 
 
 def _describe(result: Any) -> str:

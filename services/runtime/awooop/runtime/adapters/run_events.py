@@ -1,0 +1,16 @@
+"""Run-stream envelopes as event-store rows, keyed by run for `awooop.run.events.v1`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from awooop.contracts.envelope import Envelope
+from awooop.contracts.topics import Topics
+from awooop.infra.events import to_new_event
+from awooop.infra.postgres.event_store import NewEvent
+
+
+def stored(envelopes: Sequence[Envelope[Any]]) -> list[NewEvent]:
+    """The rows to append for `envelopes`, in order (the run id, the stream id, is the key)."""
+    return [to_new_event(env, Topics.RUN_EVENTS, env.stream_id) for env in envelopes]

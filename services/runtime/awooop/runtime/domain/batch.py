@@ -1,0 +1,181 @@
+"""The in-memory fold of one consumed batch over the run rows it locked.
+
+Pure: it takes the locked runs and the batch's new envelopes in
+partition-offset order, decides through the run's decision functions exactly
+as one event at a time would, and returns what to write: the runs to insert,
+the runs to update and the run-stream envelopes to append, in order. The
+service's handler table names which step each event type takes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from awooop.contracts.catalogue import MODE_WITHOUT_POLICY, Catalogue
+from awooop.contracts.envelope import Envelope
+from awooop.runtime.domain.recording import record
+from awooop.runtime.domain.run import (
+    Decision,
+    Run,
+    accept_tool_result,
+    reject_double_text,
+    start_run,
+)
+
+MESSAGE = "ingress.message_received"
+
+Subject = tuple[str, str]
+
+
+@dataclass
+class Written:
+    """A run's row after the batch: `last_event_id` set; `saved` when a decision moved it
+    (its lease is then taken when `due`, released otherwise), else only its version moved."""
+
+    run: Run
+    last_event_id: uuid.UUID
+    saved: bool = False
+    due: bool = False
+    max_attempts: int = 0
+    timeout_seconds: int = 0
+
+
+@dataclass
+class BatchWrites:
+    """What one batch writes: runs to insert, runs to update, envelopes to append (in order)."""
+
+    inserts: dict[uuid.UUID, Written] = field(default_factory=dict)
+    updates: dict[uuid.UUID, Written] = field(default_factory=dict)
+    events: list[Envelope[Any]] = field(default_factory=list)
+
+
+def run_id_of(env: Envelope[Any]) -> uuid.UUID:
+    """The run an envelope belongs to: a message's own id, an outcome's correlation id."""
+    return env.event_id if env.event_type == MESSAGE else uuid.UUID(env.correlation_id)
+
+
+def lock_keys(envelopes: Iterable[Envelope[Any]]) -> tuple[list[uuid.UUID], list[Subject]]:
+    """The run ids and the (project, subject) pairs whose rows the batch must lock."""
+    run_ids: set[uuid.UUID] = set()
+    subjects: set[Subject] = set()
+    for env in envelopes:
+        run_ids.add(run_id_of(env))
+        if env.event_type == MESSAGE:
+            subjects.add((env.project_id, env.payload.platform_subject_id))
+    return sorted(run_ids), sorted(subjects)
+
+
+class BatchFold:
+    """The runs of one batch as the fold moves them; each step takes one envelope."""
+
+    def __init__(
+        self,
+        locked: Sequence[Run],
+        catalogue: Catalogue,
+        revision: str,
+        now: dt.datetime,
+        service: str,
+    ) -> None:
+        self._runs = {run.run_id: run for run in locked}
+        self._active = {(r.project_id, r.platform_subject_id): r.run_id for r in locked if r.active}
+        self._catalogue, self._revision = catalogue, revision
+        self._now, self._service = now, service
+        self.writes = BatchWrites()
+
+    def message(self, env: Envelope[Any]) -> None:
+        """A message starts a run for its subject, or is rejected on the subject's active run."""
+        message = env.payload
+        holder = self._active.get((env.project_id, message.platform_subject_id))
+        if holder is not None:
+            current = self._runs[holder]
+            self._apply(reject_double_text(current, env.event_id), current, env, saved=False)
+            return
+        if env.event_id in self._runs:
+            return  # started long ago by this very message (past the inbox horizon)
+        agent = self._catalogue.default_agent
+        decision = start_run(
+            env.event_id,
+            env.project_id,
+            message,
+            agent,
+            MODE_WITHOUT_POLICY,
+            self._revision,
+            env.trace_id,
+        )
+        self.writes.inserts[decision.run.run_id] = Written(
+            decision.run,
+            env.event_id,
+            max_attempts=agent.max_attempts,
+            timeout_seconds=agent.run_timeout_seconds,
+        )
+        self._apply(decision, None, env, saved=True)
+
+    def tool_outcome(self, env: Envelope[Any], outcome: str) -> None:
+        """The gateway's answer resumes the run waiting for that call; any other is ignored."""
+        known = self._runs.get(run_id_of(env))
+        if known is None:
+            return
+        accepted = accept_tool_result(known, env.payload.call_id, outcome, result_of(env.payload))
+        if accepted is not None:
+            self._apply(accepted, known, env, saved=True)
+
+    def _apply(
+        self, decision: Decision, current: Run | None, cause: Envelope[Any], *, saved: bool
+    ) -> None:
+        base = current.version if current is not None else 0
+        run, events = record(
+            decision, base, causation_id=str(cause.event_id), now=self._now, service=self._service
+        )
+        self._runs[run.run_id] = run
+        self.writes.events.extend(events)
+        target = self.writes.inserts if run.run_id in self.writes.inserts else self.writes.updates
+        written = target.get(run.run_id)
+        if written is None:
+            written = target[run.run_id] = Written(run, events[-1].event_id)
+        written.run, written.last_event_id = run, events[-1].event_id
+        if saved:
+            written.saved, written.due = True, decision.step_due
+        subject = (run.project_id, run.platform_subject_id)
+        if run.active:
+            self._active[subject] = run.run_id
+        elif self._active.get(subject) == run.run_id:
+            del self._active[subject]
+
+
+Step = Callable[[BatchFold, Envelope[Any]], None]
+"""What one event type does to the batch's runs."""
+
+
+def tool_outcome(outcome: str) -> Step:
+    """The step of a gateway outcome event, `outcome` being what the run records."""
+    return lambda fold, env: fold.tool_outcome(env, outcome)
+
+
+def fold_batch(
+    locked: Sequence[Run],
+    envelopes: Sequence[Envelope[Any]],
+    steps: Mapping[str, Step],
+    *,
+    catalogue: Catalogue,
+    revision: str,
+    now: dt.datetime,
+    service: str,
+) -> BatchWrites:
+    """Fold `envelopes` (new to this service, in order) over the `locked` runs, each by the
+    step `steps` names for its event type."""
+    fold = BatchFold(locked, catalogue, revision, now, service)
+    for env in envelopes:
+        steps[env.event_type](fold, env)
+    return fold.writes
+
+
+def result_of(payload: Any) -> Any:
+    """What a gateway event gives the agent: the result, or the refusal."""
+    data = payload.model_dump(mode="json")
+    data.pop("call_id", None)
+    data.pop("revision", None)
+    return data.get("result", data)
