@@ -37,6 +37,7 @@ def value_head(value: bytes) -> str:
     """
     return value[:VALUE_HEAD_BYTES].decode("utf-8", errors="backslashreplace")
 
+
 DLQ_HEADERS: tuple[str, ...] = (
     DLQ_HEADER_ORIGIN_TOPIC,
     DLQ_HEADER_ORIGIN_PARTITION,
