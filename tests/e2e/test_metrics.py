@@ -94,6 +94,11 @@ async def test_metrics_of_every_service_move_under_load(tmp_path) -> None:  # ty
         - total(before["ingress"], "awooop_relay_published_total")
         == 20
     )
+    # Every run was leased at least once, by its message or by the claim loop.
+    claimed = total(after["runtime"], "awooop_runtime_runs_claimed_total") - total(
+        before["runtime"], "awooop_runtime_runs_claimed_total"
+    )
+    assert claimed >= 20, f"runtime claimed {claimed} runs"
     # No tenant, run or event id ever becomes a label value.
     for samples in after.values():
         for _name, labels in samples:

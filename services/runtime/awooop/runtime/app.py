@@ -46,6 +46,9 @@ class _Wiring:
                 service=self._service,
                 lease_seconds=float(os.environ.get("AWOOOP_RUNTIME_LEASE_SECONDS", "30")),
                 step_delay=float(os.environ.get("AWOOOP_SCRIPTED_STEP_DELAY_MS", "0")) / 1000,
+                claimed=runner.metrics.counter(
+                    "runtime_runs_claimed", "runs leased to this process, by a message or a claim"
+                ),
             )
         return self._step_pool
 

@@ -25,6 +25,7 @@ import asyncpg
 
 from awooop.contracts.catalogue import Catalogue
 from awooop.infra.logging import bind_context, get_logger
+from awooop.infra.metrics import Counter
 from awooop.infra.postgres import event_store
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.runtime.adapters import run_events, runs
@@ -54,8 +55,10 @@ class StepPool:
         step_delay: float = 0.0,
         claim_interval: float = 0.5,
         max_backoff: float = 5.0,
+        claimed: Counter | None = None,
     ) -> None:
         self._pool = pool
+        self._claimed = claimed or Counter("runtime_runs_claimed", "runs leased to this process")
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = lease_seconds / 3
@@ -75,7 +78,10 @@ class StepPool:
         self.outage_retries = 0
         """Steps retried because the database was out (never counted as attempts)."""
 
-    def submit(self, lease: Lease) -> None:
+    def submit(self, lease: Lease, *, claimed: bool = True) -> None:
+        """Queue a leased step; `claimed` is false for a run's next step under the same hold."""
+        if claimed:
+            self._claimed.add()
         self._held[lease.run_id] = lease
         self._queue.put_nowait(lease)
 
@@ -142,7 +148,7 @@ class StepPool:
             finally:
                 self._release(lease)
             if follow_up is not None:
-                self.submit(follow_up)
+                self.submit(follow_up, claimed=False)
 
     async def _step_through_outages(self, lease: Lease) -> Lease | None:
         if self._step_delay and not lease.timed_out:
