@@ -20,7 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from awooop.cli.send import telegram_record
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.settings import KafkaSettings
 

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from awooop.cli.send import telegram_record
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from support.infra import unique
 from support.platform_procs import SERVICES, RunningPlatform, own_platform
 

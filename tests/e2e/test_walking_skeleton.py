@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.embedded.processes import pid_alive
 from support.platform_procs import own_platform
 from support.topic_reader import TopicReader

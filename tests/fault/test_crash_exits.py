@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from awooop.contracts.headers import make_traceparent, record_headers
+from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.embedded.processes import free_port
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.service_main import EXIT_CRASHED

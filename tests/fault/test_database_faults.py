@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from awooop.cli.send import telegram_record
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from support.dlq_reader import dead_letters
 from support.fault_helpers import admin_connection
 from support.infra import unique

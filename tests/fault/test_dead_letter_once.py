@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from awooop.contracts.dead_letter import DLQ_HEADER_ERROR_CODE, DLQ_HEADER_ORIGIN_OFFSET
-from awooop.contracts.headers import make_traceparent, record_headers
+from awooop.contracts.records.dead_letter import DLQ_HEADER_ERROR_CODE, DLQ_HEADER_ORIGIN_OFFSET
+from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.admin import ensure_topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord

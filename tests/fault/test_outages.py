@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.headers import make_traceparent, record_headers
+from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.admin import ensure_topics
 from awooop.infra.kafka.consumer import BROKER_EPOCH, OUTAGE
 from awooop.infra.kafka.producer import create_producer

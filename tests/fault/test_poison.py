@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.dead_letter import (
+from awooop.contracts.records.dead_letter import (
     DLQ_HEADER_CONSUMER_GROUP,
     DLQ_HEADER_ERROR,
     DLQ_HEADER_ERROR_CODE,
@@ -23,8 +23,8 @@ from awooop.contracts.dead_letter import (
     DLQ_HEADER_VALUE_SIZE,
     value_head,
 )
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.producer import create_producer
 from support.infra import StackUrls, unique
 from support.pipeline import (

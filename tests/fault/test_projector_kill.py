@@ -41,14 +41,14 @@ import asyncpg
 import pytest
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_event_id, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import RunCompleted, RunStarted
-from awooop.contracts.topics import Topics, consumer_group
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import RunCompleted, RunStarted
+from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics, consumer_group
 from awooop.infra.kafka.producer import create_producer
 from awooop.projector.domain.read_models import PROJECTED_EVENT_TYPES, fold_batch
 from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS

@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.topics import Topics
 from support.fault_helpers import (
     admin_connection,
     frozen_then_killed,

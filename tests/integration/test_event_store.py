@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from awooop.contracts.envelope import new_event_id
+from awooop.contracts.records.envelope import new_event_id
 from awooop.infra.postgres import event_store, inbox
 from awooop.infra.postgres.errors import ConflictBoundExceeded, EventTooLarge
 from awooop.infra.postgres.event_store import NewEvent

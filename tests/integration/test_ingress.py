@@ -19,8 +19,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.dead_letter import (
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.dead_letter import (
     DLQ_HEADER_CONSUMER_GROUP,
     DLQ_HEADER_ERROR,
     DLQ_HEADER_ERROR_CODE,
@@ -28,9 +28,9 @@ from awooop.contracts.dead_letter import (
     DLQ_HEADER_ORIGIN_TOPIC,
     DLQ_HEADER_VALUE_SHA256,
 )
-from awooop.contracts.envelope import is_valid_trace_id, new_trace_id
-from awooop.contracts.headers import make_traceparent, read_headers, trace_id_of
-from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.contracts.records.envelope import is_valid_trace_id, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, read_headers, trace_id_of
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.producer import create_producer, partition_for
 from awooop.infra.kafka.records import RawRecord
 from awooop.infra.runner import ServiceRunner

@@ -20,13 +20,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.catalogue import ToolDefinition, builtin_catalogue
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.run import ToolCallRequested
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.run import ToolCallRequested
+from awooop.contracts.families.builtin import ToolDefinition, builtin_catalogue
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.mcp_gateway.adapters.executor_connection import LOCK_CLASS, liveness_key

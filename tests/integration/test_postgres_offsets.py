@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.offsets import PostgresOffsetStore
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord

@@ -13,25 +13,25 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.dead_letter import (
-    DLQ_HEADER_CONSUMER_GROUP,
-    DLQ_HEADER_ERROR_CODE,
-    DLQ_HEADER_ORIGIN_OFFSET,
-)
-from awooop.contracts.envelope import Envelope, new_event_id, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import (
+from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import (
     RunCompleted,
     RunStarted,
     RunTimedOut,
     ToolCallRequested,
     ToolResultAccepted,
 )
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.dead_letter import (
+    DLQ_HEADER_CONSUMER_GROUP,
+    DLQ_HEADER_ERROR_CODE,
+    DLQ_HEADER_ORIGIN_OFFSET,
+)
+from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.postgres.tenant import set_tenants

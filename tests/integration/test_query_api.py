@@ -14,14 +14,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_event_id, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import RunCompleted, RunStarted, ToolCallRequested
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import RunCompleted, RunStarted, ToolCallRequested
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.projector.api.app import create_app

@@ -22,7 +22,7 @@ from aiokafka.errors import (
 from aiokafka.structs import TopicPartition
 
 from awooop.cli.main import main as awooop
-from awooop.contracts.topics import MAX_RECORD_BYTES, topic
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, topic
 from awooop.infra.kafka.producer import create_producer, partition_for
 from awooop.infra.kafka.record_size import record_size
 from awooop.infra.postgres import event_store

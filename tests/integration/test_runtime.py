@@ -18,14 +18,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.postgres.errors import VersionConflict

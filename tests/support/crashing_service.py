@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.handler_table import HandlerContext, HandlerTable
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.runner import ServiceRunner, ServiceSpec

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.dead_letter import DLQ_HEADER_CONSUMER_GROUP
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.dead_letter import DLQ_HEADER_CONSUMER_GROUP
+from awooop.contracts.registries.topics import Topics
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.topics import topic
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.topics import topic
 from awooop.infra.embedded.processes import free_port
 from awooop.infra.settings import asyncpg_dsn
 from support.platform_procs import RunningPlatform

@@ -13,12 +13,12 @@ from typing import Any
 
 import asyncpg
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.payloads.run import RunCompleted
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.run import RunCompleted
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.handler_table import HandlerContext, HandlerTable
 from awooop.infra.kafka.consumer import BatchConsumer
 from awooop.infra.kafka.dlq import DeadLetters

@@ -10,10 +10,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.decode_errors import EnvelopeDecodeError
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.topics import topic
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.decode_errors import EnvelopeDecodeError
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.topics import topic
 
 _CODEC = EnvelopeCodec()
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from awooop.contracts.catalog import (
+from awooop.contracts.events.payloads.fields import CallId
+from awooop.contracts.events.registry import EVENT_REGISTRY, EventTypeRegistry
+from awooop.contracts.records.envelope import EventPayload
+from awooop.contracts.reference_pages import (
     REGENERATE_COMMAND,
     UnknownEventPrefixError,
     docs_pages,
@@ -16,11 +19,8 @@ from awooop.contracts.catalog import (
     event_table_markdown,
     producing_topic,
 )
-from awooop.contracts.envelope import EventPayload
-from awooop.contracts.errors import ERROR_CODES, error_table_markdown
-from awooop.contracts.event_registry import EVENT_REGISTRY, EventTypeRegistry
-from awooop.contracts.payloads.fields import CallId
-from awooop.contracts.topics import ALL_TOPICS, Topics
+from awooop.contracts.registries.errors import ERROR_CODES, error_table_markdown
+from awooop.contracts.registries.topics import ALL_TOPICS, Topics
 
 pytestmark = pytest.mark.unit
 
@@ -122,7 +122,7 @@ def test_pipe_in_a_summary_is_escaped() -> None:
 def test_entry_point_writes_every_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", ["catalog", str(tmp_path)])
     # A fresh execution as __main__, as `python -m` does, not the already imported module.
-    monkeypatch.delitem(sys.modules, "awooop.contracts.catalog")
-    runpy.run_module("awooop.contracts.catalog", run_name="__main__")
+    monkeypatch.delitem(sys.modules, "awooop.contracts.reference_pages")
+    runpy.run_module("awooop.contracts.reference_pages", run_name="__main__")
     for name, text in docs_pages().items():
         assert (tmp_path / name).read_text(encoding="utf-8") == text

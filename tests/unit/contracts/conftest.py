@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from awooop.contracts import Envelope, new_envelope
-from awooop.contracts.payloads import RunStarted
+from awooop.contracts.events.payloads import RunStarted
 
 EnvelopeFields = Callable[..., dict[str, Any]]
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from awooop.contracts.contract_families import CONTRACT_FAMILIES, ContractFamily
-from awooop.contracts.runtime_run_state import RUN_STATES, builtin_document
+from awooop.contracts.families.registry import CONTRACT_FAMILIES, ContractFamily
+from awooop.contracts.families.runtime_run_state import RUN_STATES, builtin_document
 
 pytestmark = pytest.mark.unit
 

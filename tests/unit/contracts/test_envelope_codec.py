@@ -23,7 +23,7 @@ from awooop.contracts import (
     UnsupportedSchemaVersion,
     new_envelope,
 )
-from awooop.contracts.payloads import (
+from awooop.contracts.events.payloads import (
     MessageReceived,
     RunCompleted,
     RunFailed,

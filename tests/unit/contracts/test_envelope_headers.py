@@ -7,8 +7,8 @@ import re
 import pytest
 
 from awooop.contracts import Envelope, make_traceparent, read_headers, record_headers
-from awooop.contracts.headers import TRACEPARENT_PATTERN, new_span_id, trace_id_of
-from awooop.contracts.payloads import RunStarted
+from awooop.contracts.events.payloads import RunStarted
+from awooop.contracts.records.headers import TRACEPARENT_PATTERN, new_span_id, trace_id_of
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from awooop.contracts import Envelope, new_envelope, new_event_id, new_trace_id
-from awooop.contracts.envelope import is_valid_trace_id
-from awooop.contracts.payloads import RunCompleted, RunStarted
+from awooop.contracts.events.payloads import RunCompleted, RunStarted
+from awooop.contracts.records.envelope import is_valid_trace_id
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from awooop.contracts import errors
-from awooop.contracts.errors import (
+from awooop.contracts.registries import errors
+from awooop.contracts.registries.errors import (
     ERROR_CODE_PATTERN,
     ERROR_CODES,
     MCP_GATE_OF,

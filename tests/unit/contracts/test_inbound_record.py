@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from awooop.contracts import MAX_RECORD_BYTES, InboundRecordInvalid, parse_inbound
-from awooop.contracts.inbound import InboundRecordOversize
+from awooop.contracts.records.inbound import InboundRecordOversize
 
 pytestmark = pytest.mark.unit
 

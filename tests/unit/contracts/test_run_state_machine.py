@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from awooop.contracts import IllegalTransition, RunStateMachine
-from awooop.contracts.contract_families import contract_family
-from awooop.contracts.run_state_machine import InconsistentRunStateDocumentError
-from awooop.contracts.runtime_run_state import (
+from awooop.contracts.families.registry import contract_family
+from awooop.contracts.families.run_state_machine import InconsistentRunStateDocumentError
+from awooop.contracts.families.runtime_run_state import (
     RUN_STATES,
     RuntimeRunState,
     builtin_document,

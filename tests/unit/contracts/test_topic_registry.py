@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from awooop.contracts import ALL_TOPICS, MAX_RECORD_BYTES, Topics, topic
-from awooop.contracts import service_names as svc
-from awooop.contracts.dead_letter import DLQ_HEADERS, dead_letter_headers
-from awooop.contracts.topics import UnknownTopicError, consumer_group, rebuild_group
+from awooop.contracts.records.dead_letter import DLQ_HEADERS, dead_letter_headers
+from awooop.contracts.registries import service_names as svc
+from awooop.contracts.registries.topics import UnknownTopicError, consumer_group, rebuild_group
 
 pytestmark = pytest.mark.unit
 

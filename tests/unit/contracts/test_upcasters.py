@@ -25,8 +25,8 @@ from awooop.contracts import (
     new_envelope,
     new_event_id,
 )
-from awooop.contracts.event_registry import DuplicateEventTypeError
-from awooop.contracts.upcasting import DuplicateUpcasterError, UpcasterTable
+from awooop.contracts.events.registry import DuplicateEventTypeError
+from awooop.contracts.records.upcasting import DuplicateUpcasterError, UpcasterTable
 
 pytestmark = pytest.mark.unit
 

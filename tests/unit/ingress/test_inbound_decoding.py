@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.records import PoisonRecord, RawRecord
 from awooop.ingress.domain import InboundMessage
 from awooop.ingress.handlers import IngressProcessor

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from awooop.contracts.envelope import new_event_id
-from awooop.contracts.inbound import InboundRecord
-from awooop.contracts.payloads.fields import PLATFORM_SUBJECT_PATTERN
+from awooop.contracts.events.payloads.fields import PLATFORM_SUBJECT_PATTERN
+from awooop.contracts.records.envelope import new_event_id
+from awooop.contracts.records.inbound import InboundRecord
 from awooop.ingress.domain import InboundRefused, message_received, normalise, subject_key
 from awooop.ingress.domain.telegram import check_provider_event_id
 

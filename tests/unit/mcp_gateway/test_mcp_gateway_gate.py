@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from awooop.contracts.catalogue import Catalogue, builtin_catalogue
-from awooop.contracts.errors import E_MCP_GATE_001
+from awooop.contracts.families.builtin import Catalogue, builtin_catalogue
+from awooop.contracts.registries.errors import E_MCP_GATE_001
 from awooop.mcp_gateway.domain.gate import GateRefusal, gate_tool_known
 
 pytestmark = pytest.mark.unit

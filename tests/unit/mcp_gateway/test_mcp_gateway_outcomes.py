@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 from mcp.types import CallToolResult, ImageContent, TextContent
 
-from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallFailed, ToolCallSucceeded
-from awooop.contracts.payloads.run import ToolCallRequested
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import (
+    ToolCallBlocked,
+    ToolCallFailed,
+    ToolCallSucceeded,
+)
+from awooop.contracts.events.payloads.run import ToolCallRequested
+from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.mcp_gateway.adapters.mcp_sessions import server_parameters, tool_answer
 from awooop.mcp_gateway.domain.calls import blocked, failed, requested_call, succeeded
 from awooop.mcp_gateway.domain.gate import GateRefusal

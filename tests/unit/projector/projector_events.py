@@ -6,16 +6,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from awooop.contracts.envelope import Envelope, new_event_id, new_trace_id
-from awooop.contracts.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import (
+from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import (
     RunCompleted,
     RunStarted,
     ToolCallRequested,
     ToolResultAccepted,
 )
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
+from awooop.contracts.records.typed_envelopes import new_envelope
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REVISION = "builtin:test"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from projector_events import build_run
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.records import PoisonRecord, RawRecord
 from awooop.projector.adapters.read_model_writer import UPSERT_RUNS
 from awooop.projector.app import spec

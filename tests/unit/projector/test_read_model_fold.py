@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from projector_events import BASE, MESSAGE, RunEvents, build_run
 
-from awooop.contracts.envelope import Envelope, new_event_id
-from awooop.contracts.payloads.run import MessageRejected, RunFailed, RunTimedOut
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.run import MessageRejected, RunFailed, RunTimedOut
+from awooop.contracts.records.envelope import Envelope, new_event_id
+from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.projector.domain.read_models import NotARunId, fold_batch
 from awooop.projector.domain.rows import RUN_COLUMNS, ReadModelRows, RunRow
 

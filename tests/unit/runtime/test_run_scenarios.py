@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.errors import E_RUN_ATTEMPTS, E_RUN_TIMEOUT
-from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallFailed
-from awooop.contracts.topics import Topics
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallFailed
+from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.errors import E_RUN_ATTEMPTS, E_RUN_TIMEOUT
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.records import RawRecord
 from awooop.runtime.adapters.run_events import stored
 from awooop.runtime.domain.batch import fold_batch

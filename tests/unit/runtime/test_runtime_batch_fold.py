@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from awooop.contracts.catalogue import builtin_catalogue
-from awooop.contracts.envelope import Envelope, new_trace_id
-from awooop.contracts.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.records.envelope import Envelope, new_trace_id
+from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.processor import first_seen
 from awooop.runtime.domain.batch import BatchWrites, fold_batch, lock_keys

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.settings import Settings
 
 DEFAULT_PROJECT = "demo"

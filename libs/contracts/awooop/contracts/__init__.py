@@ -8,8 +8,15 @@ The most used names are re-exported here. Each lives in a module named for what 
 ``run_state_machine`` and ``contract_families``.
 """
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.decode_errors import (
+from awooop.contracts.events.registry import (
+    EVENT_REGISTRY,
+    EventTypeRegistry,
+    register_payload,
+    register_upcaster,
+)
+from awooop.contracts.families.run_state_machine import IllegalTransition, RunStateMachine
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.decode_errors import (
     EnvelopeDecodeError,
     EnvelopeInvalid,
     EnvelopeOversize,
@@ -19,18 +26,11 @@ from awooop.contracts.decode_errors import (
     UnsupportedSchemaVersion,
     UpcastFailed,
 )
-from awooop.contracts.envelope import Envelope, EventPayload, new_event_id, new_trace_id
-from awooop.contracts.event_registry import (
-    EVENT_REGISTRY,
-    EventTypeRegistry,
-    register_payload,
-    register_upcaster,
-)
-from awooop.contracts.headers import make_traceparent, read_headers, record_headers
-from awooop.contracts.inbound import InboundRecord, InboundRecordInvalid, parse_inbound
-from awooop.contracts.run_state_machine import IllegalTransition, RunStateMachine
-from awooop.contracts.topics import ALL_TOPICS, MAX_RECORD_BYTES, Topic, Topics, topic
-from awooop.contracts.typed_envelopes import envelope_class, new_envelope
+from awooop.contracts.records.envelope import Envelope, EventPayload, new_event_id, new_trace_id
+from awooop.contracts.records.headers import make_traceparent, read_headers, record_headers
+from awooop.contracts.records.inbound import InboundRecord, InboundRecordInvalid, parse_inbound
+from awooop.contracts.records.typed_envelopes import envelope_class, new_envelope
+from awooop.contracts.registries.topics import ALL_TOPICS, MAX_RECORD_BYTES, Topic, Topics, topic
 
 __all__ = [
     "ALL_TOPICS",

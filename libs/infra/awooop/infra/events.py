@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.headers import make_traceparent, record_headers
-from awooop.contracts.topics import Topic
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.headers import make_traceparent, record_headers
+from awooop.contracts.registries.topics import Topic
 from awooop.infra.postgres.event_store import NewEvent
 
 _CODEC = EnvelopeCodec()

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.envelope import Envelope
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.envelope import Envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.logging import bind_context
 from awooop.infra.postgres.event_store import NewEvent

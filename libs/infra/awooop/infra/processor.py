@@ -18,10 +18,10 @@ from uuid import UUID
 
 import asyncpg
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.decode_errors import EnvelopeDecodeError
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.headers import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.decode_errors import EnvelopeDecodeError
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.headers import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.postgres import event_store, inbox
 from awooop.infra.postgres.event_store import NewEvent

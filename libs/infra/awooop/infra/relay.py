@@ -44,7 +44,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
-from awooop.contracts.errors import (
+from awooop.contracts.registries.errors import (
     E_RELAY_BEHIND,
     E_RELAY_KEYLESS,
     E_RELAY_OVERSIZE,
@@ -53,7 +53,7 @@ from awooop.contracts.errors import (
     E_RELAY_TOPIC_UNKNOWN,
     ErrorCode,
 )
-from awooop.contracts.topics import MAX_RECORD_BYTES, UnknownTopicError, topic
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, UnknownTopicError, topic
 from awooop.infra.kafka.producer import partition_for
 from awooop.infra.kafka.record_size import record_size, within_record_limit
 from awooop.infra.logging import get_logger

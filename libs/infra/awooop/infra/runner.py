@@ -29,8 +29,8 @@ from typing import Literal
 
 import asyncpg
 
-from awooop.contracts.errors import E_BROKER_RESET, E_SERVICE_CRASHED
-from awooop.contracts.topics import consumer_group
+from awooop.contracts.registries.errors import E_BROKER_RESET, E_SERVICE_CRASHED
+from awooop.contracts.registries.topics import consumer_group
 from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.kafka.consumer import BROKER_EPOCH, BatchConsumer, BatchProcessor
 from awooop.infra.kafka.dlq import DeadLetters

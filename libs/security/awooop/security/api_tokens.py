@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from awooop.contracts.envelope import PROJECT_ID_PATTERN
+from awooop.contracts.records.envelope import PROJECT_ID_PATTERN
 
 ALGORITHM = "HS256"
 ISSUER = "awooop"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from awooop.contracts.service_names import INGRESS
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.service_names import INGRESS
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.ingress.adapters import MIGRATIONS

@@ -14,11 +14,11 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-from awooop.contracts.envelope import new_event_id, new_trace_id
-from awooop.contracts.errors import E_INBOUND_INVALID
-from awooop.contracts.inbound import InboundRecordInvalid, parse_inbound
-from awooop.contracts.service_names import INGRESS
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.envelope import new_event_id, new_trace_id
+from awooop.contracts.records.inbound import InboundRecordInvalid, parse_inbound
+from awooop.contracts.registries.errors import E_INBOUND_INVALID
+from awooop.contracts.registries.service_names import INGRESS
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.events import to_new_event
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.processor import BatchContext, EventProcessor

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from awooop.contracts.catalogue import Catalogue, builtin_catalogue
-from awooop.contracts.service_names import MCP_GATEWAY
-from awooop.contracts.topics import Topics
+from awooop.contracts.families.builtin import Catalogue, builtin_catalogue
+from awooop.contracts.registries.service_names import MCP_GATEWAY
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.mcp_gateway.executor import ToolCallExecutor

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from awooop.contracts.catalogue import Catalogue
-from awooop.contracts.errors import E_MCP_CALL_FAILED
+from awooop.contracts.families.builtin import Catalogue
+from awooop.contracts.registries.errors import E_MCP_CALL_FAILED
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.infra.runner import ServiceRunner

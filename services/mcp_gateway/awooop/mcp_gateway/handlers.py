@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from awooop.contracts.catalogue import Catalogue
-from awooop.contracts.envelope import Envelope
+from awooop.contracts.families.builtin import Catalogue
+from awooop.contracts.records.envelope import Envelope
 from awooop.infra.handler_table import Handler, HandlerContext, HandlerTable
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.tool_calls import outcome_event

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from awooop.contracts.service_names import PROJECTOR
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.service_names import PROJECTOR
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.projector.handlers import ReadModelProjector

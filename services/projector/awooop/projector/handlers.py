@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from awooop.contracts.codec import EnvelopeCodec
-from awooop.contracts.errors import E_DLQ_INVALID
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.registries.errors import E_DLQ_INVALID
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.postgres.tenant import set_tenants
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of

@@ -10,9 +10,9 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from awooop.contracts.catalogue import Catalogue, builtin_catalogue
-from awooop.contracts.service_names import RUNTIME
-from awooop.contracts.topics import Topics
+from awooop.contracts.families.builtin import Catalogue, builtin_catalogue
+from awooop.contracts.registries.service_names import RUNTIME
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
 from awooop.runtime.handlers import RuntimeProcessor

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from awooop.contracts.catalogue import Catalogue
+from awooop.contracts.families.builtin import Catalogue
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
 from awooop.runtime.adapters import run_batch, run_events

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from awooop.contracts.catalogue import Catalogue
+from awooop.contracts.families.builtin import Catalogue
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.metrics import Counter
 from awooop.infra.postgres import event_store

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from awooop.contracts.errors import E_TOPIC_PARTITIONS
-from awooop.contracts.topics import ALL_TOPICS, Topic
+from awooop.contracts.registries.errors import E_TOPIC_PARTITIONS
+from awooop.contracts.registries.topics import ALL_TOPICS, Topic
 from awooop.infra.settings import KafkaSettings
 
 _TOPIC_ALREADY_EXISTS = 36

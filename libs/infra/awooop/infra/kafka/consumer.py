@@ -40,8 +40,13 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.errors import E_BROKER_RESET, E_DLQ_DECODE, E_DLQ_HANDLER, E_DLQ_OVERSIZE
-from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.errors import (
+    E_BROKER_RESET,
+    E_DLQ_DECODE,
+    E_DLQ_HANDLER,
+    E_DLQ_OVERSIZE,
+)
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 from awooop.infra.kafka.dlq import DeadLetters
 from awooop.infra.kafka.offsets import KafkaOffsetStore, Offsets, OffsetStore
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord

@@ -17,8 +17,8 @@ from aiokafka.errors import (
     RecordListTooLargeError,
 )
 
-from awooop.contracts.dead_letter import dead_letter_headers, dropped_value_headers
-from awooop.contracts.topics import MAX_RECORD_BYTES, Topics
+from awooop.contracts.records.dead_letter import dead_letter_headers, dropped_value_headers
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
 from awooop.infra.kafka.records import RawRecord
 from awooop.infra.logging import get_logger
 

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.settings import KafkaSettings
 
 EPOCH_TOPIC = Topics.BROKER_EPOCH.name

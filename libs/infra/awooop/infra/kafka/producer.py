@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 from awooop.infra.settings import KafkaSettings
 
 # A batch must hold at least one record of the maximum size plus its overhead;

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 
 
 def record_size(key: bytes | None, value: bytes, headers: Iterable[tuple[str, bytes]]) -> int:

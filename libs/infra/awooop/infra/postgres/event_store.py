@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
-from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 from awooop.infra.kafka.record_size import record_size, within_record_limit
 from awooop.infra.postgres.errors import ConflictBoundExceeded, EventTooLarge, VersionConflict
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from awooop.contracts import service_names
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries import service_names
 from awooop.ingress.domain.messages import InboundMessage
 
 PRODUCER = service_names.INGRESS

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awooop.contracts.headers import trace_id_of
-from awooop.contracts.inbound import InboundRecord
-from awooop.contracts.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.records.headers import trace_id_of
+from awooop.contracts.records.inbound import InboundRecord
 
 
 class InboundRefused(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from awooop.contracts.inbound import InboundRecord
+from awooop.contracts.records.inbound import InboundRecord
 from awooop.ingress.domain.messages import InboundMessage, InboundRefused
 from awooop.ingress.domain.telegram import normalise_telegram
 

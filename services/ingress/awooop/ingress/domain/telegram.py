@@ -12,9 +12,9 @@ from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
-from awooop.contracts.inbound import InboundRecord
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.record_parsing import describe_validation_error
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.records.inbound import InboundRecord
+from awooop.contracts.records.parsing import describe_validation_error
 from awooop.ingress.domain.messages import InboundMessage, InboundRefused, trace_of
 
 MAX_STREAM_ID = 256

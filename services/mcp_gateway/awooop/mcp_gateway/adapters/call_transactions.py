@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from awooop.contracts.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
+from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
 from awooop.infra.postgres import event_store
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection

@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 from mcp.types.jsonrpc import CONNECTION_CLOSED
 
-from awooop.contracts.catalogue import ToolDefinition
+from awooop.contracts.families.builtin import ToolDefinition
 from awooop.infra.logging import get_logger
 from awooop.mcp_gateway.adapters.provider_session import ProviderSession
 from awooop.mcp_gateway.domain.results import ToolAnswer

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from awooop.contracts.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
-from awooop.contracts.topics import Topics
+from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.events import to_new_event
 from awooop.infra.postgres.event_store import NewEvent
 from awooop.mcp_gateway.domain.calls import ToolCall

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallFailed, ToolCallSucceeded
-from awooop.contracts.payloads.run import ToolCallRequested
-from awooop.contracts.service_names import MCP_GATEWAY
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.events.payloads.gateway import (
+    ToolCallBlocked,
+    ToolCallFailed,
+    ToolCallSucceeded,
+)
+from awooop.contracts.events.payloads.run import ToolCallRequested
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.service_names import MCP_GATEWAY
 from awooop.mcp_gateway.domain.gate import GateRefusal
 
 STREAM_TYPE = "tool_call"

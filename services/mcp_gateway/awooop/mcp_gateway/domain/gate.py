@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awooop.contracts.catalogue import Catalogue, ToolDefinition
-from awooop.contracts.errors import E_MCP_GATE_001, MCP_GATE_OF
+from awooop.contracts.families.builtin import Catalogue, ToolDefinition
+from awooop.contracts.registries.errors import E_MCP_GATE_001, MCP_GATE_OF
 
 
 @dataclass(frozen=True, slots=True)

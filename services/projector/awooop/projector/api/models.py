@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from awooop.contracts.runtime_run_state import RunState
+from awooop.contracts.families.runtime_run_state import RunState
 
 
 class _Frozen(BaseModel):

@@ -24,8 +24,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.errors import E_RUN_TIMEOUT
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.errors import E_RUN_TIMEOUT
 from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
 from awooop.projector.domain.summaries import SUMMARIES, summarize
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from awooop.contracts.envelope import Envelope
+from awooop.contracts.records.envelope import Envelope
 
 Summary = dict[str, Any]
 

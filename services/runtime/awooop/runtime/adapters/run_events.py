@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.topics import Topics
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.events import to_new_event
 from awooop.infra.postgres.event_store import NewEvent
 

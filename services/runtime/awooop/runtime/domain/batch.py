@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from awooop.contracts.catalogue import MODE_WITHOUT_POLICY, Catalogue
-from awooop.contracts.envelope import Envelope
+from awooop.contracts.families.builtin import MODE_WITHOUT_POLICY, Catalogue
+from awooop.contracts.records.envelope import Envelope
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import (
     Decision,

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.typed_envelopes import new_envelope
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.runtime.domain.run import Decision, Run
 
 

@@ -12,11 +12,8 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from awooop.contracts.catalogue import AgentDefinition, CallTool, Reply
-from awooop.contracts.envelope import EventPayload
-from awooop.contracts.errors import E_RUN_ATTEMPTS, E_RUN_BUSY, E_RUN_TIMEOUT
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import (
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import (
     MessageRejected,
     RunCompleted,
     RunFailed,
@@ -25,7 +22,10 @@ from awooop.contracts.payloads.run import (
     ToolCallRequested,
     ToolResultAccepted,
 )
-from awooop.contracts.run_state_machine import RunStateMachine
+from awooop.contracts.families.builtin import AgentDefinition, CallTool, Reply
+from awooop.contracts.families.run_state_machine import RunStateMachine
+from awooop.contracts.records.envelope import EventPayload
+from awooop.contracts.registries.errors import E_RUN_ATTEMPTS, E_RUN_BUSY, E_RUN_TIMEOUT
 
 FSM = RunStateMachine.builtin()
 ACTIVE_STATES = ("pending", "running", "waiting_approval", "waiting_tool")

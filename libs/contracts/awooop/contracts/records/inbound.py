@@ -12,16 +12,21 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from awooop.contracts.envelope import ProjectId
-from awooop.contracts.errors import E_INBOUND_INVALID, E_INBOUND_OVERSIZE, CodedError, ErrorCode
-from awooop.contracts.headers import TRACEPARENT_PATTERN
-from awooop.contracts.payloads.fields import ChannelType, ProviderEventId
-from awooop.contracts.record_parsing import (
+from awooop.contracts.events.payloads.fields import ChannelType, ProviderEventId
+from awooop.contracts.records.envelope import ProjectId
+from awooop.contracts.records.headers import TRACEPARENT_PATTERN
+from awooop.contracts.records.parsing import (
     NotAJsonObjectError,
     describe_validation_error,
     load_json_object,
 )
-from awooop.contracts.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.errors import (
+    E_INBOUND_INVALID,
+    E_INBOUND_OVERSIZE,
+    CodedError,
+    ErrorCode,
+)
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 
 
 class InboundRecord(BaseModel):

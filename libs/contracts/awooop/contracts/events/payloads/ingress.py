@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime
 
-from awooop.contracts.envelope import EventPayload
-from awooop.contracts.event_registry import register_payload
-from awooop.contracts.payloads.fields import (
+from awooop.contracts.events.payloads.fields import (
     ChannelType,
     ChatId,
     PlatformSubjectId,
     ProviderEventId,
 )
+from awooop.contracts.events.registry import register_payload
+from awooop.contracts.records.envelope import EventPayload
 
 
 @register_payload("ingress.message_received", 1)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from awooop.contracts.errors import ERROR_CODE_PATTERN
+from awooop.contracts.registries.errors import ERROR_CODE_PATTERN
 
 ChannelType = Literal["telegram", "slack"]
 """The chat channels AwoooP speaks."""

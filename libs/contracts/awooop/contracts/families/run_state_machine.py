@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from awooop.contracts.errors import E_RUN_STATE_001
-from awooop.contracts.runtime_run_state import RuntimeRunState, builtin_run_state
+from awooop.contracts.families.runtime_run_state import RuntimeRunState, builtin_run_state
+from awooop.contracts.registries.errors import E_RUN_STATE_001
 
 
 class IllegalTransition(ValueError):

@@ -2,7 +2,7 @@
 
 Rendering is pure: each page is a function of the registries (event types, topics, error
 codes), so ``docs/`` can be checked against it and never drifts. Run
-``python -m awooop.contracts.catalog docs`` to rewrite the pages in a docs folder.
+``python -m awooop.contracts.reference_pages docs`` to rewrite the pages in a docs folder.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import inspect
 import sys
 from pathlib import Path
 
-import awooop.contracts.payloads  # noqa: F401  (importing it registers every payload)
-from awooop.contracts.errors import error_table_markdown
-from awooop.contracts.event_registry import EVENT_REGISTRY, EventTypeRegistry
-from awooop.contracts.topics import ALL_TOPICS, Topic, Topics
+import awooop.contracts.events.payloads  # noqa: F401  (importing it registers every payload)
+from awooop.contracts.events.registry import EVENT_REGISTRY, EventTypeRegistry
+from awooop.contracts.registries.errors import error_table_markdown
+from awooop.contracts.registries.topics import ALL_TOPICS, Topic, Topics
 
 _TOPIC_BY_PREFIX: dict[str, Topic] = {
     "ingress": Topics.INGRESS_EVENTS,
@@ -24,7 +24,7 @@ _TOPIC_BY_PREFIX: dict[str, Topic] = {
     "contract": Topics.CONTRACT_EVENTS,
 }
 
-REGENERATE_COMMAND = "python -m awooop.contracts.catalog docs"
+REGENERATE_COMMAND = "python -m awooop.contracts.reference_pages docs"
 """The command, run from the repository root, that rewrites the generated pages."""
 
 

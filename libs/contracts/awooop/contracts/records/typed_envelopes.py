@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from pydantic import create_model
 
-from awooop.contracts.envelope import Envelope, EventPayload, new_event_id
+from awooop.contracts.records.envelope import Envelope, EventPayload, new_event_id
 
 P = TypeVar("P", bound=EventPayload)
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from awooop.contracts.envelope import EventPayload
-from awooop.contracts.event_registry import register_payload
-from awooop.contracts.payloads.fields import CallId, ErrorCodeText, Revision
+from awooop.contracts.events.payloads.fields import CallId, ErrorCodeText, Revision
+from awooop.contracts.events.registry import register_payload
+from awooop.contracts.records.envelope import EventPayload
 
 MCP_GATE_CODE_PATTERN = r"^E-MCP-GATE-[0-9]{3}$"
 

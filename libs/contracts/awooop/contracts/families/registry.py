@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from awooop.contracts.runtime_run_state import RuntimeRunState
+from awooop.contracts.families.runtime_run_state import RuntimeRunState
 
-_PACKAGE = "awooop.contracts"
+_PACKAGE = "awooop.contracts.families"
 
 FixtureKind = Literal["valid", "invalid"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from awooop.contracts.envelope import Envelope, is_valid_trace_id
+from awooop.contracts.records.envelope import Envelope, is_valid_trace_id
 
 HEADER_EVENT_TYPE = "event_type"
 HEADER_SCHEMA_VERSION = "schema_version"

@@ -4,9 +4,14 @@ One module per producing area. A payload class is the current shape of its event
 a new version of a published shape is a new version plus an upcaster, never an edit.
 """
 
-from awooop.contracts.payloads.gateway import ToolCallBlocked, ToolCallSucceeded
-from awooop.contracts.payloads.ingress import MessageReceived
-from awooop.contracts.payloads.run import RunCompleted, RunFailed, RunStarted, ToolCallRequested
+from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallSucceeded
+from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.run import (
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    ToolCallRequested,
+)
 
 __all__ = [
     "MessageReceived",

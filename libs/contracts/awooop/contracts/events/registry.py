@@ -1,7 +1,7 @@
 """Which payload class is the current shape of each event type, and how old shapes upcast.
 
 A registry is an instance, so tests can build their own; :data:`EVENT_REGISTRY` is the
-production one, filled when ``awooop.contracts.payloads`` is imported. Adding an event
+production one, filled when ``awooop.contracts.events.payloads`` is imported. Adding an event
 type is adding one decorated class; adding a version is moving the class to the new
 version and registering the upcaster from the previous one.
 """
@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from awooop.contracts.decode_errors import UnknownEventType
-from awooop.contracts.envelope import EVENT_TYPE_PATTERN, EventPayload
-from awooop.contracts.upcasting import PayloadDict, Upcaster, UpcasterTable
+from awooop.contracts.records.decode_errors import UnknownEventType
+from awooop.contracts.records.envelope import EVENT_TYPE_PATTERN, EventPayload
+from awooop.contracts.records.upcasting import PayloadDict, Upcaster, UpcasterTable
 
 P = TypeVar("P", bound=type[EventPayload])
 U = TypeVar("U", bound=Upcaster)

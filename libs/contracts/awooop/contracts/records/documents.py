@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from awooop.contracts.decode_errors import EnvelopeInvalid, UnsupportedSchemaVersion
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.event_registry import EventTypeRegistry
-from awooop.contracts.record_parsing import describe_validation_error
-from awooop.contracts.typed_envelopes import envelope_class
+from awooop.contracts.events.registry import EventTypeRegistry
+from awooop.contracts.records.decode_errors import EnvelopeInvalid, UnsupportedSchemaVersion
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.parsing import describe_validation_error
+from awooop.contracts.records.typed_envelopes import envelope_class
 
 
 def current_version(registry: EventTypeRegistry, event_type: str, version: int) -> int:

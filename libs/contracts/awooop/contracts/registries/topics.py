@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from awooop.contracts import service_names as svc
+from awooop.contracts.registries import service_names as svc
 
 MAX_RECORD_BYTES = 1_048_576
 """The largest record value accepted anywhere (1 MiB)."""

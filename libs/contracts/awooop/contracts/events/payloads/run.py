@@ -7,9 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from awooop.contracts.envelope import EventPayload
-from awooop.contracts.event_registry import register_payload
-from awooop.contracts.payloads.fields import (
+from awooop.contracts.events.payloads.fields import (
     CallId,
     ChannelType,
     ChatId,
@@ -18,6 +16,8 @@ from awooop.contracts.payloads.fields import (
     Revision,
     ToolName,
 )
+from awooop.contracts.events.registry import register_payload
+from awooop.contracts.records.envelope import EventPayload
 
 
 @register_payload("run.started", 1)

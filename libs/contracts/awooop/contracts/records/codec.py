@@ -11,18 +11,18 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-import awooop.contracts.payloads  # noqa: F401  (importing it registers the production types)
-from awooop.contracts.decode_errors import EnvelopeOversize, EnvelopeUndecodable
-from awooop.contracts.envelope import Envelope
-from awooop.contracts.envelope_documents import (
+import awooop.contracts.events.payloads  # noqa: F401  (importing it registers the production types)
+from awooop.contracts.events.registry import EVENT_REGISTRY, EventTypeRegistry
+from awooop.contracts.records.decode_errors import EnvelopeOversize, EnvelopeUndecodable
+from awooop.contracts.records.documents import (
     check_headers,
     current_version,
     envelope_from_document,
 )
-from awooop.contracts.event_registry import EVENT_REGISTRY, EventTypeRegistry
-from awooop.contracts.record_parsing import NotAJsonObjectError, load_json_object
-from awooop.contracts.topics import MAX_RECORD_BYTES
-from awooop.contracts.typed_envelopes import envelope_class
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.parsing import NotAJsonObjectError, load_json_object
+from awooop.contracts.records.typed_envelopes import envelope_class
+from awooop.contracts.registries.topics import MAX_RECORD_BYTES
 
 
 class EnvelopeCodec:

@@ -9,7 +9,7 @@ both into the DLQ headers without inspecting the exception type.
 
 from __future__ import annotations
 
-from awooop.contracts.errors import (
+from awooop.contracts.registries.errors import (
     E_DLQ_DECODE,
     E_DLQ_INVALID,
     E_DLQ_OVERSIZE,

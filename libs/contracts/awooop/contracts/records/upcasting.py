@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from awooop.contracts.decode_errors import MissingUpcaster, UpcastFailed
+from awooop.contracts.records.decode_errors import MissingUpcaster, UpcastFailed
 
 PayloadDict = dict[str, Any]
 Upcaster = Callable[[PayloadDict], PayloadDict]

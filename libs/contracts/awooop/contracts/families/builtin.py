@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from awooop.contracts.runtime_run_state import RuntimeRunState
+from awooop.contracts.families.runtime_run_state import RuntimeRunState
 
 MODE_WITHOUT_POLICY: Literal["shadow"] = "shadow"
 
@@ -79,6 +79,6 @@ class Catalogue(_Frozen):
 @cache
 def builtin_catalogue() -> tuple[Catalogue, str]:
     """The built-in catalogue and its revision, `builtin:<sha256 of the file>`."""
-    raw = resources.files("awooop.contracts").joinpath("catalogue_data/builtin.json").read_bytes()
+    raw = resources.files("awooop.contracts.families").joinpath("builtin.json").read_bytes()
     revision = "builtin:" + hashlib.sha256(raw).hexdigest()
     return Catalogue.model_validate_json(raw), revision

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from awooop.contracts.errors import ERROR_CODES
+from awooop.contracts.registries.errors import ERROR_CODES
 
 DLQ_HEADER_ORIGIN_TOPIC = "dlq.origin.topic"
 DLQ_HEADER_ORIGIN_PARTITION = "dlq.origin.partition"

@@ -1,0 +1,1 @@
+"""Event payloads and the registry of their types and upcasters."""

@@ -1,0 +1,1 @@
+"""Contract families: their JSON Schemas, models, fixtures and the built-in contracts."""

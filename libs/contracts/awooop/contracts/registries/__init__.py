@@ -1,0 +1,1 @@
+"""Registries: topics, error codes and the names of the parties."""
