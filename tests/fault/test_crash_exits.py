@@ -19,8 +19,11 @@ import pytest
 from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.embedded.processes import free_port
 from awooop.infra.kafka.producer import create_producer
-from awooop.infra.service_main import EXIT_CRASHED
-from support.infra import StackUrls, unique
+from awooop.infra.postgres.roles import provision_services
+from awooop.infra.service_main import EXIT_CRASHED, EXIT_NOT_CONFIGURED
+from awooop.infra.settings import without_credentials
+from support.crashing_service import background_spec
+from support.infra import StackUrls, migrated, unique
 from support.pipeline import CODEC, TOPIC, envelope
 
 pytestmark = pytest.mark.fault
@@ -36,7 +39,7 @@ def _start(
     env = {
         **os.environ,
         "AWOOOP_KAFKA_BOOTSTRAP": urls.kafka,
-        "AWOOOP_DATABASE_URL": urls.database,
+        "AWOOOP_POSTGRES_URL": without_credentials(urls.database),
         "AWOOOP_REDIS_URL": urls.redis,
         "AWOOOP_HOME": str(home),
         "AWOOOP_HEALTH_PORT": str(port),
@@ -94,6 +97,7 @@ async def test_a_task_that_dies_turns_the_process_unready_then_exits_non_zero(
 ) -> None:
     project = unique("p")
     trigger = str(tmp_path / "trigger") if mode == "background" else project
+    await migrated(stack_urls.database, background_spec(tmp_path / "trigger"))
     process, port, log = _start(stack_urls, tmp_path, mode, trigger)
     try:
         _wait_ready(process, port, log)
@@ -118,3 +122,20 @@ async def test_a_task_that_dies_turns_the_process_unready_then_exits_non_zero(
     assert crashed, f"never seen unready before the exit: {answers[-3:]}"
     assert "E-SERVICE-CRASHED" in str(crashed[0]["reasons"])
     assert "planted" in log.read_text()
+
+
+async def test_a_service_started_before_awooop_migrate_exits_and_names_it(
+    stack_urls: StackUrls, tmp_path: Path
+) -> None:
+    """Break caught: a service that migrates its own schema at start (so it must hold the
+    admin URL), or one that starts on a schema its code does not match."""
+    service = unique("unmigrated").replace("-", "_")
+    # Its role and schema exist (another version ran once), its migrations do not.
+    await provision_services(stack_urls.database, [service])
+    process, _port, log = _start(stack_urls, tmp_path, "plain", service)
+    status = process.wait(timeout=60)
+    text = log.read_text()
+    assert status == EXIT_NOT_CONFIGURED, text
+    assert "E-SCHEMA-BEHIND" in text
+    assert "awooop migrate" in text
+    assert "Traceback" not in text

@@ -14,7 +14,7 @@ from awooop.infra.kafka.admin import ensure_topics
 from awooop.infra.kafka.consumer import BROKER_EPOCH, OUTAGE
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner, ServiceSpec
-from support.infra import unique
+from support.infra import migrated, unique
 from support.own_stack import own_stack
 from support.pipeline import (
     CODEC,
@@ -103,6 +103,7 @@ async def test_broker_restart_turns_unready_and_never_resets_offsets(tmp_path: P
             processor=lambda _runner: applying_processor(project, group),
         )
         runner = ServiceRunner(spec, settings)
+        await migrated(stack.urls.database, runner.spec)
         await runner.start()
         try:
             assert runner.pool is not None

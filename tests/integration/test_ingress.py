@@ -36,7 +36,7 @@ from awooop.infra.kafka.records import RawRecord
 from awooop.infra.runner import ServiceRunner
 from awooop.ingress.app import spec
 from awooop.ingress.handlers import IngressProcessor
-from support.infra import StackUrls, unique
+from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
@@ -103,6 +103,7 @@ async def _produce(
 @asynccontextmanager
 async def _running_ingress(urls: StackUrls) -> AsyncIterator[ServiceRunner]:
     runner = ServiceRunner(spec(), urls.settings())
+    await migrated(urls.database, runner.spec)
     await runner.start()
     try:
         yield runner

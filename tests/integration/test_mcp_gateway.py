@@ -34,7 +34,7 @@ from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
 from awooop.mcp_gateway.app import spec
 from awooop.mcp_gateway.executor import ToolCallExecutor
-from support.infra import StackUrls, unique
+from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,6 +62,7 @@ async def gateway(kafka_ready: StackUrls) -> AsyncIterator[Gateway]:
     settings = kafka_ready.settings()
     executor = ToolCallExecutor(sweep_interval=0.5)
     runner = ServiceRunner(spec(executor), settings)
+    await migrated(kafka_ready.database, runner.spec)
     servers_before = _demo_servers()
     await runner.start()
     producer = create_producer(settings.kafka, client_id="mcp-gateway-test")

@@ -39,7 +39,7 @@ from awooop.infra.runner import ServiceRunner
 from awooop.infra.settings import asyncpg_dsn
 from awooop.projector.app import spec
 from awooop.projector.handlers import ReadModelProjector
-from support.infra import StackUrls, unique
+from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
@@ -184,6 +184,7 @@ async def timeline(pool: asyncpg.Pool, project: str, run_id: str) -> list[dict[s
 @pytest.fixture(scope="module")
 async def projector(kafka_ready: StackUrls) -> AsyncIterator[ServiceRunner]:
     runner = ServiceRunner(spec(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     yield runner
     await runner.stop()

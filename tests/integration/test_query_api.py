@@ -27,7 +27,7 @@ from awooop.infra.runner import ServiceRunner
 from awooop.projector.api.app import create_app
 from awooop.projector.app import spec
 from awooop.security.api_tokens import mint_api_token
-from support.infra import StackUrls, unique
+from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
@@ -158,6 +158,7 @@ async def projected(kafka_ready: StackUrls) -> Projected:
     unstarted = build_run(a, BASE + timedelta(minutes=9), started=False)
     run_b = build_run(b, BASE + timedelta(minutes=5))
     runner = ServiceRunner(spec(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     producer = create_producer(kafka_ready.settings().kafka, client_id="query-api-test")
     await producer.start()

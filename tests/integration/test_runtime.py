@@ -35,7 +35,7 @@ from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.app import spec, utc_now
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
-from support.infra import StackUrls, unique
+from support.infra import StackUrls, migrated, unique
 from support.own_stack import own_stack
 from support.pipeline import wait_for
 from support.topic_reader import TopicReader
@@ -104,6 +104,7 @@ async def _send(urls: StackUrls, topic: str, key: str, env: Envelope[Any]) -> No
 
 async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) -> None:
     runner = ServiceRunner(spec(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     project = unique("rt")
     try:
@@ -172,6 +173,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
     kafka_ready: StackUrls,
 ) -> None:
     runner = ServiceRunner(spec(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     project = unique("rtb")
     try:
@@ -337,6 +339,7 @@ async def test_heartbeats_renew_a_held_lease_at_a_third_of_its_length(
     kafka_ready: StackUrls,
 ) -> None:
     runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     try:
         assert runner.pool is not None
@@ -380,6 +383,7 @@ async def test_a_run_times_out_while_its_lease_is_being_renewed(
     kafka_ready: StackUrls,
 ) -> None:
     runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     try:
         assert runner.pool is not None
@@ -407,6 +411,7 @@ async def test_a_run_times_out_while_its_lease_is_being_renewed(
 async def test_an_outage_during_a_step_is_not_a_failed_attempt(tmp_path: Path) -> None:
     with own_stack(tmp_path) as stack:
         runner = ServiceRunner(_schema_only(), stack.urls.settings())
+        await migrated(stack.urls.database, runner.spec)
         await runner.start()
         try:
             assert runner.pool is not None
@@ -441,6 +446,7 @@ async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(
     kafka_ready: StackUrls,
 ) -> None:
     runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     project = unique("rtc")
     try:
@@ -484,6 +490,7 @@ async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(
 
 async def test_the_claim_query_reads_the_timeout_index(kafka_ready: StackUrls) -> None:
     runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     try:
         assert runner.pool is not None

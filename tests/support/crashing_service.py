@@ -3,7 +3,8 @@ MODE TRIGGER`. It runs through the platform's own entry point (`service_main.run
 
 * `background`: a background job that raises once the file TRIGGER exists;
 * `consumer`: a processor whose decoder has a bug (AttributeError) for records of the
-  project named TRIGGER, so the exception escapes the consumer's batch loop.
+  project named TRIGGER, so the exception escapes the consumer's batch loop;
+* `plain`: a service named TRIGGER with nothing planted (start-up refusals).
 """
 
 from __future__ import annotations
@@ -58,4 +59,6 @@ def consumer_spec(project: str) -> ServiceSpec:
 
 if __name__ == "__main__":
     mode, trigger = sys.argv[1], sys.argv[2]
+    if mode == "plain":
+        run(ServiceSpec(service=trigger, relay=False))
     run(background_spec(Path(trigger)) if mode == "background" else consumer_spec(trigger))

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from awooop.infra.settings import DEV_FETCH_MAX_WAIT_MS, KafkaSettings, Settings
+from awooop.infra.postgres.provisioning import SchemaSpec, migrate_platform
+from awooop.infra.settings import (
+    DEV_FETCH_MAX_WAIT_MS,
+    KafkaSettings,
+    Settings,
+    without_credentials,
+)
 
 
 @dataclass(frozen=True)
@@ -19,22 +25,30 @@ class StackUrls:
     redis: str
 
     def settings(self, **kafka: int) -> Settings:
-        """Settings for these URLs, with the short group timeouts tests use."""
+        """A service's settings for these URLs (no admin URL), with the short group
+        timeouts tests use."""
         from pathlib import Path
 
         return Settings(
-            kafka=KafkaSettings(
+            kafka_config=KafkaSettings(
                 bootstrap=self.kafka,
                 session_timeout_ms=kafka.get("session_timeout_ms", 2_000),
                 heartbeat_interval_ms=kafka.get("heartbeat_interval_ms", 300),
                 max_poll_records=kafka.get("max_poll_records", 500),
                 fetch_max_wait_ms=kafka.get("fetch_max_wait_ms", DEV_FETCH_MAX_WAIT_MS),
+                replication_factor=1,
+                min_insync_replicas=1,
             ),
-            database_url=self.database,
+            postgres_url=without_credentials(self.database),
             redis_url=self.redis,
             home=Path("/nonexistent"),
             epoch_check_seconds=1.0,
         )
+
+
+async def migrated(admin_url: str, *specs: SchemaSpec) -> None:
+    """What `awooop migrate` does, for the services a test starts in its own process."""
+    await migrate_platform(admin_url, specs)
 
 
 def docker_answers() -> bool:

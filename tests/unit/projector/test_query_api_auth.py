@@ -21,8 +21,8 @@ pytestmark = pytest.mark.unit
 SECRET = "unit-test-signing-secret-of-enough-bytes"
 # Never reached: every request below is refused before the API touches the database.
 SETTINGS = Settings(
-    kafka=KafkaSettings(bootstrap="127.0.0.1:1"),
-    database_url="postgresql://postgres@127.0.0.1:1/none",
+    kafka_config=KafkaSettings(bootstrap="127.0.0.1:1"),
+    postgres_url="postgresql://127.0.0.1:1/none",
     redis_url="redis://127.0.0.1:1/0",
     home=Path("/nonexistent"),
     api_jwt_secret=SECRET,

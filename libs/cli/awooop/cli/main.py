@@ -4,16 +4,28 @@ Each verb module (`dev`, `demo`) registers its own sub-commands and sets a
 `handler` on the parsed arguments; the handler's return value is the exit
 code. This module is the composition root: the only place wiring verbs
 together.
+
+Whatever a verb raises reaches the person as one line, `awooop: error: …`,
+and exit status 2 (as argparse does for bad usage); `--traceback` (or
+`AWOOOP_TRACEBACK=1`) prints the trace as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
+import traceback
 from collections.abc import Callable
 
-from awooop.cli import demo, dev, outbox, queries, send, services, up
+from awooop.cli import demo, dev, migrate, outbox, queries, send, services, up
+from awooop.infra.settings import SettingsError
+
+EXIT_ERROR = 2
+
+_EXPECTED = (SettingsError, migrate.MigrateError, outbox.OutboxCommandError)
+"""Refusals whose message is the whole story: no type name in front of it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="awooop",
         description="AwoooP: an event-sourced control plane for chat agents.",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="print the full trace of an error as well"
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     dev.register(verbs)
@@ -30,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     queries.register(verbs)
     demo.register(verbs)
     outbox.register(verbs)
+    migrate.register(verbs)
     return parser
 
 
@@ -41,7 +57,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # every failure of a verb becomes one line for the person
+        if args.traceback or os.environ.get("AWOOOP_TRACEBACK") == "1":
+            traceback.print_exc()
+        print(f"awooop: error: {describe(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def describe(error: BaseException) -> str:
+    """One line saying what went wrong, with the type when the message alone is not enough."""
+    text = " ".join(str(error).split()) or "(no message)"
+    if isinstance(error, _EXPECTED):
+        return text
+    return f"{type(error).__name__}: {text} (rerun with --traceback for the trace)"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`awooop outbox parked | retry`: the outbox rows a relay set aside, listed and re-queued.
 
 Operator commands spanning service schemas: they log in with the admin URL
-(`Settings.database_url`), never a service role. `retry` moves parked rows
+(`Settings.admin_url`), never a service role. `retry` moves parked rows
 back into `outbox` in one transaction; the service's relay publishes them on
 its next poll, in position order, so rows parked behind an earlier one of
 their key keep their order when both are re-queued (a row re-queued while the
@@ -56,7 +56,7 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
 
 
 async def _connect() -> asyncpg.Connection:
-    url = Settings.from_env().database_url
+    url = Settings.from_env(admin=True).admin_url
     try:
         return await asyncpg.connect(asyncpg_dsn(url))
     except (OSError, asyncpg.PostgresError) as error:

@@ -1,5 +1,9 @@
 """Supervising the platform's processes: five services and the query API, each its own
-process (`awooop run <name>`), as they would run in separate pods."""
+process (`awooop run <name>`), as they would run in separate pods.
+
+The supervisor runs `awooop migrate` once with the admin URL, then starts each
+process with only its own credentials: no admin URL, no other role's password.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from awooop.infra.embedded.processes import free_port, port_open
+from awooop.infra.settings import without_credentials
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 DEFAULT_API_PORT = 8700
@@ -42,7 +47,7 @@ class Platform:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env=service_environment(env, service or name),
                 start_new_session=True,  # Ctrl-C reaches the supervisor, which stops in order
             )
 
@@ -73,10 +78,41 @@ class Platform:
                 process.wait()
 
 
+def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
+    """`env` as one service process (or `api`) gets it: Postgres's location instead of
+    the admin URL, and of the role passwords only its own."""
+    own = "AWOOOP_API_DB_PASSWORD" if service == "api" else f"AWOOOP_DB_PASSWORD_{service.upper()}"
+    kept = {
+        name: value
+        for name, value in env.items()
+        if name != "AWOOOP_DATABASE_URL"
+        and not (name.startswith("AWOOOP_DB_PASSWORD_") and name != own)
+        and not (name == "AWOOOP_API_DB_PASSWORD" and name != own)
+    }
+    if (admin := env.get("AWOOOP_DATABASE_URL")) and "AWOOOP_POSTGRES_URL" not in kept:
+        kept["AWOOOP_POSTGRES_URL"] = without_credentials(admin)
+    return kept
+
+
+def migrate_schemas(env: dict[str, str]) -> None:
+    """Run `awooop migrate` with `env` (which holds the admin URL); `PlatformError` on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "awooop.cli.main", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise PlatformError(f"awooop migrate failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
 def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None = None) -> Platform:
-    """Start every service and the API with `stack_env` (the infrastructure URLs)."""
+    """Migrate, then start every service and the API with `stack_env` (the infrastructure
+    URLs, the admin URL among them: only `awooop migrate` gets that one)."""
     platform = Platform(logs=home / "logs")
     base = {**os.environ, **stack_env}
+    migrate_schemas(base)
     for name in SERVICES:
         port = free_port()
         platform.health_ports[name] = port

@@ -9,7 +9,7 @@ import httpx
 
 from awooop.cli.platform import recorded_api_url
 from awooop.cli.send import DEFAULT_PROJECT
-from awooop.infra.settings import Settings, state_dir
+from awooop.infra.settings import Settings, SettingsError, state_dir
 from awooop.security.api_tokens import mint_api_token
 
 
@@ -36,7 +36,7 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
 def dev_token(projects: list[str], roles: list[str] | None = None, ttl: int = 3600) -> str:
     secret = Settings.from_env().api_jwt_secret
     if not secret:
-        raise SystemExit(
+        raise SettingsError(
             "no API signing key: set AWOOOP_API_JWT_SECRET or start the stack (`awooop dev up`)"
         )
     return mint_api_token(

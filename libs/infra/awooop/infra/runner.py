@@ -40,9 +40,8 @@ from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
 from awooop.infra.logging import get_logger
 from awooop.infra.metrics import ServiceMetrics
 from awooop.infra.postgres import inbox
-from awooop.infra.postgres.migrate import migrate
 from awooop.infra.postgres.pools import create_pool
-from awooop.infra.postgres.roles import provision_login_roles, provision_services
+from awooop.infra.postgres.provisioning import schema_behind
 from awooop.infra.readiness import Readiness
 from awooop.infra.relay import CrashPoint, OutboxRelay
 from awooop.infra.settings import Settings
@@ -51,6 +50,10 @@ log = get_logger(__name__)
 
 BROKER_UNREACHABLE = "broker-unreachable"
 CRASHED = "crashed"
+
+
+class SchemaBehind(RuntimeError):
+    """The service's schema has not reached its migrations (`E-SCHEMA-BEHIND`)."""
 
 
 @dataclass(frozen=True)
@@ -108,15 +111,19 @@ class ServiceRunner:
         self.failure: str | None = None
 
     async def start(self) -> None:
+        """Start every part of the service; `SchemaBehind` when `awooop migrate` is due."""
         spec, settings = self.spec, self.settings
-        await provision_services(settings.database_url, [spec.service], settings.db_passwords)
-        if spec.extra_roles:
-            await provision_login_roles(
-                settings.database_url, spec.extra_roles, settings.role_passwords
-            )
         url = settings.service_database_url(spec.service)
-        await migrate(url, spec.service, spec.branches, spec.migrations)
-        self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")
+        try:
+            self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")
+        except asyncpg.InvalidAuthorizationSpecificationError as error:
+            raise SchemaBehind(
+                f"cannot log in as awooop_{spec.service} ({error}): run `awooop migrate` to "
+                f"make the role, and check AWOOOP_DB_PASSWORD_{spec.service.upper()}"
+            ) from error
+        async with self.pool.acquire() as conn:
+            if behind := await schema_behind(conn, spec):
+                raise SchemaBehind(f"{behind}: run `awooop migrate` before starting the service")
         if "store" in spec.branches:
             async with self.pool.acquire() as conn:
                 await inbox.maintain_partitions(conn, spec.service, dt.datetime.now(dt.UTC))

@@ -20,17 +20,22 @@ import contextlib
 import os
 import signal
 
+from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
 from awooop.infra.http_server import embedded_server
 from awooop.infra.logging import configure_logging, get_logger
 from awooop.infra.relay import CrashPoint
-from awooop.infra.runner import ServiceRunner, ServiceSpec
-from awooop.infra.settings import Settings
+from awooop.infra.runner import SchemaBehind, ServiceRunner, ServiceSpec
+from awooop.infra.settings import Settings, SettingsError
 
 log = get_logger(__name__)
 
 EXIT_CRASHED = 70
 """The exit status of a process whose supervised task crashed (EX_SOFTWARE)."""
+
+EXIT_NOT_CONFIGURED = 78
+"""The exit status of a process that cannot start as configured (EX_CONFIG): its schema
+is behind its code, or a setting is missing."""
 
 
 def _fault_crash_point() -> CrashPoint | None:
@@ -46,8 +51,10 @@ def _fault_crash_point() -> CrashPoint | None:
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     """Run one service until SIGTERM/SIGINT (0) or a crash (`EXIT_CRASHED`)."""
-    settings = settings or Settings.from_env()
+    settings = (settings or Settings.from_env()).without_admin()
     configure_logging(settings.log_level, settings.log_format)
+    if "AWOOOP_DATABASE_URL" in os.environ:
+        log.warning("admin_url_ignored", detail="a service logs in as its own role only")
     runner = ServiceRunner(spec, settings, relay_crash_point=_fault_crash_point())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,7 +75,17 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
         failing = asyncio.create_task(runner.failed.wait())
         await asyncio.wait({start, stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
         if start.done() and not failing.done():
-            start.result()
+            try:
+                start.result()
+            except (SchemaBehind, SettingsError) as refusal:
+                code = E_SCHEMA_BEHIND if isinstance(refusal, SchemaBehind) else None
+                log.error(
+                    "service_refused_to_start",
+                    service=spec.service,
+                    code=code.code if code else None,
+                    reason=str(refusal),
+                )
+                return EXIT_NOT_CONFIGURED
             log.info("service_started", service=spec.service, instance=runner.instance_id)
             await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
         if not start.done():

@@ -3,13 +3,16 @@
 | variable | meaning | default |
 |---|---|---|
 | `AWOOOP_KAFKA_BOOTSTRAP` | Kafka bootstrap servers, `host:port[,…]` | the embedded broker |
-| `AWOOOP_DATABASE_URL` | Postgres **admin** URL: migrations and roles only | embedded Postgres |
+| `AWOOOP_POSTGRES_URL` | where Postgres is; services log in as their own role | admin URL's host |
+| `AWOOOP_DATABASE_URL` | Postgres **admin** URL: operator commands only | embedded Postgres |
 | `AWOOOP_REDIS_URL` | Redis URL | embedded Redis |
 | `AWOOOP_DB_PASSWORD_<SERVICE>` | password of role `awooop_<service>` | none (loopback trust) |
-| `AWOOOP_HOME` | folder of the embedded stack's data, logs and `stack.json` | `./.awooop` |
+| `AWOOOP_HOME` | folder of the embedded stack's data, logs and `stack.json` | `.awooop` upward |
 | `AWOOOP_KAFKA_SESSION_TIMEOUT_MS` | consumer-group session timeout | 10000 (dev, tests: 2000) |
 | `AWOOOP_KAFKA_HEARTBEAT_MS` | consumer-group heartbeat interval | 3000 (300 in dev and tests) |
 | `AWOOOP_KAFKA_MAX_POLL_RECORDS` | records per `getmany` | 500 |
+| `AWOOOP_KAFKA_REPLICATION_FACTOR` | replicas of every registry topic | 3 (embedded broker: 1) |
+| `AWOOOP_KAFKA_MIN_INSYNC_REPLICAS` | `min.insync.replicas` of every topic | 2 (embedded: 1) |
 | `AWOOOP_KAFKA_FETCH_MAX_WAIT_MS` | longest a fetch waits for records | 500 (dev, tests: 25) |
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
@@ -24,6 +27,10 @@
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
 embedded pieces without exporting anything. Environment URLs always win.
+Each URL is looked up when it is first needed, so a command that needs no
+broker (`awooop token`) never asks for one. Only `Settings.from_env(admin=True)`
+(operator commands) keeps the admin URL; a service's settings know where
+Postgres is and log in with the service's own role.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -49,9 +57,19 @@ class SettingsError(RuntimeError):
     """A required setting is missing or malformed; the message says which and how to set it."""
 
 
-def state_dir() -> Path:
-    """The embedded stack's folder (`AWOOOP_HOME`, default `./.awooop`)."""
-    return Path(os.environ.get("AWOOOP_HOME", ".awooop")).resolve()
+def state_dir(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """The embedded stack's folder: `AWOOOP_HOME`, else the nearest existing `.awooop`
+    folder in the working directory or one above it (as git finds `.git`), else
+    `./.awooop`."""
+    env = os.environ if env is None else env
+    if home := env.get("AWOOOP_HOME"):
+        return Path(home).resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".awooop"
+        if candidate.is_dir():
+            return candidate
+    return here / ".awooop"
 
 
 def _stack_urls(home: Path) -> dict[str, str]:
@@ -72,16 +90,35 @@ class KafkaSettings:
     max_poll_records: int = 500
     request_timeout_ms: int = 30_000
     fetch_max_wait_ms: int = 500
+    replication_factor: int = 3
+    """Replicas of every registry topic (1 on the embedded broker)."""
+    min_insync_replicas: int = 2
+    """`min.insync.replicas` of every registry topic (1 on the embedded broker)."""
+
+
+def _missing(var: str, piece: str, home: Path) -> SettingsError:
+    return SettingsError(
+        f"{var} is not set and no embedded {piece} is recorded in {home}/stack.json: "
+        "export it, or start the embedded stack with `awooop dev up`"
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a process needs to reach its infrastructure."""
+    """Everything a process needs to reach its infrastructure.
 
-    kafka: KafkaSettings
-    database_url: str
-    redis_url: str
+    A piece not configured is `None` here and raises `SettingsError` (naming the
+    variable) only when something asks for it: `kafka`, `postgres_location`,
+    `admin_url`.
+    """
+
     home: Path
+    kafka_config: KafkaSettings | None = None
+    postgres_url: str | None = None
+    """Where Postgres is; its credentials are never used (each role brings its own)."""
+    redis_url: str | None = None
+    database_url: str | None = None
+    """The admin URL, held only by operator commands (`from_env(admin=True)`)."""
     log_level: str = "info"
     log_format: str = "json"
     epoch_check_seconds: float = 10.0
@@ -91,54 +128,82 @@ class Settings:
     api_jwt_secret: str | None = None
 
     @property
+    def kafka(self) -> KafkaSettings:
+        """The Kafka settings; `SettingsError` when no broker is configured."""
+        if self.kafka_config is None:
+            raise _missing("AWOOOP_KAFKA_BOOTSTRAP", "broker", self.home)
+        return self.kafka_config
+
+    @property
+    def postgres_location(self) -> str:
+        """Where Postgres is; `SettingsError` when it is not configured."""
+        if self.postgres_url is None:
+            raise _missing("AWOOOP_POSTGRES_URL", "postgres", self.home)
+        return self.postgres_url
+
+    @property
+    def admin_url(self) -> str:
+        """The admin URL of an operator command; `SettingsError` when it is not held."""
+        if self.database_url is None:
+            raise SettingsError(
+                "this command needs the Postgres admin URL: export AWOOOP_DATABASE_URL, "
+                "or start the embedded stack with `awooop dev up`"
+            )
+        return self.database_url
+
+    @property
     def role_passwords(self) -> dict[str, str]:
         """Passwords of roles that are not services (`awooop_api`)."""
         return {"awooop_api": self.api_db_password} if self.api_db_password else {}
 
     def api_database_url(self) -> str:
         """The URL the query API logs in with: role `awooop_api`, never an owner."""
-        return role_url(self.database_url, "awooop_api", self.api_db_password)
+        return role_url(self.postgres_location, "awooop_api", self.api_db_password)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read the environment, falling back to the embedded stack's recorded URLs."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, admin: bool = False) -> Settings:
+        """Read the environment, falling back to the embedded stack's recorded URLs.
+
+        `admin` keeps the admin URL (`AWOOOP_DATABASE_URL`): operator commands only.
+        """
         env = dict(os.environ if env is None else env)
-        home = Path(env.get("AWOOOP_HOME", ".awooop")).resolve()
+        home = state_dir(env)
         recorded = _stack_urls(home)
-
-        def url(var: str, piece: str) -> str:
-            value = env.get(var) or recorded.get(piece)
-            if not value:
-                raise SettingsError(
-                    f"{var} is not set and no embedded {piece} is recorded in {home}/stack.json: "
-                    "export it, or start the embedded stack with `awooop dev up`"
-                )
-            return value
-
-        bootstrap = url("AWOOOP_KAFKA_BOOTSTRAP", "broker")
-        # The embedded broker (however its URL arrived) gets the development timings.
-        dev = bootstrap == recorded.get("broker")
-        kafka = KafkaSettings(
-            bootstrap=bootstrap,
-            session_timeout_ms=int(
-                env.get("AWOOOP_KAFKA_SESSION_TIMEOUT_MS", 2_000 if dev else 10_000)
-            ),
-            heartbeat_interval_ms=int(env.get("AWOOOP_KAFKA_HEARTBEAT_MS", 300 if dev else 3_000)),
-            max_poll_records=int(env.get("AWOOOP_KAFKA_MAX_POLL_RECORDS", 500)),
-            fetch_max_wait_ms=int(
-                env.get("AWOOOP_KAFKA_FETCH_MAX_WAIT_MS", DEV_FETCH_MAX_WAIT_MS if dev else 500)
-            ),
-        )
+        admin_url = env.get("AWOOOP_DATABASE_URL") or recorded.get("postgres")
+        location = env.get("AWOOOP_POSTGRES_URL") or admin_url
+        bootstrap = env.get("AWOOOP_KAFKA_BOOTSTRAP") or recorded.get("broker")
+        kafka = None
+        if bootstrap:
+            # The embedded broker (however its URL arrived) gets the development timings.
+            dev = bootstrap == recorded.get("broker")
+            kafka = KafkaSettings(
+                bootstrap=bootstrap,
+                session_timeout_ms=int(
+                    env.get("AWOOOP_KAFKA_SESSION_TIMEOUT_MS", 2_000 if dev else 10_000)
+                ),
+                heartbeat_interval_ms=int(
+                    env.get("AWOOOP_KAFKA_HEARTBEAT_MS", 300 if dev else 3_000)
+                ),
+                max_poll_records=int(env.get("AWOOOP_KAFKA_MAX_POLL_RECORDS", 500)),
+                replication_factor=int(env.get("AWOOOP_KAFKA_REPLICATION_FACTOR", 1 if dev else 3)),
+                min_insync_replicas=int(
+                    env.get("AWOOOP_KAFKA_MIN_INSYNC_REPLICAS", 1 if dev else 2)
+                ),
+                fetch_max_wait_ms=int(
+                    env.get("AWOOOP_KAFKA_FETCH_MAX_WAIT_MS", DEV_FETCH_MAX_WAIT_MS if dev else 500)
+                ),
+            )
         passwords = {
             service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]
             for service in SERVICES
             if env.get(f"AWOOOP_DB_PASSWORD_{service.upper()}")
         }
         return cls(
-            kafka=kafka,
-            database_url=url("AWOOOP_DATABASE_URL", "postgres"),
-            redis_url=url("AWOOOP_REDIS_URL", "redis"),
             home=home,
+            kafka_config=kafka,
+            postgres_url=without_credentials(location) if location else None,
+            redis_url=env.get("AWOOOP_REDIS_URL") or recorded.get("redis"),
+            database_url=admin_url if admin else None,
             log_level=env.get("AWOOOP_LOG_LEVEL", "info"),
             log_format=env.get("AWOOOP_LOG_FORMAT", "json"),
             epoch_check_seconds=float(env.get("AWOOOP_EPOCH_CHECK_SECONDS", 10)),
@@ -150,13 +215,17 @@ class Settings:
 
     def with_kafka(self, **changes: int | str) -> Settings:
         """A copy with some Kafka settings replaced (tests shorten group timeouts)."""
-        return replace(self, kafka=replace(self.kafka, **changes))  # type: ignore[arg-type]
+        return replace(self, kafka_config=replace(self.kafka, **changes))  # type: ignore[arg-type]
+
+    def without_admin(self) -> Settings:
+        """A copy that no longer holds the admin URL (what a service process keeps)."""
+        return replace(self, database_url=None)
 
     def service_database_url(self, service: str) -> str:
-        """The URL a service logs in with: the admin URL's host and database, its own role."""
+        """The URL a service logs in with: Postgres's location, the service's own role."""
         if not _SERVICE_NAME.fullmatch(service):
             raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
-        return role_url(self.database_url, f"awooop_{service}", self.db_passwords.get(service))
+        return role_url(self.postgres_location, f"awooop_{service}", self.db_passwords.get(service))
 
 
 def _read_secret(home: Path) -> str | None:
@@ -164,9 +233,16 @@ def _read_secret(home: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def role_url(admin_url: str, role: str, password: str | None) -> str:
-    """The admin URL with its credentials replaced by `role` (and `password`, when given)."""
-    parts = urlsplit(admin_url)
+def without_credentials(url: str) -> str:
+    """`url` with any user and password removed: where Postgres is, not who logs in."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def role_url(location: str, role: str, password: str | None) -> str:
+    """`location` with its credentials replaced by `role` (and `password`, when given)."""
+    parts = urlsplit(location)
     host = parts.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"

@@ -57,6 +57,14 @@ E_SERVICE_CRASHED = _code(
     "E-SERVICE-CRASHED",
     "a long-lived task of a service process failed; the process exits for its supervisor",
 )
+E_SCHEMA_BEHIND = _code(
+    "E-SCHEMA-BEHIND",
+    "a service's schema has not reached its code's migrations: run `awooop migrate` first",
+)
+E_TOPIC_CONFIG = _code(
+    "E-TOPIC-CONFIG",
+    "a topic's configuration (retention, replication, record size) differs from the registry",
+)
 E_TOPIC_PARTITIONS = _code(
     "E-TOPIC-PARTITIONS", "an existing topic's partition count differs from the topic registry"
 )
@@ -145,6 +153,8 @@ _ALL = (
     E_MCP_CALL_UNKNOWN,
     E_BROKER_RESET,
     E_SERVICE_CRASHED,
+    E_SCHEMA_BEHIND,
+    E_TOPIC_CONFIG,
     E_TOPIC_PARTITIONS,
     E_DLQ_DECODE,
     E_DLQ_INVALID,

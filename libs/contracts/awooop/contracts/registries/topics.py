@@ -19,6 +19,19 @@ MAX_RECORD_BYTES = 1_048_576
 
 DEFAULT_PARTITIONS = 12
 
+MAX_MESSAGE_BYTES = MAX_RECORD_BYTES + 64 * 1024
+"""Every topic's `max.message.bytes`: one record at the value limit, with its key, headers
+and batch overhead (a DLQ entry adds its own headers), fits in a batch of its own."""
+
+TOPIC_CONFIGS: dict[str, str] = {
+    "retention.ms": "-1",
+    "cleanup.policy": "delete",
+    "max.message.bytes": str(MAX_MESSAGE_BYTES),
+}
+"""Configs every registry topic has. The log is kept whole (`retention.ms=-1`): read models
+are rebuilt and audits replayed from offset 0. Replication factor and
+`min.insync.replicas` are the cluster's, from settings."""
+
 TopicValue = Literal["envelope", "inbound_record", "dead_letter", "broker_epoch"]
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from awooop.contracts.registries.topics import MAX_RECORD_BYTES
+from awooop.contracts.registries.topics import MAX_MESSAGE_BYTES, MAX_RECORD_BYTES
 from awooop.infra.settings import KafkaSettings
 
-# A batch must hold at least one record of the maximum size plus its overhead;
-# the default 16 KiB would hold only ~22 envelopes of 700 B.
-BATCH_BYTES = 2 * MAX_RECORD_BYTES
+# A batch must hold at least one record of the maximum size plus its overhead (the
+# default 16 KiB would hold only ~22 envelopes of 700 B), and never outgrow the topics'
+# `max.message.bytes`, which a broker applies to a whole batch.
+BATCH_BYTES = MAX_MESSAGE_BYTES
 
-DLQ_REQUEST_BYTES = MAX_RECORD_BYTES + 64 * 1024
+DLQ_REQUEST_BYTES = MAX_MESSAGE_BYTES
 """The largest DLQ record sent: a value at the record limit plus its headers. A larger
 one is refused by the producer exactly as a broker's `max.message.bytes` would refuse
 it (`MessageSizeTooLargeError`), and the DLQ writer sends it again without its value."""

@@ -1,0 +1,66 @@
+"""`awooop migrate`: every service's role, schema, migrations and inbox partitions.
+
+An operator command, run once before services start (by `make run`, `awooop up`
+and the test stacks) and again after each upgrade. It is the holder of the
+admin URL; services only check that their schema is current and refuse to
+start when it is not. Idempotent; concurrent runs take turns on one advisory
+lock and both succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+from typing import Any
+
+import asyncpg
+
+from awooop.infra.postgres.provisioning import migrate_platform
+from awooop.infra.runner import ServiceSpec
+from awooop.infra.settings import Settings
+
+SERVICE_APPS = {
+    "ingress": "awooop.ingress.app",
+    "runtime": "awooop.runtime.app",
+    "mcp_gateway": "awooop.mcp_gateway.app",
+    "approval": "awooop.approval.app",
+    "projector": "awooop.projector.app",
+}
+
+
+class MigrateError(RuntimeError):
+    """`awooop migrate` could not finish; the message says why in one line."""
+
+
+def register(verbs: argparse._SubParsersAction[Any]) -> None:
+    migrate = verbs.add_parser(
+        "migrate", help="provision roles and schemas, run every service's migrations"
+    )
+    migrate.set_defaults(handler=run_migrate)
+
+
+def service_specs() -> list[ServiceSpec]:
+    """The spec of every service, as its `app.py` builds it."""
+    return [importlib.import_module(module).spec() for module in SERVICE_APPS.values()]
+
+
+def migrate_all(settings: Settings, report: Any = print) -> None:
+    """Bring every service's schema up to date with `settings`' admin URL."""
+    try:
+        asyncio.run(
+            migrate_platform(
+                settings.admin_url,
+                service_specs(),
+                settings.db_passwords,
+                settings.role_passwords,
+                report=report,
+            )
+        )
+    except (OSError, asyncpg.PostgresError) as error:
+        raise MigrateError(f"migration failed: {type(error).__name__}: {error}") from error
+
+
+def run_migrate(_args: argparse.Namespace) -> int:
+    migrate_all(Settings.from_env(admin=True))
+    return 0

@@ -1,0 +1,42 @@
+"""No service process holds the admin URL or another role's password.
+
+Break caught: a supervisor that hands its own environment (the admin URL among it)
+to every child, or a service whose settings keep the admin URL it was started with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awooop.infra.settings import SERVICES, Settings
+from support.platform_procs import own_platform
+
+pytestmark = pytest.mark.e2e
+
+PASSWORDS = {f"AWOOOP_DB_PASSWORD_{s.upper()}": f"pw-{s}-secret" for s in SERVICES}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
+    return {name.decode(): value.decode(errors="replace") for name, value in pairs}
+
+
+def test_every_process_holds_only_its_own_credentials(tmp_path: Path) -> None:
+    extra = {**PASSWORDS, "AWOOOP_API_DB_PASSWORD": "pw-api-secret"}
+    with own_platform(tmp_path / "home", **extra) as running:
+        admin_url = running.env["AWOOOP_DATABASE_URL"]
+        seen = {name: _environ(p.pid) for name, p in running.platform.processes.items()}
+    assert sorted(seen) == sorted([*SERVICES, "api"])
+    for name, env in seen.items():
+        assert "AWOOOP_DATABASE_URL" not in env, name
+        assert admin_url not in "\0".join(env.values()), name
+        own = "AWOOOP_API_DB_PASSWORD" if name == "api" else f"AWOOOP_DB_PASSWORD_{name.upper()}"
+        held = {k for k in env if k.startswith("AWOOOP_DB_PASSWORD_") or k.endswith("DB_PASSWORD")}
+        assert held == {own}, (name, held)
+        settings = Settings.from_env(env).without_admin()
+        assert settings.database_url is None
+        assert settings.postgres_url is not None
+        assert "@" not in settings.postgres_url
