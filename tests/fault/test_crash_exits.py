@@ -46,6 +46,8 @@ def _start(
         "AWOOOP_KAFKA_SESSION_TIMEOUT_MS": "2000",
         "AWOOOP_KAFKA_HEARTBEAT_MS": "300",
         "AWOOOP_KAFKA_FETCH_MAX_WAIT_MS": "25",
+        "AWOOOP_KAFKA_REPLICATION_FACTOR": "1",  # one broker, and no stack.json to say so
+        "AWOOOP_KAFKA_MIN_INSYNC_REPLICAS": "1",
         "AWOOOP_LOG_FORMAT": "json",
     }
     with log.open("wb") as out:
