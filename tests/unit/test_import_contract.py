@@ -113,3 +113,28 @@ def test_domain_code_importing_io_or_infra_breaks_purity(package: str, module: s
     domain = package.split("/", 2)[2].replace("/", ".")
     top = module.split(".")[0] if not module.startswith("awooop.") else "awooop.infra"
     assert f"{domain} is not allowed to import {top}" in result.stdout, result.stdout
+
+
+def test_every_consuming_service_builds_its_processor_on_the_one_base() -> None:
+    """Break caught: a service that grows its own `BatchProcessor` beside the base, so
+    "where is event X handled" has two answers again."""
+    import datetime as dt
+
+    from awooop.contracts.families.builtin import builtin_catalogue
+    from awooop.infra.processor import EventProcessor
+    from awooop.ingress.handlers import IngressProcessor
+    from awooop.mcp_gateway.handlers import tool_call_requests
+    from awooop.projector.handlers import ReadModelProjector
+    from awooop.runtime.handlers import RuntimeProcessor
+
+    for processor in (IngressProcessor, RuntimeProcessor, ReadModelProjector):
+        assert issubclass(processor, EventProcessor), processor
+    catalogue, revision = builtin_catalogue()
+    gateway = tool_call_requests(
+        lambda: None,
+        catalogue=catalogue,
+        revision=revision,
+        clock=lambda: dt.datetime.now(dt.UTC),
+        service="mcp_gateway",
+    )
+    assert isinstance(gateway, EventProcessor)
