@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from awooop.contracts.records.codec import EnvelopeCodec
@@ -24,6 +23,7 @@ from awooop.contracts.registries.topics import topic
 from awooop.infra.embedded.processes import free_port
 from awooop.infra.settings import asyncpg_dsn
 from support.platform_procs import RunningPlatform
+from support.topic_reader import records_to_end
 
 T = TypeVar("T")
 _CODEC = EnvelopeCodec()
@@ -129,28 +129,12 @@ async def read_to_end(
         for t in (topic(name) for name in topic_names)
         for p in range(t.partitions)
     ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    records: list[TopicRecord] = []
-    try:
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            fetched = await consumer.getmany(timeout_ms=200, max_records=2000)
-            for tp, batch in fetched.items():
-                records.extend(TopicRecord(tp, r.offset, _CODEC.decode(r.value)) for r in batch)
-            highwaters = {tp: consumer.highwater(tp) for tp in tps}
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            if all(hw is not None and positions[tp] >= hw for tp, hw in highwaters.items()):
-                return records, {tp: hw for tp, hw in highwaters.items() if hw is not None}
-            if loop.time() > deadline:
-                behind = {str(tp): (positions[tp], hw) for tp, hw in highwaters.items()}
-                raise AssertionError(f"topics not read to their end: {behind}")
-    finally:
-        await consumer.stop()
+    raw, highwaters = await records_to_end(bootstrap, tps, within=within)
+    records = [
+        TopicRecord(TopicPartition(r.topic, r.partition), r.offset, _CODEC.decode(r.value))
+        for r in raw
+    ]
+    return records, highwaters
 
 
 def ids_checksum(event_ids: Iterable[object]) -> str:

@@ -1,14 +1,15 @@
-"""Reading a topic from its beginning, decoded, for assertions."""
+"""Reading topics from their beginning for assertions: decoded envelopes until a
+condition holds, or raw records up to the high watermarks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.decode_errors import EnvelopeDecodeError
@@ -58,3 +59,33 @@ class TopicReader:
                     with contextlib.suppress(EnvelopeDecodeError):
                         self.seen.append(_CODEC.decode(record.value))
         return self.seen
+
+
+async def records_to_end(
+    bootstrap: str, tps: Sequence[TopicPartition], *, within: float
+) -> tuple[list[ConsumerRecord[bytes, bytes]], dict[TopicPartition, int]]:
+    """Every record of `tps` up to the high watermarks seen by the fetches (the embedded
+    broker's `end_offsets()` is wrong); call it once producing is over. Returns the
+    records, in fetch order, and the high watermarks."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(list(tps))
+        for tp in tps:
+            consumer.seek(tp, 0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for batch in fetched.values():
+                found.extend(batch)
+            highwaters = {tp: consumer.highwater(tp) for tp in tps}
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(hw is not None and positions[tp] >= hw for tp, hw in highwaters.items()):
+                return found, {tp: hw for tp, hw in highwaters.items() if hw is not None}
+            if loop.time() > deadline:
+                behind = {str(tp): (positions[tp], hw) for tp, hw in highwaters.items()}
+                raise AssertionError(f"partitions not read to their end: {behind}")
+    finally:
+        await consumer.stop()

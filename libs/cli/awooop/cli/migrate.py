@@ -16,17 +16,13 @@ from typing import Any
 
 import asyncpg
 
+from awooop.cli.services import ENTRY_POINTS
 from awooop.infra.postgres.provisioning import migrate_platform
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.settings import Settings
 
-SERVICE_APPS = {
-    "ingress": "awooop.ingress.app",
-    "runtime": "awooop.runtime.app",
-    "mcp_gateway": "awooop.mcp_gateway.app",
-    "approval": "awooop.approval.app",
-    "projector": "awooop.projector.app",
-}
+SERVICE_APPS = {name: module for name, module in ENTRY_POINTS.items() if name != "api"}
+"""Every service's `app` module; the query API owns no schema."""
 
 
 class MigrateError(RuntimeError):

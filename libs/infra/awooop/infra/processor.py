@@ -12,6 +12,7 @@ Retries, logging of failures, the DLQ and metrics stay in the consumer.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from uuid import UUID
@@ -76,7 +77,7 @@ class BatchContext:
         self.appended.extend(events)
 
 
-class EventProcessor:
+class EventProcessor(ABC):
     """A BatchProcessor (name, handles, decode, process, committed) built one way.
 
     `handled` is the set of event types (read from the `event_type` header) this
@@ -126,9 +127,9 @@ class EventProcessor:
         self.appended += len(context.appended)
         self._post_commit = context.post_commit
 
+    @abstractmethod
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         """Apply `records` (new to this processor, in partition-offset order)."""
-        raise NotImplementedError
 
     def committed(self) -> None:
         """Run the actions queued by the batch that just committed."""

@@ -22,12 +22,18 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATE_LOCK = 0x6177_6F6F_6F71
 
 
-def _config(schema: str, connection: Connection, extra_locations: Sequence[Path]) -> Config:
+def script_config(extra_locations: Sequence[Path] = ()) -> Config:
+    """The Alembic config of the shared branches plus a service's own `extra_locations`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     locations = [MIGRATIONS / "versions", *extra_locations]
     config.set_main_option("version_locations", " ".join(str(p) for p in locations))
     config.set_main_option("path_separator", "space")
+    return config
+
+
+def _config(schema: str, connection: Connection, extra_locations: Sequence[Path]) -> Config:
+    config = script_config(extra_locations)
     config.attributes["schema"] = schema
     config.attributes["connection"] = connection
     return config

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from awooop.infra.postgres import inbox
-from awooop.infra.postgres.migrate import MIGRATIONS, migrate
+from awooop.infra.postgres.migrate import migrate, script_config
 from awooop.infra.postgres.roles import (
     provision_login_roles,
     provision_services,
@@ -56,12 +55,7 @@ class SchemaSpec(Protocol):
 
 def branch_heads(branches: Sequence[str], extra_locations: Sequence[Path]) -> set[str]:
     """The revision ids at the heads of `branches`, from the migration scripts."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    locations = [MIGRATIONS / "versions", *extra_locations]
-    config.set_main_option("version_locations", " ".join(str(p) for p in locations))
-    config.set_main_option("path_separator", "space")
-    scripts = ScriptDirectory.from_config(config)
+    scripts = ScriptDirectory.from_config(script_config(extra_locations))
     heads: set[str] = set()
     for branch in branches:
         heads.update(rev.revision for rev in scripts.get_revisions(f"{branch}@head") if rev)
