@@ -8,14 +8,16 @@ external is not running.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shlex
 import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from awooop.infra.embedded import EmbeddedStack, StackStartError
+from awooop.infra.embedded.broker_memory import RECORD_BYTES_ESTIMATE, broker_memory
 from awooop.infra.embedded.stack import EXTERNAL_VARS, PieceStatus
-from awooop.infra.settings import state_dir
+from awooop.infra.settings import DEV_FETCH_MAX_WAIT_MS, KafkaSettings, Settings, state_dir
 
 STATUS_NOT_RUNNING = 3
 
@@ -131,10 +133,44 @@ def run_down(args: argparse.Namespace) -> int:
     return status
 
 
+def memory_lines(bootstrap: str, warn_mb: float) -> list[str]:
+    """What the embedded broker holds, and a warning when its estimate passes `warn_mb`.
+
+    Memory storage never frees a record, so a long-running stack grows until the
+    machine swaps; a figure and a warning here are the only notice anyone gets.
+    """
+    settings = KafkaSettings(bootstrap=bootstrap, fetch_max_wait_ms=DEV_FETCH_MAX_WAIT_MS)
+    try:
+        memory = asyncio.run(broker_memory(settings))
+    except Exception as error:  # a figure we cannot get must not hide the pieces' states
+        return [f"records in the embedded broker: unknown ({type(error).__name__}: {error})"]
+    lines = [
+        f"records in the embedded broker: {memory.records}, about {memory.estimated_mb:.3g} MB "
+        f"({RECORD_BYTES_ESTIMATE} bytes each; memory storage never frees one)"
+    ]
+    if memory.over(warn_mb):
+        lines.append(
+            f"warning: the embedded broker holds about {memory.estimated_mb:.3g} MB of records, "
+            f"over AWOOOP_EMBEDDED_BROKER_WARN_MB={warn_mb:g}: restart the stack "
+            "(`awooop dev down`, then `awooop dev up`; every record is lost) or point "
+            "AWOOOP_KAFKA_BOOTSTRAP at a real cluster"
+        )
+    return lines
+
+
 def run_status(_args: argparse.Namespace) -> int:
-    """`awooop dev status`: 0 when every piece that is not external runs, else 3."""
+    """`awooop dev status`: 0 when every piece that is not external runs, else 3.
+
+    For a running embedded broker it also says how many records it holds and warns
+    past `AWOOOP_EMBEDDED_BROKER_WARN_MB`; the warning never changes the exit code.
+    """
     statuses = EmbeddedStack(state_dir()).status()
     for status in statuses:
         print(piece_line(status))
+    for status in statuses:
+        if status.piece == "broker" and status.state == "running":
+            warn_mb = Settings.from_env().embedded_broker_warn_mb
+            for line in memory_lines(status.url, warn_mb):
+                print(line)
     healthy = all(status.state in ("running", "external") for status in statuses)
     return 0 if healthy else STATUS_NOT_RUNNING

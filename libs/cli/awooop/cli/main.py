@@ -19,12 +19,18 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from awooop.cli import demo, dev, migrate, outbox, queries, send, services, up
+from awooop.cli import audit, demo, dev, migrate, outbox, queries, send, services, up
 from awooop.infra.settings import SettingsError
 
 EXIT_ERROR = 2
 
-_EXPECTED = (SettingsError, migrate.MigrateError, outbox.OutboxCommandError)
+_EXPECTED = (
+    SettingsError,
+    migrate.MigrateError,
+    outbox.OutboxCommandError,
+    audit.AuditCommandError,
+    audit.AuditFileUnreadable,
+)
 """Refusals whose message is the whole story: no type name in front of it."""
 
 
@@ -46,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(verbs)
     outbox.register(verbs)
     migrate.register(verbs)
+    audit.register(verbs)
     return parser
 
 

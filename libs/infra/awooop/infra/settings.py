@@ -23,6 +23,7 @@
 | `AWOOOP_HEALTH_PORT` | port of a service's `/healthz` and `/readyz` | none (not served) |
 | `AWOOOP_HEALTH_HOST` | address the health endpoints bind | `127.0.0.1` |
 | `AWOOOP_CRASH_LINGER_SECONDS` | how long a crashed process stays unready before it exits 70 | 1 |
+| `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
 
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
@@ -126,6 +127,8 @@ class Settings:
     db_passwords: dict[str, str] = field(default_factory=dict)
     api_db_password: str | None = None
     api_jwt_secret: str | None = None
+    embedded_broker_warn_mb: float = 512.0
+    """The embedded broker keeps every record in memory: `dev status` warns past this."""
 
     @property
     def kafka(self) -> KafkaSettings:
@@ -211,6 +214,7 @@ class Settings:
             db_passwords=passwords,
             api_db_password=env.get("AWOOOP_API_DB_PASSWORD") or None,
             api_jwt_secret=env.get("AWOOOP_API_JWT_SECRET") or _read_secret(home),
+            embedded_broker_warn_mb=float(env.get("AWOOOP_EMBEDDED_BROKER_WARN_MB", 512)),
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:
