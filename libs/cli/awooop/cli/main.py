@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from awooop.cli import audit, demo, dev, migrate, outbox, queries, send, services, up
+from awooop.cli import audit, demo, dev, dlq, migrate, outbox, queries, send, services, up
 from awooop.infra.settings import SettingsError
 
 EXIT_ERROR = 2
@@ -30,6 +30,7 @@ _EXPECTED = (
     outbox.OutboxCommandError,
     audit.AuditCommandError,
     audit.AuditFileUnreadable,
+    dlq.DlqCommandError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(verbs)
     outbox.register(verbs)
     migrate.register(verbs)
+    dlq.register(verbs)
     audit.register(verbs)
     return parser
 

@@ -62,7 +62,10 @@ class ServiceSpec:
 
     service: str
     topics: Sequence[str] = ()
-    processor: Callable[[ServiceRunner], BatchProcessor] | None = None
+    processor: Callable[[ServiceRunner | None], BatchProcessor] | None = None
+    """Builds the processor: with the runner that runs it, or with None outside any
+    running service (`awooop dlq replay`), where nothing of a runner is there to hand
+    work on to."""
     branches: Sequence[str] = ("store",)
     offsets: Literal["kafka", "postgres"] = "kafka"
     relay: bool = True

@@ -15,6 +15,7 @@ from awooop.contracts.registries.service_names import RUNTIME
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
+from awooop.runtime.claim_handoff import ReplayRuntimeProcessor
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import Clock, StepPool
 
@@ -52,7 +53,14 @@ class _Wiring:
             )
         return self._step_pool
 
-    def processor(self, runner: ServiceRunner) -> RuntimeProcessor:
+    def processor(self, runner: ServiceRunner | None) -> RuntimeProcessor:
+        if runner is None:  # outside a runtime process: the claim loops take the steps
+            return ReplayRuntimeProcessor(
+                catalogue=self._catalogue,
+                revision=self._revision,
+                clock=self._clock,
+                service=self._service,
+            )
         return RuntimeProcessor(
             self.step_pool(runner),
             catalogue=self._catalogue,

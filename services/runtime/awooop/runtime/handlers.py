@@ -11,6 +11,7 @@ this process and, once the batch committed, hands it to the local step pool.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from awooop.contracts.families.builtin import Catalogue
 from awooop.infra.kafka.records import DecodedRecord
@@ -25,7 +26,7 @@ from awooop.runtime.domain.batch import (
     lock_keys,
     tool_outcome,
 )
-from awooop.runtime.scheduler import Clock, StepPool
+from awooop.runtime.scheduler import Clock
 
 STEPS: Mapping[str, Step] = {
     MESSAGE: BatchFold.message,
@@ -35,12 +36,23 @@ STEPS: Mapping[str, Step] = {
 }
 
 
+class StepHandoff(Protocol):
+    """Where a batch's leased steps go once it committed: the process's `StepPool`, or,
+    outside a runtime process, the claim loop of whichever one polls next
+    (`awooop.runtime.claim_handoff`)."""
+
+    owner: str
+    lease_seconds: float
+
+    def submit(self, lease: Lease, *, claimed: bool = True) -> None: ...
+
+
 class RuntimeProcessor(EventProcessor):
     """A BatchProcessor over ingress messages and gateway outcomes, idempotent on `event_id`."""
 
     def __init__(
         self,
-        pool: StepPool,
+        pool: StepHandoff,
         *,
         catalogue: Catalogue,
         revision: str,
