@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from awooop.cli.dlq import list_entries, replay_group
+from awooop.cli.dlq import DlqCommandError, list_entries, replay_group
 from awooop.cli.main import main
 from awooop.contracts.events.payloads.run import RunCompleted, RunStarted
 from awooop.contracts.records.codec import EnvelopeCodec
@@ -274,3 +274,33 @@ def test_an_unknown_group_is_a_one_line_usage_error(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err.strip()
     assert err.startswith("awooop: error: 'awooop.nobody' is no service's consumer group")
     assert "\n" not in err
+
+
+async def test_an_outage_stops_the_replay_and_marks_nothing(scene: Scene) -> None:
+    """A revoked grant is an outage, not poison: as the service's role the write is
+    refused (the admin itself could write), the command stops, and nothing is marked."""
+    late = started(scene.started.project_id, str(new_event_id()))
+    producer = create_producer(scene.settings.kafka)
+    await producer.start()
+    try:
+        await DeadLetters(producer, scene.group).send(
+            topic=TOPIC,
+            partition=1,
+            offset=10**9 + 2,
+            code=E_DLQ_HANDLER.code,
+            error="late",
+            record=raw(late),
+        )
+    finally:
+        await producer.stop()
+    await scene.admin.execute("REVOKE INSERT ON projector.timeline FROM awooop_projector")
+    try:
+        with pytest.raises(DlqCommandError, match="outage while replaying"):
+            await _replay(scene)
+    finally:
+        await scene.admin.execute("GRANT INSERT ON projector.timeline TO awooop_projector")
+    assert 10**9 + 2 not in await _state(scene.admin, scene.group)
+    assert (await applications(scene.admin, {late.event_id}))[late.event_id] == 0
+    _code, lines = await _replay(scene)
+    assert any(line.startswith("applied") and "@1000000002" in line for line in lines)
+    assert (await applications(scene.admin, {late.event_id}))[late.event_id] == 1
