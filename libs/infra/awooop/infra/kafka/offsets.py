@@ -148,20 +148,25 @@ class PostgresOffsetStore:
         return [r for r in records if _raw(r).offset >= floor[_raw(r).tp]]
 
     async def store(self, conn: asyncpg.Connection, offsets: Offsets) -> None:
-        tps = list(offsets)
-        await conn.execute(
-            "INSERT INTO projector_offsets AS o (consumer_group, topic, partition, next_offset) "
-            "SELECT $1, t, p, n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n) "
-            "ON CONFLICT (consumer_group, topic, partition) "
-            "DO UPDATE SET next_offset = excluded.next_offset "
-            "WHERE o.next_offset < excluded.next_offset",
-            self._group,
-            [tp.topic for tp in tps],
-            [tp.partition for tp in tps],
-            [offsets[tp] for tp in tps],
-        )
+        await store_offsets(conn, self._group, offsets)
 
     async def committed(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
         self._known.update(offsets)
         with contextlib.suppress(Exception):
             await commit_assigned(consumer, offsets)
+
+
+async def store_offsets(conn: asyncpg.Connection, group: str, offsets: Offsets) -> None:
+    """Move `group`'s rows of `projector_offsets` forward to `offsets` (never back)."""
+    tps = list(offsets)
+    await conn.execute(
+        "INSERT INTO projector_offsets AS o (consumer_group, topic, partition, next_offset) "
+        "SELECT $1, t, p, n FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n) "
+        "ON CONFLICT (consumer_group, topic, partition) "
+        "DO UPDATE SET next_offset = excluded.next_offset "
+        "WHERE o.next_offset < excluded.next_offset",
+        group,
+        [tp.topic for tp in tps],
+        [tp.partition for tp in tps],
+        [offsets[tp] for tp in tps],
+    )

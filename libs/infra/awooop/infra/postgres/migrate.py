@@ -44,12 +44,20 @@ async def migrate(
     schema: str,
     branches: Iterable[str],
     extra_locations: Sequence[Path] = (),
+    *,
+    role: str | None = None,
 ) -> None:
-    """Upgrade `branches` (e.g. `["store"]`) to their heads in `schema`."""
+    """Upgrade `branches` (e.g. `["store"]`) to their heads in `schema`.
+
+    With `role`, the login (an operator's admin URL) migrates as that role
+    (`SET LOCAL ROLE`), so the role owns what the migration creates and its
+    policies name it, as when the role logs in itself."""
     engine = create_async_engine(sqlalchemy_url(service_url))
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+            if role is not None:
+                await conn.execute(text(f'SET LOCAL ROLE "{role}"'))
             await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
 
             def upgrade(sync_conn: Connection) -> None:
