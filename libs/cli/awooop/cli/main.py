@@ -19,7 +19,19 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from awooop.cli import audit, demo, dev, dlq, migrate, outbox, queries, send, services, up
+from awooop.cli import (
+    audit,
+    demo,
+    dev,
+    dlq,
+    migrate,
+    outbox,
+    projector,
+    queries,
+    send,
+    services,
+    up,
+)
 from awooop.infra.settings import SettingsError
 
 EXIT_ERROR = 2
@@ -31,6 +43,7 @@ _EXPECTED = (
     audit.AuditCommandError,
     audit.AuditFileUnreadable,
     dlq.DlqCommandError,
+    projector.ProjectorCommandError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -55,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.register(verbs)
     dlq.register(verbs)
     audit.register(verbs)
+    projector.register(verbs)
     return parser
 
 
