@@ -28,10 +28,12 @@ from awooop.cli import (
     outbox,
     projector,
     queries,
+    recover,
     send,
     services,
     up,
 )
+from awooop.infra.logging import configure_logging
 from awooop.infra.settings import SettingsError
 
 EXIT_ERROR = 2
@@ -44,6 +46,7 @@ _EXPECTED = (
     audit.AuditFileUnreadable,
     dlq.DlqCommandError,
     projector.ProjectorCommandError,
+    recover.RecoverError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.register(verbs)
     audit.register(verbs)
     projector.register(verbs)
+    recover.register(verbs)
     return parser
 
 
@@ -79,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
+    if args.verb != "run":  # a service process configures its own logging
+        # Operator commands print what they did; the library's log lines (a swap,
+        # an outage being retried) go to stderr, and only from warnings up.
+        configure_logging("warning")
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -64,7 +64,7 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     checksum.set_defaults(handler=run_checksum)
 
 
-class _Display:
+class RebuildDisplay:
     """Records/s, records per topic still to read and the time left, on a terminal."""
 
     def __init__(self, console: Console) -> None:
@@ -80,7 +80,7 @@ class _Display:
         )
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> _Display:
+    def __enter__(self) -> RebuildDisplay:
         self._progress.start()
         return self
 
@@ -122,7 +122,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     show = not args.quiet and console.is_terminal
 
-    async def rebuilding(display: _Display | None) -> RebuildReport:
+    async def rebuilding(display: RebuildDisplay | None) -> RebuildReport:
         rebuild = Rebuild(
             settings.kafka, settings.admin_url, on_progress=display.update if display else None
         )
@@ -130,7 +130,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
     try:
         if show:
-            with _Display(console) as display:
+            with RebuildDisplay(console) as display:
                 report = asyncio.run(rebuilding(display))
         else:
             report = asyncio.run(rebuilding(None))

@@ -17,6 +17,12 @@ class Readiness:
     def started(self) -> None:
         self._started = True
 
+    def restarting(self) -> None:
+        """Unready, as before the first start, with every earlier reason forgotten."""
+        self._started = False
+        self._reasons.clear()
+        log.info("restarting")
+
     def hold(self, reason: str, detail: str = "") -> None:
         if reason not in self._reasons:
             log.warning("unready", reason=reason, detail=detail)

@@ -4,8 +4,11 @@ Start-up order matters: the role, schema and migrations; the registry topics
 (created before any client names them); the broker epoch (adopted on first
 start, compared afterwards); only then the BatchConsumer and the relay. A
 background watch re-reads the epoch and the partition counts; a mismatch
-halts consuming and relaying for good, logs `E-BROKER-RESET` and keeps the
-process unready until an operator recovers it.
+halts consuming and relaying, logs `E-BROKER-RESET` and keeps the process
+unready until an operator recovers it: `awooop recover broker-reset` writes
+the new broker's epoch into this service's schema, the recovery watch of the
+halted runner sees it there and sets `recovered`, and the process restarts
+the runner in place (`restart()`) on the new broker.
 
 Every long-lived task (consumer, relay, epoch watch, background jobs) is
 supervised: one that ends with an exception, or ends at all while nothing
@@ -34,7 +37,7 @@ from awooop.contracts.registries.topics import consumer_group
 from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.kafka.consumer import BROKER_EPOCH, BatchConsumer, BatchProcessor
 from awooop.infra.kafka.dlq import DeadLetters
-from awooop.infra.kafka.epoch import EPOCH_TOPIC, adopt_epoch, read_broker_epoch
+from awooop.infra.kafka.epoch import EPOCH_TOPIC, adopt_epoch, read_broker_epoch, stored_epoch
 from awooop.infra.kafka.offsets import KafkaOffsetStore, OffsetStore, PostgresOffsetStore
 from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
 from awooop.infra.logging import get_logger
@@ -112,6 +115,9 @@ class ServiceRunner:
         self.failed = asyncio.Event()
         """Set when a supervised task crashed; `failure` says which and why."""
         self.failure: str | None = None
+        self.recovered = asyncio.Event()
+        """Set when a halted service finds the broker's new epoch recorded in its schema
+        (`awooop recover broker-reset` wrote it): time to `restart()`."""
 
     async def start(self) -> None:
         """Start every part of the service; `SchemaBehind` when `awooop migrate` is due."""
@@ -285,6 +291,58 @@ class ServiceRunner:
         for task in self._tasks:
             if task.get_name() == "relay" or task.get_name().startswith("background"):
                 task.cancel()
+        self._supervise(self._await_recovery(), "recovery-watch")
+
+    async def _await_recovery(self) -> None:
+        """While halted: set `recovered` once this schema records the broker's epoch.
+
+        Only `awooop recover broker-reset` writes an epoch over a recorded one, after it
+        refilled this schema's outbox (or rebuilt the read models); nothing here
+        adopts the new broker by itself.
+        """
+        assert self.pool is not None
+        admin = topic_admin.admin_client(self.settings.kafka)
+        await admin.start()
+        try:
+            while not self.recovered.is_set():
+                await asyncio.sleep(self.settings.epoch_check_seconds)
+                try:
+                    # Never read a topic the new broker lacks: the read would auto-create
+                    # it with the broker's partition count, not the registry's.
+                    if EPOCH_TOPIC not in await topic_admin.partition_counts(admin):
+                        continue
+                    recorded = await stored_epoch(self.pool)
+                    broker = await read_broker_epoch(self.settings.kafka, create=False)
+                except Exception as error:  # an outage: the next round asks again
+                    log.warning("recovery_check_failed", error=repr(error))
+                    continue
+                if recorded is not None and recorded != self.epoch and recorded == broker:
+                    log.info("broker_recovered", epoch=recorded, previous=self.epoch)
+                    self.recovered.set()
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    async def restart(self) -> None:
+        """Stop everything and start again from the pool up: the recovered broker's epoch
+        is adopted, consumers start over from the refilled topics (their inboxes absorb
+        what they applied before), the relay publishes what the outbox holds."""
+        await self.stop()
+        self._tasks = []
+        self._stopping = False
+        self._halting = False
+        self.consumer = None
+        self.relay = None
+        self.pool = None
+        self.epoch = None
+        self.recovered = asyncio.Event()
+        self.readiness.restarting()
+        self._dlq_producer = create_producer(
+            self.settings.kafka,
+            client_id=f"{self.spec.service}-dlq",
+            max_request_size=DLQ_REQUEST_BYTES,
+        )
+        await self.start()
 
     async def stop(self) -> None:
         self._stopping = True

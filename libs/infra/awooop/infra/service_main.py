@@ -5,7 +5,9 @@ from the moment the process starts, starts the `ServiceRunner`, and stops
 cleanly on SIGTERM or SIGINT (exit 0). When a supervised task crashes, the
 process stays unready for `AWOOOP_CRASH_LINGER_SECONDS` (default 1) so a
 probe sees it, stops, and exits with `EXIT_CRASHED` for its supervisor to
-restart it.
+restart it. A runner halted by a broker reset stays up, unready; once `awooop
+recover broker-reset` has recorded the new epoch in its schema, the process
+restarts the runner in place and turns ready again.
 
 `AWOOOP_FAULT_RELAY_EXIT_AFTER_ACK=1` is a fault-injection switch for the
 crash tests: the process exits abruptly right after the broker acknowledged
@@ -87,7 +89,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
                 )
                 return EXIT_NOT_CONFIGURED
             log.info("service_started", service=spec.service, instance=runner.instance_id)
-            await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+            await _serve_until_stopped(runner, stopping, failing)
         if not start.done():
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,6 +107,28 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
             await server_task
         log.info("service_stopped", service=spec.service)
     return status
+
+
+async def _serve_until_stopped(
+    runner: ServiceRunner, stopping: asyncio.Task[bool], failing: asyncio.Task[bool]
+) -> None:
+    """Wait for a stop or a crash; restart the runner in place after each broker recovery.
+
+    A restart that fails (the new broker unreachable, say) is a crash like any other.
+    """
+    while True:
+        recovering = asyncio.create_task(runner.recovered.wait())
+        await asyncio.wait({stopping, failing, recovering}, return_when=asyncio.FIRST_COMPLETED)
+        if not recovering.done():
+            recovering.cancel()
+            return
+        log.info("service_restarting", service=runner.spec.service, reason="broker recovered")
+        try:
+            await runner.restart()
+        except Exception as error:
+            runner.crash(f"restart after the broker recovery: {type(error).__name__}: {error}")
+            return
+        log.info("service_started", service=runner.spec.service, instance=runner.instance_id)
 
 
 def run(spec: ServiceSpec) -> None:

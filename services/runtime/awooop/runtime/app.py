@@ -27,16 +27,21 @@ def utc_now() -> dt.datetime:
 
 
 class _Wiring:
-    """The one step pool of a runner, shared by its processor and its background job."""
+    """The one step pool of a runner, shared by its processor and its background job.
+
+    A runner restarted after a broker recovery has a new pool and relay: it gets a new
+    step pool (the old one's tasks ended with the old runner's)."""
 
     def __init__(self, catalogue: Catalogue, revision: str, clock: Clock, service: str) -> None:
         self._catalogue, self._revision = catalogue, revision
         self._clock, self._service = clock, service
         self._step_pool: StepPool | None = None
+        self._built_on: object = None
 
     def step_pool(self, runner: ServiceRunner) -> StepPool:
-        if self._step_pool is None:
+        if self._step_pool is None or self._built_on is not runner.pool:
             assert runner.pool is not None
+            self._built_on = runner.pool
             relay = runner.relay
             self._step_pool = StepPool(
                 runner.pool,

@@ -18,14 +18,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.settings import KafkaSettings
 
 EPOCH_TOPIC = Topics.BROKER_EPOCH.name
 _EPOCH_TP = TopicPartition(EPOCH_TOPIC, 0)
 
 
+async def _epoch_topic_exists(settings: KafkaSettings) -> bool:
+    """One all-topics metadata request: it names topics and, unlike a fetch or a
+    produce, never makes one."""
+    admin = topic_admin.admin_client(settings)
+    await admin.start()
+    try:
+        return EPOCH_TOPIC in await topic_admin.partition_counts(admin)
+    finally:
+        await admin.close()
+
+
 async def _read_offset_zero(settings: KafkaSettings, wait_seconds: float) -> str | None:
-    """The epoch id at offset 0, or None when the partition is empty."""
+    """The epoch id at offset 0, or None when the partition is empty or the topic missing.
+
+    A fetch from a missing topic would auto-create it with the broker's partition
+    count, so a new broker is asked first whether the topic exists.
+    """
+    if not await _epoch_topic_exists(settings):
+        return None
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
         enable_auto_commit=False,
@@ -57,12 +75,14 @@ async def read_broker_epoch(
     """The broker's epoch; with `create`, write one first when the topic is empty.
 
     Call with `create=True` only after the epoch topic was created with its
-    registry partition count: a produce to a missing topic auto-creates it
-    with a count of the broker's choosing.
+    registry partition count: a produce to a missing topic would auto-create it
+    with a count of the broker's choosing, so a missing topic is refused.
     """
     epoch = await _read_offset_zero(settings, wait_seconds)
     if epoch is not None or not create:
         return epoch
+    if not await _epoch_topic_exists(settings):
+        raise RuntimeError(f"{EPOCH_TOPIC} does not exist: create the registry topics first")
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
     await producer.start()
     try:

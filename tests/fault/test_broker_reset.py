@@ -1,0 +1,154 @@
+"""A broker loss under a populated platform, then `awooop recover broker-reset`.
+
+The embedded broker is restarted empty (every topic, record and committed offset
+gone) while the five services run with runs of two tenants behind them. Every
+service must notice and halt with `E-BROKER-RESET`; the recovery must bring each of
+them back in place (no process restarted by the test), with read models whose
+checksums equal the ones before the loss, write-side stores that re-reading the whole
+refilled log did not grow by one event (no handler applied anything twice: a second
+tool execution would add gateway events), and new messages that run.
+
+Breaks caught: a service that adopts the new broker by itself or never resumes; an
+outbox not refilled or refilled out of order (rebuilt read models differ); a consumer
+that re-applies the refilled log (store counts grow); a rebuild that misses records
+or records the wrong epoch (the projector stays halted or the checksums differ).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from awooop.cli.platform import SERVICES
+from awooop.cli.send import telegram_record
+from awooop.contracts.registries.topics import Topics
+from awooop.infra.settings import asyncpg_dsn
+from awooop.projector.adapters.checksums import schema_checksums
+from awooop.projector.domain.checksums import Checksums, differences
+from support.platform_procs import RunningPlatform, own_platform
+
+pytestmark = pytest.mark.fault
+
+TENANTS = ("br-alpha", "br-beta")
+RUNS = 8
+BOT = "7200"
+WRITE_SIDE = ("ingress", "runtime", "mcp_gateway", "approval")
+
+
+async def _send(bootstrap: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(Topics.CHANNEL_INBOUND.name, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _messages(tenant: int, first: int, count: int) -> list[tuple[bytes, bytes]]:
+    return [
+        telegram_record(
+            project=TENANTS[tenant],
+            bot=BOT,
+            update_id=10_000 * tenant + n,
+            user=str(800_000 + 1000 * tenant + n),
+            text=f"status {TENANTS[tenant]} {n}",
+        )
+        for n in range(first, first + count)
+    ]
+
+
+async def _state(admin_url: str) -> tuple[Checksums, dict[str, int]]:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        counts = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.events") for s in WRITE_SIDE}
+        return await schema_checksums(conn, "projector"), counts
+    finally:
+        await conn.close()
+
+
+def _readiness(running: RunningPlatform) -> dict[str, tuple[int, str]]:
+    answers = {}
+    with httpx.Client(timeout=2.0) as client:
+        for name in SERVICES:
+            port = running.platform.health_ports[name]
+            try:
+                response = client.get(f"http://127.0.0.1:{port}/readyz")
+                answers[name] = (response.status_code, response.text)
+            except httpx.HTTPError as error:
+                answers[name] = (0, repr(error))
+    return answers
+
+
+def _until(check, within: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def _settled(running: RunningPlatform, admin_url: str) -> tuple[Checksums, dict[str, int]]:
+    """The read models and store counts once two looks a second apart agree."""
+    previous = asyncio.run(_state(admin_url))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = asyncio.run(_state(admin_url))
+        if current[1] == previous[1] and not differences(current[0], previous[0]):
+            return current
+        previous = current
+    raise AssertionError(f"read models still moving after 60s; logs in {running.platform.logs}")
+
+
+def test_a_lost_broker_is_recovered_with_equal_read_models(tmp_path: Path) -> None:
+    with own_platform(tmp_path / "home", AWOOOP_EPOCH_CHECK_SECONDS="1") as running:
+        bootstrap = running.env["AWOOOP_KAFKA_BOOTSTRAP"]
+        admin_url = running.env["AWOOOP_DATABASE_URL"]
+        first = [*_messages(0, 0, RUNS), *_messages(1, 0, RUNS)]
+        asyncio.run(_send(bootstrap, [*first, first[0]]))  # one redelivered
+        for tenant in TENANTS:
+            running.wait_for_runs(tenant, RUNS, within=90)
+        before, stores = _settled(running, admin_url)
+        assert all(before.tables["runs"][t].rows == RUNS for t in TENANTS)
+
+        running.stack.restart_broker()
+
+        def all_halted() -> dict[str, tuple[int, str]] | None:
+            answers = _readiness(running)
+            reset = all(code == 503 and "E-BROKER-RESET" in text for code, text in answers.values())
+            return answers if reset else None
+
+        halted = _until(all_halted, within=30, what="every service to halt with E-BROKER-RESET")
+        assert set(halted) == set(SERVICES)
+        running.platform.check_alive()  # halted, not exited
+
+        recovered = running.cli("recover", "broker-reset", "--quiet")
+        assert "read models rebuilt" in recovered.stdout, recovered.stdout
+        for schema in WRITE_SIDE:
+            if stores[schema]:
+                assert f"{schema}: outbox refilled with {stores[schema]} events" in (
+                    recovered.stdout
+                ), recovered.stdout
+
+        running.wait_ready(timeout=60)
+        after, stores_after = _settled(running, admin_url)
+        assert differences(before, after) == []
+        assert stores_after == stores, "a service applied the refilled log again"
+
+        again = running.cli("recover", "broker-reset", "--quiet")
+        assert "on this epoch already" in again.stdout, again.stdout
+
+        asyncio.run(_send(bootstrap, _messages(0, RUNS, 2)))
+        running.wait_for_runs(TENANTS[0], RUNS + 2, within=60)
