@@ -184,25 +184,29 @@ def test_environment_urls_are_external_and_down_stops_only_its_own(
     assert redis_answers(pieces["redis"].url)
 
 
-def test_fresh_broker_starts_clean_unless_keep_data(new_home: Callable[[str], Path]) -> None:
+def test_a_new_broker_keeps_the_data_unless_fresh(new_home: Callable[[str], Path]) -> None:
     home = new_home("data")
     assert awooop(home, "dev", "up").returncode == 0
     fetch_value(recorded(home)["postgres"].url, "CREATE TABLE survivor (id int)")
     assert awooop(home, "dev", "down").returncode == 0
 
-    clean = awooop(home, "dev", "up")
-    assert clean.returncode == 0, clean.stderr
-    assert "starting clean" in clean.stdout
-    assert states(clean.stdout)["postgres"] == "started"
-    url = recorded(home)["postgres"].url
-    assert not table_exists(url, "survivor")
-
-    fetch_value(url, "CREATE TABLE survivor (id int)")
-    assert awooop(home, "dev", "down").returncode == 0
-    kept = awooop(home, "dev", "up", "--keep-data")
+    kept = awooop(home, "dev", "up")
     assert kept.returncode == 0, kept.stderr
-    assert "starting clean" not in kept.stdout
+    assert "starting empty" not in kept.stdout
+    assert "recovering" not in kept.stdout  # no service schema recorded an epoch
     assert table_exists(recorded(home)["postgres"].url, "survivor")
+
+    refused = awooop(home, "dev", "up", "--fresh")
+    assert refused.returncode == 1
+    assert "the broker is running" in refused.stderr
+    assert table_exists(recorded(home)["postgres"].url, "survivor")
+
+    assert awooop(home, "dev", "down").returncode == 0
+    fresh = awooop(home, "dev", "up", "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "starting empty" in fresh.stdout
+    assert states(fresh.stdout)["postgres"] == "started"
+    assert not table_exists(recorded(home)["postgres"].url, "survivor")
 
     data_dir = postgres_data_dir(home)
     assert (data_dir / "PG_VERSION").exists()

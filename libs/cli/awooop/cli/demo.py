@@ -26,7 +26,7 @@ FINISHED = ("completed", "failed", "cancelled", "timeout")
 def register(verbs: argparse._SubParsersAction[Any]) -> None:
     demo = verbs.add_parser("run-demo", help="run the platform and push a demo conversation")
     demo.add_argument(
-        "--keep-data", action="store_true", help="keep Postgres data of an old broker"
+        "--fresh", action="store_true", help="start Postgres empty next to a new broker"
     )
     demo.add_argument(
         "--exit-after-demo", action="store_true", help="stop once the conversation is done"
@@ -75,10 +75,10 @@ def push_conversation(stop: StopSignals) -> bool:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """`awooop run-demo [--keep-data] [--exit-after-demo]`."""
+    """`awooop run-demo [--fresh] [--exit-after-demo]`."""
     with StopSignals() as stop:
         try:
-            with running_platform(args.keep_data, stop):
+            with running_platform(args.fresh, stop):
                 finished = push_conversation(stop)
                 if not finished:
                     return 1

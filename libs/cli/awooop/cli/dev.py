@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from awooop.cli.migrate import MigrateError, migrate_all
+from awooop.cli.recover import RecoverError, recover_and_report, recovery_due
 from awooop.infra.embedded import EmbeddedStack, StackStartError
 from awooop.infra.embedded.broker_memory import RECORD_BYTES_ESTIMATE, broker_memory
 from awooop.infra.embedded.stack import EXTERNAL_VARS, PieceStatus
@@ -28,9 +31,9 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = actions.add_parser("up", help="start whatever is not running yet")
     up.add_argument(
-        "--keep-data",
+        "--fresh",
         action="store_true",
-        help="keep Postgres data even when the broker starts fresh (empty)",
+        help="start Postgres empty next to a new broker instead of recovering its data",
     )
     up.set_defaults(handler=run_up)
     down = actions.add_parser("down", help="stop the pieces recorded in stack.json")
@@ -75,8 +78,9 @@ def export_lines(stack: EmbeddedStack) -> list[str]:
     ]
 
 
-def bring_up(stack: EmbeddedStack, keep_data: bool) -> list[PieceStatus] | None:
-    """`stack.up()`, printing one line per piece; None (after saying why) when a piece fails."""
+def bring_up(stack: EmbeddedStack, fresh: bool) -> list[PieceStatus] | None:
+    """`stack.up()`, printing one line per piece, then the recovery a new broker next to
+    kept data needs; None (after saying why) when a piece or the recovery fails."""
     said: list[str] = []
 
     def say(message: str) -> None:
@@ -85,7 +89,7 @@ def bring_up(stack: EmbeddedStack, keep_data: bool) -> list[PieceStatus] | None:
 
     stack.say = say
     try:
-        statuses = stack.up(keep_data=keep_data)
+        statuses = stack.up(fresh=fresh)
     except StackStartError as error:
         print(error, file=sys.stderr)
         print(
@@ -96,7 +100,34 @@ def bring_up(stack: EmbeddedStack, keep_data: bool) -> list[PieceStatus] | None:
         return None
     for status in statuses:
         print(piece_line(status, with_detail=status.detail not in said))
+    new_broker = any(s.piece == "broker" and s.state == "started" for s in statuses)
+    if new_broker and not recover_lost_broker(stack):
+        return None
     return statuses
+
+
+def recover_lost_broker(stack: EmbeddedStack) -> bool:
+    """After the broker started empty: when Postgres holds data of an earlier broker,
+    `awooop migrate` and `awooop recover broker-reset`. False (after saying why) when
+    they fail; the stack stays up for the operator."""
+    env = {**os.environ, **stack.urls(), "AWOOOP_HOME": str(stack.home)}
+    settings = Settings.from_env(env, admin=True)
+    try:
+        if not asyncio.run(recovery_due(settings)):
+            return True
+        print("the broker started empty next to Postgres data of an earlier one: recovering")
+        migrate_all(settings, report=lambda _line: None)
+        for line in recover_and_report(settings):
+            print(line)
+    except Exception as error:  # every cause is the operator's to read, in one line
+        reason = str(error) if isinstance(error, RecoverError | MigrateError) else repr(error)
+        print(
+            f"recovery failed: {reason}; `awooop recover broker-reset` retries it "
+            "(`awooop dev down` then `awooop dev up --fresh` starts empty instead)",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def take_down(stack: EmbeddedStack) -> int:
@@ -115,9 +146,9 @@ def take_down(stack: EmbeddedStack) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    """`awooop dev up [--keep-data]`."""
+    """`awooop dev up [--fresh]`."""
     stack = EmbeddedStack(state_dir())
-    if bring_up(stack, args.keep_data) is None:
+    if bring_up(stack, args.fresh) is None:
         return 1
     for line in export_lines(stack):
         print(line)

@@ -18,7 +18,9 @@ from awooop.infra.settings import state_dir
 
 def register(verbs: argparse._SubParsersAction[Any]) -> None:
     up = verbs.add_parser("up", help="run the whole platform until Ctrl-C")
-    up.add_argument("--keep-data", action="store_true", help="keep Postgres data of an old broker")
+    up.add_argument(
+        "--fresh", action="store_true", help="start Postgres empty next to a new broker"
+    )
     up.set_defaults(handler=run_up)
 
 
@@ -27,11 +29,11 @@ class StartFailed(Exception):
 
 
 @contextmanager
-def running_platform(keep_data: bool, stop: StopSignals) -> Iterator[Platform]:
+def running_platform(fresh: bool, stop: StopSignals) -> Iterator[Platform]:
     """The platform, ready, for the duration of the block; everything stopped after."""
     home = state_dir()
     stack = EmbeddedStack(home)
-    statuses = bring_up(stack, keep_data)
+    statuses = bring_up(stack, fresh)
     if statuses is None:
         raise StartFailed
     started_stack = any(status.state == "started" for status in statuses)
@@ -61,7 +63,7 @@ def running_platform(keep_data: bool, stop: StopSignals) -> Iterator[Platform]:
 def run_up(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
-            with running_platform(args.keep_data, stop):
+            with running_platform(args.fresh, stop):
                 print("Ctrl-C stops the platform")
                 stop.wait()
                 print(f"{stop.name} received")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from awooop.infra.embedded import broker, postgres, redis
-from awooop.infra.embedded.processes import PieceInfo
+from awooop.infra.embedded.processes import PieceInfo, StackStartError
 
 PIECES = ("broker", "postgres", "redis")
 EXTERNAL_VARS = {
@@ -71,8 +71,14 @@ class EmbeddedStack:
     def _external(self, piece: str) -> str | None:
         return self.env.get(EXTERNAL_VARS[piece]) or None
 
-    def up(self, keep_data: bool = False) -> list[PieceStatus]:
-        """Start whatever is not running; record each piece as soon as it runs."""
+    def up(self, fresh: bool = False) -> list[PieceStatus]:
+        """Start whatever is not running; record each piece as soon as it runs.
+
+        Postgres data next to a broker that starts empty is kept (a broker loss, which
+        `awooop recover broker-reset` repairs); with `fresh` it is removed instead, so
+        both start empty. `fresh` with a broker that keeps running is refused: its
+        records belong to that data.
+        """
         self.logs.mkdir(parents=True, exist_ok=True)
         self._ensure_api_secret()
         pieces = self.recorded()
@@ -80,8 +86,16 @@ class EmbeddedStack:
         fresh_broker = False
 
         if url := self._external("broker"):
+            if fresh:
+                raise StackStartError("postgres", "--fresh needs the embedded broker, not " + url)
             statuses.append(PieceStatus("broker", "external", url))
         elif "broker" in pieces and broker.broker_alive(pieces["broker"]):
+            if fresh:
+                raise StackStartError(
+                    "postgres",
+                    "--fresh starts Postgres empty next to a new broker, and the broker is "
+                    "running with records of the current data: `awooop dev down` first",
+                )
             statuses.append(PieceStatus("broker", "running", pieces["broker"].url))
         else:
             pieces["broker"] = broker.start_broker(self.logs)
@@ -92,7 +106,7 @@ class EmbeddedStack:
         if url := self._external("postgres"):
             statuses.append(PieceStatus("postgres", "external", url))
         else:
-            statuses.append(self._up_postgres(pieces, fresh_broker, keep_data))
+            statuses.append(self._up_postgres(pieces, fresh_broker and fresh))
 
         if url := self._external("redis"):
             statuses.append(PieceStatus("redis", "external", url))
@@ -111,23 +125,16 @@ class EmbeddedStack:
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32))
 
-    def _up_postgres(
-        self, pieces: dict[str, PieceInfo], fresh_broker: bool, keep_data: bool
-    ) -> PieceStatus:
+    def _up_postgres(self, pieces: dict[str, PieceInfo], wipe: bool) -> PieceStatus:
         known = pieces.get("postgres")
         data_dir = Path(known.data_dir) if known else postgres.postgres_data_dir(self.home)
         detail = ""
-        if fresh_broker and postgres.has_cluster(data_dir) and not keep_data:
-            # The broker keeps everything in memory: a fresh one next to old
-            # Postgres data is a broker loss. Until recovery exists, start clean.
+        if wipe and postgres.has_cluster(data_dir):
             if known:
                 postgres.stop_postgres(known)
             postgres.remove_cluster(data_dir)
             known = None
-            detail = (
-                "fresh broker next to Postgres data of an earlier broker epoch: "
-                "Postgres data removed, starting clean (--keep-data keeps it)"
-            )
+            detail = "--fresh: Postgres data removed, starting empty next to the new broker"
             self.say(detail)
         if known and postgres.postgres_alive(known):
             return PieceStatus("postgres", "running", known.url)
