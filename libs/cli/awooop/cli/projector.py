@@ -34,6 +34,7 @@ from awooop.projector.rebuild import (
     RebuildProgress,
     RebuildReport,
 )
+from awooop.projector.rebuild_load import PARALLEL_MIN_RECORDS
 
 EXIT_DIFFERENT = 1
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -41,6 +42,16 @@ _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 class ProjectorCommandError(RuntimeError):
     """A refusal with a one-line reason for the operator."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def register(verbs: argparse._SubParsersAction[Any]) -> None:
@@ -53,9 +64,18 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
         "--dry-run", action="store_true", help="build and compare with the live models, no swap"
     )
     rebuild.add_argument(
-        "--drop-old", action="store_true", help="drop the schemas earlier swaps kept"
+        "--drop-old",
+        action="store_true",
+        help="drop the previous read models once swapped, and those earlier swaps kept",
     )
     rebuild.add_argument("--quiet", action="store_true", help="no progress display")
+    rebuild.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="load with N processes (1: in this one); default one per core, "
+        f"or one when the log holds under {PARALLEL_MIN_RECORDS:,} records",
+    )
     rebuild.set_defaults(handler=run_rebuild)
     checksum = which.add_parser("checksum", help="digests per read-model table and project")
     checksum.add_argument("--schema", default=LIVE_SCHEMA, help="the schema to digest")
@@ -77,6 +97,9 @@ class RebuildDisplay:
             TextColumn("{task.fields[lag]}"),
             console=console,
             transient=False,
+            # No refresh thread: a rebuild forks its loaders, and a fork must find no
+            # thread holding the terminal's locks. Each update redraws instead.
+            auto_refresh=False,
         )
         self._tasks: dict[str, TaskID] = {}
 
@@ -98,6 +121,7 @@ class RebuildDisplay:
             rate=p.rate,
             lag=f"lag: {lag}" if lag else "",
         )
+        self._progress.refresh()
 
 
 def _summary(report: RebuildReport, dry_run: bool) -> list[str]:
@@ -111,9 +135,11 @@ def _summary(report: RebuildReport, dry_run: bool) -> list[str]:
             lines += [f"differs: {d.describe('live', 'rebuilt')}" for d in report.differences]
         else:
             lines.append("rebuilt read models equal the live ones (dry run: nothing swapped)")
+    elif report.swapped and report.old_schema in report.dropped:
+        lines.append("swapped in: the previous read models were dropped")
     elif report.swapped:
         lines.append(f"swapped in: the previous read models are kept as {report.old_schema}")
-    lines += [f"dropped {name}" for name in report.dropped]
+    lines += [f"dropped {name}" for name in report.dropped if name != report.old_schema]
     return lines
 
 
@@ -124,7 +150,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
     async def rebuilding(display: RebuildDisplay | None) -> RebuildReport:
         rebuild = Rebuild(
-            settings.kafka, settings.admin_url, on_progress=display.update if display else None
+            settings.kafka,
+            settings.admin_url,
+            on_progress=display.update if display else None,
+            workers=args.workers,
         )
         return await rebuild.run(dry_run=args.dry_run, drop_old=args.drop_old)
 

@@ -39,18 +39,28 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka.structs import TopicPartition
 
-from awooop.infra.kafka.log_reader import LogReader, Record, partitions_of
-from awooop.infra.kafka.offsets import Offsets, store_offsets
-from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
+from awooop.infra.kafka.epoch import read_broker_epoch
+from awooop.infra.kafka.log_reader import partitions_of
+from awooop.infra.kafka.offsets import Offsets
 from awooop.infra.logging import get_logger
-from awooop.infra.postgres.errors import is_data_error
 from awooop.infra.postgres.migrate import migrate
 from awooop.infra.postgres.roles import role_name
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
 from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.app import SERVICE, spec
 from awooop.projector.domain.checksums import Difference, differences
-from awooop.projector.handlers import ReadModelProjector
+from awooop.projector.rebuild_load import (
+    PARALLEL_MIN_RECORDS,
+    LoadCounts,
+    LoadFailed,
+    LoadJob,
+    LoadState,
+    PartitionLoader,
+    default_workers,
+    load_in_parallel,
+    load_in_process,
+    share_out,
+)
 
 log = get_logger(__name__)
 
@@ -103,6 +113,11 @@ class RebuildReport:
     dropped: list[str] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
 
+    def add(self, counts: LoadCounts) -> None:
+        self.records += counts.records
+        self.events += counts.events
+        self.poison += counts.poison
+
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
@@ -126,6 +141,7 @@ class Rebuild:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_progress: Progress | None = None,
         batch_records: int = BATCH_RECORDS,
+        workers: int | None = None,
     ) -> None:
         self._kafka = kafka
         self._admin_url = admin_url
@@ -136,7 +152,7 @@ class Rebuild:
         self.group = f"{self._spec.consumer_group}.rebuild.{stamp}"
         self._on_progress = on_progress or (lambda _p: None)
         self._batch_records = batch_records
-        self._processor = ReadModelProjector()
+        self._workers = workers
         self._role = role_name(SERVICE)
         self.report = RebuildReport(self.schema, self.group)
         self._started = 0.0
@@ -152,6 +168,8 @@ class Rebuild:
         admin = await self._connect()
         try:
             await self._require_live(admin)
+            if new_epoch is None:
+                await self._require_same_broker(admin)
             await self._create_schema(admin)
             try:
                 await self._build(admin, dry_run=dry_run, new_epoch=new_epoch)
@@ -182,6 +200,20 @@ class Rebuild:
         if not found:
             raise RebuildError(f"no live schema {LIVE_SCHEMA!r}: run `awooop migrate` first")
 
+    async def _require_same_broker(self, admin: asyncpg.Connection) -> None:
+        """The live offsets name positions in the broker the read models were built from;
+        on another broker they may lie past its log's end and the load would never reach
+        them. That is a broker loss, and its recovery rebuilds the read models itself."""
+        recorded = await admin.fetchval(f'SELECT epoch FROM "{LIVE_SCHEMA}".broker_epoch')
+        if recorded is None:
+            return  # the live projector never ran: its offsets are empty too
+        broker = await read_broker_epoch(self._kafka, create=False)
+        if broker != recorded:
+            raise RebuildError(
+                f"the read models were built from broker epoch {recorded}, the broker holds "
+                f"{broker or 'none'}: after a broker loss run `awooop recover broker-reset`"
+            )
+
     async def _create_schema(self, admin: asyncpg.Connection) -> None:
         await admin.execute(f'CREATE SCHEMA "{self.schema}" AUTHORIZATION "{self._role}"')
         await migrate(
@@ -196,27 +228,63 @@ class Rebuild:
         self, admin: asyncpg.Connection, *, dry_run: bool, new_epoch: str | None
     ) -> None:
         indexes = await drop_secondary_indexes(admin, self.schema)
-        load = await self._connect()
+        partitions = partitions_of(self._spec.topics)
+        self._started = time.monotonic()
+        stops = None if new_epoch is not None else await live_offsets(admin)
+        loaded = await self._load(partitions, stops)
+        for definition in indexes:
+            await admin.execute(definition)
+        catch_up = self._job(partitions, loaded.positions, None)
+        async with PartitionLoader(catch_up) as loader:
+            await self._finish(admin, loader, dry_run=dry_run, new_epoch=new_epoch)
+            self.report.add(loader.state.counts)
+
+    def _job(
+        self,
+        partitions: Sequence[TopicPartition],
+        starts: Offsets,
+        stops: Offsets | None,
+    ) -> LoadJob:
+        return LoadJob(
+            kafka=self._kafka,
+            admin_url=self._admin_url,
+            schema=self.schema,
+            role=self._role,
+            group=self.group,
+            partitions=tuple(partitions),
+            starts=dict(starts),
+            stops=None if stops is None else {tp: stops.get(tp, 0) for tp in partitions},
+            batch_records=self._batch_records,
+        )
+
+    async def _load(self, partitions: Sequence[TopicPartition], stops: Offsets | None) -> LoadState:
+        """Every partition to its stop: in this process with one worker, else by forked
+        loaders. Without a `workers` choice, one per core unless the log is short."""
+        sizes = stops or {}
+        workers = self._workers
+        if workers is None:
+            short = stops is not None and sum(stops.values()) < PARALLEL_MIN_RECORDS
+            workers = 1 if short else default_workers()
+        shares = share_out(partitions, sizes, workers)
+
+        def progress(state: LoadState) -> None:
+            self._on_progress(self._progress(partitions, state, stops, "load"))
+
         try:
-            await load.execute(f'SET ROLE "{self._role}"; SET search_path TO "{self.schema}"')
-            partitions = partitions_of(self._spec.topics)
-            async with LogReader(
-                self._kafka, partitions, group_id=self.group, client_id="awooop-rebuild"
-            ) as reader:
-                self._started = time.monotonic()
-                first_stops = None if new_epoch is not None else await live_offsets(admin)
-                await self._load(load, reader, first_stops, "load")
-                for definition in indexes:
-                    await admin.execute(definition)
-                await self._finish(admin, load, reader, dry_run=dry_run, new_epoch=new_epoch)
-        finally:
-            await load.close()
+            if len(shares) == 1:
+                loaded = await load_in_process(self._job(partitions, {}, stops), progress)
+            else:
+                jobs = [self._job(share, {}, stops) for share in shares]
+                loaded = await load_in_parallel(jobs, progress)
+        except LoadFailed as error:
+            raise RebuildError(str(error)) from error
+        self.report.add(loaded.counts)
+        return loaded
 
     async def _finish(
         self,
         admin: asyncpg.Connection,
-        load: asyncpg.Connection,
-        reader: LogReader,
+        loader: PartitionLoader,
         *,
         dry_run: bool,
         new_epoch: str | None,
@@ -225,7 +293,13 @@ class Rebuild:
             await admin.execute(f"SET LOCAL lock_timeout = '{_SWAP_LOCK_TIMEOUT}'")
             await admin.execute(f'LOCK TABLE "{LIVE_SCHEMA}".projector_offsets IN EXCLUSIVE MODE')
             if new_epoch is None:
-                await self._load(load, reader, await live_offsets(admin), "catch-up")
+                stops = await live_offsets(admin)
+                partitions = list(loader.state.positions)
+
+                def progress(state: LoadState) -> None:
+                    self._on_progress(self._progress(partitions, state, stops, "catch-up"))
+
+                await loader.load(stops, progress)
             if dry_run:
                 live = await schema_checksums(admin, LIVE_SCHEMA)
                 rebuilt = await schema_checksums(admin, self.schema)
@@ -257,78 +331,31 @@ class Rebuild:
         await admin.execute(f'ALTER SCHEMA {live} RENAME TO "{self.old_schema}"')
         await admin.execute(f"ALTER SCHEMA {new} RENAME TO {live}")
 
-    async def _load(
+    def _progress(
         self,
-        conn: asyncpg.Connection,
-        reader: LogReader,
+        partitions: Sequence[TopicPartition],
+        state: LoadState,
         stops: Offsets | None,
         phase: str,
-    ) -> None:
-        before = self.report.records
-        async for batch in reader.batches(stops, max_records=self._batch_records):
-            await self._apply(conn, batch, dict(reader.positions))
-            self.report.records += len(batch)
-            self._on_progress(self._progress(reader, stops, phase, self.report.records - before))
-
-    def _progress(
-        self, reader: LogReader, stops: Offsets | None, phase: str, done: int
     ) -> RebuildProgress:
-        ends = stops if stops is not None else reader.highwaters
+        ends = stops if stops is not None else state.highwaters
         lag: dict[str, int] = {}
-        for tp in reader.partitions:
-            behind = max(0, ends.get(tp, 0) - reader.positions[tp])
+        known = True
+        for tp in partitions:
+            if tp not in ends:
+                known = known and stops is not None
+                continue
+            behind = max(0, ends[tp] - state.positions.get(tp, 0))
             lag[tp.topic] = lag.get(tp.topic, 0) + behind
+        done = state.counts.records
         elapsed = max(time.monotonic() - self._started, 1e-6)
         return RebuildProgress(
             phase=phase,
             records=done,
-            total=done + sum(lag.values()),
+            total=done + sum(lag.values()) if known else None,
             lag=lag,
-            rate=self.report.records / elapsed,
+            rate=(self.report.records + done) / elapsed,
         )
-
-    async def _apply(
-        self, conn: asyncpg.Connection, batch: Sequence[Record], ends: Offsets
-    ) -> None:
-        decoded: list[DecodedRecord] = []
-        for record in batch:
-            raw = RawRecord.of(record)
-            if not self._processor.handles(raw):
-                continue
-            try:
-                decoded.append(self._processor.decode(raw))
-            except PoisonRecord:
-                self.report.poison += 1
-        touched = {TopicPartition(r.topic, r.partition) for r in batch}
-        offsets = {tp: ends[tp] for tp in touched}
-        try:
-            async with conn.transaction():
-                await self._processor.process(conn, decoded)
-                await store_offsets(conn, self.group, offsets)
-        except Exception as error:
-            if not is_data_error(error):
-                raise
-            await self._apply_one_by_one(conn, decoded, offsets)
-            return
-        self.report.events += len(decoded)
-
-    async def _apply_one_by_one(
-        self, conn: asyncpg.Connection, decoded: Sequence[DecodedRecord], offsets: Offsets
-    ) -> None:
-        """A batch with a record the fold refuses: the rest apply, as live isolation does."""
-        for item in decoded:
-            try:
-                async with conn.transaction():
-                    await self._processor.process(conn, [item])
-            except Exception as error:
-                if not is_data_error(error):
-                    raise
-                self.report.poison += 1
-                log.warning("rebuild_record_refused", topic=item.raw.topic, error=repr(error))
-                continue
-            self.report.events += 1
-        async with conn.transaction():
-            await store_offsets(conn, self.group, offsets)
 
 
 async def live_offsets(conn: asyncpg.Connection) -> Offsets:

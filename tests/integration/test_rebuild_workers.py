@@ -1,0 +1,40 @@
+"""A forked rebuild loader that fails ends the whole load, with its reason, and leaves no
+process behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+from aiokafka.structs import TopicPartition
+
+from awooop.infra.embedded.processes import free_port
+from awooop.infra.settings import KafkaSettings
+from awooop.projector.rebuild_load import LoadFailed, LoadJob, load_in_parallel
+
+pytestmark = pytest.mark.integration
+
+
+def _job(partition: int, database_url: str) -> LoadJob:
+    return LoadJob(
+        kafka=KafkaSettings(f"127.0.0.1:{free_port()}"),
+        admin_url=database_url,
+        schema="projector_rebuild_none",
+        role="awooop_projector",
+        group="awooop.projector.rebuild.none",
+        partitions=(TopicPartition("awooop.run.events.v1", partition),),
+        starts={},
+        stops=None,
+        batch_records=100,
+    )
+
+
+async def test_a_failing_worker_fails_the_load_and_no_worker_outlives_it() -> None:
+    nobody_listens = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    progress: list[object] = []
+    with pytest.raises(LoadFailed) as failed:
+        await load_in_parallel([_job(0, nobody_listens), _job(1, nobody_listens)], progress.append)
+    assert "rebuild worker" in str(failed.value)
+    assert "Connect" in str(failed.value) or "refused" in str(failed.value), failed.value
+    assert progress == []
+    assert multiprocessing.active_children() == []
