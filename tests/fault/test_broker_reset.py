@@ -12,14 +12,20 @@ Breaks caught: a service that adopts the new broker by itself or never resumes; 
 outbox not refilled or refilled out of order (rebuilt read models differ); a consumer
 that re-applies the refilled log (store counts grow); a rebuild that misses records
 or records the wrong epoch (the projector stays halted or the checksums differ).
+
+Then the same through `awooop dev up`, the way the embedded stack meets a broker
+that died: a new broker on the port the services still dial, and the recovery run
+before `dev up` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 import asyncpg
 import httpx
@@ -29,6 +35,8 @@ from aiokafka import AIOKafkaProducer
 from awooop.cli.platform import SERVICES
 from awooop.cli.send import telegram_record
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.embedded import broker as broker_piece
+from awooop.infra.embedded.stack import EXTERNAL_VARS
 from awooop.infra.settings import asyncpg_dsn
 from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.domain.checksums import Checksums, differences
@@ -112,43 +120,88 @@ def _settled(running: RunningPlatform, admin_url: str) -> tuple[Checksums, dict[
     raise AssertionError(f"read models still moving after 60s; logs in {running.platform.logs}")
 
 
-def test_a_lost_broker_is_recovered_with_equal_read_models(tmp_path: Path) -> None:
-    with own_platform(tmp_path / "home", AWOOOP_EPOCH_CHECK_SECONDS="1") as running:
-        bootstrap = running.env["AWOOOP_KAFKA_BOOTSTRAP"]
-        admin_url = running.env["AWOOOP_DATABASE_URL"]
-        first = [*_messages(0, 0, RUNS), *_messages(1, 0, RUNS)]
-        asyncio.run(_send(bootstrap, [*first, first[0]]))  # one redelivered
-        for tenant in TENANTS:
-            running.wait_for_runs(tenant, RUNS, within=90)
-        before, stores = _settled(running, admin_url)
-        assert all(before.tables["runs"][t].rows == RUNS for t in TENANTS)
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    home = tmp_path_factory.mktemp("broker-reset") / "home"
+    with own_platform(home, AWOOOP_EPOCH_CHECK_SECONDS="1") as platform:
+        yield platform
 
-        running.stack.restart_broker()
 
-        def all_halted() -> dict[str, tuple[int, str]] | None:
-            answers = _readiness(running)
-            reset = all(code == 503 and "E-BROKER-RESET" in text for code, text in answers.values())
-            return answers if reset else None
+def test_a_lost_broker_is_recovered_with_equal_read_models(running: RunningPlatform) -> None:
+    bootstrap = running.env["AWOOOP_KAFKA_BOOTSTRAP"]
+    admin_url = running.env["AWOOOP_DATABASE_URL"]
+    first = [*_messages(0, 0, RUNS), *_messages(1, 0, RUNS)]
+    asyncio.run(_send(bootstrap, [*first, first[0]]))  # one redelivered
+    for tenant in TENANTS:
+        running.wait_for_runs(tenant, RUNS, within=90)
+    before, stores = _settled(running, admin_url)
+    assert all(before.tables["runs"][t].rows == RUNS for t in TENANTS)
 
-        halted = _until(all_halted, within=30, what="every service to halt with E-BROKER-RESET")
-        assert set(halted) == set(SERVICES)
-        running.platform.check_alive()  # halted, not exited
+    running.stack.restart_broker()
 
-        recovered = running.cli("recover", "broker-reset", "--quiet")
-        assert "read models rebuilt" in recovered.stdout, recovered.stdout
-        for schema in WRITE_SIDE:
-            if stores[schema]:
-                assert f"{schema}: outbox refilled with {stores[schema]} events" in (
-                    recovered.stdout
-                ), recovered.stdout
+    def all_halted() -> dict[str, tuple[int, str]] | None:
+        answers = _readiness(running)
+        reset = all(code == 503 and "E-BROKER-RESET" in text for code, text in answers.values())
+        return answers if reset else None
 
-        running.wait_ready(timeout=60)
-        after, stores_after = _settled(running, admin_url)
-        assert differences(before, after) == []
-        assert stores_after == stores, "a service applied the refilled log again"
+    halted = _until(all_halted, within=30, what="every service to halt with E-BROKER-RESET")
+    assert set(halted) == set(SERVICES)
+    running.platform.check_alive()  # halted, not exited
 
-        again = running.cli("recover", "broker-reset", "--quiet")
-        assert "on this epoch already" in again.stdout, again.stdout
+    # A plain rebuild would chase the lost broker's offsets in the new, empty log.
+    refused = running.cli("projector", "rebuild", "--quiet", check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "awooop recover broker-reset" in refused.stderr, refused.stderr
 
-        asyncio.run(_send(bootstrap, _messages(0, RUNS, 2)))
-        running.wait_for_runs(TENANTS[0], RUNS + 2, within=60)
+    recovered = running.cli("recover", "broker-reset", "--quiet")
+    assert "read models rebuilt" in recovered.stdout, recovered.stdout
+    for schema in WRITE_SIDE:
+        if stores[schema]:
+            assert f"{schema}: outbox refilled with {stores[schema]} events" in (
+                recovered.stdout
+            ), recovered.stdout
+
+    running.wait_ready(timeout=60)
+    after, stores_after = _settled(running, admin_url)
+    assert differences(before, after) == []
+    assert stores_after == stores, "a service applied the refilled log again"
+
+    again = running.cli("recover", "broker-reset", "--quiet")
+    assert "on this epoch already" in again.stdout, again.stdout
+
+    asyncio.run(_send(bootstrap, _messages(0, RUNS, 2)))
+    running.wait_for_runs(TENANTS[0], RUNS + 2, within=60)
+
+
+def test_dev_up_next_to_a_lost_broker_recovers_and_the_services_resume(
+    running: RunningPlatform,
+) -> None:
+    """The embedded broker dies under the running platform; `awooop dev up` starts a new
+    one on the same port and recovers, and the services come back without a restart."""
+    admin_url = running.env["AWOOOP_DATABASE_URL"]
+    before, stores = _settled(running, admin_url)
+    lost = running.stack.stack.recorded()["broker"]
+    broker_piece.stop_broker(lost)
+
+    # As an operator would run it: the embedded pieces from stack.json, no URLs.
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS.values()}
+    up = subprocess.run(
+        [sys.executable, "-m", "awooop.cli.main", "dev", "up"],
+        env={**env, "AWOOOP_HOME": str(running.home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "started empty next to Postgres data of an earlier one: recovering" in up.stdout
+    assert "read models rebuilt" in up.stdout, up.stdout
+    assert running.stack.stack.recorded()["broker"].port == lost.port
+
+    running.wait_ready(timeout=60)
+    after, stores_after = _settled(running, admin_url)
+    assert differences(before, after) == []
+    assert stores_after == stores, "a service applied the refilled log again"
+
+    asyncio.run(_send(running.env["AWOOOP_KAFKA_BOOTSTRAP"], _messages(1, RUNS, 2)))
+    running.wait_for_runs(TENANTS[1], RUNS + 2, within=60)

@@ -182,9 +182,9 @@ def memory_lines(bootstrap: str, warn_mb: float) -> list[str]:
     if memory.over(warn_mb):
         lines.append(
             f"warning: the embedded broker holds about {memory.estimated_mb:.3g} MB of records, "
-            f"over AWOOOP_EMBEDDED_BROKER_WARN_MB={warn_mb:g}: restart the stack "
-            "(`awooop dev down`, then `awooop dev up`; every record is lost) or point "
-            "AWOOOP_KAFKA_BOOTSTRAP at a real cluster"
+            f"over AWOOOP_EMBEDDED_BROKER_WARN_MB={warn_mb:g}: start the stack "
+            "empty (`awooop dev down`, then `awooop dev up --fresh`; every record and the "
+            "Postgres data are lost) or point AWOOOP_KAFKA_BOOTSTRAP at a real cluster"
         )
     return lines
 

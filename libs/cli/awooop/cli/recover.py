@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -273,6 +274,11 @@ async def _drain(settings: Settings, kafka: KafkaSettings, schema: str, within: 
         await pool.close()
 
 
+def _to_stderr(line: str) -> None:
+    """Each step as it ends, for a log; the summary that follows goes to stdout."""
+    print(line, file=sys.stderr)
+
+
 @contextmanager
 def _display(quiet: bool) -> Iterator[RebuildDisplay | None]:
     console = Console(stderr=True)
@@ -290,7 +296,7 @@ def recover_and_report(settings: Settings, *, quiet: bool = False) -> Sequence[s
             recover_broker_reset(
                 settings,
                 on_progress=display.update if display else None,
-                say=print if display is None and not quiet else lambda _line: None,
+                say=_to_stderr if display is None and not quiet else lambda _line: None,
             )
         )
     return report.lines()

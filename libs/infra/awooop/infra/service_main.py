@@ -94,7 +94,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
             start.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await start
-        if failing.done():
+        if runner.failed.is_set():  # not `failing.done()`: a crash may be this instant's
             status = EXIT_CRASHED
             log.error("service_exiting", service=spec.service, reason=runner.failure)
             await asyncio.sleep(float(os.environ.get("AWOOOP_CRASH_LINGER_SECONDS", "1")))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from awooop.infra.embedded import broker, postgres, redis
-from awooop.infra.embedded.processes import PieceInfo, StackStartError
+from awooop.infra.embedded.processes import PieceInfo, StackStartError, port_open
 
 PIECES = ("broker", "postgres", "redis")
 EXTERNAL_VARS = {
@@ -84,6 +84,10 @@ class EmbeddedStack:
         pieces = self.recorded()
         statuses: list[PieceStatus] = []
         fresh_broker = False
+        if fresh and (url := self._external("postgres")):
+            raise StackStartError(
+                "postgres", "--fresh empties the embedded Postgres only, not " + url
+            )
 
         if url := self._external("broker"):
             if fresh:
@@ -98,7 +102,11 @@ class EmbeddedStack:
                 )
             statuses.append(PieceStatus("broker", "running", pieces["broker"].url))
         else:
-            pieces["broker"] = broker.start_broker(self.logs)
+            # The port it had, when free: services still running after a broker loss
+            # keep their bootstrap address and resume on their own after the recovery.
+            known = pieces.get("broker")
+            again = known.port if known and not port_open(known.port) else None
+            pieces["broker"] = broker.start_broker(self.logs, again)
             self._record(pieces)
             fresh_broker = True
             statuses.append(PieceStatus("broker", "started", pieces["broker"].url))
