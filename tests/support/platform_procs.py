@@ -47,7 +47,8 @@ class RunningPlatform:
 
     def start(self, name: str, service: str | None = None, **extra_env: str) -> None:
         """Start (or restart) one process; services get a health port of their own."""
-        port = free_port()
+        api = int(self.platform.api_url.rsplit(":", 1)[1])
+        port = free_port(avoid={api, *self.platform.health_ports.values()})
         if (service or name) != "api":
             self.platform.health_ports[name] = port
         self.platform.start(

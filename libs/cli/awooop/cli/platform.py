@@ -113,13 +113,15 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
     platform = Platform(logs=home / "logs")
     base = {**os.environ, **stack_env}
     migrate_schemas(base)
+    api = api_port or int(os.environ.get("AWOOOP_API_PORT", DEFAULT_API_PORT))
     for name in SERVICES:
-        port = free_port()
+        # Nothing binds a port until its process starts: never hand one out twice.
+        port = free_port(avoid={api, *platform.health_ports.values()})
         platform.health_ports[name] = port
         platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port)})
-    port = api_port or int(os.environ.get("AWOOOP_API_PORT", DEFAULT_API_PORT))
+    port = api
     if port_open(port):
-        port = free_port()
+        port = free_port(avoid=set(platform.health_ports.values()))
     platform.api_url = f"http://127.0.0.1:{port}"
     platform.start("api", {**base, "AWOOOP_API_PORT": str(port)})
     (home / "platform.json").write_text(json.dumps({"api_url": platform.api_url}))
