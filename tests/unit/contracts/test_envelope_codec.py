@@ -110,7 +110,29 @@ def test_decode_without_headers_reads_the_body(run_started: Envelope[RunStarted]
     assert CODEC.decode(CODEC.encode(run_started)) == run_started
 
 
-def test_fast_path_is_one_union_validate_json_call(
+def test_fast_path_with_headers_is_one_validate_json_of_the_concrete_class(
+    run_started: Envelope[RunStarted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    concrete = type(run_started)
+    original = concrete.model_validate_json
+
+    def counting(data: bytes, **kwargs: Any) -> Any:
+        calls.append(data)
+        return original(data, **kwargs)
+
+    def forbidden(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the fast path parses the value once, as its concrete class")
+
+    value = CODEC.encode(run_started)
+    monkeypatch.setattr(concrete, "model_validate_json", counting)
+    monkeypatch.setattr(TypeAdapter, "validate_json", forbidden)
+    monkeypatch.setattr(json, "loads", forbidden)
+    assert CODEC.decode(value, 1, "run.started") == run_started
+    assert calls == [value]
+
+
+def test_fast_path_without_headers_is_one_union_validate_json_call(
     run_started: Envelope[RunStarted], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[bytes] = []
@@ -124,10 +146,10 @@ def test_fast_path_is_one_union_validate_json_call(
         raise AssertionError("the fast path must not parse JSON a second time")
 
     value = CODEC.encode(run_started)
-    CODEC.decode(value, 1)  # build the union before counting
+    CODEC.decode(value)  # build the union before counting
     monkeypatch.setattr(TypeAdapter, "validate_json", counting)
     monkeypatch.setattr(json, "loads", forbidden)
-    CODEC.decode(value, 1, "run.started")
+    assert CODEC.decode(value) == run_started
     assert calls == [value]
 
 
