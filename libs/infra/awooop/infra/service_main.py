@@ -24,6 +24,7 @@ import signal
 
 from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
+from awooop.infra.heap import freeze_start_up_objects
 from awooop.infra.http_server import embedded_server
 from awooop.infra.logging import configure_logging, get_logger
 from awooop.infra.relay import CrashPoint
@@ -89,6 +90,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
                 )
                 return EXIT_NOT_CONFIGURED
             log.info("service_started", service=spec.service, instance=runner.instance_id)
+            freeze_start_up_objects()
             await _serve_until_stopped(runner, stopping, failing)
         if not start.done():
             start.cancel()
