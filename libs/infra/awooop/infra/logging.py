@@ -28,6 +28,32 @@ def _mask_secrets(
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line to `sys.stderr` as it is when the line is written.
+
+    A logger bound to the stream object of configuration time keeps writing to it
+    after it was replaced or closed (a CLI command run in-process under a test's
+    captured output, then another test): every later line would raise.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's lines, to `sys.stderr` as it is at each line."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: Any) -> None:
+        pass
+
+
 def configure_logging(level: str = "info", fmt: str | None = None) -> None:
     """Configure structlog and the standard library's root logger once per process."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -45,10 +71,10 @@ def configure_logging(level: str = "info", fmt: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_args: _StderrLogger(),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[_StderrHandler()])
 
 
 def get_logger(name: str) -> Any:
