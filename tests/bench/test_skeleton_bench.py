@@ -5,8 +5,14 @@ Settings: `AWOOOP_BENCH_RUNS` (default 1,000), `AWOOOP_BENCH_CONCURRENCY`
 (default 64), `AWOOOP_BENCH_WARMUP` (runs of another project pushed through
 first and left out of every figure, default 16), `AWOOOP_BENCH_REPORT`
 (default `docs/performance.md`).
+
+After the runs and the baselines, the read models are rebuilt from the log on the
+same platform (`awooop projector rebuild`'s engine) and the rows it wrote are
+copied raw, for the rebuild's rows/s against `COPY`'s.
+
 Nothing is asserted on time; the test fails only when a run does not
-complete or the read model misses rows.
+complete, the read model misses rows, or the rebuilt read models differ from
+the live ones before the rebuild.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from fetch_wakeup import probe_waits
 from kafka_baseline import raw_kafka
 from performance_doc import performance_doc
 from platform_cpu import PlatformCpu
+from read_model_rebuild import measure_rebuild
 from report import BenchParameters, Figures, stdout_report
 from skeleton_load import SkeletonLoad
 from timeline_gaps import timeline_gaps
@@ -92,7 +99,11 @@ async def _measure(running: RunningPlatform) -> Figures:
     gaps = await timeline_gaps(database_url, PROJECT, result.runs)
     kafka_floor = await raw_kafka(kafka, result.records, rounds=ROUNDS)
     wakeup = await probe_waits(kafka)
-    copy_baseline = await raw_copy(database_url, PROJECT, rounds=ROUNDS)
+    copy_baseline = await raw_copy(
+        database_url, PROJECT, rounds=ROUNDS, tables=("runs", "timeline")
+    )
+    # Last: the swap replaces the read models every figure above was read from.
+    rebuild = await measure_rebuild(kafka, database_url)
     return Figures(
         parameters=BenchParameters(RUNS, CONCURRENCY, WARMUP, POLL_INTERVAL, ROUNDS, PROJECT),
         load=result,
@@ -103,6 +114,7 @@ async def _measure(running: RunningPlatform) -> Figures:
         runs_rows=runs_rows,
         timeline_rows=timeline_rows,
         gaps=gaps,
+        rebuild=rebuild,
     )
 
 
@@ -130,6 +142,9 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     assert len(figures.load.runs) == RUNS
     assert figures.runs_rows == RUNS
     assert figures.timeline_rows >= 6 * RUNS
+    assert not figures.rebuild.differences, "rebuilt read models differ from the live ones: " + (
+        "; ".join(figures.rebuild.differences)
+    )
     print(stdout_report(figures))
     REPORT.write_text(performance_doc(figures))
     print(f"written to {REPORT}")
