@@ -99,22 +99,28 @@ class ServiceRunner:
         self.metrics = ServiceMetrics(self)
         """What `/metrics` serves; services add counters of their own (`metrics.counter`)."""
         self.dead_letters: DeadLetters | None = None
+        self.instance_id = f"{spec.service}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        """Identifies this process, e.g. as a lease owner."""
+        self._relay_crash_point = relay_crash_point
+        self.failed = asyncio.Event()
+        """Set when a supervised task crashed; `failure` says which and why."""
+        self.failure: str | None = None
+        self._fresh_parts()
+
+    def _fresh_parts(self) -> None:
+        """What a start builds and a stop ends: none of it yet."""
         self.pool: asyncpg.Pool | None = None
         self.consumer: BatchConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.epoch: str | None = None
-        self.instance_id = f"{spec.service}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        """Identifies this process, e.g. as a lease owner."""
-        self._relay_crash_point = relay_crash_point
         self._dlq_producer = create_producer(
-            settings.kafka, client_id=f"{spec.service}-dlq", max_request_size=DLQ_REQUEST_BYTES
+            self.settings.kafka,
+            client_id=f"{self.spec.service}-dlq",
+            max_request_size=DLQ_REQUEST_BYTES,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._halting = False
-        self.failed = asyncio.Event()
-        """Set when a supervised task crashed; `failure` says which and why."""
-        self.failure: str | None = None
         self.recovered = asyncio.Event()
         """Set when a halted service finds the broker's new epoch recorded in its schema
         (`awooop recover broker-reset` wrote it): time to `restart()`."""
@@ -328,20 +334,8 @@ class ServiceRunner:
         is adopted, consumers start over from the refilled topics (their inboxes absorb
         what they applied before), the relay publishes what the outbox holds."""
         await self.stop()
-        self._tasks = []
-        self._stopping = False
-        self._halting = False
-        self.consumer = None
-        self.relay = None
-        self.pool = None
-        self.epoch = None
-        self.recovered = asyncio.Event()
+        self._fresh_parts()
         self.readiness.restarting()
-        self._dlq_producer = create_producer(
-            self.settings.kafka,
-            client_id=f"{self.spec.service}-dlq",
-            max_request_size=DLQ_REQUEST_BYTES,
-        )
         await self.start()
 
     async def stop(self) -> None:
