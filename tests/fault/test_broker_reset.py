@@ -9,7 +9,8 @@ refilled log did not grow by one event (no handler applied anything twice: a sec
 tool execution would add gateway events), and new messages that run.
 
 Breaks caught: a service that adopts the new broker by itself or never resumes; an
-outbox not refilled or refilled out of order (rebuilt read models differ); a consumer
+outbox not refilled (rebuilt read models differ) or refilled out of order (a stream's
+events read out of `stream_seq` order on the new broker); a consumer
 that re-applies the refilled log (store counts grow); a rebuild that misses records
 or records the wrong epoch (the projector stays halted or the checksums differ).
 
@@ -21,6 +22,7 @@ before `dev up` returns.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -34,10 +36,11 @@ from aiokafka import AIOKafkaProducer
 
 from awooop.cli.platform import SERVICES
 from awooop.cli.send import telegram_record
-from awooop.contracts.registries.topics import Topics
+from awooop.contracts.registries.topics import ALL_TOPICS, Topics
 from awooop.infra.embedded import broker as broker_piece
 from awooop.infra.embedded.stack import EXTERNAL_VARS
-from awooop.infra.settings import asyncpg_dsn
+from awooop.infra.kafka.log_reader import LogReader, partitions_of
+from awooop.infra.settings import KafkaSettings, asyncpg_dsn
 from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.domain.checksums import Checksums, differences
 from support.platform_procs import RunningPlatform, own_platform
@@ -81,6 +84,23 @@ async def _state(admin_url: str) -> tuple[Checksums, dict[str, int]]:
         return await schema_checksums(conn, "projector"), counts
     finally:
         await conn.close()
+
+
+async def _streams_out_of_order(bootstrap: str) -> list[str]:
+    """Every place where a stream's events reached a partition of the new broker in another
+    order than their `stream_seq` (the refill publishes in position order)."""
+    relayed = [t.name for t in ALL_TOPICS if t.producer in WRITE_SIDE]
+    async with LogReader(KafkaSettings(bootstrap), partitions_of(relayed)) as reader:
+        records = await reader.read_all(within=60)
+    last: dict[tuple[str, int, str], int] = {}
+    found = []
+    for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        envelope = json.loads(record.value)
+        key = (record.topic, record.partition, envelope["stream_id"])
+        if envelope["stream_seq"] < last.get(key, 0):
+            found.append(f"{key}: {envelope['stream_seq']} after {last[key]}")
+        last[key] = max(last.get(key, 0), envelope["stream_seq"])
+    return found
 
 
 def _readiness(running: RunningPlatform) -> dict[str, tuple[int, str]]:
@@ -166,6 +186,8 @@ def test_a_lost_broker_is_recovered_with_equal_read_models(running: RunningPlatf
     assert differences(before, after) == []
     assert stores_after == stores, "a service applied the refilled log again"
 
+    assert asyncio.run(_streams_out_of_order(bootstrap)) == []
+
     again = running.cli("recover", "broker-reset", "--quiet")
     assert "on this epoch already" in again.stdout, again.stdout
 
@@ -187,7 +209,7 @@ def test_dev_up_next_to_a_lost_broker_recovers_and_the_services_resume(
     env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS.values()}
     up = subprocess.run(
         [sys.executable, "-m", "awooop.cli.main", "dev", "up"],
-        env={**env, "AWOOOP_HOME": str(running.home)},
+        env={**env, "AWOOOP_HOME": str(running.home), "AWOOOP_EPOCH_CHECK_SECONDS": "1"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,8 +15,9 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from awooop.cli.broker_recovery import RecoverError, recovery_due
 from awooop.cli.migrate import MigrateError, migrate_all
-from awooop.cli.recover import RecoverError, recover_and_report, recovery_due
+from awooop.cli.recover import recover_and_report
 from awooop.infra.embedded import EmbeddedStack, StackStartError
 from awooop.infra.embedded.broker_memory import RECORD_BYTES_ESTIMATE, broker_memory
 from awooop.infra.embedded.stack import EXTERNAL_VARS, PieceStatus

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from awooop.cli import (
     audit,
+    broker_recovery,
     demo,
     dev,
     dlq,
@@ -46,7 +47,7 @@ _EXPECTED = (
     audit.AuditFileUnreadable,
     dlq.DlqCommandError,
     projector.ProjectorCommandError,
-    recover.RecoverError,
+    broker_recovery.RecoverError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 

@@ -10,7 +10,8 @@ collections that walked ~120,000 start-up objects; with those frozen, 0.05 s.
 `gc.freeze()` moves every tracked object to a permanent generation that collections
 skip. Objects made later are collected as before; a start-up object that becomes
 garbage afterwards is freed by reference counting, and only one in a reference
-cycle would stay (start-up objects are not dropped in cycles here).
+cycle would stay: a service that restarts after a broker recovery, dropping its
+pool and clients, thaws them first and freezes again once started.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def freeze_start_up_objects() -> None:
     """Exclude every object alive now from later collections (a service, once started)."""
     gc.collect()
     gc.freeze()
+
+
+def thaw_start_up_objects() -> None:
+    """Let collections see the frozen objects again (before a service drops the parts
+    it started with, which may sit in reference cycles)."""
+    gc.unfreeze()
 
 
 @contextmanager

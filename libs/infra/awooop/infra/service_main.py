@@ -24,7 +24,7 @@ import signal
 
 from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
-from awooop.infra.heap import freeze_start_up_objects
+from awooop.infra.heap import freeze_start_up_objects, thaw_start_up_objects
 from awooop.infra.http_server import embedded_server
 from awooop.infra.logging import configure_logging, get_logger
 from awooop.infra.relay import CrashPoint
@@ -125,12 +125,20 @@ async def _serve_until_stopped(
             recovering.cancel()
             return
         log.info("service_restarting", service=runner.spec.service, reason="broker recovered")
-        try:
-            await runner.restart()
-        except Exception as error:
+        # The parts the restart drops were frozen with the first start's objects.
+        thaw_start_up_objects()
+        restart = asyncio.create_task(runner.restart())
+        await asyncio.wait({restart, stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        if not restart.done():  # a stop or a crash while restarting: the caller ends
+            restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await restart
+            return
+        if (error := restart.exception()) is not None:
             runner.crash(f"restart after the broker recovery: {type(error).__name__}: {error}")
             return
         log.info("service_started", service=runner.spec.service, instance=runner.instance_id)
+        freeze_start_up_objects()
 
 
 def run(spec: ServiceSpec) -> None:

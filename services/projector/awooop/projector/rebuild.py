@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ import asyncpg
 from aiokafka.structs import TopicPartition
 
 from awooop.infra.kafka.epoch import read_broker_epoch
-from awooop.infra.kafka.log_reader import partitions_of
+from awooop.infra.kafka.log_reader import LogNotReadToEnd, partitions_of
 from awooop.infra.kafka.offsets import Offsets
 from awooop.infra.logging import get_logger
 from awooop.infra.postgres.migrate import migrate
@@ -69,6 +70,10 @@ REBUILD_PREFIX = f"{SERVICE}_rebuild_"
 OLD_PREFIX = f"{SERVICE}_old_"
 BATCH_RECORDS = 5000
 _SWAP_LOCK_TIMEOUT = "30s"
+_SWAP_READ_SECONDS = 30.0
+"""How long the locked catch-up may read before the swap gives up (the live projector
+waits on the lock meanwhile)."""
+_REBUILD_LOCK = zlib.crc32(b"awooop.projector.rebuild")
 
 
 class RebuildError(RuntimeError):
@@ -167,11 +172,15 @@ class Rebuild:
         """
         admin = await self._connect()
         try:
+            if not await admin.fetchval("SELECT pg_try_advisory_lock($1)", _REBUILD_LOCK):
+                raise RebuildError("another rebuild of the read models is running")
             await self._require_live(admin)
             if new_epoch is None:
                 await self._require_same_broker(admin)
-            await self._create_schema(admin)
+            # Only one rebuild runs (the lock): a schema left by one that was killed goes.
+            await drop_schemas(admin, REBUILD_PREFIX)
             try:
+                await self._create_schema(admin)
                 await self._build(admin, dry_run=dry_run, new_epoch=new_epoch)
             except BaseException:
                 await admin.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
@@ -179,9 +188,9 @@ class Rebuild:
             if dry_run:
                 await admin.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
             elif drop_old:
-                self.report.dropped = await drop_old_schemas(admin)
+                self.report.dropped = await drop_schemas(admin, OLD_PREFIX)
         finally:
-            await admin.close()
+            await admin.close()  # ends the session, and its advisory lock
         self.report.seconds = time.monotonic() - self._started
         return self.report
 
@@ -236,6 +245,10 @@ class Rebuild:
             await admin.execute(definition)
         catch_up = self._job(partitions, loaded.positions, None)
         async with PartitionLoader(catch_up) as loader:
+            if new_epoch is None:
+                # What the live projector applied during the load, without the lock: the
+                # locked pass of the swap then reads only the last few records.
+                await loader.load(await live_offsets(admin))
             await self._finish(admin, loader, dry_run=dry_run, new_epoch=new_epoch)
             self.report.add(loader.state.counts)
 
@@ -299,7 +312,10 @@ class Rebuild:
                 def progress(state: LoadState) -> None:
                     self._on_progress(self._progress(partitions, state, stops, "catch-up"))
 
-                await loader.load(stops, progress)
+                try:
+                    await loader.load(stops, progress, within=_SWAP_READ_SECONDS)
+                except LogNotReadToEnd as error:
+                    raise RebuildError(f"the swap's catch-up did not end: {error}") from error
             if dry_run:
                 live = await schema_checksums(admin, LIVE_SCHEMA)
                 rebuilt = await schema_checksums(admin, self.schema)
@@ -386,13 +402,14 @@ async def drop_secondary_indexes(conn: asyncpg.Connection, schema: str) -> list[
     return [row["indexdef"] for row in rows]
 
 
-async def drop_old_schemas(conn: asyncpg.Connection) -> list[str]:
-    """Drop every schema an earlier swap kept (`projector_old_*`); return their names."""
+async def drop_schemas(conn: asyncpg.Connection, prefix: str) -> list[str]:
+    """Drop every schema named `prefix…`: those earlier swaps kept (`OLD_PREFIX`), or
+    those of rebuilds that were killed (`REBUILD_PREFIX`); return their names."""
     names = [
         row["nspname"]
         for row in await conn.fetch(
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY nspname",
-            OLD_PREFIX,
+            prefix,
         )
     ]
     for name in names:

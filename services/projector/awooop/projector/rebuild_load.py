@@ -10,9 +10,11 @@ and are written in key order (the merge statements sort), so two workers wait on
 each other's row locks but never deadlock.
 
 Workers are forked, not spawned: a spawned interpreter spends most of a second
-importing the projector before it reads one record. The parent holds no thread
-at the fork (the progress display refreshes on each update, not from a thread of
-its own) and opens its log reader only after the workers ended. A worker that
+importing the projector before it reads one record. The parent runs no thread of its
+own at the fork (the progress display refreshes on each update; asyncio's resolver
+threads, if any, sit idle and hold no lock a worker needs) and opens its log reader
+only after the workers ended; a worker freezes what it inherited out of collection
+and takes the default action on SIGINT and SIGTERM. A worker that
 fails ends the whole load: the others are killed and the caller drops the schema.
 With one worker, or a log too short to repay a fork, the load runs in-process
 through the same code.
@@ -21,8 +23,10 @@ through the same code.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -195,12 +199,16 @@ class PartitionLoader:
         self,
         stops: Mapping[TopicPartition, int] | None,
         on_batch: Callable[[LoadState], None] = lambda _s: None,
+        *,
+        within: float | None = None,
     ) -> LoadState:
-        """Read to `stops` (None: the high watermarks), one transaction per batch."""
+        """Read to `stops` (None: the high watermarks), one transaction per batch;
+        `LogNotReadToEnd` when `within` seconds pass first."""
         assert self._conn is not None
         assert self._reader is not None
         reader = self._reader
-        async for batch in reader.batches(stops, max_records=self._job.batch_records):
+        batches = reader.batches(stops, max_records=self._job.batch_records, within=within)
+        async for batch in batches:
             await self._loader.apply(self._conn, batch, dict(reader.positions))
             on_batch(self.state)
         return self.state
@@ -233,6 +241,12 @@ def share_out(
 
 def _worker(job: LoadJob, results: Connection) -> None:
     """A forked loader: progress after every batch, then its final state or its failure."""
+
+    # What the parent left in this copy of its heap is its own: never collected here
+    # (a finalizer could touch the parent's sockets or loop). Signals end this process.
+    gc.freeze()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
     def report(state: LoadState) -> None:
         results.send(("progress", dict(state.positions), dict(state.highwaters), state.counts))
@@ -318,6 +332,14 @@ def _merged(workers: Sequence[_Worker]) -> LoadState:
     return merged
 
 
+MAX_DEFAULT_WORKERS = 8
+"""Each loader holds a connection and a log reader: the default stops here."""
+
+
 def default_workers() -> int:
-    """One worker per core the process may use (at least one)."""
-    return max(1, len(os.sched_getaffinity(0)))
+    """One worker per core the process may use, at least one and at most eight."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not every platform can tell which cores a process may use
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))

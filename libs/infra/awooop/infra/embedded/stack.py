@@ -91,7 +91,7 @@ class EmbeddedStack:
 
         if url := self._external("broker"):
             if fresh:
-                raise StackStartError("postgres", "--fresh needs the embedded broker, not " + url)
+                raise StackStartError("broker", "--fresh needs the embedded broker, not " + url)
             statuses.append(PieceStatus("broker", "external", url))
         elif "broker" in pieces and broker.broker_alive(pieces["broker"]):
             if fresh:
