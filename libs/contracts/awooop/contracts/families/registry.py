@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from awooop.contracts.families.agent import Agent
+from awooop.contracts.families.budget import Budget
+from awooop.contracts.families.channel_binding import ChannelBinding
+from awooop.contracts.families.policy import Policy
 from awooop.contracts.families.runtime_run_state import RuntimeRunState
+from awooop.contracts.families.tool import Tool
 
 _PACKAGE = "awooop.contracts.families"
 
@@ -48,15 +53,22 @@ def _schema_text(path: str) -> str:
     return files(_PACKAGE).joinpath(path).read_text(encoding="utf-8")
 
 
+def _family(name: str, model: type[BaseModel]) -> ContractFamily:
+    return ContractFamily(name, f"schemas/{name}.schema.json", model, f"fixtures/{name}")
+
+
 CONTRACT_FAMILIES: dict[str, ContractFamily] = {
-    "runtime_run_state": ContractFamily(
-        name="runtime_run_state",
-        schema_path="schemas/runtime_run_state.schema.json",
-        model=RuntimeRunState,
-        fixtures_dir="fixtures/runtime_run_state",
-    ),
+    family.name: family
+    for family in (
+        _family("agent", Agent),
+        _family("tool", Tool),
+        _family("policy", Policy),
+        _family("channel_binding", ChannelBinding),
+        _family("budget", Budget),
+        _family("runtime_run_state", RuntimeRunState),
+    )
 }
-"""Every contract family defined so far, by name."""
+"""The six contract families (ARCHITECTURE §5), by name."""
 
 
 def contract_family(name: str) -> ContractFamily:
