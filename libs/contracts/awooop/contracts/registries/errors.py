@@ -143,6 +143,27 @@ E_MCP_GATE_008 = _code(
     "E-MCP-GATE-008", "gate 5: approval token missing, invalid or expired for write/admin scope"
 )
 E_MCP_GATE_009 = _code("E-MCP-GATE-009", "gate 5: approval token replayed or bound to another call")
+E_CONTRACT_SIG_MALFORMED = _code(
+    "E-CONTRACT-SIG-MALFORMED", "a contract signature is not well formed (fields, kid, lengths)"
+)
+E_CONTRACT_SIG_KID = _code(
+    "E-CONTRACT-SIG-KID", "a contract signature names a key id the verifying key ring lacks"
+)
+E_CONTRACT_SIG_RETIRED = _code(
+    "E-CONTRACT-SIG-RETIRED", "a contract signature names a retired key, which verifies nothing"
+)
+E_CONTRACT_SIG_ALG = _code(
+    "E-CONTRACT-SIG-ALG", "a contract signature claims another algorithm than its key's pinned one"
+)
+E_CONTRACT_SIG_BODY = _code(
+    "E-CONTRACT-SIG-BODY", "a contract body has no RFC 8785 canonical form, so it cannot be signed"
+)
+E_CONTRACT_SIG_DIGEST = _code(
+    "E-CONTRACT-SIG-DIGEST", "a contract body does not hash to its signed digest: it was altered"
+)
+E_CONTRACT_SIG_BAD = _code(
+    "E-CONTRACT-SIG-BAD", "a contract signature does not verify under its key (wrong key, forged)"
+)
 
 _ALL = (
     E_RUN_BUSY,
@@ -183,6 +204,13 @@ _ALL = (
     E_MCP_GATE_007,
     E_MCP_GATE_008,
     E_MCP_GATE_009,
+    E_CONTRACT_SIG_MALFORMED,
+    E_CONTRACT_SIG_KID,
+    E_CONTRACT_SIG_RETIRED,
+    E_CONTRACT_SIG_ALG,
+    E_CONTRACT_SIG_BODY,
+    E_CONTRACT_SIG_DIGEST,
+    E_CONTRACT_SIG_BAD,
 )
 
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _ALL}
