@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from awooop.contracts.families.fields import not_boolean, unique
+
 RunState = Literal[
     "pending",
     "running",
@@ -30,21 +32,6 @@ RUN_STATES: tuple[str, ...] = get_args(RunState)
 FAMILY = "runtime_run_state"
 
 
-def _not_boolean(value: Any) -> Any:
-    # JSON Schema's ``const: 1`` refuses ``true``, which a Literal[1] would take as 1.
-    if isinstance(value, bool):
-        msg = "schema_version must be a number, not a boolean"
-        raise ValueError(msg)
-    return value
-
-
-def _unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
-    if len(set(items)) != len(items):
-        msg = "items must be unique"
-        raise ValueError(msg)
-    return items
-
-
 class Transition(BaseModel):
     """One allowed move, ``{"from": state, "to": state}``."""
 
@@ -56,7 +43,7 @@ class Transition(BaseModel):
     to: RunState
 
 
-States = Annotated[tuple[RunState, ...], Field(min_length=1), AfterValidator(_unique)]
+States = Annotated[tuple[RunState, ...], Field(min_length=1), AfterValidator(unique)]
 
 
 class RuntimeRunState(BaseModel):
@@ -65,11 +52,11 @@ class RuntimeRunState(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     family: Literal["runtime_run_state"]
-    schema_version: Annotated[Literal[1], BeforeValidator(_not_boolean)]
+    schema_version: Annotated[Literal[1], BeforeValidator(not_boolean)]
     states: States
     initial: RunState
     terminal: States
-    transitions: Annotated[tuple[Transition, ...], Field(min_length=1), AfterValidator(_unique)]
+    transitions: Annotated[tuple[Transition, ...], Field(min_length=1), AfterValidator(unique)]
 
 
 _BUILTIN_MOVES: tuple[tuple[RunState, tuple[RunState, ...]], ...] = (
