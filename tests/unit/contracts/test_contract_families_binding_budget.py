@@ -308,7 +308,7 @@ def test_limit_needs_tokens_or_cost_and_null_is_not_absent(
     ("tokens", "accepted"),
     [(1.0, True), (MAX_TOKENS, True), (MAX_TOKENS + 1, False), (1e19, False), ("5", False)],
 )
-def test_max_tokens_is_a_64_bit_json_integer(tokens: Any, accepted: bool) -> None:
+def test_max_tokens_is_a_json_integer_held_exactly(tokens: Any, accepted: bool) -> None:
     document = _budget({"scope": "run", "period": "run", "max_tokens": tokens})
     assert _verdicts("budget", document) == (accepted, accepted)
 
@@ -424,3 +424,11 @@ def test_budget_schema_and_model_agree_on_generated_documents(
     base = _budget(_changed(base_limit, limit), prices=[_PRICE, _changed(_PRICE, price)])
     by_schema, by_model = _verdicts("budget", _changed(base, top))
     assert by_schema == by_model
+
+
+def test_the_largest_token_limit_has_a_canonical_form_so_every_budget_can_be_signed() -> None:
+    from awooop.security.canonical_json import NotCanonicalizable, canonical_json
+
+    assert canonical_json({"max_tokens": MAX_TOKENS}) == b'{"max_tokens":9007199254740991}'
+    with pytest.raises(NotCanonicalizable):
+        canonical_json({"max_tokens": MAX_TOKENS + 1})

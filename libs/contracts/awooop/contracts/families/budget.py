@@ -42,8 +42,9 @@ SHARE_PATTERN = r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$"
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
-MAX_TOKENS = 9_223_372_036_854_775_807
-"""The largest token limit: a ledger counts in 64-bit integers."""
+MAX_TOKENS = 9_007_199_254_740_991
+"""The largest token limit, 2**53 - 1: the largest integer RFC 8785 canonical JSON holds
+exactly, so every valid budget can be signed."""
 
 
 DecimalString = Annotated[str, Field(pattern=DECIMAL_PATTERN)]
