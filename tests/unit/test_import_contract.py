@@ -104,6 +104,7 @@ def test_contracts_importing_infra_breaks_purity() -> None:
         ("services/projector/awooop/projector/domain", "aiokafka"),
         ("services/ingress/awooop/ingress/domain", "redis"),
         ("services/mcp_gateway/awooop/mcp_gateway/domain", "faststream"),
+        ("services/approval/awooop/approval/domain", "asyncpg"),
     ],
 )
 def test_domain_code_importing_io_or_infra_breaks_purity(package: str, module: str) -> None:

@@ -305,6 +305,11 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "run.tool_result_accepted",
         "run.message_rejected",
         "gateway.tool_call_failed",
+        "contract.draft_created",
+        "contract.published",
+        "contract.signed",
+        "contract.activated",
+        "contract.retired",
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected

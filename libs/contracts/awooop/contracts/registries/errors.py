@@ -164,6 +164,25 @@ E_CONTRACT_SIG_DIGEST = _code(
 E_CONTRACT_SIG_BAD = _code(
     "E-CONTRACT-SIG-BAD", "a contract signature does not verify under its key (wrong key, forged)"
 )
+E_CONTRACT_BODY_INVALID = _code(
+    "E-CONTRACT-BODY-INVALID",
+    "a contract body fails its family's schema, model or rules; the reason lists each pointer",
+)
+E_CONTRACT_STATE = _code(
+    "E-CONTRACT-STATE",
+    "the contract command is not allowed in the revision's lifecycle state (e.g. sign a draft)",
+)
+E_CONTRACT_SIGNER_AUTHOR = _code(
+    "E-CONTRACT-SIGNER-AUTHOR", "the author of a contract revision cannot sign it"
+)
+E_CONTRACT_SIGNER_REPEATED = _code(
+    "E-CONTRACT-SIGNER-REPEATED", "the signer has already signed this contract revision"
+)
+E_CONTRACT_FAMILY = _code(
+    "E-CONTRACT-FAMILY",
+    "a draft names an unknown family, or another family than the contract's earlier revisions",
+)
+E_CONTRACT_UNKNOWN = _code("E-CONTRACT-UNKNOWN", "no such contract, or no such revision of it")
 
 _ALL = (
     E_RUN_BUSY,
@@ -211,6 +230,12 @@ _ALL = (
     E_CONTRACT_SIG_BODY,
     E_CONTRACT_SIG_DIGEST,
     E_CONTRACT_SIG_BAD,
+    E_CONTRACT_BODY_INVALID,
+    E_CONTRACT_STATE,
+    E_CONTRACT_SIGNER_AUTHOR,
+    E_CONTRACT_SIGNER_REPEATED,
+    E_CONTRACT_FAMILY,
+    E_CONTRACT_UNKNOWN,
 )
 
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _ALL}

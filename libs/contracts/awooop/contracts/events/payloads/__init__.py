@@ -4,6 +4,13 @@ One module per producing area. A payload class is the current shape of its event
 a new version of a published shape is a new version plus an upcaster, never an edit.
 """
 
+from awooop.contracts.events.payloads.contract import (
+    ContractActivated,
+    ContractDraftCreated,
+    ContractPublished,
+    ContractRetired,
+    ContractSigned,
+)
 from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallSucceeded
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.events.payloads.run import (
@@ -14,6 +21,11 @@ from awooop.contracts.events.payloads.run import (
 )
 
 __all__ = [
+    "ContractActivated",
+    "ContractDraftCreated",
+    "ContractPublished",
+    "ContractRetired",
+    "ContractSigned",
     "MessageReceived",
     "RunCompleted",
     "RunFailed",
