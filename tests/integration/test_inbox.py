@@ -64,7 +64,10 @@ async def test_rows_five_weeks_ahead_in_the_default_move_to_their_partition_on_a
     pool, schema = schema_pool
     now = dt.datetime.now(dt.UTC)
     this_week = inbox._week_start(now)
-    ahead = [_uuid7_at(now + 5 * WEEK + dt.timedelta(minutes=n)) for n in range(20)]
+    # Inside one week whatever the time of day: `now + 5 weeks + n minutes` could cross
+    # into the next week late on a Sunday.
+    week_ahead = inbox._week_start(now + 5 * WEEK)
+    ahead = [_uuid7_at(week_ahead + dt.timedelta(hours=1, minutes=n)) for n in range(20)]
     async with pool.acquire() as conn, conn.transaction():
         assert await inbox.claim(conn, "h", ahead) == set(ahead)
     assert set((await _where(pool, ahead)).values()) == {"inbox_default"}
