@@ -1,7 +1,9 @@
-"""No service process holds the admin URL or another role's password.
+"""No service process holds the admin URL, another role's password or the contract
+signing key of the approval service.
 
-Break caught: a supervisor that hands its own environment (the admin URL among it)
-to every child, or a service whose settings keep the admin URL it was started with.
+Break caught: a supervisor that hands its own environment (the admin URL or the signing
+key among it) to every child, or a service whose settings keep the admin URL it was
+started with.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from awooop.infra.settings import SERVICES, Settings
+from awooop.security.signing_keys import generate_ed25519_keys
 from support.platform_procs import own_platform
 
 pytestmark = pytest.mark.e2e
 
 PASSWORDS = {f"AWOOOP_DB_PASSWORD_{s.upper()}": f"pw-{s}-secret" for s in SERVICES}
+SIGNING_KEY = "AWOOOP_CONTRACT_SIGNING_KEY"
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -25,7 +29,8 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def test_every_process_holds_only_its_own_credentials(tmp_path: Path) -> None:
-    extra = {**PASSWORDS, "AWOOOP_API_DB_PASSWORD": "pw-api-secret"}
+    key = generate_ed25519_keys("e2e-contracts").signing_spec
+    extra = {**PASSWORDS, "AWOOOP_API_DB_PASSWORD": "pw-api-secret", SIGNING_KEY: key}
     with own_platform(tmp_path / "home", **extra) as running:
         admin_url = running.env["AWOOOP_DATABASE_URL"]
         seen = {name: _environ(p.pid) for name, p in running.platform.processes.items()}
@@ -36,6 +41,11 @@ def test_every_process_holds_only_its_own_credentials(tmp_path: Path) -> None:
         own = "AWOOOP_API_DB_PASSWORD" if name == "api" else f"AWOOOP_DB_PASSWORD_{name.upper()}"
         held = {k for k in env if k.startswith("AWOOOP_DB_PASSWORD_") or k.endswith("DB_PASSWORD")}
         assert held == {own}, (name, held)
+        assert (SIGNING_KEY in env) == (name == "approval"), name
+        if name == "approval":
+            assert env[SIGNING_KEY] == key
+        else:
+            assert key not in "\0".join(env.values()), name
         settings = Settings.from_env(env).without_admin()
         assert settings.database_url is None
         assert settings.postgres_url is not None

@@ -2,7 +2,10 @@
 process (`awooop run <name>`), as they would run in separate pods.
 
 The supervisor runs `awooop migrate` once with the admin URL, then starts each
-process with only its own credentials: no admin URL, no other role's password.
+process with only its own credentials: no admin URL, no other role's password, and
+the contract signing key for the approval process alone. The approval process also
+serves the contract command API on a port of its own; `platform.json` records its
+address (`approval_url`) next to the query API's (`api_url`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from pathlib import Path
 import httpx
 
 from awooop.infra.embedded.processes import free_port, port_open
+from awooop.infra.embedded.stack import CONTRACT_SIGNING_KEY_FILE
 from awooop.infra.settings import without_credentials
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 DEFAULT_API_PORT = 8700
+SIGNING_KEY_VAR = "AWOOOP_CONTRACT_SIGNING_KEY"
+"""The contract signing key: only the approval process, which publishes, receives it."""
 
 
 class PlatformError(RuntimeError):
@@ -37,6 +43,7 @@ class Platform:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     health_ports: dict[str, int] = field(default_factory=dict)
     api_url: str = ""
+    approval_url: str = ""
 
     def start(self, name: str, env: dict[str, str], service: str | None = None) -> None:
         """Start `awooop run <service>` (default: `name`) as the process called `name`."""
@@ -80,7 +87,8 @@ class Platform:
 
 def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
     """`env` as one service process (or `api`) gets it: Postgres's location instead of
-    the admin URL, and of the role passwords only its own."""
+    the admin URL, of the role passwords only its own, and the contract signing key
+    only for the approval service."""
     own = "AWOOOP_API_DB_PASSWORD" if service == "api" else f"AWOOOP_DB_PASSWORD_{service.upper()}"
     kept = {
         name: value
@@ -88,6 +96,7 @@ def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
         if name != "AWOOOP_DATABASE_URL"
         and not (name.startswith("AWOOOP_DB_PASSWORD_") and name != own)
         and not (name == "AWOOOP_API_DB_PASSWORD" and name != own)
+        and not (name == SIGNING_KEY_VAR and service != "approval")
     }
     if (admin := env.get("AWOOOP_DATABASE_URL")) and "AWOOOP_POSTGRES_URL" not in kept:
         kept["AWOOOP_POSTGRES_URL"] = without_credentials(admin)
@@ -114,18 +123,32 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
     base = {**os.environ, **stack_env}
     migrate_schemas(base)
     api = api_port or int(os.environ.get("AWOOOP_API_PORT", DEFAULT_API_PORT))
+    approval = int(base.get("AWOOOP_APPROVAL_API_PORT") or free_port(avoid={api}))
     for name in SERVICES:
         # Nothing binds a port until its process starts: never hand one out twice.
-        port = free_port(avoid={api, *platform.health_ports.values()})
+        port = free_port(avoid={api, approval, *platform.health_ports.values()})
         platform.health_ports[name] = port
-        platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port)})
+        extra = _approval_env(base, home, approval) if name == "approval" else {}
+        platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port), **extra})
+    platform.approval_url = f"http://127.0.0.1:{approval}"
     port = api
     if port_open(port):
-        port = free_port(avoid=set(platform.health_ports.values()))
+        port = free_port(avoid={approval, *platform.health_ports.values()})
     platform.api_url = f"http://127.0.0.1:{port}"
     platform.start("api", {**base, "AWOOOP_API_PORT": str(port)})
-    (home / "platform.json").write_text(json.dumps({"api_url": platform.api_url}))
+    recorded = {"api_url": platform.api_url, "approval_url": platform.approval_url}
+    (home / "platform.json").write_text(json.dumps(recorded))
     return platform
+
+
+def _approval_env(base: dict[str, str], home: Path, port: int) -> dict[str, str]:
+    """The approval process's command API port and contract signing key (the environment's,
+    else the one the embedded stack generated in `home`)."""
+    extra = {"AWOOOP_APPROVAL_API_PORT": str(port)}
+    path = home / CONTRACT_SIGNING_KEY_FILE
+    if not base.get(SIGNING_KEY_VAR) and path.exists():
+        extra[SIGNING_KEY_VAR] = path.read_text().strip()
+    return extra
 
 
 def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
@@ -134,6 +157,8 @@ def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
         name: f"http://127.0.0.1:{port}/readyz" for name, port in platform.health_ports.items()
     }
     pending["api"] = f"{platform.api_url}/v1/healthz"
+    if platform.approval_url:
+        pending["approval-api"] = f"{platform.approval_url}/openapi.json"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         while pending:
@@ -157,3 +182,15 @@ def recorded_api_url(home: Path) -> str:
     if path.exists():
         return str(json.loads(path.read_text())["api_url"])
     return f"http://127.0.0.1:{DEFAULT_API_PORT}"
+
+
+def recorded_approval_url(home: Path) -> str | None:
+    """The approval command API's address: AWOOOP_APPROVAL_URL, else what `awooop up`
+    recorded in `platform.json`; None when neither says."""
+    if url := os.environ.get("AWOOOP_APPROVAL_URL"):
+        return url
+    path = home / "platform.json"
+    if path.exists():
+        url = json.loads(path.read_text()).get("approval_url")
+        return str(url) if url else None
+    return None

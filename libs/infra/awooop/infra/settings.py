@@ -23,6 +23,9 @@
 | `AWOOOP_HEALTH_PORT` | port of a service's `/healthz` and `/readyz` | none (not served) |
 | `AWOOOP_HEALTH_HOST` | address the health endpoints bind | `127.0.0.1` |
 | `AWOOOP_CRASH_LINGER_SECONDS` | how long a crashed process stays unready before it exits 70 | 1 |
+| `AWOOOP_APPROVAL_API_PORT` | port of the approval command API | none (`awooop up`: a free one) |
+| `AWOOOP_APPROVAL_API_HOST` | address the approval command API binds | `127.0.0.1` |
+| `AWOOOP_CONTRACT_SIGNING_KEY` | contract signing key spec (approval only) | generated |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
 
 A URL that is not in the environment is read from the embedded stack's
@@ -129,6 +132,11 @@ class Settings:
     api_jwt_secret: str | None = None
     embedded_broker_warn_mb: float = 512.0
     """The embedded broker keeps every record in memory: `dev status` warns past this."""
+    approval_api_port: int | None = None
+    approval_api_host: str = "127.0.0.1"
+    contract_signing_key: str | None = field(default=None, repr=False)
+    """The spec of the key that signs published contracts; held by the approval process
+    only, so it is read from the environment and never from a file of the shared home."""
 
     @property
     def kafka(self) -> KafkaSettings:
@@ -215,6 +223,9 @@ class Settings:
             api_db_password=env.get("AWOOOP_API_DB_PASSWORD") or None,
             api_jwt_secret=env.get("AWOOOP_API_JWT_SECRET") or _read_secret(home),
             embedded_broker_warn_mb=float(env.get("AWOOOP_EMBEDDED_BROKER_WARN_MB", 512)),
+            approval_api_port=int(port) if (port := env.get("AWOOOP_APPROVAL_API_PORT")) else None,
+            approval_api_host=env.get("AWOOOP_APPROVAL_API_HOST", "127.0.0.1"),
+            contract_signing_key=env.get("AWOOOP_CONTRACT_SIGNING_KEY") or None,
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:

@@ -183,6 +183,22 @@ E_CONTRACT_FAMILY = _code(
     "a draft names an unknown family, or another family than the contract's earlier revisions",
 )
 E_CONTRACT_UNKNOWN = _code("E-CONTRACT-UNKNOWN", "no such contract, or no such revision of it")
+E_CONTRACT_REQUEST_REUSED = _code(
+    "E-CONTRACT-REQUEST-REUSED",
+    "a contract command's request_id was used before for another command or body",
+)
+E_API_UNAUTHORIZED = _code(
+    "E-API-UNAUTHORIZED", "an HTTP command without a bearer token, or with an invalid one"
+)
+E_API_FORBIDDEN = _code(
+    "E-API-FORBIDDEN", "the bearer token does not grant the project or the role the command needs"
+)
+E_API_REQUEST_INVALID = _code(
+    "E-API-REQUEST-INVALID", "an HTTP request's path or JSON body does not match its schema"
+)
+E_API_UNAVAILABLE = _code(
+    "E-API-UNAVAILABLE", "a command could not reach its database; nothing was written, retry it"
+)
 
 _ALL = (
     E_RUN_BUSY,
@@ -236,6 +252,11 @@ _ALL = (
     E_CONTRACT_SIGNER_REPEATED,
     E_CONTRACT_FAMILY,
     E_CONTRACT_UNKNOWN,
+    E_CONTRACT_REQUEST_REUSED,
+    E_API_UNAUTHORIZED,
+    E_API_FORBIDDEN,
+    E_API_REQUEST_INVALID,
+    E_API_UNAVAILABLE,
 )
 
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _ALL}

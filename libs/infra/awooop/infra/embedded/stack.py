@@ -13,8 +13,11 @@ from typing import Literal
 
 from awooop.infra.embedded import broker, postgres, redis
 from awooop.infra.embedded.processes import PieceInfo, StackStartError, port_open
+from awooop.security.signing_keys import generate_ed25519_keys
 
 PIECES = ("broker", "postgres", "redis")
+CONTRACT_SIGNING_KEY_FILE = "contract-signing.key"
+"""The development contract signing key in the stack's home (a key spec)."""
 EXTERNAL_VARS = {
     "broker": "AWOOOP_KAFKA_BOOTSTRAP",
     "postgres": "AWOOOP_DATABASE_URL",
@@ -80,7 +83,7 @@ class EmbeddedStack:
         records belong to that data.
         """
         self.logs.mkdir(parents=True, exist_ok=True)
-        self._ensure_api_secret()
+        self._ensure_secrets()
         pieces = self.recorded()
         statuses: list[PieceStatus] = []
         fresh_broker = False
@@ -126,12 +129,18 @@ class EmbeddedStack:
             statuses.append(PieceStatus("redis", "started", pieces["redis"].url))
         return statuses
 
-    def _ensure_api_secret(self) -> None:
+    def _ensure_secrets(self) -> None:
         # The development signing key of API tokens (AWOOOP_API_JWT_SECRET wins).
         path = self.home / "api-jwt.secret"
         if not path.exists():
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32))
+        # The development key of published contracts (AWOOOP_CONTRACT_SIGNING_KEY wins);
+        # the platform launcher hands it to the approval process only.
+        key = self.home / CONTRACT_SIGNING_KEY_FILE
+        if not key.exists():
+            key.touch(mode=0o600)
+            key.write_text(generate_ed25519_keys("dev-contracts").signing_spec)
 
     def _up_postgres(self, pieces: dict[str, PieceInfo], wipe: bool) -> PieceStatus:
         known = pieces.get("postgres")

@@ -1,0 +1,1 @@
+"""Postgres access of the approval service."""

@@ -1,0 +1,37 @@
+"""The command API's app factory: contract commands over the approval event store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+from fastapi import FastAPI
+
+from awooop.approval.api.errors import install_handlers
+from awooop.approval.api.routes import router
+from awooop.security.signing_keys import SigningKey
+
+
+def create_api(
+    pool: Callable[[], asyncpg.Pool],
+    *,
+    jwt_secret: str,
+    signing_key: SigningKey,
+    wake: Callable[[], None] = lambda: None,
+) -> FastAPI:
+    """The API over the pool ``pool()`` returns (the approval schema's); ``wake`` is called
+    after each command that appended, so the relay publishes at once."""
+    if not jwt_secret:
+        raise ValueError("the command API needs the API JWT secret")
+    app = FastAPI(
+        title="AwoooP approval API",
+        version="1",
+        summary="Contract commands: draft, publish, sign, activate, retire",
+    )
+    app.state.pool = pool
+    app.state.jwt_secret = jwt_secret
+    app.state.signing_key = signing_key
+    app.state.wake = wake
+    install_handlers(app)
+    app.include_router(router)
+    return app

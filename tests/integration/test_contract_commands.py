@@ -1,0 +1,232 @@
+"""The approval service's contract command API on real Postgres (the approval schema,
+migrated), served in-process: every effect is counted in the event store and its outbox,
+never behind the idempotency table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from awooop.approval.adapters.contract_commands import load_contract
+from awooop.approval.api.app import create_api
+from awooop.approval.app import spec
+from awooop.contracts.families.registry import CONTRACT_FAMILIES
+from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.registries.topics import Topics
+from awooop.infra.postgres.pools import create_pool
+from awooop.security.api_tokens import mint_api_token
+from awooop.security.signing_keys import SigningKey, generate_ed25519_keys
+from support.infra import StackUrls, migrated, unique
+
+pytestmark = pytest.mark.integration
+
+SECRET = "contract-commands-test-secret-0123456789"
+KEY = SigningKey.from_spec(generate_ed25519_keys("approval-test").signing_spec)
+AUTHOR, BOB, CAROL = "user:alice", "user:bob", "user:carol"
+
+
+def valid_body(family: str, name: str = "full.json") -> dict[str, Any]:
+    fixture = next(f for f in CONTRACT_FAMILIES[family].fixtures("valid") if f.name == name)
+    body: dict[str, Any] = json.loads(fixture.read_text(encoding="utf-8"))
+    return body
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    pool: asyncpg.Pool
+    project: str
+
+    async def send(
+        self,
+        path: str,
+        subject: str = AUTHOR,
+        *,
+        roles: tuple[str, ...] = ("contract_admin",),
+        project: str | None = None,
+        **body: Any,
+    ) -> httpx.Response:
+        token = mint_api_token(
+            SECRET, subject=subject, projects=[project or self.project], roles=roles
+        )
+        body.setdefault("request_id", unique("r"))
+        return await self.http.post(
+            f"/v1/contracts/{self.project}/{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def stored(self, contract: str) -> list[tuple[str, int, str]]:
+        """(event type, stream seq, topic) of the contract's stored events, in order."""
+        rows = await self.pool.fetch(
+            "SELECT stream_seq, topic, data FROM events WHERE stream_id = $1 ORDER BY stream_seq",
+            f"{self.project}:{contract}",
+        )
+        codec = EnvelopeCodec()
+        return [(codec.decode(r["data"]).event_type, r["stream_seq"], r["topic"]) for r in rows]
+
+    async def count(self, contract: str) -> int:
+        return len(await self.stored(contract))
+
+    async def published_policy(self, contract: str) -> int:
+        drafted = await self.send(f"{contract}/drafts", family="policy", body=valid_body("policy"))
+        assert drafted.status_code == 201, drafted.text
+        revision: int = drafted.json()["revision"]
+        published = await self.send(f"{contract}/revisions/{revision}/publish")
+        assert published.status_code == 200, published.text
+        return revision
+
+
+@pytest.fixture
+async def api(stack_urls: StackUrls) -> AsyncIterator[Api]:
+    await migrated(stack_urls.database, spec())
+    settings = stack_urls.settings()
+    pool = await create_pool(settings.service_database_url("approval"), "approval")
+    app = create_api(lambda: pool, jwt_secret=SECRET, signing_key=KEY)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://approval") as http:
+            yield Api(http, pool, unique("ct"))
+    finally:
+        await pool.close()
+
+
+async def test_a_policy_is_drafted_published_signed_twice_and_activated(api: Api) -> None:
+    revision = await api.published_policy("main-policy")
+    assert (await api.send(f"main-policy/revisions/{revision}/signatures", BOB)).status_code == 200
+    early = await api.send(f"main-policy/revisions/{revision}/activate", BOB)
+    assert early.status_code == 409
+    assert early.json()["code"] == "E-CONTRACT-STATE"
+    assert "1 of the 2 signatures" in early.json()["reason"]
+    signed = await api.send(f"main-policy/revisions/{revision}/signatures", CAROL)
+    assert signed.status_code == 200
+    assert signed.json()["signers"] == [BOB, CAROL]
+    active = await api.send(f"main-policy/revisions/{revision}/activate", CAROL)
+    assert active.status_code == 200, active.text
+    assert active.json()["state"] == "active"
+    assert active.json()["superseded_revision"] is None
+    topic = Topics.CONTRACT_EVENTS.name
+    assert await api.stored("main-policy") == [
+        ("contract.draft_created", 1, topic),
+        ("contract.published", 2, topic),
+        ("contract.signed", 3, topic),
+        ("contract.signed", 4, topic),
+        ("contract.activated", 5, topic),
+    ]
+    queued = await api.pool.fetchval(
+        "SELECT count(*) FROM outbox o JOIN events e USING (position) WHERE e.stream_id = $1",
+        f"{api.project}:main-policy",
+    )
+    assert queued == 5
+    envelope = EnvelopeCodec().decode(
+        await api.pool.fetchval(
+            "SELECT data FROM events WHERE stream_id = $1 AND stream_seq = 1",
+            f"{api.project}:main-policy",
+        )
+    )
+    assert (envelope.actor, envelope.producer) == (AUTHOR, "approval")
+    assert envelope.correlation_id == f"{api.project}:main-policy"
+    key = await api.pool.fetchval(
+        "SELECT key FROM events WHERE stream_id = $1 LIMIT 1", f"{api.project}:main-policy"
+    )
+    assert key == f"{api.project}:main-policy".encode()
+
+
+async def test_signers_are_refused_as_author_repeated_or_without_the_role(api: Api) -> None:
+    revision = await api.published_policy("p")
+    path = f"p/revisions/{revision}/signatures"
+    by_author = await api.send(path, AUTHOR)
+    assert (by_author.status_code, by_author.json()["code"]) == (409, "E-CONTRACT-SIGNER-AUTHOR")
+    assert (await api.send(path, BOB)).status_code == 200
+    again = await api.send(path, BOB)
+    assert (again.status_code, again.json()["code"]) == (409, "E-CONTRACT-SIGNER-REPEATED")
+    no_role = await api.send(path, CAROL, roles=("viewer",))
+    assert (no_role.status_code, no_role.json()["code"]) == (403, "E-API-FORBIDDEN")
+    assert "contract_admin" in no_role.json()["reason"]
+    elsewhere = await api.send(path, CAROL, project=unique("other"))
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "E-API-FORBIDDEN")
+    unsigned = await api.http.post(f"/v1/contracts/{api.project}/{path}", json={"request_id": "x"})
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "E-API-UNAUTHORIZED")
+    assert await api.count("p") == 3  # draft, published, Bob's signature
+
+
+async def test_an_invalid_body_is_refused_with_its_json_pointers(api: Api) -> None:
+    body = valid_body("policy")
+    body["approvals_required"] = "two"
+    del body["mode"]
+    drafted = await api.send("bad/drafts", family="policy", body=body)
+    assert drafted.status_code == 201
+    refused = await api.send("bad/revisions/1/publish")
+    assert (refused.status_code, refused.json()["code"]) == (422, "E-CONTRACT-BODY-INVALID")
+    pointers = {error.split(":", 1)[0] for error in refused.json()["errors"]}
+    assert {"/approvals_required", "(root)"} <= pointers, refused.json()
+    unknown = await api.send("bad/revisions/7/publish")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "E-CONTRACT-UNKNOWN")
+    too_long = await api.send("bad/revisions/1/publish", request_id="r" * 129)
+    assert (too_long.status_code, too_long.json()["code"]) == (422, "E-API-REQUEST-INVALID")
+    assert any(e.startswith("/body/request_id:") for e in too_long.json()["errors"])
+    assert await api.count("bad") == 1
+
+
+async def test_a_repeated_request_id_answers_again_and_appends_nothing(api: Api) -> None:
+    body = valid_body("agent")
+    first = await api.send("bot/drafts", request_id="draft-1", family="agent", body=body)
+    again = await api.send("bot/drafts", request_id="draft-1", family="agent", body=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert await api.count("bot") == 1
+    other = {**body, "note": "another body"}
+    reused = await api.send("bot/drafts", request_id="draft-1", family="agent", body=other)
+    assert (reused.status_code, reused.json()["code"]) == (409, "E-CONTRACT-REQUEST-REUSED")
+    on_publish = await api.send("bot/revisions/1/publish", request_id="draft-1")
+    assert on_publish.status_code == 409
+    twins = await asyncio.gather(
+        *(api.send("bot/revisions/1/publish", request_id="pub-1") for _ in range(3))
+    )
+    assert [t.status_code for t in twins] == [200, 200, 200]
+    assert await api.count("bot") == 2
+
+
+async def test_racing_activations_leave_exactly_one_active_revision(api: Api) -> None:
+    for _ in range(2):
+        revision = await api.published_policy("raced")
+        for signer in (BOB, CAROL):
+            path = f"raced/revisions/{revision}/signatures"
+            assert (await api.send(path, signer)).status_code == 200
+    answers = await asyncio.gather(
+        api.send("raced/revisions/1/activate", BOB),
+        api.send("raced/revisions/2/activate", CAROL),
+        api.send("raced/revisions/2/activate", BOB),
+    )
+    assert sorted(a.status_code for a in answers).count(200) >= 1
+    async with api.pool.acquire() as conn:
+        contract = await load_contract(conn, api.project, "raced")
+    actives = [r.number for r in contract.revisions.values() if r.state == "active"]
+    assert len(actives) == 1
+    activations = [e for e in await api.stored("raced") if e[0] == "contract.activated"]
+    assert len(activations) == sum(a.status_code == 200 for a in answers)
+
+
+async def test_an_unreachable_database_is_a_503_with_a_code(stack_urls: StackUrls) -> None:
+    settings = stack_urls.settings()
+    pool = await create_pool(settings.service_database_url("approval"), "approval")
+    await pool.close()
+    app = create_api(lambda: pool, jwt_secret=SECRET, signing_key=KEY)
+    project = unique("down")
+    token = mint_api_token(SECRET, subject=AUTHOR, projects=[project], roles=["contract_admin"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://approval"
+    ) as http:
+        answer = await http.post(
+            f"/v1/contracts/{project}/c/drafts",
+            json={"request_id": "r1", "family": "agent", "body": {}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert (answer.status_code, answer.json()["code"]) == (503, "E-API-UNAVAILABLE")
