@@ -157,7 +157,7 @@ def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
         name: f"http://127.0.0.1:{port}/readyz" for name, port in platform.health_ports.items()
     }
     pending["api"] = f"{platform.api_url}/v1/healthz"
-    if platform.approval_url:
+    if platform.approval_url and "approval" in platform.processes:
         pending["approval-api"] = f"{platform.approval_url}/openapi.json"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
