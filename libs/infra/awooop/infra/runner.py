@@ -307,27 +307,19 @@ class ServiceRunner:
         adopts the new broker by itself.
         """
         assert self.pool is not None
-        admin = topic_admin.admin_client(self.settings.kafka)
-        await admin.start()
-        try:
-            while not self.recovered.is_set():
-                await asyncio.sleep(self.settings.epoch_check_seconds)
-                try:
-                    # Never read a topic the new broker lacks: the read would auto-create
-                    # it with the broker's partition count, not the registry's.
-                    if EPOCH_TOPIC not in await topic_admin.partition_counts(admin):
-                        continue
-                    recorded = await stored_epoch(self.pool)
-                    broker = await read_broker_epoch(self.settings.kafka, create=False)
-                except Exception as error:  # an outage: the next round asks again
-                    log.warning("recovery_check_failed", error=repr(error))
-                    continue
-                if recorded is not None and recorded != self.epoch and recorded == broker:
-                    log.info("broker_recovered", epoch=recorded, previous=self.epoch)
-                    self.recovered.set()
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
+        while not self.recovered.is_set():
+            await asyncio.sleep(self.settings.epoch_check_seconds)
+            try:
+                recorded = await stored_epoch(self.pool)
+                # None while the new broker has no epoch topic: the read asks first, so
+                # it never auto-creates the topic with the broker's partition count.
+                broker = await read_broker_epoch(self.settings.kafka, create=False)
+            except Exception as error:  # an outage: the next round asks again
+                log.warning("recovery_check_failed", error=repr(error))
+                continue
+            if recorded is not None and recorded != self.epoch and recorded == broker:
+                log.info("broker_recovered", epoch=recorded, previous=self.epoch)
+                self.recovered.set()
 
     async def restart(self) -> None:
         """Stop everything and start again from the pool up: the recovered broker's epoch
