@@ -22,6 +22,7 @@ from collections.abc import Callable
 from awooop.cli import (
     audit,
     broker_recovery,
+    contracts,
     demo,
     dev,
     dlq,
@@ -48,6 +49,8 @@ _EXPECTED = (
     dlq.DlqCommandError,
     projector.ProjectorCommandError,
     broker_recovery.RecoverError,
+    contracts.ContractCommandError,
+    contracts.ContractFileError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.register(verbs)
     send.register(verbs)
     queries.register(verbs)
+    contracts.register(verbs)
     demo.register(verbs)
     outbox.register(verbs)
     migrate.register(verbs)

@@ -1,0 +1,116 @@
+"""`awooop contracts` against a running platform: a policy contract applied from a file
+(twice: the second answers the same revision and appends nothing), published, signed
+by two people, activated; every refusal is one line `awooop: error: …`, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from awooop.contracts.families.registry import CONTRACT_FAMILIES
+from awooop.infra.settings import asyncpg_dsn
+from support.platform_procs import RunningPlatform, own_platform
+
+pytestmark = pytest.mark.e2e
+
+PROJECT = "e2e-contracts-cli"
+CONTRACT = "payments-policy"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    with own_platform(tmp_path_factory.mktemp("contracts-cli") / "home") as platform:
+        yield platform
+
+
+def _policy_file(folder: Path) -> Path:
+    fixture = next(
+        f for f in CONTRACT_FAMILIES["policy"].fixtures("valid") if f.name == "full.json"
+    )
+    body = json.loads(fixture.read_text(encoding="utf-8"))
+    path = folder / "payments.json"
+    path.write_text(json.dumps({"project": PROJECT, "contract": CONTRACT, "body": body}))
+    return path
+
+
+async def _approval_events(running: RunningPlatform) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(running.env["AWOOOP_DATABASE_URL"]))
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM approval.events")
+        return count
+    finally:
+        await conn.close()
+
+
+def _refused(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line of a refusal, after checking it is one line with exit 2."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("awooop: error: "), lines[0]
+    return lines[0]
+
+
+async def test_a_policy_contract_is_applied_signed_by_two_and_activated(
+    running: RunningPlatform, tmp_path: Path
+) -> None:
+    path = _policy_file(tmp_path)
+    who = ("--as", "carol")
+    head = f"{PROJECT}/{CONTRACT}: revision 1"
+
+    applied = running.cli("contracts", "apply", str(path), *who)
+    assert applied.stdout.strip() == f"{head} drafted (policy)"
+    before = await _approval_events(running)
+    again = running.cli("contracts", "apply", str(tmp_path), *who)
+    assert again.stdout.strip() == f"{head} drafted (policy)"
+    assert await _approval_events(running) == before
+
+    ids = (CONTRACT, "1", "--project", PROJECT)
+    published = running.cli("contracts", "publish", *ids, *who)
+    assert published.stdout.startswith(f"{head} published (body sha256 ")
+    signed = running.cli("contracts", "sign", *ids, "--as", "alice")
+    assert signed.stdout.strip() == f"{head} signed (1 of 2 signatures: alice)"
+
+    early = _refused(running.cli("contracts", "activate", *ids, *who, check=False))
+    assert "E-CONTRACT-STATE" in early
+    assert "1 of the 2 signatures" in early
+
+    by_author = _refused(running.cli("contracts", "sign", *ids, *who, check=False))
+    assert "E-CONTRACT-SIGNER-AUTHOR" in by_author
+    assert "'carol' wrote revision 1" in by_author
+
+    running.cli("contracts", "sign", *ids, "--as", "bob")
+    activated = running.cli("contracts", "activate", *ids, *who)
+    assert activated.stdout.strip() == f"{head} active (signed by alice, bob)"
+    assert "Traceback" not in activated.stderr + signed.stderr + applied.stderr
+
+
+def test_refusals_before_and_at_the_api_are_one_line(
+    running: RunningPlatform, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(f"project: {PROJECT}\nbody: {{family: policy}}\n")
+    line = _refused(running.cli("contracts", "apply", str(broken), check=False))
+    assert f"{broken}: no contract" in line
+
+    unknown = ("contracts", "publish", "no-such-contract", "1", "--project", PROJECT)
+    assert "E-CONTRACT-UNKNOWN" in _refused(running.cli(*unknown, check=False))
+
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_text(f"project: {PROJECT}\ncontract: bad\nbody: {{family: policy}}\n")
+    running.cli("contracts", "apply", str(invalid))
+    refused = _refused(
+        running.cli("contracts", "publish", "bad", "1", "--project", PROJECT, check=False)
+    )
+    assert "E-CONTRACT-BODY-INVALID" in refused
+
+    wrong = running.cli(
+        "contracts", "publish", "bad", "1", "--project", PROJECT, "--token", "x", check=False
+    )
+    assert "E-API-UNAUTHORIZED" in _refused(wrong)
