@@ -243,16 +243,21 @@ def test_the_authors_signature_and_a_repeated_signature_do_not_count() -> None:
     assert "has 1 of the 2 signatures" in waiting.value.reason
 
 
-@pytest.mark.parametrize("setup", ["draft", "active", "retired"])
-def test_only_a_published_revision_can_be_signed(setup: str) -> None:
+def _revision_1_in(setup: str) -> Contract:
+    """A contract whose revision 1 is a draft, the active revision, or retired after."""
     events: list[ContractEvent] = [drafted()]
     if setup != "draft":
         events = published_events(1, "user:bob")
         events.append(activate(given_events(*events), 1, 1))
     if setup == "retired":
         events.append(ContractRetired(contract_id=CONTRACT, revision=1))
+    return given_events(*events)
+
+
+@pytest.mark.parametrize("setup", ["draft", "active", "retired"])
+def test_only_a_published_revision_can_be_signed(setup: str) -> None:
     with refusal("E-CONTRACT-STATE") as refused:
-        sign(given_events(*events), 1, "user:carol")
+        sign(_revision_1_in(setup), 1, "user:carol")
     assert f"revision 1 is {setup}" in refused.value.reason
 
 
@@ -283,14 +288,8 @@ def test_a_revision_older_than_the_active_one_cannot_be_activated() -> None:
 
 @pytest.mark.parametrize("setup", ["draft", "active", "retired"])
 def test_only_a_published_revision_can_be_activated(setup: str) -> None:
-    events: list[ContractEvent] = [drafted()]
-    if setup != "draft":
-        events = published_events(1, "user:bob")
-        events.append(activate(given_events(*events), 1, 1))
-    if setup == "retired":
-        events.append(ContractRetired(contract_id=CONTRACT, revision=1))
     with refusal("E-CONTRACT-STATE"):
-        activate(given_events(*events), 1, 1)
+        activate(_revision_1_in(setup), 1, 1)
 
 
 def test_required_signatures_defaults_and_overrides() -> None:
