@@ -26,6 +26,7 @@
 | `AWOOOP_APPROVAL_API_PORT` | port of the approval command API | none (`awooop up`: a free one) |
 | `AWOOOP_APPROVAL_API_HOST` | address the approval command API binds | `127.0.0.1` |
 | `AWOOOP_CONTRACT_SIGNING_KEY` | contract signing key spec (approval only) | generated |
+| `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring that verifies published contracts | `<home>/contract-verifying.keys` |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
 
 A URL that is not in the environment is read from the embedded stack's
@@ -46,6 +47,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from awooop.security.signing_keys import InvalidKey, KeyRing
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 """Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
@@ -137,6 +140,9 @@ class Settings:
     contract_signing_key: str | None = field(default=None, repr=False)
     """The spec of the key that signs published contracts; held by the approval process
     only, so it is read from the environment and never from a file of the shared home."""
+    contract_verifying_keys: str | None = None
+    """The key ring (``awooop.security.signing_keys.KeyRing`` spec) every contract reader
+    verifies publication signatures with: public keys only in the Ed25519 setup."""
 
     @property
     def kafka(self) -> KafkaSettings:
@@ -144,6 +150,19 @@ class Settings:
         if self.kafka_config is None:
             raise _missing("AWOOOP_KAFKA_BOOTSTRAP", "broker", self.home)
         return self.kafka_config
+
+    def contract_key_ring(self) -> KeyRing:
+        """The ring contract readers verify with; `SettingsError` when missing or invalid."""
+        if not self.contract_verifying_keys:
+            raise SettingsError(
+                "AWOOOP_CONTRACT_VERIFYING_KEYS is not set and there is no "
+                f"{self.home}/contract-verifying.keys: export it, or start the embedded "
+                "stack with `awooop dev up`"
+            )
+        try:
+            return KeyRing.from_spec(self.contract_verifying_keys)
+        except InvalidKey as invalid:
+            raise SettingsError(f"AWOOOP_CONTRACT_VERIFYING_KEYS: {invalid}") from None
 
     @property
     def postgres_location(self) -> str:
@@ -226,6 +245,8 @@ class Settings:
             approval_api_port=int(port) if (port := env.get("AWOOOP_APPROVAL_API_PORT")) else None,
             approval_api_host=env.get("AWOOOP_APPROVAL_API_HOST", "127.0.0.1"),
             contract_signing_key=env.get("AWOOOP_CONTRACT_SIGNING_KEY") or None,
+            contract_verifying_keys=env.get("AWOOOP_CONTRACT_VERIFYING_KEYS")
+            or _read_file(home / "contract-verifying.keys"),
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:
@@ -244,7 +265,10 @@ class Settings:
 
 
 def _read_secret(home: Path) -> str | None:
-    path = home / "api-jwt.secret"
+    return _read_file(home / "api-jwt.secret")
+
+
+def _read_file(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 

@@ -131,6 +131,15 @@ def generate_hs256_key(kid: str, size: int = HS256_MIN_SECRET_BYTES) -> KeySpecP
     return _pair(SigningKey(kid, "HS256", secret), secret, secret)
 
 
+def verifying_spec_of(signing_spec: str) -> str:
+    """The verifying key spec of a signing key spec: its public key for EdDSA, the same
+    secret for HS256. Raises InvalidKey."""
+    key = SigningKey.from_spec(signing_spec)
+    material = key.verifying_key().material
+    raw = material if isinstance(material, bytes) else material.public_bytes_raw()
+    return f"{key.kid}:{key.alg}:{b64url_encode(raw)}"
+
+
 def b64url_encode(raw: bytes) -> str:
     """Base64url without padding."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

@@ -13,11 +13,14 @@ from typing import Literal
 
 from awooop.infra.embedded import broker, postgres, redis
 from awooop.infra.embedded.processes import PieceInfo, StackStartError, port_open
-from awooop.security.signing_keys import generate_ed25519_keys
+from awooop.security.signing_keys import generate_ed25519_keys, verifying_spec_of
 
 PIECES = ("broker", "postgres", "redis")
 CONTRACT_SIGNING_KEY_FILE = "contract-signing.key"
 """The development contract signing key in the stack's home (a key spec)."""
+CONTRACT_VERIFYING_KEYS_FILE = "contract-verifying.keys"
+"""The development key ring that verifies published contracts: the public half of
+``CONTRACT_SIGNING_KEY_FILE``, which every reading service may hold."""
 EXTERNAL_VARS = {
     "broker": "AWOOOP_KAFKA_BOOTSTRAP",
     "postgres": "AWOOOP_DATABASE_URL",
@@ -138,9 +141,15 @@ class EmbeddedStack:
         # The development key of published contracts (AWOOOP_CONTRACT_SIGNING_KEY wins);
         # the platform launcher hands it to the approval process only.
         key = self.home / CONTRACT_SIGNING_KEY_FILE
+        ring = self.home / CONTRACT_VERIFYING_KEYS_FILE
         if not key.exists():
+            pair = generate_ed25519_keys("dev-contracts")
             key.touch(mode=0o600)
-            key.write_text(generate_ed25519_keys("dev-contracts").signing_spec)
+            key.write_text(pair.signing_spec)
+            ring.write_text(pair.verifying_spec)
+        elif not ring.exists():
+            # A home made before readers verified: derive the public half once.
+            ring.write_text(verifying_spec_of(key.read_text().strip()))
 
     def _up_postgres(self, pieces: dict[str, PieceInfo], wipe: bool) -> PieceStatus:
         known = pieces.get("postgres")
