@@ -43,7 +43,6 @@ from aiokafka.structs import TopicPartition
 
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.events.payloads.run import RunCompleted, RunStarted
-from awooop.contracts.families.builtin import builtin_catalogue
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, record_headers
@@ -128,6 +127,8 @@ def _one_run(project: str, n: int) -> list[_Produced]:
             chat_id=str(100000 + n),
             text=f"message {n}",
             received_at=at,
+            agent_id="demo-agent",
+            revisions=(),
         ),
         occurred_at=at,
         stream_type="inbound",
@@ -146,7 +147,7 @@ def _one_run(project: str, n: int) -> list[_Produced]:
             platform_subject_id=subject,
             trigger_event_id=run_id,
             mode="shadow",
-            revision=builtin_catalogue()[1],
+            revisions=("demo-agent@1:0123456789ab",),
         ),
         occurred_at=at + dt.timedelta(milliseconds=1),
         stream_type="run",

@@ -70,6 +70,8 @@ def build_run(project: str, at: datetime, text: str) -> list[Envelope[Any]]:
         chat_id="7",
         text=text,
         received_at=at,
+        agent_id="demo-agent",
+        revisions=(),
     )
     started = RunStarted(
         agent_id="demo",
@@ -78,7 +80,7 @@ def build_run(project: str, at: datetime, text: str) -> list[Envelope[Any]]:
         platform_subject_id=subject,
         trigger_event_id=ingress_id,
         mode="shadow",
-        revision="builtin:test",
+        revisions=("builtin:test",),
     )
     return [
         event(message, 0, ("inbound", f"{project}:telegram:7", 1), "ingress"),

@@ -31,11 +31,13 @@ from awooop.contracts.records.dead_letter import (
 from awooop.contracts.records.envelope import is_valid_trace_id, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, read_headers, trace_id_of
 from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
+from awooop.infra.contracts.reader import ContractReader
 from awooop.infra.kafka.producer import create_producer, partition_for
 from awooop.infra.kafka.records import RawRecord
 from awooop.infra.runner import ServiceRunner
 from awooop.ingress.app import spec
 from awooop.ingress.handlers import IngressProcessor
+from support.contracts import bot_of, demo_documents, publish_contracts
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
@@ -44,7 +46,6 @@ pytestmark = pytest.mark.integration
 INBOUND = Topics.CHANNEL_INBOUND.name
 EVENTS = Topics.INGRESS_EVENTS.name
 GROUP = "awooop.ingress"
-BOT = 987654321
 CODEC = EnvelopeCodec()
 
 
@@ -61,7 +62,7 @@ def _inbound(
     record: dict[str, Any] = {
         "project_id": project,
         "channel_type": "telegram",
-        "provider_event_id": f"{BOT}:{update_id}",
+        "provider_event_id": f"{bot_of(project)}:{update_id}",
         "received_at": "2025-03-01T12:00:00.250Z",
         "payload": {
             "update_id": update_id,
@@ -98,6 +99,11 @@ async def _produce(
         ]
     finally:
         await producer.stop()
+
+
+async def _bound(urls: StackUrls, project: str) -> dict[str, str]:
+    """Activate the demo agent and a binding of the project's own bot; their refs."""
+    return await publish_contracts(urls.settings(), project, demo_documents(project))
 
 
 @asynccontextmanager
@@ -180,6 +186,7 @@ async def test_one_update_becomes_one_message_received_with_subject_chat_text_an
     kafka_ready: StackUrls,
 ) -> None:
     project = unique("p")
+    refs = await _bound(kafka_ready, project)
     trace_id = new_trace_id()
     record = _inbound(project, 501, user=4242, chat=-100777, traceparent=make_traceparent(trace_id))
     sent = await _produce(kafka_ready, [_item(record)])
@@ -205,7 +212,7 @@ async def test_one_update_becomes_one_message_received_with_subject_chat_text_an
     assert envelope.project_id == project
     assert (envelope.stream_type, envelope.stream_id, envelope.stream_seq) == (
         "inbound",
-        f"{project}:telegram:{BOT}:501",
+        f"{project}:telegram:{bot_of(project)}:501",
         1,
     )
     assert envelope.correlation_id == str(envelope.event_id)
@@ -214,17 +221,18 @@ async def test_one_update_becomes_one_message_received_with_subject_chat_text_an
     assert (envelope.producer, envelope.actor) == ("ingress", "service:ingress")
     payload = envelope.payload
     assert payload.channel_type == "telegram"
-    assert payload.provider_event_id == f"{BOT}:501"
+    assert payload.provider_event_id == f"{bot_of(project)}:501"
     assert payload.platform_subject_id == f"{project}:telegram:4242"
     assert payload.chat_id == "-100777"
     assert payload.text == "status of prod?"
     assert payload.received_at.isoformat() == "2025-03-01T12:00:00.250000+00:00"
+    assert (payload.agent_id, payload.revisions) == ("demo-agent", (refs["telegram"],))
 
     assert event.key == f"{project}:{project}:telegram:4242".encode()
     assert event.partition == partition_for(event.key, Topics.INGRESS_EVENTS.partitions)
     headers = read_headers(event.headers)
     assert headers.event_type == "ingress.message_received"
-    assert headers.schema_version == 1
+    assert headers.schema_version == 2
     assert headers.event_id == str(envelope.event_id)
     assert headers.project_id == project
     assert headers.traceparent is not None
@@ -233,13 +241,14 @@ async def test_one_update_becomes_one_message_received_with_subject_chat_text_an
     assert [tuple(r) for r in subjects] == [
         (f"{project}:telegram:4242", "telegram", envelope.event_id)
     ]
-    assert [tuple(r) for r in claimed] == [(f"{BOT}:501", envelope.event_id)]
+    assert [tuple(r) for r in claimed] == [(f"{bot_of(project)}:501", envelope.event_id)]
 
 
 async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event(
     kafka_ready: StackUrls,
 ) -> None:
     project = unique("p")
+    await _bound(kafka_ready, project)
     repeated = _item(_inbound(project, 601, text="first"))
     untraced = _item(_inbound(project, 602, user=5151, text="second"))
     # Sent before the service starts: its first fetch holds both copies, on one partition.
@@ -254,7 +263,8 @@ async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event
 
         # Two copies inside one batch, through the processor itself: one event.
         assert runner.pool is not None
-        processor = IngressProcessor()
+        assert runner.contracts is not None
+        processor = IngressProcessor(runner.contracts)
         value, key = _item(_inbound(project, 603, text="third"))
         copies = [
             processor.decode(RawRecord(INBOUND, 0, offset, key, value, (), 0))
@@ -289,6 +299,7 @@ async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_f
     kafka_ready: StackUrls,
 ) -> None:
     project = unique("p")
+    await _bound(kafka_ready, project)
     valid = _inbound(project, 701, text="still flowing")
     slack = _inbound(
         project,
@@ -299,12 +310,15 @@ async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_f
     )
     non_text = _inbound(project, 703)
     non_text["payload"] = {"update_id": 703, "edited_message": non_text["payload"]["message"]}
-    wrong_id = _inbound(project, 704, provider_event_id=f"{BOT}:7040")
+    wrong_id = _inbound(project, 704, provider_event_id=f"{bot_of(project)}:7040")
+    unbound_chat = _inbound(project, 705, chat=-1)
+    unbound_chat["provider_event_id"] = f"{bot_of(project + '-unbound')}:705"
     poison: list[tuple[tuple[bytes, bytes], str, str]] = [
         ((b"{not json", f"{project}:garbage".encode()), "E-INBOUND-INVALID", "not JSON"),
         (_item(wrong_id), "E-INBOUND-INVALID", "does not end in ':704'"),
         (_item(slack), "E-INBOUND-INVALID", "slack not supported yet"),
         (_item(non_text), "E-INBOUND-INVALID", "no message.text"),
+        (_item(unbound_chat), "E-INBOUND-UNBOUND", "no active channel_binding"),
         # The consumer refuses an over-size record before any decoder sees it.
         ((b" " * (MAX_RECORD_BYTES + 1), f"{project}:huge".encode()), "E-DLQ-OVERSIZE", "bytes"),
     ]
@@ -334,3 +348,36 @@ async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_f
             assert headers[DLQ_HEADER_VALUE_SHA256] == hashlib.sha256(item[0]).hexdigest()
         else:
             assert entry.value == item[0]  # the original bytes, untouched
+
+
+async def test_a_record_waiting_before_the_start_is_decided_with_the_binding_already_active(
+    kafka_ready: StackUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up ordering: the binding and the message both wait on the broker, and the
+    contract reader is made slow; the message must still be bound, never refused as
+    unbound, because consuming starts only once the reader reached the watermarks."""
+    project = unique("p")
+    refs = await _bound(kafka_ready, project)
+    sent = await _produce(kafka_ready, [_item(_inbound(project, 801, text="bound?"))])
+    slow_apply = ContractReader._apply
+
+    async def slowly(reader: ContractReader, batch: Any) -> None:
+        await asyncio.sleep(3.0)  # longer than a consumer group join takes
+        await slow_apply(reader, batch)
+
+    monkeypatch.setattr(ContractReader, "_apply", slowly)
+    async with _running_ingress(kafka_ready) as runner:
+        await _settled(runner, sent)
+        assert runner.contracts is not None
+        assert runner.contracts.view.refs()[(project, "telegram")] == refs["telegram"]
+        assert runner.pool is not None
+        stored = await runner.pool.fetchval(
+            "SELECT count(*) FROM contract_revisions WHERE project_id = $1 AND state = 'active'",
+            project,
+        )
+    assert stored == len(refs)
+    events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    assert [(e.payload.text, e.payload.revisions) for e in events] == [
+        ("bound?", (refs["telegram"],))
+    ]
+    assert await _dead_letters_of(kafka_ready, project) == []

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from awooop.contracts.events.payloads.run import ToolCallRequested
-from awooop.contracts.families.builtin import ToolDefinition, builtin_catalogue
+from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, record_headers
@@ -34,13 +34,16 @@ from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
 from awooop.mcp_gateway.app import spec
 from awooop.mcp_gateway.executor import ToolCallExecutor
+from support.contracts import demo_agent_ref, demo_documents, publish_contracts, status_tool_body
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
 
 CODEC = EnvelopeCodec()
-REVISION = builtin_catalogue()[1]
+PROJECT = unique("gw")
+"""The module's one project: its tool contract is active before the gateway starts."""
+REVISION = demo_agent_ref()
 DEMO_SERVER = b"awooop.mcp_gateway.demo_server"
 
 
@@ -50,6 +53,7 @@ class Gateway:
     executor: ToolCallExecutor
     producer: AIOKafkaProducer
     urls: StackUrls
+    tool_revision: str
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -60,6 +64,7 @@ class Gateway:
 @pytest.fixture(scope="module")
 async def gateway(kafka_ready: StackUrls) -> AsyncIterator[Gateway]:
     settings = kafka_ready.settings()
+    refs = await publish_contracts(settings, PROJECT, demo_documents(PROJECT))
     executor = ToolCallExecutor(sweep_interval=0.5)
     runner = ServiceRunner(spec(executor), settings)
     await migrated(kafka_ready.database, runner.spec)
@@ -68,7 +73,7 @@ async def gateway(kafka_ready: StackUrls) -> AsyncIterator[Gateway]:
     producer = create_producer(settings.kafka, client_id="mcp-gateway-test")
     await producer.start()
     try:
-        yield Gateway(runner, executor, producer, kafka_ready)
+        yield Gateway(runner, executor, producer, kafka_ready, refs["status-demo"])
     finally:
         await producer.stop()
         await runner.stop()
@@ -95,7 +100,7 @@ def request(
             tool=tool,
             arguments={"service": "checkout"} if arguments is None else arguments,
             execute_before=now + execute_within,
-            revision=REVISION,
+            revisions=(REVISION,),
         ),
         occurred_at=now,
         project_id=project,
@@ -176,7 +181,7 @@ def assert_answers(envelope: Envelope[Any], asked: Envelope[ToolCallRequested]) 
 async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
     gateway: Gateway,
 ) -> None:
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     first = request(project, run_id, unique("call-"), arguments={"service": "checkout"})
     second = request(project, run_id, unique("call-"), arguments={"service": "payments"}, seq=2)
     await send(gateway, first, second)
@@ -188,7 +193,7 @@ async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
         (answer,) = of_call(found, asked.payload.call_id)
         assert answer.event_type == "gateway.tool_call_succeeded"
         assert answer.payload.result == {"service": service, "status": "healthy", "checks": 3}
-        assert answer.payload.revision == REVISION
+        assert answer.payload.revisions == (gateway.tool_revision,)
         assert_answers(answer, asked)
     # Both calls (and any other call of this module) went through one stdio session.
     assert gateway.executor.sessions.opened == {"demo": 1}
@@ -202,7 +207,7 @@ async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
 
 
 async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     asked = request(project, run_id, unique("call-"), tool="drop_tables__demo")
     await send(gateway, asked)
 
@@ -211,7 +216,7 @@ async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
     (answer,) = found
     assert answer.event_type == "gateway.tool_call_blocked"
     assert (answer.payload.gate, answer.payload.code) == (1, "E-MCP-GATE-001")
-    assert answer.payload.revision == REVISION
+    assert answer.payload.revisions == ()
     assert answer.payload.call_id == asked.payload.call_id
     assert_answers(answer, asked)
     status = await gateway.pool.fetchval(
@@ -220,16 +225,14 @@ async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
     assert status == "blocked"
 
 
-def _served_tool() -> ToolDefinition:
+def _served_tool() -> Tool:
     """The demo server's own call counter, reached through the gateway's session to it."""
-    demo = builtin_catalogue()[0].tool("status__demo")
-    assert demo is not None
-    return demo.model_copy(update={"name": "served__demo", "tool": "served"})
+    return Tool.model_validate({**status_tool_body(), "name": "served__demo", "tool": "served"})
 
 
 async def served_at_server(gateway: Gateway, service: str) -> int:
     """How many `status` calls for `service` the gateway's demo server has executed."""
-    answer = await gateway.executor.sessions.call(_served_tool(), {"service": service})
+    answer = await gateway.executor.sessions.call(PROJECT, _served_tool(), {"service": service})
     assert answer.structured is not None, answer
     assert answer.structured["service"] == service
     return int(answer.structured["status_calls"])
@@ -257,7 +260,7 @@ async def test_a_request_delivered_again_is_executed_once_at_the_mcp_server(
     its call-id guard letting it through, before or after the first execution
     finished), even when the second answer would be deduplicated downstream: the
     count is taken where the call is executed, not from its answers."""
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     service = unique("svc-")  # the server counts per service: only this test's calls
     sessions_before = dict(gateway.executor.sessions.opened)
     arguments = {"service": service}
@@ -301,7 +304,7 @@ async def test_a_request_delivered_again_is_executed_once_at_the_mcp_server(
 
 
 async def test_a_call_past_its_execute_before_fails_without_running(gateway: Gateway) -> None:
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     asked = request(project, run_id, unique("call-"), execute_within=dt.timedelta(seconds=-30))
     await send(gateway, asked)
 
@@ -324,7 +327,7 @@ async def test_a_call_past_its_execute_before_fails_without_running(gateway: Gat
 
 
 async def test_a_tool_error_is_answered_failed_with_the_servers_text(gateway: Gateway) -> None:
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     asked = request(project, run_id, unique("call-"), arguments={"service": 5})
     await send(gateway, asked)
 
@@ -361,7 +364,7 @@ async def _left_executing(gateway: Gateway, asked: Envelope[ToolCallRequested], 
 async def test_calls_left_executing_by_a_gone_process_are_answered_unknown_never_rerun(
     gateway: Gateway,
 ) -> None:
-    project, run_id = unique("gw"), unique("run-")
+    project, run_id = PROJECT, unique("run-")
     orphan = request(project, run_id, unique("call-"))
     in_flight = request(project, run_id, unique("call-"))
     gone, alive = unique("mcp_gateway-gone-"), unique("mcp_gateway-alive-")
@@ -399,13 +402,18 @@ async def test_calls_left_executing_by_a_gone_process_are_answered_unknown_never
 
 
 async def test_a_provider_that_cannot_start_raises_session_unavailable() -> None:
-    demo = builtin_catalogue()[0].tool("status__demo")
-    assert demo is not None
-    broken = demo.model_copy(update={"provider": "broken", "command": ("/nonexistent/mcp",)})
+    broken = Tool.model_validate(
+        {
+            **status_tool_body(),
+            "provider": "broken",
+            "name": "status__broken",
+            "transport": {"kind": "stdio", "command": ["/nonexistent/mcp"]},
+        }
+    )
     sessions = McpSessionPool(open_timeout=5.0)
     try:
         with pytest.raises(SessionUnavailable, match="broken"):
-            await sessions.call(broken, {"service": "a"})
+            await sessions.call(PROJECT, broken, {"service": "a"})
         assert sessions.opened == {}
     finally:
         await sessions.close()
@@ -429,19 +437,18 @@ def _demo_servers() -> set[int]:
 
 
 async def test_a_session_whose_server_died_is_reopened_on_the_next_call() -> None:
-    tool = builtin_catalogue()[0].tool("status__demo")
-    assert tool is not None
+    tool = Tool.model_validate(status_tool_body())
     before = _demo_servers()
     sessions = McpSessionPool()
     try:
-        first = await sessions.call(tool, {"service": "a"})
+        first = await sessions.call(PROJECT, tool, {"service": "a"})
         assert first.structured == {"service": "a", "status": "healthy", "checks": 3}
         (server,) = _demo_servers() - before
         os.kill(server, 9)
         await wait_for(lambda: server not in _demo_servers(), message="the server to exit")
         await asyncio.sleep(0.2)
 
-        again = await sessions.call(tool, {"service": "b"})
+        again = await sessions.call(PROJECT, tool, {"service": "b"})
 
         assert again.structured == {"service": "b", "status": "healthy", "checks": 3}
         assert sessions.opened == {"demo": 2}

@@ -20,7 +20,6 @@ import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
 from awooop.contracts.events.payloads.ingress import MessageReceived
-from awooop.contracts.families.builtin import builtin_catalogue
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, record_headers
@@ -35,6 +34,16 @@ from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.app import spec, utc_now
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
+from support.contracts import (
+    agent_body,
+    demo_agent_ref,
+    demo_documents,
+    every_project,
+    lifecycle,
+    produce,
+    publish_contracts,
+    refs_of,
+)
 from support.infra import StackUrls, migrated, unique
 from support.own_stack import own_stack
 from support.pipeline import wait_for
@@ -42,7 +51,8 @@ from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
 
-CATALOGUE, REVISION = builtin_catalogue()
+CONTRACTS = every_project()
+REVISION = demo_agent_ref()
 
 
 def _message(project: str, user: str, text: str) -> Envelope[Any]:
@@ -54,6 +64,8 @@ def _message(project: str, user: str, text: str) -> Envelope[Any]:
             chat_id=user,
             text=text,
             received_at=dt.datetime.now(dt.UTC),
+            agent_id="demo-agent",
+            revisions=(),
         ),
         occurred_at=dt.datetime.now(dt.UTC),
         project_id=project,
@@ -73,7 +85,7 @@ def _tool_result(request: Envelope[Any]) -> Envelope[Any]:
         ToolCallSucceeded(
             call_id=request.payload.call_id,
             result={"service": "checkout", "status": "healthy"},
-            revision=request.payload.revision,
+            revisions=(request.payload.revisions[0],),
         ),
         occurred_at=dt.datetime.now(dt.UTC),
         project_id=request.project_id,
@@ -103,10 +115,11 @@ async def _send(urls: StackUrls, topic: str, key: str, env: Envelope[Any]) -> No
 
 
 async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) -> None:
+    project = unique("rt")
+    refs = await publish_contracts(kafka_ready.settings(), project, demo_documents(project))
     runner = ServiceRunner(spec(), kafka_ready.settings())
     await migrated(kafka_ready.database, runner.spec)
     await runner.start()
-    project = unique("rt")
     try:
         first = _message(project, "42", "is checkout healthy?")
         key = f"{project}:{first.payload.platform_subject_id}"
@@ -122,7 +135,7 @@ async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) 
             )
             request = next(e for e in of_run(seen) if e.event_type == "run.tool_call_requested")
             assert request.payload.tool == "status__demo"
-            assert request.payload.revision.startswith("builtin:")
+            assert request.payload.revisions == (refs["demo-agent"],)
 
             # A double text while the run waits for its tool: rejected on the run.
             second = _message(project, "42", "hello??")
@@ -152,12 +165,77 @@ async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) 
         await runner.stop()
 
 
+async def test_runs_started_after_a_new_agent_revision_name_it_mid_traffic(
+    kafka_ready: StackUrls,
+) -> None:
+    """Messages keep arriving while revision 2 of the agent is activated: every run before
+    the activation names revision 1 and answers as it, every run after it names revision
+    2 and answers as it; none mixes the two."""
+    project = unique("rtv")
+    settings = kafka_ready.settings()
+    one = agent_body(script=[{"reply": "answered by revision one"}])
+    two = agent_body(script=[{"reply": "answered by revision two"}])
+    first = await publish_contracts(settings, project, {"demo-agent": one})
+    runner = ServiceRunner(spec(), settings)
+    await migrated(kafka_ready.database, runner.spec)
+    await runner.start()
+    sent: list[tuple[Envelope[Any], str]] = []  # each message and the phase it was sent in
+    try:
+        assert runner.contracts is not None
+        reader = runner.contracts
+
+        async def send(n: int, phase: str) -> None:
+            message = _message(project, str(1000 + n), f"message {n}")
+            key = f"{project}:{message.payload.platform_subject_id}"
+            await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, message)
+            sent.append((message, phase))
+
+        async with TopicReader(kafka_ready.kafka, Topics.RUN_EVENTS.name) as events:
+
+            def completed(s: list[Envelope[Any]], phases: tuple[str, ...]) -> bool:
+                wanted = {str(m.event_id) for m, phase in sent if phase in phases}
+                done = {e.correlation_id for e in s if e.event_type == "run.completed"}
+                return wanted <= done
+
+            for n in range(5):
+                await send(n, "before")
+            await events.until(lambda s: completed(s, ("before",)))
+            second = lifecycle(project, "demo-agent", two, revision=2, superseded=1)
+            await produce(settings, second)
+            (second_ref,) = refs_of(second).values()
+            n = 5
+            while reader.view.refs().get((project, "demo-agent")) != second_ref:
+                assert n < 200, "the running reader never applied revision 2"
+                await send(n, "during")
+                n += 1
+                await asyncio.sleep(0.05)
+            for m in range(n, n + 5):
+                await send(m, "after")
+            seen = await events.until(lambda s: completed(s, ("before", "during", "after")))
+    finally:
+        await runner.stop()
+    started = {e.correlation_id: e for e in seen if e.event_type == "run.started"}
+    replies = {e.correlation_id: e.payload.reply for e in seen if e.event_type == "run.completed"}
+    expected = {
+        first["demo-agent"]: "answered by revision one",
+        second_ref: "answered by revision two",
+    }
+    for message, phase in sent:
+        run_id = str(message.event_id)
+        (revision,) = started[run_id].payload.revisions
+        assert replies[run_id] == expected[revision]
+        if phase == "before":
+            assert revision == first["demo-agent"]
+        if phase == "after":
+            assert revision == second_ref
+
+
 class _Submitted(StepPool):
     """A step pool that only records what the processor hands it."""
 
     def __init__(self, pool: Any) -> None:
         super().__init__(
-            pool, "batch-owner", lambda: None, catalogue=CATALOGUE, clock=utc_now, service="runtime"
+            pool, "batch-owner", lambda: None, contracts=CONTRACTS, clock=utc_now, service="runtime"
         )
         self.leases: list[Lease] = []
 
@@ -179,9 +257,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
     try:
         assert runner.pool is not None
         steps = _Submitted(runner.pool)
-        processor = RuntimeProcessor(
-            steps, catalogue=CATALOGUE, revision=REVISION, clock=utc_now, service="runtime"
-        )
+        processor = RuntimeProcessor(steps, contracts=CONTRACTS, clock=utc_now, service="runtime")
         first, second = _message(project, "1", "hi"), _message(project, "1", "again")
         other = _message(project, "2", "hello")
         batch = [_record(first, 0), _record(second, 1), _record(other, 2), _record(first, 3)]
@@ -221,7 +297,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
             call_id,
         )
         answer = new_envelope(
-            ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revision=REVISION),
+            ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revisions=(REVISION,)),
             occurred_at=dt.datetime.now(dt.UTC),
             project_id=project,
             stream_type="tool_call",
@@ -267,7 +343,9 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
 def _schema_only() -> ServiceSpec:
     """The runtime's schema and pool without its consumer, scheduler or relay: the test
     drives one step pool itself and is the only claimer."""
-    return dataclasses.replace(spec(), processor=None, background=(), relay=False)
+    return dataclasses.replace(
+        spec(), processor=None, background=(), relay=False, reads_contracts=False
+    )
 
 
 def _step_pool(pool: asyncpg.Pool, **options: Any) -> StepPool:
@@ -275,7 +353,7 @@ def _step_pool(pool: asyncpg.Pool, **options: Any) -> StepPool:
         pool,
         unique("owner"),
         lambda: None,
-        catalogue=CATALOGUE,
+        contracts=CONTRACTS,
         clock=utc_now,
         service="runtime",
         claim_interval=0.05,
@@ -298,7 +376,7 @@ async def _due_run(
         run_id,
         project,
         f"{project}:telegram:42",
-        CATALOGUE.default_agent.agent_id,
+        "demo-agent",
         REVISION,
         new_trace_id(),
         max_attempts,
@@ -456,8 +534,7 @@ async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(
         def processor() -> RuntimeProcessor:
             return RuntimeProcessor(
                 _Submitted(pool),
-                catalogue=CATALOGUE,
-                revision=REVISION,
+                contracts=CONTRACTS,
                 clock=utc_now,
                 service="runtime",
             )

@@ -29,6 +29,8 @@ class StackUrls:
         timeouts tests use."""
         from pathlib import Path
 
+        from support.contracts import TEST_RING
+
         return Settings(
             kafka_config=KafkaSettings(
                 bootstrap=self.kafka,
@@ -43,6 +45,7 @@ class StackUrls:
             redis_url=self.redis,
             home=Path("/nonexistent"),
             epoch_check_seconds=1.0,
+            contract_verifying_keys=TEST_RING,
         )
 
 

@@ -121,7 +121,7 @@ def test_every_consuming_service_builds_its_processor_on_the_one_base() -> None:
     "where is event X handled" has two answers again."""
     import datetime as dt
 
-    from awooop.contracts.families.builtin import builtin_catalogue
+    from awooop.infra.contracts.reader import ContractSource
     from awooop.infra.processor import EventProcessor
     from awooop.ingress.handlers import IngressProcessor
     from awooop.mcp_gateway.handlers import tool_call_requests
@@ -130,11 +130,9 @@ def test_every_consuming_service_builds_its_processor_on_the_one_base() -> None:
 
     for processor in (IngressProcessor, RuntimeProcessor, ReadModelProjector):
         assert issubclass(processor, EventProcessor), processor
-    catalogue, revision = builtin_catalogue()
     gateway = tool_call_requests(
         lambda: None,
-        catalogue=catalogue,
-        revision=revision,
+        contracts=ContractSource(),
         clock=lambda: dt.datetime.now(dt.UTC),
         service="mcp_gateway",
     )

@@ -47,7 +47,7 @@ def run_started_payload() -> RunStarted:
         platform_subject_id="acme:telegram:42",
         trigger_event_id=uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057"),
         mode="shadow",
-        revision="builtin:abc",
+        revisions=("helpdesk@3:0123456789ab",),
     )
 
 

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.unit
 
 CODEC = EnvelopeCodec()
 
+REF = "restart-k8s@1:0123456789ab"
 PAYLOADS: list[EventPayload] = [
     MessageReceived(
         channel_type="slack",
@@ -45,19 +46,19 @@ PAYLOADS: list[EventPayload] = [
         chat_id="C0LAN2Q65",
         text="restart the web pods please",
         received_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
+        agent_id="demo-agent",
+        revisions=(),
     ),
     ToolCallRequested(
         call_id="call-1",
         tool="restart__k8s",
         arguments={"deployment": "web", "replicas": 3, "dry_run": False},
         execute_before=datetime(2025, 3, 1, 12, 5, tzinfo=UTC),
-        revision="builtin:abc",
+        revisions=(REF,),
     ),
-    ToolCallSucceeded(
-        call_id="call-1", result={"restarted": ["web-1", "web-2"]}, revision="builtin:abc"
-    ),
-    ToolCallSucceeded(call_id="call-2", result="ok", revision="builtin:abc"),
-    ToolCallBlocked(call_id="call-3", gate=5, code="E-MCP-GATE-008", revision="builtin:abc"),
+    ToolCallSucceeded(call_id="call-1", result={"restarted": ["web-1", "web-2"]}, revisions=(REF,)),
+    ToolCallSucceeded(call_id="call-2", result="ok", revisions=(REF,)),
+    ToolCallBlocked(call_id="call-3", gate=5, code="E-MCP-GATE-008", revisions=(REF,)),
     RunCompleted(reply="Done: web restarted.", suppressed=True),
     RunFailed(code="E-SCHEMA-001", reason="output invalid after 3 retries"),
 ]
@@ -71,7 +72,7 @@ def wrap(envelope_fields: Callable[..., dict[str, Any]]) -> Callable[[EventPaylo
 
 def test_round_trip_is_equal(run_started: Envelope[RunStarted]) -> None:
     value = CODEC.encode(run_started)
-    decoded = CODEC.decode(value, 1)
+    decoded = CODEC.decode(value, run_started.schema_version)
     assert decoded == run_started
     assert type(decoded) is type(run_started)
     assert CODEC.encode(decoded) == value
@@ -128,7 +129,7 @@ def test_fast_path_with_headers_is_one_validate_json_of_the_concrete_class(
     monkeypatch.setattr(concrete, "model_validate_json", counting)
     monkeypatch.setattr(TypeAdapter, "validate_json", forbidden)
     monkeypatch.setattr(json, "loads", forbidden)
-    assert CODEC.decode(value, 1, "run.started") == run_started
+    assert CODEC.decode(value, 2, "run.started") == run_started
     assert calls == [value]
 
 
@@ -169,8 +170,8 @@ def test_unknown_event_type_in_the_header_raises_before_parsing() -> None:
 
 def test_newer_version_in_header_raises(run_started: Envelope[RunStarted]) -> None:
     with pytest.raises(UnsupportedSchemaVersion) as caught:
-        CODEC.decode(CODEC.encode(run_started), 2, "run.started")
-    assert (caught.value.version, caught.value.current) == (2, 1)
+        CODEC.decode(CODEC.encode(run_started), 3, "run.started")
+    assert (caught.value.version, caught.value.current) == (3, 2)
     assert caught.value.code == "E-EVENT-VERSION-NEWER"
 
 
@@ -226,7 +227,7 @@ def test_invalid_envelope_raises_with_reason(
     run_started: Envelope[RunStarted], changes: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(EnvelopeInvalid, match=reason) as caught:
-        CODEC.decode(_mutated(run_started, **changes), 1)
+        CODEC.decode(_mutated(run_started, **changes), 2)
     assert caught.value.code == "E-DLQ-INVALID"
     assert caught.value.reason
 
@@ -313,5 +314,39 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected
-    assert all(cls.schema_version == 1 for cls in classes)
+    revised = {
+        "ingress.message_received",
+        "run.started",
+        "run.tool_call_requested",
+        "gateway.tool_call_succeeded",
+        "gateway.tool_call_blocked",
+    }
+    assert {cls.event_type: cls.schema_version for cls in classes} == {
+        name: 2 if name in revised else 1 for name in expected
+    }
     assert CODEC.registry.missing_upcasters() == []
+
+
+def test_version_1_decisions_are_lifted_to_the_revisions_they_named(
+    run_started: Envelope[RunStarted],
+) -> None:
+    document = json.loads(CODEC.encode(run_started))
+    document["schema_version"] = 1
+    payload = document["payload"]
+    del payload["revisions"]
+    payload["revision"] = "builtin:" + "ab" * 32
+    decoded = CODEC.decode(json.dumps(document).encode(), 1, "run.started")
+    assert decoded.schema_version == 2
+    assert decoded.payload.revisions == ("builtin:" + "ab" * 32,)
+
+
+def test_version_1_messages_were_all_for_the_one_built_in_agent(
+    wrap: Callable[[EventPayload], Envelope[Any]],
+) -> None:
+    document = json.loads(CODEC.encode(wrap(PAYLOADS[0])))
+    assert document["event_type"] == "ingress.message_received"
+    document["schema_version"] = 1
+    for field in ("agent_id", "revisions"):
+        del document["payload"][field]
+    decoded = CODEC.decode(json.dumps(document).encode(), 1, "ingress.message_received")
+    assert (decoded.payload.agent_id, decoded.payload.revisions) == ("demo-agent", ())

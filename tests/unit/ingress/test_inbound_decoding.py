@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from awooop.contracts.registries.topics import MAX_RECORD_BYTES, Topics
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import PoisonRecord, RawRecord
 from awooop.ingress.domain import InboundMessage
 from awooop.ingress.handlers import IngressProcessor
+from support.contracts import agent_body, telegram_binding_body, view_of
 
 pytestmark = pytest.mark.unit
 
@@ -26,18 +28,26 @@ GOOD: dict[str, Any] = {
 }
 
 
+CONTRACTS = ContractSource(
+    view_of(
+        ("acme", {"demo-agent": agent_body(), "telegram": telegram_binding_body("42")}),
+        ("globex", {"lonely": telegram_binding_body("43", agent_id="nobody")}),
+    )
+)
+
+
 def _raw(value: bytes | None) -> RawRecord:
     return RawRecord(Topics.CHANNEL_INBOUND.name, 3, 17, b"acme:42:7", value, (), 0)
 
 
 def _poison(value: bytes | None) -> PoisonRecord:
     with pytest.raises(PoisonRecord) as caught:
-        IngressProcessor().decode(_raw(value))
+        IngressProcessor(CONTRACTS).decode(_raw(value))
     return caught.value
 
 
 def test_every_record_is_handled_and_a_good_one_decodes_to_a_message() -> None:
-    processor = IngressProcessor()
+    processor = IngressProcessor(CONTRACTS)
     raw = _raw(json.dumps(GOOD).encode())
     assert processor.handles(raw)
     decoded = processor.decode(raw)
@@ -68,3 +78,28 @@ def test_invalid_records_are_poison_with_the_inbound_invalid_code(
 def test_an_oversize_record_is_poison_with_the_oversize_code() -> None:
     poison = _poison(b" " * (MAX_RECORD_BYTES + 1))
     assert poison.code == "E-INBOUND-OVERSIZE"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"provider_event_id": "44:7"}, "telegram bot 44 chat 5: no active channel_binding"),
+        ({"project_id": "globex"}, "telegram bot 42 chat 5 is bound to another project"),
+        (
+            {"project_id": "globex", "provider_event_id": "43:7"},
+            "names agent 'nobody', not active",
+        ),
+    ],
+)
+def test_a_record_no_active_binding_gives_to_an_active_agent_is_poison_as_unbound(
+    changes: dict[str, Any], reason: str
+) -> None:
+    poison = _poison(json.dumps({**GOOD, **changes}).encode())
+    assert poison.code == "E-INBOUND-UNBOUND"
+    assert reason in poison.reason
+
+
+def test_a_bound_record_names_its_agent_and_binding_revision() -> None:
+    decoded = IngressProcessor(CONTRACTS).decode(_raw(json.dumps(GOOD).encode()))
+    assert decoded.body.payload.agent_id == "demo-agent"
+    assert decoded.body.payload.revisions == (CONTRACTS.view.refs()[("acme", "telegram")],)

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from awooop.contracts.events.payloads.fields import PLATFORM_SUBJECT_PATTERN
 from awooop.contracts.records.envelope import new_event_id
 from awooop.contracts.records.inbound import InboundRecord
-from awooop.ingress.domain import InboundRefused, message_received, normalise, subject_key
+from awooop.ingress.domain import (
+    Binding,
+    InboundRefused,
+    InboundUnbound,
+    Unbound,
+    message_received,
+    normalise,
+    subject_key,
+)
 from awooop.ingress.domain.telegram import check_provider_event_id
 
 pytestmark = pytest.mark.unit
@@ -32,6 +40,24 @@ UPDATE: dict[str, Any] = {
 }
 
 
+BINDING_REF = "ops-telegram@2:0123456789ab"
+
+
+class _Bindings:
+    """Bot 123456789 is bound: its chat -1001234567 to project acme's `helpdesk`, and its
+    chat -42 to project `globex`; nothing else is."""
+
+    def telegram(self, bot_id: str, chat_id: str) -> Binding | Unbound:
+        if bot_id == "123456789" and chat_id == "-1001234567":
+            return Binding("acme", "helpdesk", BINDING_REF)
+        if bot_id == "123456789" and chat_id == "-42":
+            return Binding("globex", "sales", "globex-telegram@1:0123456789ab")
+        return Unbound("no active channel_binding")
+
+
+BINDINGS = _Bindings()
+
+
 def _record(payload: dict[str, Any] | None = None, **changes: Any) -> InboundRecord:
     fields: dict[str, Any] = {
         "project_id": "acme",
@@ -47,12 +73,12 @@ def _record(payload: dict[str, Any] | None = None, **changes: Any) -> InboundRec
 
 def _refusal(record: InboundRecord) -> str:
     with pytest.raises(InboundRefused) as caught:
-        normalise(record)
+        normalise(record, BINDINGS)
     return caught.value.reason
 
 
 def test_a_text_message_names_its_sender_chat_and_text() -> None:
-    message = normalise(_record())
+    message = normalise(_record(), BINDINGS)
     payload = message.payload
     assert message.project_id == "acme"
     assert payload.channel_type == "telegram"
@@ -67,15 +93,15 @@ def test_a_text_message_names_its_sender_chat_and_text() -> None:
 
 
 def test_received_at_is_kept_as_the_same_instant_in_utc() -> None:
-    received = normalise(_record()).payload.received_at
+    received = normalise(_record(), BINDINGS).payload.received_at
     assert received == dt.datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
     assert received.utcoffset() == dt.timedelta(0)
 
 
 def test_no_traceparent_or_an_all_zero_trace_leaves_the_trace_to_ingress() -> None:
-    assert normalise(_record(traceparent=None)).trace_id is None
+    assert normalise(_record(traceparent=None), BINDINGS).trace_id is None
     zero = f"00-{'0' * 32}-00f067aa0ba902b7-01"
-    assert normalise(_record(traceparent=zero)).trace_id is None
+    assert normalise(_record(traceparent=zero), BINDINGS).trace_id is None
 
 
 def test_slack_is_refused_until_it_is_supported() -> None:
@@ -140,13 +166,13 @@ def test_a_provider_event_id_too_long_for_a_stream_id_is_refused() -> None:
 
 
 def test_the_envelope_starts_the_inbound_stream_and_correlates_to_itself() -> None:
-    message = normalise(_record())
+    message = normalise(_record(), BINDINGS)
     event_id = new_event_id()
     at = dt.datetime(2025, 3, 1, 12, 0, 1, tzinfo=dt.UTC)
     envelope = message_received(message, event_id=event_id, occurred_at=at, trace_id=TRACE_ID)
     assert envelope.event_id == event_id
     assert envelope.event_type == "ingress.message_received"
-    assert envelope.schema_version == 1
+    assert envelope.schema_version == 2
     assert envelope.occurred_at == at
     assert envelope.project_id == "acme"
     assert (envelope.stream_type, envelope.stream_id, envelope.stream_seq) == (
@@ -181,7 +207,30 @@ def test_every_sender_becomes_a_valid_subject_and_any_text_is_kept(user_id: int,
     update = copy.deepcopy(UPDATE)
     update["message"]["from"]["id"] = user_id
     update["message"]["text"] = text
-    payload = normalise(_record(update)).payload
+    payload = normalise(_record(update), BINDINGS).payload
     assert payload.platform_subject_id == f"acme:telegram:{user_id}"
     assert re.fullmatch(PLATFORM_SUBJECT_PATTERN, payload.platform_subject_id)
     assert payload.text == text
+
+
+def test_the_message_goes_to_the_bound_agent_and_names_the_binding_revision() -> None:
+    payload = normalise(_record(), BINDINGS).payload
+    assert (payload.agent_id, payload.revisions) == ("helpdesk", (BINDING_REF,))
+
+
+def test_a_chat_no_binding_covers_is_refused_as_unbound() -> None:
+    update = copy.deepcopy(UPDATE)
+    update["message"]["chat"]["id"] = -7
+    with pytest.raises(InboundUnbound) as caught:
+        normalise(_record(update), BINDINGS)
+    assert caught.value.code == "E-INBOUND-UNBOUND"
+    assert caught.value.reason == "telegram bot 123456789 chat -7: no active channel_binding"
+
+
+def test_a_chat_bound_to_another_project_is_refused_without_naming_that_project() -> None:
+    update = copy.deepcopy(UPDATE)
+    update["message"]["chat"]["id"] = -42
+    with pytest.raises(InboundUnbound) as caught:
+        normalise(_record(update), BINDINGS)
+    assert "another project than 'acme'" in caught.value.reason
+    assert "globex" not in caught.value.reason

@@ -16,17 +16,19 @@ from awooop.contracts.events.payloads.gateway import (
     ToolCallSucceeded,
 )
 from awooop.contracts.events.payloads.run import ToolCallRequested
-from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.mcp_gateway.adapters.mcp_sessions import server_parameters, tool_answer
 from awooop.mcp_gateway.domain.calls import blocked, failed, requested_call, succeeded
 from awooop.mcp_gateway.domain.gate import GateRefusal
 from awooop.mcp_gateway.domain.results import ToolAnswer
+from support.contracts import status_tool_body
 
 pytestmark = pytest.mark.unit
 
 AT = dt.datetime(2025, 5, 1, 9, 0, tzinfo=dt.UTC)
+REF = "status-demo@1:0123456789ab"
 
 
 def _request() -> Envelope[ToolCallRequested]:
@@ -36,7 +38,7 @@ def _request() -> Envelope[ToolCallRequested]:
             tool="status__demo",
             arguments={"service": "checkout"},
             execute_before=AT + dt.timedelta(minutes=1),
-            revision="builtin:abc",
+            revisions=("demo-agent@1:0123456789ab",),
         ),
         occurred_at=AT,
         project_id="acme",
@@ -67,8 +69,8 @@ def test_every_outcome_is_the_first_event_of_the_call_stream(kind: str) -> None:
     request = _request()
     call = requested_call(request)
     builders: dict[str, Callable[[], Envelope[Any]]] = {
-        "blocked": lambda: blocked(call, GateRefusal(1, "E-MCP-GATE-001", "x"), "builtin:r", AT),
-        "succeeded": lambda: succeeded(call, {"ok": True}, "builtin:r", AT),
+        "blocked": lambda: blocked(call, GateRefusal(1, "E-MCP-GATE-001", "x"), AT),
+        "succeeded": lambda: succeeded(call, {"ok": True}, REF, AT),
         "failed": lambda: failed(call, "E-MCP-CALL-FAILED", "boom", AT),
     }
     envelope = builders[kind]()
@@ -88,21 +90,20 @@ def test_every_outcome_is_the_first_event_of_the_call_stream(kind: str) -> None:
 
 def test_outcome_payloads_carry_gate_code_result_and_revision() -> None:
     call = requested_call(_request())
-    refusal = GateRefusal(1, "E-MCP-GATE-001", "unknown")
-    assert blocked(call, refusal, "builtin:r", AT).payload == ToolCallBlocked(
-        call_id="call-7", gate=1, code="E-MCP-GATE-001", revision="builtin:r"
+    refusal = GateRefusal(1, "E-MCP-GATE-001", "disabled", (REF,))
+    assert blocked(call, refusal, AT).payload == ToolCallBlocked(
+        call_id="call-7", gate=1, code="E-MCP-GATE-001", revisions=(REF,)
     )
-    assert succeeded(call, "text", "builtin:r", AT).payload == ToolCallSucceeded(
-        call_id="call-7", result="text", revision="builtin:r"
+    assert succeeded(call, "text", REF, AT).payload == ToolCallSucceeded(
+        call_id="call-7", result="text", revisions=(REF,)
     )
     assert failed(call, "E-MCP-CALL-EXPIRED", "late", AT).payload == ToolCallFailed(
         call_id="call-7", code="E-MCP-CALL-EXPIRED", reason="late"
     )
 
 
-def test_the_catalogue_command_runs_the_demo_server_with_this_interpreter() -> None:
-    tool = builtin_catalogue()[0].tool("status__demo")
-    assert tool is not None
+def test_the_contract_command_runs_the_demo_server_with_this_interpreter() -> None:
+    tool = Tool.model_validate(status_tool_body())
     params = server_parameters(tool)
     assert params.command == sys.executable
     assert params.args == ["-m", "awooop.mcp_gateway.demo_server"]

@@ -13,24 +13,29 @@ from typing import Any
 import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallFailed
-from awooop.contracts.families.builtin import builtin_catalogue
+from awooop.contracts.families.agent import Agent
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.errors import E_RUN_ATTEMPTS, E_RUN_TIMEOUT
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import RawRecord
 from awooop.runtime.adapters.run_events import stored
 from awooop.runtime.domain.batch import fold_batch
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import Run, give_up, take_step
 from awooop.runtime.handlers import STEPS, RuntimeProcessor
+from support.contracts import agent_body, view_of
 
 pytestmark = pytest.mark.unit
 
 NOW = dt.datetime(2026, 5, 4, 8, 30, tzinfo=dt.UTC)
-CATALOGUE, REVISION = builtin_catalogue()
 PROJECT = "acme"
+VIEW = view_of((PROJECT, {"demo-agent": agent_body()}))
+AGENT = VIEW.agent(PROJECT, "demo-agent")
+assert AGENT is not None
+REVISION = AGENT.ref
 SUBJECT = "acme:telegram:7"
 
 
@@ -40,7 +45,7 @@ def waiting_run(version: int = 2) -> Run:
         run_id=run_id,
         project_id=PROJECT,
         platform_subject_id=SUBJECT,
-        agent_id=CATALOGUE.default_agent.agent_id,
+        agent_id="demo-agent",
         channel_type="telegram",
         chat_id="7",
         mode="shadow",
@@ -59,7 +64,7 @@ def blocked(run: Run) -> Envelope[Any]:
             call_id=run.pending_call_id or "",
             gate=1,
             code="E-MCP-GATE-001",
-            revision=REVISION,
+            revisions=(REVISION,),
         ),
         occurred_at=NOW,
         project_id=PROJECT,
@@ -93,9 +98,7 @@ def failed(run: Run) -> Envelope[Any]:
 
 
 def fold(run: Run, env: Envelope[Any], service: str = "runtime_a") -> list[Envelope[Any]]:
-    writes = fold_batch(
-        [run], [env], STEPS, catalogue=CATALOGUE, revision=REVISION, now=NOW, service=service
-    )
+    writes = fold_batch([run], [env], STEPS, contracts=VIEW, now=NOW, service=service)
     return writes.events
 
 
@@ -136,11 +139,11 @@ def test_given_a_run_whose_steps_kept_dying_when_it_gives_up_then_it_failed() ->
 
 def test_a_step_uses_the_clock_it_is_given() -> None:
     run = Run(**{**waiting_run().__dict__, "state": "pending", "step": 0, "pending_call_id": None})
-    decision = take_step(run, CATALOGUE.default_agent, NOW)
+    decision = take_step(run, AGENT.document, NOW)
     _moved, events = record(decision, run.version, causation_id=None, now=NOW, service="rt")
     request = events[0]
     assert request.event_type == "run.tool_call_requested"
-    step_timeout = dt.timedelta(seconds=CATALOGUE.default_agent.step_timeout_seconds)
+    step_timeout = dt.timedelta(seconds=AGENT.document.step_timeout_seconds)
     assert request.payload.execute_before == NOW + step_timeout
     assert request.occurred_at == NOW
 
@@ -158,8 +161,7 @@ def test_envelopes_are_encoded_at_the_edge_keyed_by_run() -> None:
 def test_the_handler_table_names_every_type_the_processor_handles() -> None:
     processor = RuntimeProcessor(
         None,  # type: ignore[arg-type]  # handles() never touches the step pool
-        catalogue=CATALOGUE,
-        revision=REVISION,
+        contracts=ContractSource(VIEW),
         clock=lambda: NOW,
         service="runtime",
     )
@@ -170,3 +172,35 @@ def test_the_handler_table_names_every_type_the_processor_handles() -> None:
     assert all(processor.handles(record_of(t)) for t in STEPS)
     assert not processor.handles(record_of("run.started"))
     assert not processor.handles(record_of("gateway.tool_call_requested"))
+
+
+def test_a_step_plays_the_pinned_revision_and_names_it() -> None:
+    run = Run(**{**waiting_run().__dict__, "state": "pending", "step": 0, "pending_call_id": None})
+    _moved, events = record(
+        take_step(run, AGENT.document, NOW), run.version, causation_id=None, now=NOW, service="rt"
+    )
+    assert events[0].payload.revisions == (REVISION,)
+    assert events[0].payload.tool == "status__demo"
+
+
+def test_a_step_of_an_unknown_revision_fails_the_run_with_its_code() -> None:
+    run = Run(**{**waiting_run().__dict__, "state": "pending", "step": 0, "pending_call_id": None})
+    moved, events = record(
+        take_step(run, None, NOW), run.version, causation_id=None, now=NOW, service="rt"
+    )
+    assert [e.event_type for e in events] == ["run.failed"]
+    assert events[0].payload.code == "E-AGENT-UNKNOWN"
+    assert moved.state == "failed"
+
+
+def test_an_agent_of_another_provider_fails_with_its_code_not_a_crash() -> None:
+    body = agent_body()
+    body["provider"] = {
+        "kind": "openai_compatible",
+        "model": "m",
+        "base_url": "http://127.0.0.1:1/v1",
+    }
+    run = Run(**{**waiting_run().__dict__, "state": "pending", "step": 0, "pending_call_id": None})
+    decision = take_step(run, Agent.model_validate(body), NOW)
+    assert decision.run.state == "failed"
+    assert decision.payloads[0].code == "E-AGENT-PROVIDER"  # type: ignore[attr-defined]

@@ -10,7 +10,6 @@ import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
 from awooop.contracts.events.payloads.ingress import MessageReceived
-from awooop.contracts.families.builtin import builtin_catalogue
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
@@ -18,16 +17,29 @@ from awooop.infra.processor import first_seen
 from awooop.runtime.domain.batch import BatchWrites, fold_batch, lock_keys
 from awooop.runtime.domain.run import Run
 from awooop.runtime.handlers import STEPS
+from support.contracts import agent_body, view_of
 
 pytestmark = pytest.mark.unit
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 PROJECT = "acme"
 SUBJECT = "acme:telegram:42"
-CATALOGUE, REVISION = builtin_catalogue()
+POLICY = {
+    "family": "policy",
+    "schema_version": 1,
+    "mode": "suggest",
+    "approvers": [{"approver_id": "ana", "chat_subjects": [], "api_subject": "operator:ana"}],
+    "approvals_required": 1,
+    "approval_expiry_seconds": 600,
+    "rate_limits": [],
+    "approval_required_tools": [],
+}
+VIEW = view_of((PROJECT, {"demo-agent": agent_body(), "policy": POLICY}))
+REVISION = VIEW.refs()[(PROJECT, "demo-agent")]
+POLICY_REVISION = VIEW.refs()[(PROJECT, "policy")]
 
 
-def message(subject: str = SUBJECT) -> Envelope[Any]:
+def message(subject: str = SUBJECT, agent_id: str = "demo-agent") -> Envelope[Any]:
     env = new_envelope(
         MessageReceived(
             channel_type="telegram",
@@ -36,6 +48,8 @@ def message(subject: str = SUBJECT) -> Envelope[Any]:
             chat_id="42",
             text="is checkout healthy?",
             received_at=NOW,
+            agent_id=agent_id,
+            revisions=(),
         ),
         occurred_at=NOW,
         project_id=PROJECT,
@@ -52,7 +66,7 @@ def message(subject: str = SUBJECT) -> Envelope[Any]:
 
 def outcome(run_id: uuid.UUID, call_id: str) -> Envelope[Any]:
     return new_envelope(
-        ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revision=REVISION),
+        ToolCallSucceeded(call_id=call_id, result={"status": "healthy"}, revisions=(REVISION,)),
         occurred_at=NOW,
         project_id=PROJECT,
         stream_type="tool_call",
@@ -71,7 +85,7 @@ def waiting_run(call_id_step: int = 0, version: int = 2) -> Run:
         run_id=run_id,
         project_id=PROJECT,
         platform_subject_id=SUBJECT,
-        agent_id=CATALOGUE.default_agent.agent_id,
+        agent_id="demo-agent",
         channel_type="telegram",
         chat_id="42",
         mode="shadow",
@@ -85,9 +99,7 @@ def waiting_run(call_id_step: int = 0, version: int = 2) -> Run:
 
 
 def fold(locked: list[Run], envelopes: list[Envelope[Any]]) -> BatchWrites:
-    return fold_batch(
-        locked, envelopes, STEPS, catalogue=CATALOGUE, revision=REVISION, now=NOW, service="rt"
-    )
+    return fold_batch(locked, envelopes, STEPS, contracts=VIEW, now=NOW, service="rt")
 
 
 def described(events: list[Envelope[Any]]) -> list[tuple[str, str, int]]:
@@ -114,8 +126,8 @@ def test_two_messages_of_one_subject_start_one_run_and_reject_the_second() -> No
     assert started.last_event_id == writes.events[-1].event_id
     assert started.saved
     assert started.due
-    assert started.max_attempts == CATALOGUE.default_agent.max_attempts
-    assert started.timeout_seconds == CATALOGUE.default_agent.run_timeout_seconds
+    assert started.max_attempts == agent_body()["max_attempts"]
+    assert started.timeout_seconds == agent_body()["run_timeout_seconds"]
 
 
 def test_an_outcome_for_a_run_started_in_the_same_batch_is_folded_onto_it() -> None:
@@ -173,7 +185,7 @@ def test_a_message_whose_run_already_exists_starts_nothing() -> None:
         run_id=first.event_id,
         project_id=PROJECT,
         platform_subject_id=SUBJECT,
-        agent_id=CATALOGUE.default_agent.agent_id,
+        agent_id="demo-agent",
         channel_type="telegram",
         chat_id="42",
         mode="shadow",
@@ -201,3 +213,24 @@ def test_a_duplicate_event_id_inside_one_batch_applies_once() -> None:
     assert [item.raw.offset for item in kept] == [0]
     writes = fold([], [item.body for item in kept])
     assert described(writes.events) == [("run.started", str(first.event_id), 1)]
+
+
+def test_a_run_starts_pinned_to_the_agent_revision_in_the_policys_mode() -> None:
+    writes = fold([], [message()])
+    started = writes.events[0]
+    assert started.event_type == "run.started"
+    assert started.payload.revisions == (REVISION, POLICY_REVISION)
+    assert started.payload.mode == "suggest"
+    (written,) = writes.inserts.values()
+    assert written.run.revision == REVISION
+    assert written.due
+
+
+def test_a_message_for_an_agent_without_an_active_revision_fails_its_run_at_once() -> None:
+    writes = fold([], [message(agent_id="retired-agent")])
+    assert [e.event_type for e in writes.events] == ["run.started", "run.failed"]
+    assert writes.events[1].payload.code == "E-AGENT-UNKNOWN"
+    assert writes.events[0].payload.revisions == (POLICY_REVISION,)
+    (written,) = writes.inserts.values()
+    assert written.run.state == "failed"
+    assert not written.due

@@ -27,6 +27,7 @@ from awooop.cli.dlq_entries import DlqEntry, original_record
 from awooop.cli.migrate import SERVICE_APPS
 from awooop.contracts.records.dead_letter import DLQ_HEADER_VALUE_SIZE
 from awooop.contracts.registries.errors import E_DLQ_HANDLER
+from awooop.infra.contracts.reader import load_stored_contracts
 from awooop.infra.kafka.consumer import BatchProcessor, is_poison
 from awooop.infra.kafka.records import PoisonRecord
 from awooop.infra.postgres.errors import VersionConflict
@@ -116,6 +117,8 @@ async def apply_once(conn: asyncpg.Connection, target: ReplayTarget, entry: DlqE
         try:
             async with conn.transaction():
                 await _enter_service(conn, target.service)
+                # The contracts as the service last folded them decide the replay.
+                await load_stored_contracts(processor, conn)
                 if processor.handles(record):
                     await processor.process(conn, [processor.decode(record)])
         except VersionConflict:

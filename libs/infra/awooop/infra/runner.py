@@ -2,7 +2,10 @@
 
 Start-up order matters: the role, schema and migrations; the registry topics
 (created before any client names them); the broker epoch (adopted on first
-start, compared afterwards); only then the BatchConsumer and the relay. A
+start, compared afterwards); for a service that reads contracts, the contract
+reader caught up to the high watermarks of the contract topic; only then the
+BatchConsumer and the relay, so no record is decided before the contracts
+active at start are known. A
 background watch re-reads the epoch and the partition counts; a mismatch
 halts consuming and relaying, logs `E-BROKER-RESET` and keeps the process
 unready until an operator recovers it: `awooop recover broker-reset` writes
@@ -34,6 +37,7 @@ import asyncpg
 
 from awooop.contracts.registries.errors import E_BROKER_RESET, E_SERVICE_CRASHED
 from awooop.contracts.registries.topics import consumer_group
+from awooop.infra.contracts.reader import ContractReader
 from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.kafka.consumer import BROKER_EPOCH, BatchConsumer, BatchProcessor
 from awooop.infra.kafka.dlq import DeadLetters
@@ -77,6 +81,9 @@ class ServiceSpec:
     migrations: Sequence[Path] = ()
     extra_roles: Sequence[str] = ()
     """Login roles this service's migrations grant to (e.g. `awooop_api`), made first."""
+    reads_contracts: bool = False
+    """Run a contract reader (`runner.contracts`) and start consuming once it caught up;
+    the schema then needs the `contracts` migration branch."""
 
     @property
     def consumer_group(self) -> str:
@@ -113,6 +120,9 @@ class ServiceRunner:
         self.consumer: BatchConsumer | None = None
         self.relay: OutboxRelay | None = None
         self.epoch: str | None = None
+        self.contracts: ContractReader | None = None
+        """The live contracts, for a service that reads them (set before its processor
+        is built)."""
         self._dlq_producer = create_producer(
             self.settings.kafka,
             client_id=f"{self.spec.service}-dlq",
@@ -128,6 +138,8 @@ class ServiceRunner:
     async def start(self) -> None:
         """Start every part of the service; `SchemaBehind` when `awooop migrate` is due."""
         spec, settings = self.spec, self.settings
+        # A missing or malformed key ring refuses the start before anything is opened.
+        ring = settings.contract_key_ring() if spec.reads_contracts else None
         url = settings.service_database_url(spec.service)
         try:
             self.pool = await create_pool(url, spec.service, name=f"awooop-{spec.service}")
@@ -151,6 +163,15 @@ class ServiceRunner:
             self._halt(f"recorded epoch {self.epoch}, broker has {broker_epoch}")
             return
         await self._dlq_producer.start()
+        if ring is not None:
+            self.contracts = ContractReader(
+                settings.kafka,
+                ring,
+                self.pool,
+                client_id=f"{spec.service}-contracts",
+            )
+            await self.contracts.catch_up()
+            self._supervise(self.contracts.follow(), "background:contract-reader")
         if spec.relay:
             self.relay = OutboxRelay(
                 self.pool,
@@ -345,6 +366,9 @@ class ServiceRunner:
                 await self.consumer.stop()
         if self.relay is not None:
             await self.relay.close()
+        if self.contracts is not None:
+            with contextlib.suppress(Exception):
+                await self.contracts.close()
         with contextlib.suppress(Exception):
             await self._dlq_producer.stop()
         if self.pool is not None:

@@ -26,7 +26,7 @@
 | `AWOOOP_APPROVAL_API_PORT` | port of the approval command API | none (`awooop up`: a free one) |
 | `AWOOOP_APPROVAL_API_HOST` | address the approval command API binds | `127.0.0.1` |
 | `AWOOOP_CONTRACT_SIGNING_KEY` | contract signing key spec (approval only) | generated |
-| `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring that verifies published contracts | `<home>/contract-verifying.keys` |
+| `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring verifying published contracts | home's file |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
 
 A URL that is not in the environment is read from the embedded stack's

@@ -6,6 +6,7 @@ import datetime as dt
 
 from awooop.contracts.registries.service_names import INGRESS
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.ingress.adapters import MIGRATIONS
@@ -19,13 +20,18 @@ def utc_now() -> dt.datetime:
 def spec(clock: Clock = utc_now, service: str = INGRESS) -> ServiceSpec:
     """Consumes ``awooop.channel.inbound.v1``; its own tables live on branch ``ingress``.
 
+    Reads the contracts: a chat's binding decides the project and agent of its messages.
+
     The clock and the service name are chosen here and handed to the processor.
     """
     return ServiceSpec(
         service=service,
         topics=(Topics.CHANNEL_INBOUND.name,),
-        processor=lambda _runner: IngressProcessor(clock=clock, service=service),
-        branches=("store", INGRESS),
+        processor=lambda runner: IngressProcessor(
+            contracts_of(runner), clock=clock, service=service
+        ),
+        branches=("store", "contracts", INGRESS),
+        reads_contracts=True,
         migrations=[MIGRATIONS],
     )
 

@@ -19,13 +19,17 @@ from awooop.contracts.records.inbound import InboundRecordInvalid, parse_inbound
 from awooop.contracts.registries.errors import E_INBOUND_INVALID
 from awooop.contracts.registries.service_names import INGRESS
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.active import ContractView
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.events import to_new_event
 from awooop.infra.kafka.records import DecodedRecord, PoisonRecord, RawRecord
 from awooop.infra.processor import BatchContext, EventProcessor
 from awooop.ingress.adapters import provider_events, subjects
 from awooop.ingress.domain import (
+    Binding,
     InboundMessage,
     InboundRefused,
+    Unbound,
     message_received,
     normalise,
     subject_key,
@@ -45,8 +49,11 @@ class IngressProcessor(EventProcessor):
     rolled back and retried counts again).
     """
 
-    def __init__(self, *, clock: Clock = _utc_now, service: str = INGRESS) -> None:
+    def __init__(
+        self, contracts: ContractSource, *, clock: Clock = _utc_now, service: str = INGRESS
+    ) -> None:
         super().__init__(service, None, use_inbox=False)
+        self.contracts = contracts
         self._clock = clock
         self.accepted = 0
         self.duplicates = 0
@@ -59,9 +66,9 @@ class IngressProcessor(EventProcessor):
         except InboundRecordInvalid as invalid:
             raise PoisonRecord(invalid.code, invalid.reason) from invalid
         try:
-            message = normalise(inbound)
+            message = normalise(inbound, ViewBindings(self.contracts.view))
         except InboundRefused as refused:
-            raise PoisonRecord(E_INBOUND_INVALID.code, refused.reason) from refused
+            raise PoisonRecord(refused.code, refused.reason) from refused
         return DecodedRecord(record, message)
 
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
@@ -84,6 +91,22 @@ class IngressProcessor(EventProcessor):
         await context.append(events)
         await subjects.provision(context.conn, accepted)
         self.accepted += len(accepted)
+
+
+class ViewBindings:
+    """The ingress domain's binding lookup over the service's live contract view."""
+
+    def __init__(self, view: ContractView) -> None:
+        self._view = view
+
+    def telegram(self, bot_id: str, chat_id: str) -> Binding | Unbound:
+        found = self._view.telegram_binding(bot_id, chat_id)
+        if found is None:
+            return Unbound("no active channel_binding")
+        agent_id = found.document.agent_id
+        if self._view.agent(found.project_id, agent_id) is None:
+            return Unbound(f"its binding {found.ref} names agent {agent_id!r}, not active")
+        return Binding(found.project_id, agent_id, found.ref)
 
 
 def _first_of_each(messages: Sequence[InboundMessage]) -> list[tuple[InboundMessage, UUID]]:

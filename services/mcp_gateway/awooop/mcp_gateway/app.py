@@ -1,7 +1,7 @@
 """Wiring of the mcp_gateway service: `awooop run mcp_gateway` runs `main()`.
 
-The contract catalogue, the clock and the service name are chosen here, once,
-and handed to the handler table and the executor.
+The clock and the service name are chosen here, once, and handed to the handler
+table and the executor with the runner's live contracts (tools).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from awooop.contracts.families.builtin import Catalogue, builtin_catalogue
 from awooop.contracts.registries.service_names import MCP_GATEWAY
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.mcp_gateway.executor import ToolCallExecutor
@@ -26,22 +26,20 @@ def utc_now() -> dt.datetime:
 
 def spec(
     executor: ToolCallExecutor | None = None,
-    catalogue: tuple[Catalogue, str] | None = None,
     clock: Clock = utc_now,
     service: str = MCP_GATEWAY,
 ) -> ServiceSpec:
-    """The gateway: gate decisions on `run.events`, MCP calls in a background executor;
-    `catalogue` (with its revision) defaults to the built-in one."""
-    chosen, revision = catalogue or builtin_catalogue()
+    """The gateway: gate decisions on `run.events`, MCP calls in a background executor,
+    tools read from the contracts."""
     executor = executor or ToolCallExecutor()
-    executor.use_catalogue(chosen)
     return ServiceSpec(
         service=service,
         topics=(Topics.RUN_EVENTS.name,),
-        processor=lambda _runner: tool_call_requests(
-            executor.wake, catalogue=chosen, revision=revision, clock=clock, service=service
+        processor=lambda runner: tool_call_requests(
+            executor.wake, contracts=contracts_of(runner), clock=clock, service=service
         ),
-        branches=("store", service),
+        branches=("store", "contracts", service),
+        reads_contracts=True,
         migrations=[MIGRATIONS],
         background=[executor.run],
     )

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from awooop.contracts.families.builtin import Catalogue
+from awooop.contracts.families.tool import Tool
 from awooop.contracts.registries.errors import E_MCP_CALL_FAILED
+from awooop.infra.contracts.reader import ContractSource, contracts_of
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.infra.runner import ServiceRunner
@@ -45,9 +46,8 @@ class ToolCallExecutor:
         sweep_interval: float = 5.0,
         max_backoff: float = 5.0,
         shutdown_grace: float = 5.0,
-        catalogue: Catalogue | None = None,
     ) -> None:
-        self._catalogue = catalogue
+        self._contracts: ContractSource | None = None
         self.sessions = sessions or McpSessionPool()
         self._concurrency = concurrency
         self._poll_interval = poll_interval
@@ -56,15 +56,12 @@ class ToolCallExecutor:
         self._shutdown_grace = shutdown_grace
         self._wakeup = asyncio.Event()
 
-    def use_catalogue(self, catalogue: Catalogue) -> None:
-        """The contract catalogue that names each call's tool (the service's wiring sets it)."""
-        self._catalogue = catalogue
-
     def wake(self) -> None:
         self._wakeup.set()
 
     async def run(self, runner: ServiceRunner) -> None:
         assert runner.pool is not None
+        self._contracts = contracts_of(runner)
         db = ExecutorConnection(runner.pool, runner.instance_id)
         outcomes = OutcomeRecorder(db)
         in_flight: set[asyncio.Task[None]] = set()
@@ -130,13 +127,17 @@ class ToolCallExecutor:
         call = claimed.call
         outcome: CallResult | CallError
         with bind_context(project_id=call.project_id, run_id=call.run_id, trace_id=call.trace_id):
-            assert self._catalogue is not None, "the service's wiring sets the catalogue"
-            tool = self._catalogue.tool(call.tool)
+            assert self._contracts is not None, "run() sets the contracts"
+            # The revision that admitted the call, even if another is active by now.
+            admitted = self._contracts.view.at(call.project_id, claimed.revision, Tool)
             try:
-                if tool is None:
-                    outcome = CallError(E_MCP_CALL_FAILED.code, f"tool {call.tool!r} is gone")
+                if admitted is None:
+                    reason = f"tool revision {claimed.revision!r} is not known"
+                    outcome = CallError(E_MCP_CALL_FAILED.code, reason)
                 else:
-                    answer = await self.sessions.call(tool, call.arguments)
+                    answer = await self.sessions.call(
+                        call.project_id, admitted.document, call.arguments
+                    )
                     outcome = shape_answer(answer, E_MCP_CALL_FAILED.code)
             except Exception as error:
                 reason = bound_reason(f"{type(error).__name__}: {error}")

@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from awooop.contracts.families.builtin import Catalogue
 from awooop.contracts.records.envelope import Envelope
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.handler_table import Handler, HandlerContext, HandlerTable
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.tool_calls import outcome_event
@@ -27,8 +27,7 @@ Clock = Callable[[], dt.datetime]
 def tool_call_requests(
     wake_executor: Callable[[], None],
     *,
-    catalogue: Catalogue,
-    revision: str,
+    contracts: ContractSource,
     clock: Clock,
     service: str,
 ) -> HandlerTable:
@@ -36,12 +35,14 @@ def tool_call_requests(
 
     async def on_tool_call_requested(ctx: HandlerContext, request: Envelope[Any]) -> None:
         call = requested_call(request)
-        decision = gate_tool_known(catalogue, call.tool)
+        decision = gate_tool_known(contracts.view, call.project_id, call.tool)
         if isinstance(decision, GateRefusal):
-            if await tool_calls.record_decision(ctx.conn, call, "blocked", revision, decision.code):
-                await ctx.append([outcome_event(blocked(call, decision, revision, clock()))])
+            read = ",".join(decision.revisions)
+            if await tool_calls.record_decision(ctx.conn, call, "blocked", read, decision.code):
+                await ctx.append([outcome_event(blocked(call, decision, clock()))])
             return
-        if await tool_calls.record_decision(ctx.conn, call, "admitted", revision, None):
+        # The admitting revision is kept with the call: the executor runs that revision.
+        if await tool_calls.record_decision(ctx.conn, call, "admitted", decision.ref, None):
             ctx.after_commit(wake_executor)
 
     handlers: dict[str, Handler] = {TOOL_CALL_REQUESTED: on_tool_call_requested}

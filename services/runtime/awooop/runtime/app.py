@@ -1,7 +1,7 @@
 """The runtime process: the run processor on a BatchConsumer, the step pool beside it.
 
-The contract catalogue, the clock and the service name are chosen here, once,
-and handed to the processor and the step pool.
+The clock and the service name are chosen here, once, and handed to the processor
+and the step pool with the runner's live contracts (agents and policies).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from awooop.contracts.families.builtin import Catalogue, builtin_catalogue
 from awooop.contracts.registries.service_names import RUNTIME
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
 from awooop.runtime.claim_handoff import ReplayRuntimeProcessor
@@ -32,8 +32,7 @@ class _Wiring:
     A runner restarted after a broker recovery has a new pool and relay: it gets a new
     step pool (the old one's tasks ended with the old runner's)."""
 
-    def __init__(self, catalogue: Catalogue, revision: str, clock: Clock, service: str) -> None:
-        self._catalogue, self._revision = catalogue, revision
+    def __init__(self, clock: Clock, service: str) -> None:
         self._clock, self._service = clock, service
         self._step_pool: StepPool | None = None
         self._built_on: object = None
@@ -47,7 +46,7 @@ class _Wiring:
                 runner.pool,
                 runner.instance_id,
                 relay.wake if relay is not None else (lambda: None),
-                catalogue=self._catalogue,
+                contracts=contracts_of(runner),
                 clock=self._clock,
                 service=self._service,
                 lease_seconds=float(os.environ.get("AWOOOP_RUNTIME_LEASE_SECONDS", "30")),
@@ -61,15 +60,13 @@ class _Wiring:
     def processor(self, runner: ServiceRunner | None) -> RuntimeProcessor:
         if runner is None:  # outside a runtime process: the claim loops take the steps
             return ReplayRuntimeProcessor(
-                catalogue=self._catalogue,
-                revision=self._revision,
+                contracts=contracts_of(None),
                 clock=self._clock,
                 service=self._service,
             )
         return RuntimeProcessor(
             self.step_pool(runner),
-            catalogue=self._catalogue,
-            revision=self._revision,
+            contracts=contracts_of(runner),
             clock=self._clock,
             service=self._service,
         )
@@ -78,20 +75,16 @@ class _Wiring:
         await self.step_pool(runner).run()
 
 
-def spec(
-    catalogue: tuple[Catalogue, str] | None = None,
-    clock: Clock = utc_now,
-    service: str = RUNTIME,
-) -> ServiceSpec:
+def spec(clock: Clock = utc_now, service: str = RUNTIME) -> ServiceSpec:
     """The runtime: runs folded from ingress messages and gateway outcomes, steps leased
-    to a local pool; `catalogue` (with its revision) defaults to the built-in one."""
-    chosen, revision = catalogue or builtin_catalogue()
-    wiring = _Wiring(chosen, revision, clock, service)
+    to a local pool, agents and policies read from the contracts."""
+    wiring = _Wiring(clock, service)
     return ServiceSpec(
         service=service,
         topics=(Topics.INGRESS_EVENTS.name, Topics.GATEWAY_EVENTS.name),
         processor=wiring.processor,
-        branches=("store", "runtime"),
+        branches=("store", "contracts", "runtime"),
+        reads_contracts=True,
         migrations=[MIGRATIONS],
         background=[wiring.scheduler],
     )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from awooop.contracts.families.builtin import Catalogue
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext
 from awooop.runtime.adapters.runs import Lease
@@ -51,10 +51,8 @@ async def release_to_claim_loop(conn: asyncpg.Connection) -> int:
 class ReplayRuntimeProcessor(RuntimeProcessor):
     """The runtime's processor with its leased steps left to the claim loops."""
 
-    def __init__(self, *, catalogue: Catalogue, revision: str, clock: Clock, service: str) -> None:
-        super().__init__(
-            ClaimLoopHandoff(), catalogue=catalogue, revision=revision, clock=clock, service=service
-        )
+    def __init__(self, *, contracts: ContractSource, clock: Clock, service: str) -> None:
+        super().__init__(ClaimLoopHandoff(), contracts=contracts, clock=clock, service=service)
 
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         await super().apply(context, records)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from awooop.contracts.families.builtin import Catalogue
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
 from awooop.runtime.adapters import run_batch, run_events
@@ -54,15 +54,14 @@ class RuntimeProcessor(EventProcessor):
         self,
         pool: StepHandoff,
         *,
-        catalogue: Catalogue,
-        revision: str,
+        contracts: ContractSource,
         clock: Clock,
         service: str,
         name: str | None = None,
     ) -> None:
         super().__init__(name or service, STEPS)
         self._pool = pool
-        self._catalogue, self._revision = catalogue, revision
+        self.contracts = contracts
         self._clock = clock
         self._service = service
 
@@ -74,8 +73,7 @@ class RuntimeProcessor(EventProcessor):
             locked,
             envelopes,
             STEPS,
-            catalogue=self._catalogue,
-            revision=self._revision,
+            contracts=self.contracts.view,
             now=self._clock(),
             service=self._service,
         )

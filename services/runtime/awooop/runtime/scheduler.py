@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import asyncpg
 
-from awooop.contracts.families.builtin import Catalogue
+from awooop.contracts.families.agent import Agent
+from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.metrics import Counter
 from awooop.infra.postgres import event_store
@@ -47,7 +48,7 @@ class StepPool:
         owner: str,
         wake_relay: Callable[[], None],
         *,
-        catalogue: Catalogue,
+        contracts: ContractSource,
         clock: Clock,
         service: str,
         workers: int = 16,
@@ -63,7 +64,7 @@ class StepPool:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = lease_seconds / 3
         self._wake_relay = wake_relay
-        self._catalogue = catalogue
+        self._contracts = contracts
         self._clock = clock
         self._service = service
         self._workers = workers
@@ -177,7 +178,9 @@ class StepPool:
                 if lease.timed_out or lease.attempt > lease.max_attempts:
                     decision = give_up(run, timed_out=lease.timed_out)
                 else:
-                    decision = take_step(run, self._catalogue.agent(run.agent_id), now)
+                    pinned = self._contracts.view.at(run.project_id, run.revision, Agent)
+                    agent = pinned.document if pinned is not None else None
+                    decision = take_step(run, agent, now)
                 moved, envelopes = record(
                     decision, run.version, causation_id=None, now=now, service=self._service
                 )

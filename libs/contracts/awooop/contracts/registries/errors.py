@@ -90,6 +90,16 @@ E_INBOUND_INVALID = _code(
     "E-INBOUND-INVALID", "an inbound channel record is malformed or fails validation"
 )
 E_INBOUND_OVERSIZE = _code("E-INBOUND-OVERSIZE", "an inbound channel record is over 1 MiB")
+E_INBOUND_UNBOUND = _code(
+    "E-INBOUND-UNBOUND",
+    "no active channel_binding gives the record's bot and chat to an active agent of its project",
+)
+E_AGENT_PROVIDER = _code(
+    "E-AGENT-PROVIDER", "the agent's provider kind is not one this runtime serves"
+)
+E_AGENT_UNKNOWN = _code(
+    "E-AGENT-UNKNOWN", "the run's agent has no signed revision in its project (retired meanwhile)"
+)
 E_RUN_STATE_001 = _code(
     "E-RUN-STATE-001", "illegal run state transition under the runtime_run_state contract"
 )
@@ -221,6 +231,9 @@ _ALL = (
     E_EVENT_VERSION_NEWER,
     E_INBOUND_INVALID,
     E_INBOUND_OVERSIZE,
+    E_INBOUND_UNBOUND,
+    E_AGENT_PROVIDER,
+    E_AGENT_UNKNOWN,
     E_RUN_STATE_001,
     E_SCHEMA_001,
     E_CONFLICT_BOUND,

@@ -166,6 +166,26 @@ class LogReader:
                 pending.add(tp)
         return pending
 
+    async def follow(self, *, max_records: int = 500) -> AsyncIterator[list[Record]]:
+        """Batches of new records as they arrive, for as long as the caller reads.
+
+        Every partition is read on from its position; an empty fetch yields nothing.
+        """
+        consumer = self._consumer
+        assert consumer is not None, "use the reader as `async with`"
+        consumer.resume(*self.partitions)
+        while True:
+            fetched = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            batch: list[Record] = []
+            for tp, records in fetched.items():
+                if records:
+                    batch.extend(records)
+                    self.positions[tp] = records[-1].offset + 1
+                if (highwater := consumer.highwater(tp)) is not None:
+                    self.highwaters[tp] = highwater
+            if batch:
+                yield batch
+
     async def read_all(
         self, stops: Mapping[TopicPartition, int] | None = None, *, within: float | None = None
     ) -> list[Record]:

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.records.headers import trace_id_of
 from awooop.contracts.records.inbound import InboundRecord
+from awooop.contracts.registries.errors import E_INBOUND_INVALID
 
 
 class InboundRefused(ValueError):
-    """The inbound record is well-formed but cannot become a message; ``reason`` says why."""
+    """The inbound record is well-formed but cannot become a message; ``reason`` says why
+    and ``code`` is the DLQ's error code."""
+
+    code: str = E_INBOUND_INVALID.code
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.records.inbound import InboundRecord
 from awooop.contracts.records.parsing import describe_validation_error
+from awooop.ingress.domain.bindings import Bindings, bound
 from awooop.ingress.domain.messages import InboundMessage, InboundRefused, trace_of
 
 MAX_STREAM_ID = 256
@@ -65,20 +66,34 @@ def _numeric_id(message: dict[str, Any], field: str) -> str:
     return str(value)
 
 
-def normalise_telegram(record: InboundRecord) -> InboundMessage:
+def normalise_telegram(record: InboundRecord, bindings: Bindings) -> InboundMessage:
     """Normalise a Telegram text-message update; :class:`InboundRefused` for anything else.
 
     The subject is the sender (``message.from.id``), the chat is ``message.chat.id``;
-    ``platform_subject_id`` is ``<project>:telegram:<user id>``.
+    ``platform_subject_id`` is ``<project>:telegram:<user id>``. The bot (the prefix of
+    ``provider_event_id``) and the chat choose the binding, which must be one of the
+    record's project; :class:`InboundUnbound` otherwise.
     """
     update = record.payload
     update_id = update.get("update_id")
     if not _is_int(update_id):
         raise InboundRefused("telegram update has no integer update_id")
     check_provider_event_id(record.provider_event_id, update_id)
+    stream_id = ":".join((record.project_id, "telegram", record.provider_event_id))
+    if len(stream_id) > MAX_STREAM_ID:
+        raise InboundRefused(
+            f"provider_event_id of {len(record.provider_event_id)} characters is too long "
+            f"for a {MAX_STREAM_ID}-character stream id"
+        )
     message = _text_message(update, update_id)
     user_id = _numeric_id(message, "from")
     chat_id = _numeric_id(message, "chat")
+    bot_id = record.provider_event_id.rpartition(":")[0]
+    binding = bound(
+        bindings.telegram(bot_id, chat_id),
+        record.project_id,
+        f"telegram bot {bot_id} chat {chat_id}",
+    )
     try:
         payload = MessageReceived(
             channel_type="telegram",
@@ -87,13 +102,9 @@ def normalise_telegram(record: InboundRecord) -> InboundMessage:
             chat_id=chat_id,
             text=message["text"],
             received_at=record.received_at.astimezone(UTC),
+            agent_id=binding.agent_id,
+            revisions=(binding.revision,),
         )
     except ValidationError as error:
         raise InboundRefused(describe_validation_error(error)) from error
-    normalised = InboundMessage(record.project_id, payload, trace_of(record))
-    if len(normalised.stream_id) > MAX_STREAM_ID:
-        raise InboundRefused(
-            f"provider_event_id of {len(record.provider_event_id)} characters is too long "
-            f"for a {MAX_STREAM_ID}-character stream id"
-        )
-    return normalised
+    return InboundMessage(record.project_id, payload, trace_of(record))

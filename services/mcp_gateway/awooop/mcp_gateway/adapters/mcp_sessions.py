@@ -1,4 +1,8 @@
-"""MCP sessions: one long-lived client session per tool provider, reused by every call.
+"""MCP sessions: one long-lived client session per tenant and server, reused by every call.
+
+A server is a tool contract's provider reached by its transport; two projects never
+share a session, even to the same command, so one tenant's server state (and later its
+credentials) never serves another.
 
 A session opens on its provider's first call and stays open; one that died
 (its server exited, its pipe broke) is reopened on the next call. Opening is
@@ -19,19 +23,26 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 from mcp.types.jsonrpc import CONNECTION_CLOSED
 
-from awooop.contracts.families.builtin import ToolDefinition
+from awooop.contracts.families.tool import StdioTransport, Tool
 from awooop.infra.logging import get_logger
-from awooop.mcp_gateway.adapters.provider_session import ProviderSession
+from awooop.mcp_gateway.adapters.provider_session import ProviderSession, SessionUnavailable
 from awooop.mcp_gateway.domain.results import ToolAnswer
 
 log = get_logger(__name__)
 
 PYTHON_PLACEHOLDER = "{python}"
 
+SessionKey = tuple[str, str, object]
+"""(project, provider, transport): what one session serves."""
 
-def server_parameters(tool: ToolDefinition) -> StdioServerParameters:
-    """How to start the tool's provider: its catalogue command, `{python}` = this interpreter."""
-    command = [sys.executable if part == PYTHON_PLACEHOLDER else part for part in tool.command]
+
+def server_parameters(tool: Tool) -> StdioServerParameters:
+    """How to start the tool's provider: its contract's stdio command, `{python}` standing
+    for this interpreter. `SessionUnavailable` for a transport not served yet."""
+    transport = tool.transport
+    if not isinstance(transport, StdioTransport):
+        raise SessionUnavailable(f"{transport.kind} transport of {tool.name!r} is not served yet")
+    command = [sys.executable if part == PYTHON_PLACEHOLDER else part for part in transport.command]
     return StdioServerParameters(command=command[0], args=command[1:])
 
 
@@ -46,23 +57,24 @@ def tool_answer(result: CallToolResult) -> ToolAnswer:
 
 
 class McpSessionPool:
-    """Calls tools over one reused session per provider; `opened` counts sessions opened."""
+    """Calls tools over one reused session per (project, provider, transport); `opened`
+    counts sessions opened, by provider."""
 
     def __init__(self, *, open_timeout: float = 20.0, call_timeout: float = 30.0) -> None:
         self._open_timeout = open_timeout
         self._call_timeout = call_timeout
-        self._sessions: dict[str, ProviderSession] = {}
-        self._opening: dict[str, asyncio.Lock] = {}
+        self._sessions: dict[SessionKey, ProviderSession] = {}
+        self._opening: dict[SessionKey, asyncio.Lock] = {}
         self.opened: Counter[str] = Counter()
 
-    async def call(self, tool: ToolDefinition, arguments: dict[str, Any]) -> ToolAnswer:
-        """Call `tool` (its provider's own tool name) with `arguments`.
+    async def call(self, project_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolAnswer:
+        """Call `tool` (its provider's own tool name) with `arguments` for `project_id`.
 
         Raises `SessionUnavailable` when the provider's session cannot be opened
         and `MCPError` for a protocol error or a timeout; a tool's own failure
         is an answer with `is_error`, not an exception.
         """
-        session = await self._session(tool)
+        session = await self._session((project_id, tool.provider, tool.transport), tool)
         assert session.client is not None
         try:
             result = await session.client.call_tool(
@@ -74,13 +86,13 @@ class McpSessionPool:
             raise
         return tool_answer(result)
 
-    async def _session(self, tool: ToolDefinition) -> ProviderSession:
-        current = self._sessions.get(tool.provider)
+    async def _session(self, key: SessionKey, tool: Tool) -> ProviderSession:
+        current = self._sessions.get(key)
         if current is not None and current.alive:
             return current
-        lock = self._opening.setdefault(tool.provider, asyncio.Lock())
+        lock = self._opening.setdefault(key, asyncio.Lock())
         async with lock:
-            current = self._sessions.get(tool.provider)
+            current = self._sessions.get(key)
             if current is not None and current.alive:
                 return current
             if current is not None:
@@ -88,7 +100,7 @@ class McpSessionPool:
                 await current.close()
             session = ProviderSession(tool.provider, server_parameters(tool), self._open_timeout)
             await session.open()
-            self._sessions[tool.provider] = session
+            self._sessions[key] = session
             self.opened[tool.provider] += 1
             return session
 

@@ -60,11 +60,9 @@ def requested_call(request: Envelope[ToolCallRequested]) -> ToolCall:
     )
 
 
-def blocked(
-    call: ToolCall, refusal: GateRefusal, revision: str, at: datetime
-) -> Envelope[ToolCallBlocked]:
+def blocked(call: ToolCall, refusal: GateRefusal, at: datetime) -> Envelope[ToolCallBlocked]:
     payload = ToolCallBlocked(
-        call_id=call.call_id, gate=refusal.gate, code=refusal.code, revision=revision
+        call_id=call.call_id, gate=refusal.gate, code=refusal.code, revisions=refusal.revisions
     )
     return _outcome(call, payload, at)
 
@@ -72,7 +70,7 @@ def blocked(
 def succeeded(
     call: ToolCall, result: dict[str, Any] | str, revision: str, at: datetime
 ) -> Envelope[ToolCallSucceeded]:
-    payload = ToolCallSucceeded(call_id=call.call_id, result=result, revision=revision)
+    payload = ToolCallSucceeded(call_id=call.call_id, result=result, revisions=(revision,))
     return _outcome(call, payload, at)
 
 

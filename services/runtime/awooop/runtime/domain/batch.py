@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from awooop.contracts.families.builtin import MODE_WITHOUT_POLICY, Catalogue
 from awooop.contracts.records.envelope import Envelope
+from awooop.runtime.domain.contracts import RunContracts
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import (
     Decision,
@@ -75,14 +75,13 @@ class BatchFold:
     def __init__(
         self,
         locked: Sequence[Run],
-        catalogue: Catalogue,
-        revision: str,
+        contracts: RunContracts,
         now: dt.datetime,
         service: str,
     ) -> None:
         self._runs = {run.run_id: run for run in locked}
         self._active = {(r.project_id, r.platform_subject_id): r.run_id for r in locked if r.active}
-        self._catalogue, self._revision = catalogue, revision
+        self._contracts = contracts
         self._now, self._service = now, service
         self.writes = BatchWrites()
 
@@ -96,21 +95,15 @@ class BatchFold:
             return
         if env.event_id in self._runs:
             return  # started long ago by this very message (past the inbox horizon)
-        agent = self._catalogue.default_agent
-        decision = start_run(
-            env.event_id,
-            env.project_id,
-            message,
-            agent,
-            MODE_WITHOUT_POLICY,
-            self._revision,
-            env.trace_id,
-        )
+        agent = self._contracts.agent(env.project_id, message.agent_id)
+        policy = self._contracts.policy(env.project_id)
+        decision = start_run(env.event_id, env.project_id, message, agent, policy, env.trace_id)
+        limits = agent.document if agent is not None else None
         self.writes.inserts[decision.run.run_id] = Written(
             decision.run,
             env.event_id,
-            max_attempts=agent.max_attempts,
-            timeout_seconds=agent.run_timeout_seconds,
+            max_attempts=limits.max_attempts if limits is not None else 1,
+            timeout_seconds=limits.run_timeout_seconds if limits is not None else 1,
         )
         self._apply(decision, None, env, saved=True)
 
@@ -160,14 +153,13 @@ def fold_batch(
     envelopes: Sequence[Envelope[Any]],
     steps: Mapping[str, Step],
     *,
-    catalogue: Catalogue,
-    revision: str,
+    contracts: RunContracts,
     now: dt.datetime,
     service: str,
 ) -> BatchWrites:
     """Fold `envelopes` (new to this service, in order) over the `locked` runs, each by the
-    step `steps` names for its event type."""
-    fold = BatchFold(locked, catalogue, revision, now, service)
+    step `steps` names for its event type, under the `contracts` of this batch."""
+    fold = BatchFold(locked, contracts, now, service)
     for env in envelopes:
         steps[env.event_type](fold, env)
     return fold.writes

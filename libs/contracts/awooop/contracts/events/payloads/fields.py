@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -21,4 +21,16 @@ CallId = Annotated[str, Field(min_length=1, max_length=128)]
 ToolName = Annotated[str, Field(min_length=1, max_length=128)]
 ErrorCodeText = Annotated[str, Field(pattern=ERROR_CODE_PATTERN)]
 Revision = Annotated[str, Field(min_length=1, max_length=128)]
-"""The contract revision a decision used, e.g. ``builtin:<sha256>``."""
+"""A contract revision a decision used: ``<contract_id>@<revision>:<digest prefix>``
+(``awooop.contracts.events.payloads.contract.revision_ref``); events of the first
+schema versions named the built-in catalogue as ``builtin:<sha256>``."""
+
+Revisions = Annotated[tuple[Revision, ...], Field(max_length=16)]
+"""Every contract revision a decision used, in the order the decision consulted them."""
+
+
+def revisions_from_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Upcaster body shared by the events whose v1 named one ``revision``: v2 lists it."""
+    lifted = {key: value for key, value in payload.items() if key != "revision"}
+    lifted["revisions"] = [payload["revision"]] if "revision" in payload else []
+    return lifted

@@ -6,30 +6,37 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from awooop.contracts.events.payloads.fields import CallId, ErrorCodeText, Revision
-from awooop.contracts.events.registry import register_payload
+from awooop.contracts.events.payloads.fields import (
+    CallId,
+    ErrorCodeText,
+    Revisions,
+    revisions_from_v1,
+)
+from awooop.contracts.events.registry import register_payload, register_upcaster
 from awooop.contracts.records.envelope import EventPayload
 
 MCP_GATE_CODE_PATTERN = r"^E-MCP-GATE-[0-9]{3}$"
 
 
-@register_payload("gateway.tool_call_succeeded", 1)
+@register_payload("gateway.tool_call_succeeded", 2)
 class ToolCallSucceeded(EventPayload):
     """The tool call ran; ``result`` is already redacted and truncated."""
 
     call_id: CallId
     result: dict[str, Any] | str
-    revision: Revision
+    revisions: Revisions
+    """The tool revision that admitted the call."""
 
 
-@register_payload("gateway.tool_call_blocked", 1)
+@register_payload("gateway.tool_call_blocked", 2)
 class ToolCallBlocked(EventPayload):
     """A gate refused the tool call: which gate (1..5) and its ``E-MCP-GATE-*`` code."""
 
     call_id: CallId
     gate: Annotated[int, Field(strict=True, ge=1, le=5)]
     code: Annotated[str, Field(pattern=MCP_GATE_CODE_PATTERN)]
-    revision: Revision
+    revisions: Revisions
+    """The tool revision the gates read; empty when the tool has no active revision."""
 
 
 @register_payload("gateway.tool_call_failed", 1)
@@ -39,3 +46,7 @@ class ToolCallFailed(EventPayload):
     call_id: CallId
     code: ErrorCodeText
     reason: Annotated[str, Field(max_length=4096)]
+
+
+register_upcaster("gateway.tool_call_succeeded", 1)(revisions_from_v1)
+register_upcaster("gateway.tool_call_blocked", 1)(revisions_from_v1)

@@ -13,14 +13,15 @@ from awooop.contracts.events.payloads.fields import (
     ChatId,
     ErrorCodeText,
     PlatformSubjectId,
-    Revision,
+    Revisions,
     ToolName,
+    revisions_from_v1,
 )
-from awooop.contracts.events.registry import register_payload
+from awooop.contracts.events.registry import register_payload, register_upcaster
 from awooop.contracts.records.envelope import EventPayload
 
 
-@register_payload("run.started", 1)
+@register_payload("run.started", 2)
 class RunStarted(EventPayload):
     """A run began for one agent, answering one subject in one chat.
 
@@ -34,10 +35,12 @@ class RunStarted(EventPayload):
     platform_subject_id: PlatformSubjectId
     trigger_event_id: uuid.UUID
     mode: Literal["shadow", "suggest", "active"]
-    revision: Revision
+    revisions: Revisions
+    """The agent revision the run is pinned to, then the policy revision that set the
+    mode (none when the project has no policy: ``shadow``)."""
 
 
-@register_payload("run.tool_call_requested", 1)
+@register_payload("run.tool_call_requested", 2)
 class ToolCallRequested(EventPayload):
     """The run asks the gateway to call a tool, to be run no later than ``execute_before``."""
 
@@ -45,7 +48,8 @@ class ToolCallRequested(EventPayload):
     tool: ToolName
     arguments: dict[str, Any]
     execute_before: AwareDatetime
-    revision: Revision
+    revisions: Revisions
+    """The agent revision whose step asked for the call."""
 
 
 @register_payload("run.tool_result_accepted", 1)
@@ -93,3 +97,7 @@ class RunTimedOut(EventPayload):
 
     code: ErrorCodeText
     reason: Annotated[str, Field(max_length=4096)]
+
+
+register_upcaster("run.started", 1)(revisions_from_v1)
+register_upcaster("run.tool_call_requested", 1)(revisions_from_v1)
