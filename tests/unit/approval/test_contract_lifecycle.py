@@ -24,6 +24,7 @@ from awooop.approval.domain import (
     revision_ref,
     sign,
 )
+from awooop.approval.domain.commands import ContractCommand, decide
 from awooop.approval.domain.contracts import ContractEvent
 from awooop.approval.domain.revisions import STATE_ORDER
 from awooop.contracts.events.payloads.contract import (
@@ -40,6 +41,7 @@ from awooop.contracts.families.registry import CONTRACT_FAMILIES
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.infra.settings import Settings, SettingsError
 from awooop.security import signing_keys
 from awooop.security.canonical_json import canonical_sha256
 from awooop.security.contract_signing import ContractSignature, SignatureRefused, verify
@@ -492,3 +494,27 @@ def test_random_command_sequences_keep_the_lifecycle_invariants(commands: list[C
     assert len({e.family for e in events if isinstance(e, ContractDraftCreated)}) <= 1
     assert given_events(*events) == state
     assert given_events(*events, *events) == state
+
+
+def test_settings_raise_the_signers_a_family_needs_and_decide_by_them() -> None:
+    """`AWOOOP_CONTRACT_SIGNATURES=policy=3`: two signatures wait, a third activates."""
+    overrides = Settings.from_env({"AWOOOP_CONTRACT_SIGNATURES": "policy=3, agent=2"})
+    assert overrides.contract_required_signatures == {"policy": 3, "agent": 2}
+    state = given_events(*published_events(1, "user:bob", "user:carol"))
+
+    def activate_command() -> ContractCommand:
+        return ContractCommand("activate", PROJECT, CONTRACT, AUTHOR, "r-1", revision=1)
+
+    signatures = overrides.contract_required_signatures
+    with refusal("E-CONTRACT-STATE") as waiting:
+        decide(state, activate_command(), KEY, signatures)
+    assert "has 2 of the 3 signatures" in waiting.value.reason
+    assert decide(state, activate_command(), KEY).status == 200  # the default: 2
+    state = state.apply(sign(state, 1, "user:dave"))
+    assert decide(state, activate_command(), KEY, signatures).status == 200
+
+
+@pytest.mark.parametrize("text", ["policy=0", "politics=2", "policy", "policy=two"])
+def test_a_malformed_signature_setting_is_refused_naming_the_pair(text: str) -> None:
+    with pytest.raises(SettingsError, match="AWOOOP_CONTRACT_SIGNATURES"):
+        Settings.from_env({"AWOOOP_CONTRACT_SIGNATURES": text})

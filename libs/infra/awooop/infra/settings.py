@@ -26,6 +26,7 @@
 | `AWOOOP_APPROVAL_API_PORT` | port of the approval command API | none (`awooop up`: a free one) |
 | `AWOOOP_APPROVAL_API_HOST` | address the approval command API binds | `127.0.0.1` |
 | `AWOOOP_CONTRACT_SIGNING_KEY` | contract signing key spec (approval only) | generated |
+| `AWOOOP_CONTRACT_SIGNATURES` | signers per family, e.g. `policy=3,agent=2` | see decision 0025 |
 | `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring verifying published contracts | home's file |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
 
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from awooop.contracts.families.registry import CONTRACT_FAMILIES
 from awooop.security.signing_keys import InvalidKey, KeyRing
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
@@ -141,6 +143,9 @@ class Settings:
     """The spec of the key that signs published contracts; held by the approval process
     only, so it is read from the environment and never from a file of the shared home."""
     contract_verifying_keys: str | None = None
+    contract_required_signatures: dict[str, int] = field(default_factory=dict)
+    """Signers a family's revision needs to activate, where the defaults do not hold
+    (the approval service's; decision 0025)."""
     """The key ring (``awooop.security.signing_keys.KeyRing`` spec) every contract reader
     verifies publication signatures with: public keys only in the Ed25519 setup."""
 
@@ -245,6 +250,9 @@ class Settings:
             approval_api_port=int(port) if (port := env.get("AWOOOP_APPROVAL_API_PORT")) else None,
             approval_api_host=env.get("AWOOOP_APPROVAL_API_HOST", "127.0.0.1"),
             contract_signing_key=env.get("AWOOOP_CONTRACT_SIGNING_KEY") or None,
+            contract_required_signatures=_signature_counts(
+                env.get("AWOOOP_CONTRACT_SIGNATURES", "")
+            ),
             contract_verifying_keys=env.get("AWOOOP_CONTRACT_VERIFYING_KEYS")
             or _read_file(home / "contract-verifying.keys"),
         )
@@ -262,6 +270,23 @@ class Settings:
         if not _SERVICE_NAME.fullmatch(service):
             raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
         return role_url(self.postgres_location, f"awooop_{service}", self.db_passwords.get(service))
+
+
+def _signature_counts(text: str) -> dict[str, int]:
+    """``family=count`` pairs separated by commas; `SettingsError` names a bad pair."""
+    counts: dict[str, int] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        family, _, count = pair.partition("=")
+        family = family.strip()
+        if family not in CONTRACT_FAMILIES or not count.strip().isdigit():
+            raise SettingsError(
+                f"AWOOOP_CONTRACT_SIGNATURES: {pair!r} is not <family>=<count> with a family "
+                f"of {', '.join(CONTRACT_FAMILIES)}"
+            )
+        if int(count) < 1:
+            raise SettingsError(f"AWOOOP_CONTRACT_SIGNATURES: {family} needs at least 1 signer")
+        counts[family] = int(count)
+    return counts
 
 
 def _read_secret(home: Path) -> str | None:

@@ -58,6 +58,7 @@ async def serve_commands(runner: ServiceRunner) -> None:
         jwt_secret=settings.api_jwt_secret,
         signing_key=key,
         wake=lambda: _wake(runner),
+        signatures=settings.contract_required_signatures,
     )
     server = embedded_server(app, settings.approval_api_host, port)
     serving = asyncio.ensure_future(server.serve())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ async def run_command(
     pool: asyncpg.Pool,
     command: ContractCommand,
     signing_key: SigningKey,
+    signatures: Mapping[str, int] | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Outcome:
     """Decide and record ``command``; raises ``ContractRefused`` or ``RequestReused``.
@@ -82,7 +83,7 @@ async def run_command(
         stream_id = command.stream_id
         versions = await lock_streams(conn, [stream_id])
         state = await load_contract(conn, command.project_id, command.contract_id)
-        decision = decide(state, command, signing_key)
+        decision = decide(state, command, signing_key, signatures)
         envelope = new_envelope(
             decision.payload,
             occurred_at=now(),

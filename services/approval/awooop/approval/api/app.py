@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import asyncpg
 from fastapi import FastAPI
@@ -18,9 +18,11 @@ def create_api(
     jwt_secret: str,
     signing_key: SigningKey,
     wake: Callable[[], None] = lambda: None,
+    signatures: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The API over the pool ``pool()`` returns (the approval schema's); ``wake`` is called
-    after each command that appended, so the relay publishes at once."""
+    after each command that appended, so the relay publishes at once; ``signatures``
+    overrides the signers a family needs."""
     if not jwt_secret:
         raise ValueError("the command API needs the API JWT secret")
     app = FastAPI(
@@ -32,6 +34,7 @@ def create_api(
     app.state.jwt_secret = jwt_secret
     app.state.signing_key = signing_key
     app.state.wake = wake
+    app.state.signatures = dict(signatures or {})
     install_handlers(app)
     app.include_router(router)
     return app

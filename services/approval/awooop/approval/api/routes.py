@@ -49,7 +49,7 @@ class DraftRequest(CommandRequest):
 async def _run(request: Request, command: ContractCommand) -> JSONResponse:
     state = request.app.state
     try:
-        outcome = await run_command(state.pool(), command, state.signing_key)
+        outcome = await run_command(state.pool(), command, state.signing_key, state.signatures)
     except ConflictBoundExceeded as busy:
         raise ApiRefusal(503, E_API_UNAVAILABLE.code, str(busy)) from None
     except OUTAGES as outage:

@@ -9,6 +9,7 @@ request id is bound to, so the same id cannot be reused for another command.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,8 +63,16 @@ def fingerprint(command: ContractCommand) -> str:
     return hashlib.sha256(canonical_json(asked)).hexdigest()
 
 
-def decide(state: Contract, command: ContractCommand, signing_key: SigningKey) -> Decision:
-    """The one event ``command`` appends to ``state``; refusals raise ``ContractRefused``."""
+def decide(
+    state: Contract,
+    command: ContractCommand,
+    signing_key: SigningKey,
+    signatures: Mapping[str, int] | None = None,
+) -> Decision:
+    """The one event ``command`` appends to ``state``; refusals raise ``ContractRefused``.
+
+    ``signatures`` overrides the signers a family needs (settings; decision 0025).
+    """
     if command.name == "draft":
         assert command.family is not None
         drafted = create_draft(state, command.family, command.body, command.subject)
@@ -79,12 +88,12 @@ def decide(state: Contract, command: ContractCommand, signing_key: SigningKey) -
     if command.name == "sign":
         payload = sign(state, revision, command.subject)
         current = state.revision(revision)
-        needed = required_signatures(state.family or "")
+        needed = required_signatures(state.family or "", signatures)
         signers = [*current.counted_signers, command.subject]
         extra = {"signers": signers, "required_signatures": needed}
         return Decision(payload, 200, _answer(command, revision, "published", **extra))
     if command.name == "activate":
-        needed = required_signatures(state.family or "")
+        needed = required_signatures(state.family or "", signatures)
         activated = activate(state, revision, needed)
         extra = {
             "signers": list(activated.signers),
