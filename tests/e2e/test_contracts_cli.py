@@ -1,11 +1,13 @@
 """`awooop contracts` against a running platform: a policy contract applied from a file
 (twice: the second answers the same revision and appends nothing), published, signed
-by two people, activated; every refusal is one line `awooop: error: …`, exit 2."""
+by two people, activated; every refusal is one line `awooop: error: …`, exit 2. The
+read verbs (`list`, `show`, `diff`) show the contracts the projector folded."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,13 +30,13 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfor
         yield platform
 
 
-def _policy_file(folder: Path) -> Path:
+def _policy_file(folder: Path, contract: str = CONTRACT, **changes: object) -> Path:
     fixture = next(
         f for f in CONTRACT_FAMILIES["policy"].fixtures("valid") if f.name == "full.json"
     )
-    body = json.loads(fixture.read_text(encoding="utf-8"))
-    path = folder / "payments.json"
-    path.write_text(json.dumps({"project": PROJECT, "contract": CONTRACT, "body": body}))
+    body = json.loads(fixture.read_text(encoding="utf-8")) | changes
+    path = folder / f"{contract}-{len(changes)}.json"
+    path.write_text(json.dumps({"project": PROJECT, "contract": contract, "body": body}))
     return path
 
 
@@ -114,3 +116,66 @@ def test_refusals_before_and_at_the_api_are_one_line(
         "contracts", "publish", "bad", "1", "--project", PROJECT, "--token", "x", check=False
     )
     assert "E-API-UNAUTHORIZED" in _refused(wrong)
+
+
+def _listed(running: RunningPlatform, contract: str, latest: int) -> list[str]:
+    """`contracts list` once the projector has folded `latest` revisions of `contract`."""
+    deadline = time.monotonic() + 60
+    while True:
+        listed = running.cli("contracts", "list", "--project", PROJECT).stdout.splitlines()
+        rows = [line.split() for line in listed if line.split()[:1] == [contract]]
+        if rows and rows[0][6] == str(latest):
+            return rows[0]
+        assert time.monotonic() < deadline, f"{contract} never listed at {latest}: {listed}"
+        time.sleep(0.5)
+
+
+def test_list_show_and_diff_read_the_projected_contract(
+    running: RunningPlatform, tmp_path: Path
+) -> None:
+    contract, who = "limits-policy", ("--as", "carol")
+    first = _policy_file(tmp_path, contract)
+    running.cli("contracts", "apply", str(first), *who)
+    ids = (contract, "1", "--project", PROJECT)
+    running.cli("contracts", "publish", *ids, *who)
+    for signer in ("alice", "bob"):
+        running.cli("contracts", "sign", *ids, "--as", signer)
+    running.cli("contracts", "activate", *ids, *who)
+    second = _policy_file(tmp_path, contract, approvals_required=3)
+    running.cli("contracts", "apply", str(second), *who)
+
+    row = _listed(running, contract, latest=2)
+    assert row[1:6] == ["policy", "active", "active", "1", "latest"]
+    drafts = running.cli("contracts", "list", "--project", PROJECT, "--lifecycle", "draft")
+    assert contract not in drafts.stdout  # listed by its active revision's state
+
+    shown = running.cli("contracts", "show", contract, "--project", PROJECT).stdout
+    lines = shown.splitlines()
+    assert lines[0].startswith(f"contract {PROJECT}/{contract}  policy  active  active 1")
+    assert any(
+        "revision 1  active" in line and "signed by alice, bob  signature valid" in line
+        for line in lines
+    ), shown
+    assert any("revision 2  draft" in line and "not published" in line for line in lines)
+    detail = json.loads(
+        running.cli("contracts", "show", contract, "--project", PROJECT, "--json").stdout
+    )
+    assert detail["revisions"][1]["body"]["approvals_required"] == 3
+
+    diff = running.cli("contracts", "diff", contract, "1", "2", "--project", PROJECT, check=False)
+    assert diff.returncode == 1, diff.stderr
+    assert diff.stdout.splitlines()[:2] == [f"--- {contract}@1", f"+++ {contract}@2"]
+    assert '-  "approvals_required": 2,' in diff.stdout
+    assert '+  "approvals_required": 3,' in diff.stdout
+    same = running.cli("contracts", "diff", contract, "--file", str(first), check=False)
+    assert (same.returncode, same.stdout) == (0, "")
+    changed = running.cli("contracts", "diff", contract, "--file", str(second), check=False)
+    assert changed.returncode == 1
+    assert changed.stdout.startswith(f"--- {contract}@1 (active)\n+++ {second}\n")
+
+    unknown = running.cli("contracts", "show", "no-such", "--project", PROJECT, check=False)
+    assert "HTTP 404: contract 'no-such' not found" in _refused(unknown)
+    missing = running.cli(
+        "contracts", "diff", contract, "1", "7", "--project", PROJECT, check=False
+    )
+    assert "has no revision 7 (it has 1, 2)" in _refused(missing)

@@ -90,6 +90,7 @@ def test_the_service_spec() -> None:
         Topics.INGRESS_EVENTS.name,
         Topics.RUN_EVENTS.name,
         Topics.GATEWAY_EVENTS.name,
+        Topics.CONTRACT_EVENTS.name,
     }
     assert (service.offsets, service.relay) == ("postgres", False)
     assert tuple(service.branches) == ("offsets", "projector")

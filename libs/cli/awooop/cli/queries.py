@@ -1,4 +1,8 @@
-"""`awooop token` and `awooop runs list | show`: the query API from the command line."""
+"""`awooop token` and `awooop runs list | show`: the query API from the command line.
+
+`QueryClient` also reads contracts for `awooop contracts list | show | diff`; its
+contract methods turn every refusal into a one-line `ContractCommandError`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from awooop.cli.contract_client import ContractCommandError
 from awooop.cli.platform import recorded_api_url
 from awooop.cli.send import DEFAULT_PROJECT
 from awooop.infra.settings import Settings, SettingsError, state_dir
@@ -72,8 +77,52 @@ class QueryClient:
         response.raise_for_status()
         return dict(response.json())
 
+    def contracts(
+        self, family: str | None = None, lifecycle: str | None = None, page: int = 200
+    ) -> list[dict[str, Any]]:
+        """Every contract of the project (all pages), in contract id order."""
+        params: dict[str, Any] = {"limit": page}
+        params |= {k: v for k, v in (("family", family), ("lifecycle", lifecycle)) if v}
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = self._contract_answer("/v1/contracts", params)
+            found += answer["contracts"]
+            if answer["next"] is None:
+                return found
+            params["cursor"] = answer["next"]
+
+    def contract(self, contract_id: str) -> dict[str, Any]:
+        """One contract with its revisions; `ContractCommandError` when there is none."""
+        return self._contract_answer(f"/v1/contracts/{contract_id}", {})
+
+    def _contract_answer(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.TransportError as error:
+            raise ContractCommandError(
+                f"the query API at {self._client.base_url} is unreachable "
+                f"({type(error).__name__}); is the platform running (`awooop up`)?"
+            ) from None
+        if response.is_success:
+            answer: dict[str, Any] = response.json()
+            return answer
+        raise ContractCommandError(_refusal(response))
+
     def close(self) -> None:
         self._client.close()
+
+
+def _refusal(response: httpx.Response) -> str:
+    """The API's `detail` in one line (a 422 lists what was wrong with which parameter)."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        detail = " ".join(response.text.split())[:200] or response.reason_phrase
+    if isinstance(detail, list):
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
+        )
+    return f"HTTP {response.status_code}: {detail}"
 
 
 def list_runs(args: argparse.Namespace) -> int:

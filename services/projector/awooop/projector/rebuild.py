@@ -9,7 +9,8 @@ An operator command (the admin URL; no service holds it) runs the steps:
    group-less and recorded as group `awooop.projector.rebuild.<timestamp>`,
    folded in large batches by the live projector's own processor, each batch
    one transaction with its offsets (so the fold is the live one, record for
-   record);
+   record), contract publications verified with the same key ring the live
+   projector reads from the settings;
 3. catching up: the load stops at a snapshot of the live projector's stored
    offsets, never past them; then the indexes are built;
 4. the swap, one transaction: lock the live offsets table (`EXCLUSIVE`: the
@@ -46,7 +47,7 @@ from awooop.infra.kafka.offsets import Offsets
 from awooop.infra.logging import get_logger
 from awooop.infra.postgres.migrate import migrate
 from awooop.infra.postgres.roles import role_name
-from awooop.infra.settings import KafkaSettings, asyncpg_dsn
+from awooop.infra.settings import KafkaSettings, Settings, asyncpg_dsn
 from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.app import SERVICE, spec
 from awooop.projector.domain.checksums import Difference, differences
@@ -62,6 +63,7 @@ from awooop.projector.rebuild_load import (
     load_in_process,
     share_out,
 )
+from awooop.security.signing_keys import KeyRing
 
 log = get_logger(__name__)
 
@@ -147,7 +149,11 @@ class Rebuild:
         on_progress: Progress | None = None,
         batch_records: int = BATCH_RECORDS,
         workers: int | None = None,
+        ring: KeyRing | None = None,
     ) -> None:
+        """`ring` verifies contract publications; by default the settings' ring, and
+        `SettingsError` when none is configured (live needs the same one)."""
+        self._ring = ring or Settings.from_env().contract_key_ring()
         self._kafka = kafka
         self._admin_url = admin_url
         stamp = _timestamp(now())
@@ -268,6 +274,7 @@ class Rebuild:
             starts=dict(starts),
             stops=None if stops is None else {tp: stops.get(tp, 0) for tp in partitions},
             batch_records=self._batch_records,
+            ring=self._ring,
         )
 
     async def _load(self, partitions: Sequence[TopicPartition], stops: Offsets | None) -> LoadState:

@@ -43,6 +43,7 @@ from awooop.infra.logging import get_logger
 from awooop.infra.postgres.errors import is_data_error
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
 from awooop.projector.handlers import ReadModelProjector
+from awooop.security.signing_keys import KeyRing
 
 log = get_logger(__name__)
 
@@ -84,6 +85,8 @@ class LoadJob:
     stops: Mapping[TopicPartition, int] | None
     """Per-partition stops; None reads to the high watermarks the fetches report."""
     batch_records: int
+    ring: KeyRing | None = None
+    """The ring contract publications are verified with: the live projector's."""
 
 
 @dataclass
@@ -102,9 +105,9 @@ class LoadFailed(RuntimeError):
 class BatchLoader:
     """Applies batches of raw records to the fresh schema as the live projector would."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, group: str, ring: KeyRing | None = None) -> None:
         self._group = group
-        self._processor = ReadModelProjector()
+        self._processor = ReadModelProjector(ring=ring)
         self.counts = LoadCounts()
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[Record], ends: Offsets) -> None:
@@ -164,7 +167,7 @@ class PartitionLoader:
 
     def __init__(self, job: LoadJob) -> None:
         self._job = job
-        self._loader = BatchLoader(job.group)
+        self._loader = BatchLoader(job.group, job.ring)
         self.state = LoadState(counts=self._loader.counts)
         self._conn: asyncpg.Connection | None = None
         self._reader: LogReader | None = None

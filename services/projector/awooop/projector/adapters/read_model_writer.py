@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 from pydantic_core import to_json
 
+from awooop.projector.adapters.contract_writer import write_contract_models
 from awooop.projector.domain.rows import (
     RUN_COLUMNS,
     RUN_WRITE_ONCE,
@@ -57,7 +58,8 @@ UPSERT_RUNS = (
 
 
 async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> None:
-    """Merge one batch's rows into `timeline` and `runs` (inside the batch transaction)."""
+    """Merge one batch's rows into every read model (inside the batch transaction)."""
+    await write_contract_models(conn, rows.contracts, rows.contract_revisions)
     if not rows.timeline and not rows.runs:
         return
     await conn.execute(STAGING_DDL)

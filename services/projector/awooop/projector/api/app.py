@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, schema: str = READ_MODEL_SCHEMA) -> FastAP
     app = FastAPI(
         title="AwoooP query API",
         version="1",
-        summary="Tenant-scoped runs and timelines from the projector's read models",
+        summary="Tenant-scoped runs, timelines and contracts from the projector's read models",
         lifespan=lifespan,
     )
     app.state.engine = engine

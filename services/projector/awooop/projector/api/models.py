@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from awooop.contracts.events.payloads.contract import ContractFamilyName
 from awooop.contracts.families.runtime_run_state import RunState
+from awooop.projector.domain.contract_rows import RevisionLifecycle
 
 
 class _Frozen(BaseModel):
@@ -62,6 +64,58 @@ class RunPage(_Frozen):
 class RunDetail(_Frozen):
     run: Run
     timeline: list[TimelineEvent] = Field(description="sorted by occurred_at, then event_id")
+
+
+class ContractSummary(_Frozen):
+    """One contract as the listing shows it."""
+
+    contract_id: str
+    project_id: str
+    family: ContractFamilyName | None = Field(description="null until its draft is projected")
+    lifecycle: RevisionLifecycle | None = Field(
+        description="state of the active revision, else of the latest one"
+    )
+    active_revision: int | None = Field(description="null when no revision is active")
+    latest_revision: int
+    updated_at: datetime = Field(description="occurred_at of its latest event")
+
+
+class PublicationCheck(_Frozen):
+    """The publication signature of a revision and how it verified here."""
+
+    kid: str | None
+    alg: str | None
+    check: str | None = Field(
+        description="`valid`, or the refusal code (e.g. E-CONTRACT-SIG-KID) of verifying it "
+        "with the projector's key ring; null when the body was never projected"
+    )
+
+
+class ContractRevision(_Frozen):
+    """One revision: its body (credential references only, never secret values),
+    lifecycle, signers and when each step happened."""
+
+    revision: int
+    lifecycle: RevisionLifecycle
+    author: str | None
+    body: dict[str, Any] | None
+    body_sha256: str | None = Field(description="SHA-256 of the canonical body, once published")
+    signature: PublicationCheck | None = Field(description="null until published")
+    signers: list[str] = Field(description="who signed it, sorted")
+    drafted_at: datetime | None
+    published_at: datetime | None
+    activated_at: datetime | None
+    retired_at: datetime | None = Field(description="retired, or superseded by an activation")
+
+
+class ContractPage(_Frozen):
+    contracts: list[ContractSummary] = Field(description="sorted by contract_id")
+    next: str | None = Field(description="cursor of the next page; null on the last page")
+
+
+class ContractDetail(_Frozen):
+    contract: ContractSummary
+    revisions: list[ContractRevision] = Field(description="every revision, oldest first")
 
 
 class Health(_Frozen):

@@ -1,16 +1,28 @@
-"""`/v1` endpoints: the run listing, one run with its timeline, and liveness."""
+"""`/v1` endpoints: runs and their timelines, contracts and their revisions, liveness."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from awooop.projector.api import queries
+from awooop.contracts.events.payloads.contract import CONTRACT_ID_PATTERN, ContractFamilyName
+from awooop.projector.api import contract_queries, queries
 from awooop.projector.api.auth import Tenant, TenantSession
-from awooop.projector.api.models import Health, Problem, RunDetail, RunPage, RunSummary
+from awooop.projector.api.contract_queries import ContractCursor
+from awooop.projector.api.models import (
+    ContractDetail,
+    ContractPage,
+    ContractSummary,
+    Health,
+    Problem,
+    RunDetail,
+    RunPage,
+    RunSummary,
+)
 from awooop.projector.api.queries import Cursor, InvalidCursor
+from awooop.projector.domain.contract_rows import RevisionLifecycle
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: {"model": Problem, "description": "project_id or cursor wrong"},
@@ -60,3 +72,53 @@ async def get_run(run_id: uuid.UUID, project_id: Tenant, session: TenantSession)
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
     timeline = await queries.get_timeline(session, project_id, run_id)
     return RunDetail.model_validate({"run": row, "timeline": timeline})
+
+
+@router.get("/contracts", response_model=ContractPage, responses=REFUSALS, tags=["contracts"])
+async def list_contracts(
+    project_id: Tenant,
+    session: TenantSession,
+    family: Annotated[ContractFamilyName | None, Query(description="only this family")] = None,
+    lifecycle: Annotated[
+        RevisionLifecycle | None,
+        Query(description="only contracts whose active (else latest) revision is in it"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="contracts per page")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="the `next` value of the previous page")
+    ] = None,
+) -> ContractPage:
+    """The tenant's contracts in contract id order, one page at a time."""
+    try:
+        after = ContractCursor.decode(cursor) if cursor is not None else None
+    except InvalidCursor as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    rows, following = await contract_queries.list_contracts(
+        session, project_id, family=family, lifecycle=lifecycle, limit=limit, after=after
+    )
+    return ContractPage(
+        contracts=[ContractSummary.model_validate(row) for row in rows],
+        next=following.encode() if following is not None else None,
+    )
+
+
+@router.get(
+    "/contracts/{contract_id}",
+    response_model=ContractDetail,
+    responses={**REFUSALS, status.HTTP_404_NOT_FOUND: {"model": Problem}},
+    tags=["contracts"],
+)
+async def get_contract(
+    contract_id: Annotated[str, Path(pattern=CONTRACT_ID_PATTERN)],
+    project_id: Tenant,
+    session: TenantSession,
+) -> ContractDetail:
+    """One contract of the tenant with every revision; 404 for one of no or another tenant."""
+    row = await contract_queries.get_contract(session, project_id, contract_id)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"contract {contract_id!r} not found in project {project_id!r}",
+        )
+    revisions = await contract_queries.get_revisions(session, project_id, contract_id)
+    return ContractDetail.model_validate({"contract": row, "revisions": revisions})

@@ -26,15 +26,18 @@ from typing import Any
 
 import rfc8785
 
+from awooop.projector.domain.contract_rows import CONTRACT_COLUMNS, CONTRACT_REVISION_COLUMNS
 from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS, ReadModelRows
 
 READ_MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "runs": RUN_COLUMNS,
     "timeline": TIMELINE_COLUMNS,
+    "contracts": CONTRACT_COLUMNS,
+    "contract_revisions": CONTRACT_REVISION_COLUMNS,
 }
 """Every read-model table of the projector's schema, with its columns in digest order."""
 
-JSON_COLUMNS = frozenset({("timeline", "summary")})
+JSON_COLUMNS = frozenset({("timeline", "summary"), ("contract_revisions", "body")})
 """Columns stored as `jsonb`: Postgres hands them back as text, digested as parsed JSON."""
 
 _MODULUS = 2**256
@@ -91,8 +94,9 @@ class Checksums:
     def add_row(self, table: str, row: Mapping[str, Any]) -> None:
         columns = READ_MODEL_TABLES[table]
         values = [row[c] for c in columns]
-        if (table, "summary") in JSON_COLUMNS and isinstance(row.get("summary"), str):
-            values[columns.index("summary")] = json.loads(row["summary"])
+        for i, column in enumerate(columns):
+            if (table, column) in JSON_COLUMNS and isinstance(values[i], str):
+                values[i] = json.loads(values[i])
         project = str(row["project_id"])
         self.tables[table].setdefault(project, TableDigest()).add(row_digest(values))
 
@@ -165,6 +169,13 @@ def checksums_of_rows(rows: ReadModelRows) -> Checksums:
         checksums.add_row("timeline", {c: getattr(timeline, c) for c in TIMELINE_COLUMNS})
     for run in rows.runs:
         checksums.add_row("runs", dict(zip(RUN_COLUMNS, run.values(), strict=True)))
+    for contract in rows.contracts:
+        checksums.add_row("contracts", dict(zip(CONTRACT_COLUMNS, contract.values(), strict=True)))
+    for revision in rows.contract_revisions:
+        values = revision.values()
+        checksums.add_row(
+            "contract_revisions", dict(zip(CONTRACT_REVISION_COLUMNS, values, strict=True))
+        )
     return checksums
 
 

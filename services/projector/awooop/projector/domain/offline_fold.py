@@ -7,8 +7,12 @@ projector keeps and drops what it drops, the same way:
 * a record whose `event_type` header is not projected is skipped unread
   (`not_projected`), as the processor's `handles` skips it;
 * a projected record that cannot be decoded by its headers (`undecodable`),
-  or whose `correlation_id` is not a run id (`no_run`), is what the live
-  projector dead-letters: counted and left out.
+  or a run event whose `correlation_id` is not a run id (`no_run`), is what
+  the live projector dead-letters: counted and left out.
+
+Contract publications are verified with `ring`, which must be the live
+projector's verifying key ring for the `contract_revisions` digests to match;
+without one their `signature_check` stays null.
 
 `fold_batch` is commutative and idempotent (read_models.py), so one fold over
 the whole set equals the live projector's many batches, duplicates included.
@@ -28,8 +32,9 @@ from awooop.projector.domain.read_models import (
     PROJECTED_EVENT_TYPES,
     NotARunId,
     fold_batch,
-    run_id_of,
+    require_fold_key,
 )
+from awooop.security.signing_keys import KeyRing
 
 OUTCOMES = ("folded", "not_projected", "undecodable", "no_run")
 """Where each record went; every record counts once."""
@@ -65,7 +70,9 @@ def _decoded(codec: EnvelopeCodec, record: FoldableRecord) -> Envelope[Any] | No
 
 
 def fold_records(
-    records: Iterable[FoldableRecord], codec: EnvelopeCodec | None = None
+    records: Iterable[FoldableRecord],
+    codec: EnvelopeCodec | None = None,
+    ring: KeyRing | None = None,
 ) -> OfflineFold:
     """Fold `records` as the live projector would and digest the rows."""
     codec = codec or EnvelopeCodec()
@@ -80,10 +87,10 @@ def fold_records(
             counts["undecodable"] += 1
             continue
         try:
-            run_id_of(envelope)
+            require_fold_key(envelope)
         except NotARunId:
             counts["no_run"] += 1
             continue
         kept.append(envelope)
     counts["folded"] = len(kept)
-    return OfflineFold(checksums_of_rows(fold_batch(kept)), counts)
+    return OfflineFold(checksums_of_rows(fold_batch(kept, ring)), counts)

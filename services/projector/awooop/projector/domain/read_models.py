@@ -15,21 +15,28 @@ The fold is a pure function of the set of events, whatever their order:
 * `last_stream_seq` is the highest `stream_seq` that set the state.
 
 The SQL merge (adapters) applies the same rules between a staged row and the
-stored one, which is what makes a rebuild equal the live models.
+stored one, which is what makes a rebuild equal the live models. Contract events
+belong to no run: they fold into the contract read models (contract_models.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
 from awooop.contracts.registries.errors import E_RUN_TIMEOUT
+from awooop.projector.domain.contract_models import (
+    CONTRACT_EVENT_TYPES,
+    RevisionKey,
+    fold_contract_events,
+)
 from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
 from awooop.projector.domain.summaries import SUMMARIES, summarize
+from awooop.security.signing_keys import KeyRing
 
-PROJECTED_EVENT_TYPES = frozenset(SUMMARIES)
+PROJECTED_EVENT_TYPES = frozenset(SUMMARIES) | CONTRACT_EVENT_TYPES
 RUN_STREAM = "run"
 
 
@@ -52,6 +59,8 @@ RunFacts = tuple[str, dict[str, Any]]
 
 
 def _started(e: Envelope[Any]) -> RunFacts:
+    # The run row keeps the agent revision the run is pinned to (the first one named);
+    # the timeline's summary lists every revision the event names.
     p = e.payload
     return "pending", {
         "agent_id": p.agent_id,
@@ -59,7 +68,7 @@ def _started(e: Envelope[Any]) -> RunFacts:
         "chat_id": p.chat_id,
         "channel_type": p.channel_type,
         "mode": p.mode,
-        "revision": p.revision,
+        "revision": p.revisions[0] if p.revisions else None,
         "started_at": e.occurred_at,
     }
 
@@ -95,6 +104,12 @@ RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
 """Run-stream events that change the run row (`run.message_rejected` is timeline only)."""
 
 
+def require_fold_key(envelope: Envelope[Any]) -> None:
+    """Raise `NotARunId` for an event the fold cannot place: a run event of no run."""
+    if envelope.event_type not in CONTRACT_EVENT_TYPES:
+        run_id_of(envelope)
+
+
 def timeline_row(envelope: Envelope[Any], run_id: uuid.UUID) -> TimelineRow:
     return TimelineRow(
         project_id=envelope.project_id,
@@ -110,11 +125,21 @@ def timeline_row(envelope: Envelope[Any], run_id: uuid.UUID) -> TimelineRow:
     )
 
 
-def fold_batch(envelopes: Iterable[Envelope[Any]]) -> ReadModelRows:
-    """The rows of a batch, one per key; raises `NotARunId` for an event of no run."""
+def fold_batch(
+    envelopes: Iterable[Envelope[Any]],
+    ring: KeyRing | None = None,
+    stored_bodies: Mapping[RevisionKey, dict[str, Any]] | None = None,
+) -> ReadModelRows:
+    """The rows of a batch, one per key; raises `NotARunId` for a run event of no run.
+
+    `ring` verifies contract publications (see `fold_contract_events`)."""
     timeline: dict[tuple[str, uuid.UUID, uuid.UUID], TimelineRow] = {}
     runs: dict[tuple[str, uuid.UUID], RunRow] = {}
+    contract_events: list[Envelope[Any]] = []
     for envelope in envelopes:
+        if envelope.event_type in CONTRACT_EVENT_TYPES:
+            contract_events.append(envelope)
+            continue
         run_id = run_id_of(envelope)
         key = (envelope.project_id, run_id)
         timeline.setdefault((*key, envelope.event_id), timeline_row(envelope, run_id))
@@ -129,7 +154,8 @@ def fold_batch(envelopes: Iterable[Envelope[Any]]) -> ReadModelRows:
         _merge(row, columns)
         if envelope.stream_seq > row.last_stream_seq:
             row.state, row.last_stream_seq = state, envelope.stream_seq
-    return ReadModelRows(list(timeline.values()), list(runs.values()))
+    contracts, revisions = fold_contract_events(contract_events, ring, stored_bodies)
+    return ReadModelRows(list(timeline.values()), list(runs.values()), contracts, revisions)
 
 
 def _merge(row: RunRow, columns: dict[str, Any]) -> None:

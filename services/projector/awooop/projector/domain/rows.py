@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from awooop.projector.domain.contract_rows import ContractRevisionRow, ContractRow
 from awooop.projector.domain.summaries import Summary
 
 RUN_WRITE_ONCE = (
@@ -83,3 +84,5 @@ class RunRow:
 class ReadModelRows:
     timeline: list[TimelineRow]
     runs: list[RunRow]
+    contracts: list[ContractRow] = field(default_factory=list)
+    contract_revisions: list[ContractRevisionRow] = field(default_factory=list)

@@ -32,7 +32,7 @@ def _run_started(p: Any) -> Summary:
         "text": f"run started for agent {p.agent_id} in {p.mode} mode",
         "agent_id": p.agent_id,
         "mode": p.mode,
-        "revision": p.revision,
+        "revisions": list(p.revisions),
         "trigger_event_id": str(p.trigger_event_id),
     }
 
@@ -87,7 +87,7 @@ def _tool_call_succeeded(p: Any) -> Summary:
         "text": "tool call succeeded",
         "call_id": p.call_id,
         "result_kind": kind,
-        "revision": p.revision,
+        "revisions": list(p.revisions),
     }
 
 
@@ -97,7 +97,7 @@ def _tool_call_blocked(p: Any) -> Summary:
         "call_id": p.call_id,
         "gate": p.gate,
         "code": p.code,
-        "revision": p.revision,
+        "revisions": list(p.revisions),
     }
 
 
