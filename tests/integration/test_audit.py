@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from awooop.cli.audit import export, verify_bytes
+from awooop.cli.audit import AuditCommandError, export, verify_bytes
 from awooop.cli.main import main
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.events.payloads.run import RunCompleted, RunStarted
@@ -33,6 +33,8 @@ from awooop.infra.settings import asyncpg_dsn
 from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.app import spec
 from awooop.projector.domain.checksums import Checksums, differences
+from awooop.security.signing_keys import KeyRing
+from support.contracts import TEST_RING, demo_documents, publish_contracts
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
@@ -313,3 +315,23 @@ async def test_an_altered_removed_or_swapped_event_fails_verify_with_its_reason(
     assert (status, out) == (2, [])
     assert err.startswith(f"awooop: error: line {summary_line} is not a JSON object")
     assert len(err.splitlines()) == 1
+
+
+async def test_a_tenants_contracts_are_exported_and_verified_with_the_key_ring(
+    kafka_ready: StackUrls,
+) -> None:
+    """The export holds the tenant's contract events; their signature checks are part of
+    the checksums, so both ends need the ring, and a file without one is refused."""
+    project = unique("auc")
+    settings = kafka_ready.settings()
+    await publish_contracts(settings, project, demo_documents(project))
+    ring = KeyRing.from_spec(TEST_RING)
+    with pytest.raises(AuditCommandError, match="AWOOOP_CONTRACT_VERIFYING_KEYS"):
+        await export(settings.kafka, project)
+    text, count = await export(settings.kafka, project, ring=ring)
+    assert count == 9  # three contracts: drafted, published, activated
+    result = verify_bytes(text.encode(), ring)
+    assert result.failures == []
+    assert result.fold.checksums.table_total("contract_revisions").rows == 3
+    with pytest.raises(AuditCommandError):
+        verify_bytes(text.encode())

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from awooop.contracts.events.payloads.contract import ContractPublished
 from awooop.contracts.records.envelope import PROJECT_ID_PATTERN
-from awooop.contracts.records.headers import HEADER_PROJECT_ID
+from awooop.contracts.records.headers import HEADER_EVENT_TYPE, HEADER_PROJECT_ID
 from awooop.contracts.registries.topics import ALL_TOPICS
 from awooop.infra.kafka.log_reader import LogReader, partitions_of
-from awooop.infra.settings import KafkaSettings, Settings
+from awooop.infra.settings import KafkaSettings, Settings, SettingsError
 from awooop.projector.domain.checksums import Checksums, differences
 from awooop.projector.domain.offline_fold import OfflineFold, fold_records
 from awooop.security.audit_file import (
@@ -42,6 +43,7 @@ from awooop.security.audit_file import (
     summary_line,
     write_lines,
 )
+from awooop.security.signing_keys import KeyRing
 
 __all__ = ["AuditCommandError", "AuditFileUnreadable", "register"]
 
@@ -126,10 +128,35 @@ async def collect_events(
     return found
 
 
-def export_text(events: Sequence[AuditEvent], project_id: str, run_id: str | None) -> str:
-    """The whole file for `events`: the event lines in order, then the summary."""
+def _ring(settings: Settings) -> KeyRing | None:
+    """The configured contract key ring, or None when there is none."""
+    try:
+        return settings.contract_key_ring()
+    except SettingsError:
+        return None
+
+
+def _needs_ring(events: Sequence[AuditEvent], ring: KeyRing | None) -> None:
+    """Refuse to fold contract publications without the ring that checks their signatures
+    (the checks are part of the read models, so the checksums would not hold)."""
+    published = ContractPublished.event_type
+    if ring is None and any(e.header(HEADER_EVENT_TYPE) == published for e in events):
+        raise AuditCommandError(
+            "the events hold contract publications: set AWOOOP_CONTRACT_VERIFYING_KEYS "
+            "to the key ring that verifies them"
+        )
+
+
+def export_text(
+    events: Sequence[AuditEvent],
+    project_id: str,
+    run_id: str | None,
+    ring: KeyRing | None = None,
+) -> str:
+    """The whole file for `events`: the event lines in order, then the summary (whose
+    checksums hold the contract signature checks made with `ring`)."""
     lines, hashes = write_lines(events)
-    fold = fold_records(events)
+    fold = fold_records(events, ring=ring)
     lines.append(
         summary_line(
             project_id=project_id,
@@ -143,18 +170,23 @@ def export_text(events: Sequence[AuditEvent], project_id: str, run_id: str | Non
 
 
 async def export(
-    settings: KafkaSettings, project_id: str, run_id: str | None = None
+    settings: KafkaSettings,
+    project_id: str,
+    run_id: str | None = None,
+    ring: KeyRing | None = None,
 ) -> tuple[str, int]:
     """The file's text and its number of events."""
     if not _PROJECT_ID.fullmatch(project_id):
         raise AuditCommandError(f"{project_id!r} is not a project id ({PROJECT_ID_PATTERN})")
     events = await collect_events(settings, project_id, run_id)
-    return export_text(events, project_id, run_id), len(events)
+    _needs_ring(events, ring)
+    return export_text(events, project_id, run_id, ring), len(events)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """`awooop audit export --project P [--run R] [--out FILE]`."""
-    text, count = asyncio.run(export(Settings.from_env().kafka, args.project, args.run))
+    settings = Settings.from_env()
+    text, count = asyncio.run(export(settings.kafka, args.project, args.run, _ring(settings)))
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -184,11 +216,13 @@ def _claimed_checksums(parsed: AuditFile) -> Checksums:
         ) from None
 
 
-def verify_bytes(data: bytes) -> Verification:
-    """Every check of a file's content; `AuditFileUnreadable` when it is not an audit file."""
+def verify_bytes(data: bytes, ring: KeyRing | None = None) -> Verification:
+    """Every check of a file's content, contract signatures checked with `ring` (the
+    public keys the exporter used); `AuditFileUnreadable` when it is not an audit file."""
     parsed = read_audit_file(data)
     claimed = _claimed_checksums(parsed)
-    fold = fold_records(parsed.events)
+    _needs_ring(parsed.events, ring)
+    fold = fold_records(parsed.events, ring=ring)
     failures = list(parsed.failures)
     at = parsed.summary_line
     for difference in differences(claimed, fold.checksums):
@@ -223,7 +257,7 @@ def run_verify(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as error:
         raise AuditFileUnreadable(f"cannot read {path}: {error.strerror or error}") from None
-    result = verify_bytes(data)
+    result = verify_bytes(data, _ring(Settings.from_env()))
     if not result.failures:
         print(_ok_line(result))
         return 0
