@@ -22,6 +22,7 @@ from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.app import spec
 from awooop.projector.domain.checksums import READ_MODEL_TABLES, differences
 from awooop.projector.rebuild import LIVE_SCHEMA, Rebuild, live_offsets
+from awooop.security.signing_keys import KeyRing
 from support.pipeline import wait_for
 
 COPY_ROUNDS = 3
@@ -81,13 +82,13 @@ async def _live_projector_caught_up(kafka: KafkaSettings, admin: asyncpg.Connect
     )
 
 
-async def measure_rebuild(kafka: KafkaSettings, database_url: str) -> RebuildFigures:
+async def measure_rebuild(kafka: KafkaSettings, database_url: str, ring: KeyRing) -> RebuildFigures:
     admin = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await _live_projector_caught_up(kafka, admin)
         live = await schema_checksums(admin, LIVE_SCHEMA)
         started = time.perf_counter()
-        report = await Rebuild(kafka, database_url).run(drop_old=True)
+        report = await Rebuild(kafka, database_url, ring=ring).run(drop_old=True)
         call_seconds = time.perf_counter() - started
         rebuilt = await schema_checksums(admin, LIVE_SCHEMA)
     finally:

@@ -88,6 +88,7 @@ class SkeletonLoad:
         database_url: str,
         *,
         project: str,
+        bot: str = BOT,
         runs: int,
         concurrency: int,
         poll_interval: float = 0.02,
@@ -96,6 +97,7 @@ class SkeletonLoad:
         self._kafka = kafka
         self._database_url = database_url
         self.project = project
+        self.bot = bot
         self.runs = runs
         self.concurrency = concurrency
         self._poll_interval = poll_interval
@@ -163,7 +165,7 @@ class SkeletonLoad:
         marker = f"bench run {index}"
         key, value = telegram_record(
             project=self.project,
-            bot=BOT,
+            bot=self.bot,
             update_id=index + 1,
             user=str(FIRST_USER + index),
             text=marker,

@@ -47,6 +47,8 @@ WARMUP = int(os.environ.get("AWOOOP_BENCH_WARMUP", "16"))
 REPORT = Path(os.environ.get("AWOOOP_BENCH_REPORT") or ROOT / "docs" / "performance.md")
 PROJECT = "bench"
 WARMUP_PROJECT = "bench-warmup"
+BOTS = {PROJECT: "7000", WARMUP_PROJECT: "7001"}
+"""Each project's own bot: a bot's chats belong to one project."""
 POLL_INTERVAL = 0.02
 ROUNDS = 5
 
@@ -81,13 +83,19 @@ async def _measure(running: RunningPlatform) -> Figures:
         # Every consumer holds its partitions and the gateway its MCP session once
         # one run went all the way through; those one-off costs stay out of the figures.
         warmup = SkeletonLoad(
-            kafka, database_url, project=WARMUP_PROJECT, runs=WARMUP, concurrency=WARMUP
+            kafka,
+            database_url,
+            project=WARMUP_PROJECT,
+            bot=BOTS[WARMUP_PROJECT],
+            runs=WARMUP,
+            concurrency=WARMUP,
         )
         await warmup.drive(running.platform.check_alive)
     load = SkeletonLoad(
         kafka,
         database_url,
         project=PROJECT,
+        bot=BOTS[PROJECT],
         runs=RUNS,
         concurrency=CONCURRENCY,
         poll_interval=POLL_INTERVAL,
@@ -103,7 +111,8 @@ async def _measure(running: RunningPlatform) -> Figures:
         database_url, PROJECT, rounds=ROUNDS, tables=("runs", "timeline")
     )
     # Last: the swap replaces the read models every figure above was read from.
-    rebuild = await measure_rebuild(kafka, database_url)
+    ring = Settings.from_env(running.env).contract_key_ring()
+    rebuild = await measure_rebuild(kafka, database_url, ring)
     return Figures(
         parameters=BenchParameters(RUNS, CONCURRENCY, WARMUP, POLL_INTERVAL, ROUNDS, PROJECT),
         load=result,
@@ -133,6 +142,8 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     try:
         with own_platform(tmp_path / "bench", AWOOOP_LOG_LEVEL="warning") as running:
             clusters.append(Path(running.stack.stack.recorded()["postgres"].data_dir))
+            for project, bot in BOTS.items():
+                running.onboard_like_demo(project, bot)
             figures = asyncio.run(_measure(running))
     finally:
         for data_dir in clusters:  # Postgres is stopped by now

@@ -62,6 +62,7 @@ async def _send(bootstrap: str, project: str, count: int) -> None:
 async def test_metrics_of_every_service_move_under_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = unique("m")
     with own_platform(tmp_path / "home") as running:
+        running.onboard_like_demo(project, "7000")
         before = {service: scrape(running, service) for service in SERVICES}
         for service, samples in before.items():
             assert total(samples, "awooop_ready", service=service) == 1, service

@@ -1,7 +1,9 @@
 """`awooop projector rebuild` on a populated platform: the rebuilt read models equal the live
-ones in every table and tenant, whether loaded in-process (the dry run) or by forked
-workers (the swap), the API answers throughout the swap, the live projector goes on
-writing into the new schema, and a broken row is named by table and tenant."""
+ones in every table and tenant (contracts included: each tenant is onboarded with signed
+contracts, which the rebuild verifies with the live projector's key ring), whether
+loaded in-process (the dry run) or by forked workers (the swap), the API answers
+throughout the swap, the live projector goes on writing into the new schema, and a
+broken row is named by table and tenant."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 TENANTS = ("rb-alpha", "rb-beta", "rb-gamma")
 RUNS_PER_TENANT = 30
-BOT = "7100"
+BOTS = {tenant: f"71{n:02d}" for n, tenant in enumerate(TENANTS)}
+"""Each tenant's Telegram bot: a channel binding names one bot's chats for one project."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ async def _populate(bootstrap: str) -> None:
         records = [
             telegram_record(
                 project=tenant,
-                bot=BOT,
+                bot=BOTS[tenant],
                 update_id=10_000 * t + n,
                 user=str(900_000 + 1000 * t + n),
                 text=f"status {tenant} {n}",
@@ -112,6 +115,8 @@ def test_a_rebuild_equals_the_live_models_and_the_api_answers_throughout(
     running: RunningPlatform,
 ) -> None:
     bootstrap, admin_url = running.env["AWOOOP_KAFKA_BOOTSTRAP"], running.env["AWOOOP_DATABASE_URL"]
+    for tenant in TENANTS:
+        running.onboard_like_demo(tenant, BOTS[tenant])
     asyncio.run(_populate(bootstrap))
     for tenant in TENANTS:
         running.wait_for_runs(tenant, RUNS_PER_TENANT, within=120)
@@ -127,6 +132,9 @@ def test_a_rebuild_equals_the_live_models_and_the_api_answers_throughout(
     live = asyncio.run(settled())
     assert set(live.projects()) >= set(TENANTS)
     assert all(live.tables["runs"][t].rows == RUNS_PER_TENANT for t in TENANTS)
+    assert all(live.tables["contracts"][t].rows == 3 for t in TENANTS)
+    assert all(live.tables["contract_revisions"][t].rows == 3 for t in TENANTS)
+    assert asyncio.run(_signature_checks(admin_url)) == {"valid"}
 
     dry = running.cli("projector", "rebuild", "--dry-run")
     assert "equal the live ones" in dry.stdout, dry.stdout
@@ -180,6 +188,19 @@ def test_a_rebuild_equals_the_live_models_and_the_api_answers_throughout(
     assert asyncio.run(_old_schemas(admin_url)) == []
 
 
+async def _signature_checks(admin_url: str) -> set[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT signature_check FROM projector.contract_revisions "
+            "WHERE project_id = ANY($1::text[])",
+            list(TENANTS),
+        )
+        return {row["signature_check"] for row in rows}
+    finally:
+        await conn.close()
+
+
 async def _old_schemas(admin_url: str) -> list[str]:
     conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
@@ -193,7 +214,11 @@ async def _old_schemas(admin_url: str) -> list[str]:
 
 async def _one_more(bootstrap: str) -> None:
     key, value = telegram_record(
-        project=TENANTS[2], bot=BOT, update_id=99_999, user="999999", text="after the swap"
+        project=TENANTS[2],
+        bot=BOTS[TENANTS[2]],
+        update_id=99_999,
+        user="999999",
+        text="after the swap",
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()

@@ -72,7 +72,9 @@ async def _events_on(bootstrap: str, topic: str, run_id: str, want: int) -> list
 
 
 def test_one_update_twice_is_one_run_and_a_relay_crash_applies_once(tmp_path: Path) -> None:
-    with own_platform(tmp_path / "p", AWOOOP_RUNTIME_LEASE_SECONDS="2") as running:
+    with own_platform(
+        tmp_path / "p", tenants=("demo",), AWOOOP_RUNTIME_LEASE_SECONDS="2"
+    ) as running:
         for _ in range(2):
             running.cli("send", "telegram", "--text", "hi", "--update-id", "7")
         (run,) = running.wait_for_runs("demo", 1)

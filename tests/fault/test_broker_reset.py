@@ -64,11 +64,16 @@ async def _send(bootstrap: str, records: Sequence[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
+def _bot(tenant: int) -> str:
+    """Each tenant's own bot: a bot's chats belong to one project."""
+    return str(int(BOT) + tenant)
+
+
 def _messages(tenant: int, first: int, count: int) -> list[tuple[bytes, bytes]]:
     return [
         telegram_record(
             project=TENANTS[tenant],
-            bot=BOT,
+            bot=_bot(tenant),
             update_id=10_000 * tenant + n,
             user=str(800_000 + 1000 * tenant + n),
             text=f"status {TENANTS[tenant]} {n}",
@@ -144,6 +149,8 @@ def _settled(running: RunningPlatform, admin_url: str) -> tuple[Checksums, dict[
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     home = tmp_path_factory.mktemp("broker-reset") / "home"
     with own_platform(home, AWOOOP_EPOCH_CHECK_SECONDS="1") as platform:
+        for tenant, project in enumerate(TENANTS):
+            platform.onboard_like_demo(project, _bot(tenant))
         yield platform
 
 

@@ -131,6 +131,7 @@ async def test_database_faults_under_traffic_lose_nothing_and_dead_letter_nothin
 ) -> None:
     project = unique("f")
     with own_platform(tmp_path / "home", AWOOOP_RUNTIME_LEASE_SECONDS="4") as running:
+        running.onboard_like_demo(project, "7000")
         bootstrap = running.env["AWOOOP_KAFKA_BOOTSTRAP"]
         admin: asyncpg.Connection = await admin_connection(running)
 

@@ -450,7 +450,7 @@ def _expected_runs(project: str, produced: list[_Produced]) -> dict[Any, dict[st
             "chat_id": s.payload.chat_id,
             "channel_type": s.payload.channel_type,
             "mode": s.payload.mode,
-            "revision": s.payload.revision,
+            "revision": s.payload.revisions[0],
             "started_at": s.occurred_at,
             "completed_at": c.occurred_at,
             "reply": c.payload.reply,

@@ -69,6 +69,7 @@ def test_killed_runtime_leaves_its_leased_runs_to_the_other_runtime_each_finishe
         AWOOOP_KAFKA_SESSION_TIMEOUT_MS="2000",
         AWOOOP_KAFKA_HEARTBEAT_MS="300",
     ) as running:
+        running.onboard_like_demo(project, "7000")  # before runtime-2 starts: it reads them
         running.start("runtime-2", service="runtime")
         running.wait_ready()
         asyncio.run(_scenario(running, project))

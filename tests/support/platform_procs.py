@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from awooop.cli.platform import SERVICES, Platform, start_platform, wait_ready
 from awooop.infra.embedded.processes import free_port
 from awooop.security.api_tokens import mint_api_token
 from support.own_stack import OwnStack
+
+DEMO_TENANTS = Path(__file__).resolve().parents[2] / "deploy" / "contracts"
+"""The demo tenants' contract files, one folder per tenant."""
 
 
 class RunningPlatform:
@@ -66,6 +70,24 @@ class RunningPlatform:
         self.platform.processes.pop(name, None)
         self.platform.health_ports.pop(name, None)
 
+    def onboard(self, *tenants: str) -> None:
+        """Onboard folders of `deploy/contracts` (e.g. `demo`) through the approval API, and
+        return once every reading service decides by them."""
+        self.cli("contracts", "onboard", *(str(DEMO_TENANTS / tenant) for tenant in tenants))
+
+    def onboard_like_demo(self, project: str, bot: str) -> None:
+        """Onboard `project` with the demo agent and tool and a binding of every chat of
+        `bot`, as contract files an operator would apply."""
+        folder = self.home / "tenants" / project
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("agent.yaml", "tool-status.yaml", "channel-binding-telegram-7000.yaml"):
+            document = yaml.safe_load((DEMO_TENANTS / "demo" / name).read_text())
+            document["project"] = project
+            if document["body"]["family"] == "channel_binding":
+                document["body"]["channel"]["bot_id"] = bot
+            (folder / name).write_text(yaml.safe_dump(document))
+        self.cli("contracts", "onboard", str(folder))
+
     def wait_ready(self, timeout: float = 90.0) -> None:
         wait_ready(self.platform, timeout)
 
@@ -104,8 +126,12 @@ class RunningPlatform:
 
 
 @contextmanager
-def own_platform(home: Path, **extra_env: str) -> Iterator[RunningPlatform]:
-    """Stack, five services and the API; `extra_env` reaches every process."""
+def own_platform(
+    home: Path, *, tenants: tuple[str, ...] = (), **extra_env: str
+) -> Iterator[RunningPlatform]:
+    """Stack, five services and the API; `extra_env` reaches every process. Each of
+    `tenants` (a folder of `deploy/contracts`, e.g. `demo`) is onboarded through the
+    approval API, and the platform is yielded once every service decides by it."""
     stack = OwnStack(home)
     stack.stack.up()
     env = {**stack.stack.urls(), "AWOOOP_HOME": str(home), **extra_env}
@@ -115,6 +141,8 @@ def own_platform(home: Path, **extra_env: str) -> Iterator[RunningPlatform]:
     running = RunningPlatform(stack, platform, env)
     try:
         wait_ready(platform)
+        if tenants:
+            running.onboard(*tenants)
         yield running
     finally:
         platform.stop()

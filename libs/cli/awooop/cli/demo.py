@@ -1,15 +1,20 @@
-"""`awooop run-demo`, what `make run` starts: the platform, a short demo conversation
-pushed through it (each message after the previous run completed, its timeline printed),
-then the platform keeps serving until Ctrl-C."""
+"""`awooop run-demo`, what `make run` starts: the platform, the demo tenants onboarded
+from their contract files (`deploy/contracts/<project>/`: applied, published, signed and
+activated over the approval API), a short demo conversation pushed through it (each
+message after the previous run completed, its timeline printed), then the platform keeps
+serving until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
+from awooop.cli.contract_files import ContractFileError
 from awooop.cli.demo_signals import StopSignals
+from awooop.cli.onboarding import onboard, read_tenant_files, tenant_folders, wait_until_read
 from awooop.cli.queries import QueryClient, format_timeline
 from awooop.cli.send import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER, produce, telegram_record
 from awooop.cli.up import StartFailed, running_platform
@@ -21,6 +26,7 @@ CONVERSATION = (
     "Great, that's all for today.",
 )
 FINISHED = ("completed", "failed", "cancelled", "timeout")
+CONTRACTS_FOLDER = Path("deploy", "contracts")
 
 
 def register(verbs: argparse._SubParsersAction[Any]) -> None:
@@ -31,7 +37,39 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument(
         "--exit-after-demo", action="store_true", help="stop once the conversation is done"
     )
+    demo.add_argument(
+        "--contracts",
+        type=Path,
+        metavar="FOLDER",
+        help="a folder of tenant folders of contract files (default: deploy/contracts)",
+    )
     demo.set_defaults(handler=run_demo)
+
+
+def demo_contracts_folder(given: Path | None = None) -> Path:
+    """``given``, else the repository's ``deploy/contracts``, else the one under the
+    working directory. Raises ``ContractFileError`` when none exists."""
+    if given is not None:
+        return given
+    checkout = Path(__file__).resolve().parents[4] / CONTRACTS_FOLDER
+    for candidate in (checkout, Path.cwd() / CONTRACTS_FOLDER):
+        if candidate.is_dir():
+            return candidate
+    raise ContractFileError(f"no {CONTRACTS_FOLDER} folder found: pass --contracts FOLDER")
+
+
+def onboard_tenants(root: Path) -> None:
+    """Onboard every tenant folder under ``root``; one line per contract. Every file is
+    read and checked before the first command is sent."""
+    tenants = [(folder, read_tenant_files([folder])) for folder in tenant_folders(root)]
+    activated = []
+    for folder, files in tenants:
+        print(f"onboarding {folder.name} from {folder}")
+        for done in onboard(files):
+            print(f"  {done.line()}")
+            activated.append(done)
+    # The conversation starts once every service decides by what was just activated.
+    wait_until_read(activated)
 
 
 def _wait_for_new_run(
@@ -79,6 +117,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with StopSignals() as stop:
         try:
             with running_platform(args.fresh, stop):
+                onboard_tenants(demo_contracts_folder(args.contracts))
                 finished = push_conversation(stop)
                 if not finished:
                     return 1

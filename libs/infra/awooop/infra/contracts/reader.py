@@ -2,9 +2,9 @@
 
 It reads ``awooop.contract.events.v1`` without a consumer group (every partition
 assigned, nothing committed), from the beginning at each start: the topic is small and
-the fold is idempotent. Each batch is folded, the revisions it changed are written to
-the service's own ``contract_revisions`` table in one statement, and only then does
-:attr:`ContractReader.view` show them. :meth:`catch_up` returns once every partition
+the fold is idempotent. Each batch is folded, :attr:`ContractReader.view` shows it, and
+the revisions it changed are written to the service's own ``contract_revisions`` table
+in one statement. :meth:`catch_up` returns once every partition
 reached the high watermark the fetches reported, which is what the service runner waits
 for before it starts its ``BatchConsumer``: no inbound record is decided before the
 contracts that were active when the service started are known. :meth:`follow` then
@@ -195,8 +195,11 @@ class ContractReader(ContractSource):
                 changed[revision.key] = revision
         if not changed:
             return
-        await self._store(list(changed.values()))
+        # Shown first, stored second: a row in the table means this process decides by it
+        # already (what `awooop contracts onboard` waits for); a row lost to a crash here
+        # is folded again at the next start, which reads the topic from the beginning.
         self._show(self._fold.view())
+        await self._store(list(changed.values()))
 
     async def _store(self, records: list[RevisionRecord]) -> None:
         if self._pool is None:
