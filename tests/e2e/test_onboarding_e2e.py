@@ -5,6 +5,7 @@ nothing and reports every contract as already active."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,13 @@ async def _contract_events(running: RunningPlatform) -> list[Any]:
 
 
 @pytest.mark.usefixtures("as_operator")
-async def test_onboarding_activates_every_contract_once(
+def test_onboarding_activates_every_contract_once(
     running: RunningPlatform, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = [read for folder in tenant_folders(ROOT) for read in read_tenant_files([folder])]
     onboard_tenants(ROOT)
     first = capsys.readouterr().out
-    events = await _contract_events(running)
+    events = asyncio.run(_contract_events(running))
 
     drafts = {
         (e.project_id, e.payload.contract_id): e.payload
@@ -87,7 +88,7 @@ async def test_onboarding_activates_every_contract_once(
 
     onboard_tenants(ROOT)
     second = capsys.readouterr().out
-    assert len(await _contract_events(running)) == len(events)
+    assert len(asyncio.run(_contract_events(running))) == len(events)
     for read in files:
         line = f"{read.project}/{read.contract}: revision 1 already active ({read.family})"
         assert line in second
