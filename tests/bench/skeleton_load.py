@@ -89,6 +89,8 @@ class SkeletonLoad:
         *,
         project: str,
         bot: str = BOT,
+        label: str = "bench",
+        first: int = 0,
         runs: int,
         concurrency: int,
         poll_interval: float = 0.02,
@@ -98,6 +100,10 @@ class SkeletonLoad:
         self._database_url = database_url
         self.project = project
         self.bot = bot
+        self.label = label
+        self.first = first
+        """Where this load's update ids and users start, so two loads of one project
+        never share a message id or a person."""
         self.runs = runs
         self.concurrency = concurrency
         self._poll_interval = poll_interval
@@ -162,12 +168,12 @@ class SkeletonLoad:
                 last_check = now
 
     async def _produce(self, producer: AIOKafkaProducer, index: int) -> None:
-        marker = f"bench run {index}"
+        marker = f"{self.label} run {index}"
         key, value = telegram_record(
             project=self.project,
             bot=self.bot,
-            update_id=index + 1,
-            user=str(FIRST_USER + index),
+            update_id=self.first + index + 1,
+            user=str(FIRST_USER + self.first + index),
             text=marker,
         )
         self._in_flight[marker] = _InFlight(time.monotonic(), time.time())

@@ -46,9 +46,9 @@ CONCURRENCY = int(os.environ.get("AWOOOP_BENCH_CONCURRENCY", "64"))
 WARMUP = int(os.environ.get("AWOOOP_BENCH_WARMUP", "16"))
 REPORT = Path(os.environ.get("AWOOOP_BENCH_REPORT") or ROOT / "docs" / "performance.md")
 PROJECT = "bench"
-WARMUP_PROJECT = "bench-warmup"
-BOTS = {PROJECT: "7000", WARMUP_PROJECT: "7001"}
-"""Each project's own bot: a bot's chats belong to one project."""
+BOT = "7000"
+WARMUP_FIRST = 10_000_000
+"""The warm-up's update ids and users start here, apart from the measured runs'."""
 POLL_INTERVAL = 0.02
 ROUNDS = 5
 
@@ -64,11 +64,13 @@ def _roots(running: RunningPlatform) -> tuple[dict[str, int], int]:
 async def _row_counts(database_url: str) -> tuple[int, int]:
     conn = await asyncpg.connect(database_url)
     try:
-        runs = await conn.fetchval(
-            "SELECT count(*) FROM projector.runs WHERE project_id = $1", PROJECT
-        )
+        # The measured runs only: the warm-up's runs share the project.
+        measured = "project_id = $1 AND trigger_text NOT LIKE 'warm-up run %'"
+        runs = await conn.fetchval(f"SELECT count(*) FROM projector.runs WHERE {measured}", PROJECT)
         timeline = await conn.fetchval(
-            "SELECT count(*) FROM projector.timeline WHERE project_id = $1", PROJECT
+            "SELECT count(*) FROM projector.timeline WHERE project_id = $1 AND run_id IN "
+            f"(SELECT run_id FROM projector.runs WHERE {measured})",
+            PROJECT,
         )
     finally:
         await conn.close()
@@ -80,13 +82,16 @@ async def _measure(running: RunningPlatform) -> Figures:
     kafka = Settings.from_env(running.env).kafka
     roots, postmaster = _roots(running)
     if WARMUP:
-        # Every consumer holds its partitions and the gateway its MCP session once
-        # one run went all the way through; those one-off costs stay out of the figures.
+        # Every consumer holds its partitions and the gateway the project's MCP session
+        # (sessions are per tenant) once one run went all the way through; those
+        # one-off costs stay out of the figures. Same project, other people.
         warmup = SkeletonLoad(
             kafka,
             database_url,
-            project=WARMUP_PROJECT,
-            bot=BOTS[WARMUP_PROJECT],
+            project=PROJECT,
+            bot=BOT,
+            label="warm-up",
+            first=WARMUP_FIRST,
             runs=WARMUP,
             concurrency=WARMUP,
         )
@@ -95,7 +100,7 @@ async def _measure(running: RunningPlatform) -> Figures:
         kafka,
         database_url,
         project=PROJECT,
-        bot=BOTS[PROJECT],
+        bot=BOT,
         runs=RUNS,
         concurrency=CONCURRENCY,
         poll_interval=POLL_INTERVAL,
@@ -142,8 +147,7 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     try:
         with own_platform(tmp_path / "bench", AWOOOP_LOG_LEVEL="warning") as running:
             clusters.append(Path(running.stack.stack.recorded()["postgres"].data_dir))
-            for project, bot in BOTS.items():
-                running.onboard_like_demo(project, bot)
+            running.onboard_like_demo(PROJECT, BOT)
             figures = asyncio.run(_measure(running))
     finally:
         for data_dir in clusters:  # Postgres is stopped by now

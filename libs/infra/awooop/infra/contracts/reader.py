@@ -58,6 +58,10 @@ SET state = EXCLUDED.state, body_sha256 = EXCLUDED.body_sha256,
 
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
+FOLLOW_WAIT_MS = 1000
+"""How long a fetch of the running reader waits for a new contract event: a change
+applies within about this, and an idle reader costs the broker one fetch a second."""
+
 
 class ContractSource:
     """Where a processor finds the contracts now: a view that may change between batches."""
@@ -141,6 +145,7 @@ class ContractReader(ContractSource):
         self._fold = ContractFold(ring)
         self._pool = pool
         self._codec = EnvelopeCodec()
+        self._client_id = client_id
         self._reader = LogReader(kafka, partitions_of([CONTRACT_TOPIC]), client_id=client_id)
         self._open = False
         self.folded = 0
@@ -162,8 +167,22 @@ class ContractReader(ContractSource):
         return view
 
     async def follow(self) -> None:
-        """Fold new contract events as they arrive; runs until cancelled."""
+        """Fold new contract events as they arrive; runs until cancelled.
+
+        The catch-up's reader answers fast (the service waits on it); this one parks
+        each fetch for `FOLLOW_WAIT_MS`, so an idle reader does not keep the broker busy.
+        """
         assert self._open, "catch_up() first"
+        caught_up = self._reader
+        self._reader = LogReader(
+            self._kafka,
+            caught_up.partitions,
+            starts=caught_up.positions,
+            client_id=self._client_id,
+            fetch_max_wait_ms=FOLLOW_WAIT_MS,
+        )
+        await caught_up.__aexit__(None, None, None)
+        await self._reader.__aenter__()
         async for batch in self._reader.follow():
             await self._apply(batch)
             log.info("contracts_changed", active=sorted(self.view.refs().values()))

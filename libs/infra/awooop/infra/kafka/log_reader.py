@@ -53,12 +53,14 @@ class LogReader:
         starts: Mapping[TopicPartition, int] | None = None,
         group_id: str | None = None,
         client_id: str = "awooop-log-reader",
+        fetch_max_wait_ms: int | None = None,
     ) -> None:
         self.partitions = sorted(set(partitions))
         self._starts = dict(starts or {})
         self._settings = settings
         self._group_id = group_id
         self._client_id = client_id
+        self._fetch_max_wait_ms = fetch_max_wait_ms or settings.fetch_max_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self.positions: Offsets = {}
         """The next offset to read, per partition (only records before it were yielded)."""
@@ -73,7 +75,7 @@ class LogReader:
             enable_auto_commit=False,
             auto_offset_reset="none",
             max_partition_fetch_bytes=MAX_RECORD_BYTES + 64 * 1024,
-            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             request_timeout_ms=self._settings.request_timeout_ms,
         )
         await consumer.start()
