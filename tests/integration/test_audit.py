@@ -82,7 +82,7 @@ def build_run(project: str, at: datetime, text: str) -> list[Envelope[Any]]:
         platform_subject_id=subject,
         trigger_event_id=ingress_id,
         mode="shadow",
-        revisions=("builtin:test",),
+        revisions=("demo-agent@1:0123456789ab",),
     )
     return [
         event(message, 0, ("inbound", f"{project}:telegram:7", 1), "ingress"),

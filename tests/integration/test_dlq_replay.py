@@ -96,7 +96,7 @@ def started(project: str, run_id: str) -> Any:
             platform_subject_id=subject,
             trigger_event_id=uuid.UUID(run_id),
             mode="shadow",
-            revisions=("builtin:test",),
+            revisions=("demo-agent@1:0123456789ab",),
         ),
     )
 

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.integration
 
 CODEC = EnvelopeCodec()
 GROUP = spec().consumer_group
-REVISION = "builtin:test"
+REVISION = "demo-agent@1:0123456789ab"
 SECRET_ARGUMENT = "db-secret-host"
 
 

@@ -99,7 +99,7 @@ def build_run(project: str, at: datetime, *, started: bool = True) -> list[Envel
                 platform_subject_id=subject,
                 trigger_event_id=ingress_id,
                 mode="shadow",
-                revisions=("builtin:test",),
+                revisions=("demo-agent@1:0123456789ab",),
             ),
             at + timedelta(seconds=1),
             ("run", 1),
@@ -112,7 +112,7 @@ def build_run(project: str, at: datetime, *, started: bool = True) -> list[Envel
                 tool="status__demo",
                 arguments={},
                 execute_before=at + timedelta(minutes=1),
-                revisions=("builtin:test",),
+                revisions=("demo-agent@1:0123456789ab",),
             ),
             at + timedelta(seconds=2),
             ("run", 2),
@@ -120,7 +120,9 @@ def build_run(project: str, at: datetime, *, started: bool = True) -> list[Envel
         _event(
             project,
             run_id,
-            ToolCallSucceeded(call_id=call_id, result="ok", revisions=("builtin:test",)),
+            ToolCallSucceeded(
+                call_id=call_id, result="ok", revisions=("demo-agent@1:0123456789ab",)
+            ),
             at + timedelta(seconds=3),
             ("tool_call", 1),
         ),

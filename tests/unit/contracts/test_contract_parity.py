@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from awooop.contracts.families.registry import CONTRACT_FAMILIES, ContractFamily
-from awooop.contracts.families.runtime_run_state import RUN_STATES, builtin_document
+from awooop.contracts.families.runtime_run_state import RUN_STATES, standard_document
 
 pytestmark = pytest.mark.unit
 
@@ -102,6 +102,6 @@ def test_run_state_schema_and_model_agree_on_generated_documents(
 ) -> None:
     family = CONTRACT_FAMILIES["runtime_run_state"]
     if base:
-        document = builtin_document() | document
+        document = standard_document() | document
     raw = json.dumps(document).encode()
     assert _schema_accepts(family, raw) == _model_accepts(family, raw)

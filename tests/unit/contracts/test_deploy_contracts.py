@@ -19,7 +19,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from awooop.cli.contract_files import ContractFile, contract_paths, read_contract_file
 from awooop.cli.onboarding import FAMILY_ORDER, read_tenant_files, tenant_folders
 from awooop.contracts.families.registry import CONTRACT_FAMILIES
-from awooop.contracts.families.runtime_run_state import builtin_document
+from awooop.contracts.families.runtime_run_state import standard_document
 from awooop.security.tool_pins import tool_pin_sha256
 
 pytestmark = pytest.mark.unit
@@ -157,4 +157,4 @@ def test_the_demo_agent_plays_the_built_in_script() -> None:
 
 @pytest.mark.parametrize("read", _by_family("runtime_run_state"), ids=_ids)
 def test_the_run_state_table_is_the_runtimes(read: ContractFile) -> None:
-    assert read.body == builtin_document()
+    assert read.body == standard_document()

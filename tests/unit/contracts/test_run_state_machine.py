@@ -16,14 +16,14 @@ from awooop.contracts.families.run_state_machine import InconsistentRunStateDocu
 from awooop.contracts.families.runtime_run_state import (
     RUN_STATES,
     RuntimeRunState,
-    builtin_document,
-    builtin_run_state,
     run_state_document,
+    standard_document,
+    standard_run_state,
 )
 
 pytestmark = pytest.mark.unit
 
-MACHINE = RunStateMachine.builtin()
+MACHINE = RunStateMachine.standard()
 
 TABLE = {
     "pending": {"running", "cancelled", "timeout", "failed"},
@@ -39,7 +39,7 @@ TABLE = {
 states = st.sampled_from(RUN_STATES)
 
 
-def test_builtin_machine_is_the_architecture_table() -> None:
+def test_the_standard_machine_is_the_architecture_table() -> None:
     assert MACHINE.initial == "pending"
     assert MACHINE.terminal == {"completed", "failed", "cancelled", "timeout"}
     assert MACHINE.states == set(RUN_STATES) == set(TABLE)
@@ -47,11 +47,11 @@ def test_builtin_machine_is_the_architecture_table() -> None:
         assert MACHINE.next_states(source) == targets
 
 
-def test_builtin_document_is_the_golden_fixture() -> None:
+def test_standard_document_is_the_golden_fixture() -> None:
     family = contract_family("runtime_run_state")
-    (fixture,) = [f for f in family.fixtures("valid") if f.name == "builtin.json"]
-    assert json.loads(fixture.read_text(encoding="utf-8")) == builtin_document()
-    assert run_state_document(builtin_run_state()) == builtin_document()
+    (fixture,) = [f for f in family.fixtures("valid") if f.name == "standard.json"]
+    assert json.loads(fixture.read_text(encoding="utf-8")) == standard_document()
+    assert run_state_document(standard_run_state()) == standard_document()
 
 
 @given(source=states, target=states)
@@ -104,7 +104,7 @@ def test_unknown_states_never_move(source: str, target: str) -> None:
 
 
 def _document(**changes: Any) -> RuntimeRunState:
-    document = builtin_document()
+    document = standard_document()
     document.update(changes)
     return RuntimeRunState.model_validate(document)
 

@@ -18,7 +18,7 @@ from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_
 from awooop.contracts.records.typed_envelopes import new_envelope
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-REVISION = "builtin:test"
+REVISION = "demo-agent@1:0123456789ab"
 MESSAGE = "is the database healthy? my password is hunter2"
 
 RunEvents = Callable[..., list[Envelope[Any]]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from awooop.contracts.families.runtime_run_state import RuntimeRunState, builtin_run_state
+from awooop.contracts.families.runtime_run_state import RuntimeRunState, standard_run_state
 from awooop.contracts.registries.errors import E_RUN_STATE_001
 
 
@@ -61,9 +61,9 @@ class RunStateMachine:
         self._moves: Mapping[str, frozenset[str]] = {s: frozenset(t) for s, t in moves.items()}
 
     @classmethod
-    def builtin(cls) -> RunStateMachine:
-        """The machine of the built-in document."""
-        return cls(builtin_run_state())
+    def standard(cls) -> RunStateMachine:
+        """The machine of the standard table (`standard_document`)."""
+        return cls(standard_run_state())
 
     def can(self, from_state: str, to_state: str) -> bool:
         """Whether the table allows ``from_state -> to_state`` (unknown states: never)."""

@@ -59,7 +59,7 @@ class RuntimeRunState(BaseModel):
     transitions: Annotated[tuple[Transition, ...], Field(min_length=1), AfterValidator(unique)]
 
 
-_BUILTIN_MOVES: tuple[tuple[RunState, tuple[RunState, ...]], ...] = (
+_STANDARD_MOVES: tuple[tuple[RunState, tuple[RunState, ...]], ...] = (
     ("pending", ("running", "cancelled", "timeout", "failed")),
     (
         "running",
@@ -68,28 +68,28 @@ _BUILTIN_MOVES: tuple[tuple[RunState, tuple[RunState, ...]], ...] = (
     ("waiting_tool", ("running", "failed", "cancelled", "timeout")),
     ("waiting_approval", ("running", "failed", "cancelled", "timeout")),
 )
-BUILTIN_TERMINAL: tuple[RunState, ...] = ("completed", "failed", "cancelled", "timeout")
+STANDARD_TERMINAL: tuple[RunState, ...] = ("completed", "failed", "cancelled", "timeout")
 
 
-def builtin_document() -> dict[str, Any]:
+def standard_document() -> dict[str, Any]:
     """The run state table AwoooP ships, as a fresh JSON-ready document."""
     return {
         "family": FAMILY,
         "schema_version": 1,
         "states": list(RUN_STATES),
         "initial": "pending",
-        "terminal": list(BUILTIN_TERMINAL),
+        "terminal": list(STANDARD_TERMINAL),
         "transitions": [
             {"from": source, "to": target}
-            for source, targets in _BUILTIN_MOVES
+            for source, targets in _STANDARD_MOVES
             for target in targets
         ],
     }
 
 
-def builtin_run_state() -> RuntimeRunState:
-    """The built-in document, validated: what the runtime uses by default."""
-    return RuntimeRunState.model_validate(builtin_document())
+def standard_run_state() -> RuntimeRunState:
+    """The standard table, validated: what the runtime checks transitions against."""
+    return RuntimeRunState.model_validate(standard_document())
 
 
 def run_state_document(model: RuntimeRunState) -> dict[str, Any]:

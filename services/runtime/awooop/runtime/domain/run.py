@@ -39,7 +39,7 @@ from awooop.contracts.registries.errors import (
 )
 from awooop.runtime.domain.contracts import Revisioned
 
-FSM = RunStateMachine.builtin()
+FSM = RunStateMachine.standard()
 MODE_WITHOUT_POLICY = "shadow"
 """A project with no active policy is in shadow mode (ARCHITECTURE §5)."""
 ACTIVE_STATES = ("pending", "running", "waiting_approval", "waiting_tool")
