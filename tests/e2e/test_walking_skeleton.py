@@ -25,7 +25,9 @@ URL_VARS = ("AWOOOP_KAFKA_BOOTSTRAP", "AWOOOP_DATABASE_URL", "AWOOOP_REDIS_URL")
 
 
 def test_make_run_shows_completed_shadow_runs_with_their_tool_calls(tmp_path: Path) -> None:
-    """What `make run` runs: the demo conversation, every run's timeline, then serving."""
+    """What `make run` runs: both demo tenants onboarded through the approval API, the demo
+    conversation (three messages to the demo bot, one to acme's), every run's timeline,
+    then serving."""
     home = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in URL_VARS}
     env["AWOOOP_HOME"] = str(home)
@@ -46,10 +48,19 @@ def test_make_run_shows_completed_shadow_runs_with_their_tool_calls(tmp_path: Pa
         text = "".join(shown)
         runs = re.findall(r"^run \S+  (\w+)  agent demo-agent  mode shadow$", text, re.M)
         assert runs == ["completed"] * 3, text
-        assert text.count("run.tool_call_requested") == 3
-        assert text.count("gateway.tool_call_succeeded") == 3
-        assert text.count("reply (suppressed: shadow mode)") == 3
+        # The second tenant side by side: its own bot, agent and two of its four tools.
+        acme = re.findall(r"^run \S+  (\w+)  agent acme-diagnostics  mode shadow$", text, re.M)
+        assert acme == ["completed"], text
+        assert text.count("run.tool_call_requested") == 3 + 2
+        assert text.count("gateway.tool_call_succeeded") == 3 + 2
+        assert text.count("reply (suppressed: shadow mode)") == 4
         assert "status: healthy" in text
+        assert "billing's recent errors: " in text
+        # Each run names the agent revision it ran: revision 1, activated by onboarding.
+        assert len(re.findall(r"^  agent revision demo-agent@1:[0-9a-f]{12}$", text, re.M)) == 3
+        assert (
+            len(re.findall(r"^  agent revision acme-diagnostics@1:[0-9a-f]{12}$", text, re.M)) == 1
+        )
         pieces = json.loads((home / "stack.json").read_text())["pieces"].values()
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)

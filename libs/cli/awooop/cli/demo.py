@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,27 @@ from awooop.cli.send import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER, produce,
 from awooop.cli.up import StartFailed, running_platform
 from awooop.infra.settings import Settings
 
+
+@dataclass(frozen=True)
+class Said:
+    """One message of the demo: who wrote it, to which tenant's bot."""
+
+    project: str
+    bot: str
+    user: str
+    text: str
+
+
+ACME = Said("acme", "7100", "2002", "")
+"""The second tenant's bot and a person of its bound chat (deploy/contracts/acme)."""
+
 CONVERSATION = (
-    "Is checkout healthy?",
-    "Thanks! Could you check it once more?",
-    "Great, that's all for today.",
+    Said(DEFAULT_PROJECT, DEFAULT_BOT, DEFAULT_USER, "Is checkout healthy?"),
+    Said(DEFAULT_PROJECT, DEFAULT_BOT, DEFAULT_USER, "Thanks! Could you check it once more?"),
+    replace(ACME, text="How is billing doing?"),
+    Said(DEFAULT_PROJECT, DEFAULT_BOT, DEFAULT_USER, "Great, that's all for today."),
 )
+"""Two tenants side by side: each message reaches the agent its bot is bound to."""
 FINISHED = ("completed", "failed", "cancelled", "timeout")
 CONTRACTS_FOLDER = Path("deploy", "contracts")
 
@@ -87,28 +104,31 @@ def _wait_for_new_run(
 def push_conversation(stop: StopSignals) -> bool:
     """Send the demo messages one by one; print each run's timeline. False on a stall."""
     settings = Settings.from_env()
-    client = QueryClient(DEFAULT_PROJECT)
+    clients = {said.project: QueryClient(said.project) for said in CONVERSATION}
     try:
-        known = {run["run_id"] for run in client.runs(limit=200)}
-        for number, text in enumerate(CONVERSATION, start=1):
-            update_id = int(time.time() * 1000)
+        known = {run["run_id"] for client in clients.values() for run in client.runs(limit=200)}
+        for number, said in enumerate(CONVERSATION, start=1):
             key, value = telegram_record(
-                project=DEFAULT_PROJECT,
-                bot=DEFAULT_BOT,
-                update_id=update_id,
-                user=DEFAULT_USER,
-                text=text,
+                project=said.project,
+                bot=said.bot,
+                update_id=int(time.time() * 1000),
+                user=said.user,
+                text=said.text,
             )
-            print(f"\n[{number}/{len(CONVERSATION)}] telegram user {DEFAULT_USER}: {text!r}")
+            print(
+                f"\n[{number}/{len(CONVERSATION)}] {said.project}: telegram user {said.user} "
+                f"to bot {said.bot}: {said.text!r}"
+            )
             asyncio.run(produce(settings, key, value))
-            detail = _wait_for_new_run(client, known, stop)
+            detail = _wait_for_new_run(clients[said.project], known, stop)
             if detail is None:
                 print("no completed run appeared within 60 s; see the process logs")
                 return False
             known.add(str(detail["run"]["run_id"]))
             print("\n".join(format_timeline(detail)))
     finally:
-        client.close()
+        for client in clients.values():
+            client.close()
     return True
 
 

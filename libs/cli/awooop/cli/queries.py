@@ -141,6 +141,8 @@ def format_timeline(detail: dict[str, Any]) -> list[str]:
         f"run {run['run_id']}  {run['state']}  agent {run['agent_id']}  mode {run['mode']}",
         f"  message: {run['trigger_text']!r}",
     ]
+    if run.get("revision"):
+        lines.insert(1, f"  agent revision {run['revision']}")
     for event in detail["timeline"]:
         summary = event["summary"]
         said = summary.get("text") or ", ".join(f"{k}={v}" for k, v in summary.items())
