@@ -9,6 +9,7 @@ to its own project id.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
+from awooop.cli.dlq import replay_group
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.dead_letter import (
     DLQ_HEADER_CONSUMER_GROUP,
@@ -381,3 +383,46 @@ async def test_a_record_waiting_before_the_start_is_decided_with_the_binding_alr
         ("bound?", (refs["telegram"],))
     ]
     assert await _dead_letters_of(kafka_ready, project) == []
+
+
+async def test_an_unbound_record_is_kept_and_replayed_once_its_binding_is_active(
+    kafka_ready: StackUrls,
+) -> None:
+    """A message for a chat no binding covers yet is dead-lettered as unbound, not lost:
+    once the binding is active, `awooop dlq replay` turns it into its message (decided
+    by the contracts ingress last folded), and a second replay adds nothing."""
+    project = unique("p")
+    record = _inbound(project, 901, text="anyone there?")
+    async with _running_ingress(kafka_ready) as runner:
+        sent = await _produce(kafka_ready, [_item(record)])
+        await _settled(runner, sent)
+        (entry,) = await _dead_letters_of(kafka_ready, project)
+        assert _headers(entry)[DLQ_HEADER_ERROR_CODE] == "E-INBOUND-UNBOUND"
+        refs = await _bound(kafka_ready, project)
+        assert runner.pool is not None
+        pool = runner.pool
+
+        async def binding_folded() -> bool:
+            found = await pool.fetchval(
+                "SELECT count(*) FROM contract_revisions WHERE project_id = $1 "
+                "AND contract_id = 'telegram' AND state = 'active'",
+                project,
+            )
+            return bool(found)
+
+        await wait_for(binding_folded, message="ingress to fold the new binding")
+    assert await _events_of(kafka_ready, project) == []
+
+    admin = dataclasses.replace(kafka_ready.settings(), database_url=kafka_ready.database)
+    origin = f"{INBOUND}[{sent[0].partition}]@{sent[0].offset}"
+    for attempt in (1, 2):
+        lines: list[str] = []
+        await replay_group(admin, GROUP, "E-INBOUND-UNBOUND", dry_run=False, out=lines.append)
+        (ours,) = [line for line in lines if line.endswith(origin)]
+        assert ours.startswith("applied" if attempt == 1 else "skipped"), lines
+    async with _running_ingress(kafka_ready) as runner:
+        await _settled(runner, [])  # its relay publishes what the replay appended
+    events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    assert [(e.payload.text, e.payload.revisions) for e in events] == [
+        ("anyone there?", (refs["telegram"],))
+    ]
