@@ -148,6 +148,7 @@ def _one_run(project: str, n: int) -> list[_Produced]:
             trigger_event_id=run_id,
             mode="shadow",
             revisions=("demo-agent@1:0123456789ab",),
+            agent_revision="demo-agent@1:0123456789ab",
         ),
         occurred_at=at + dt.timedelta(milliseconds=1),
         stream_type="run",

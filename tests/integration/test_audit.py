@@ -83,6 +83,7 @@ def build_run(project: str, at: datetime, text: str) -> list[Envelope[Any]]:
         trigger_event_id=ingress_id,
         mode="shadow",
         revisions=("demo-agent@1:0123456789ab",),
+        agent_revision="demo-agent@1:0123456789ab",
     )
     return [
         event(message, 0, ("inbound", f"{project}:telegram:7", 1), "ingress"),

@@ -97,6 +97,7 @@ def started(project: str, run_id: str) -> Any:
             trigger_event_id=uuid.UUID(run_id),
             mode="shadow",
             revisions=("demo-agent@1:0123456789ab",),
+            agent_revision="demo-agent@1:0123456789ab",
         ),
     )
 

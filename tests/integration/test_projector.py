@@ -98,6 +98,7 @@ def build_run(project: str, at: datetime) -> list[Envelope[Any]]:
                 trigger_event_id=ingress_id,
                 mode="shadow",
                 revisions=(REVISION,),
+                agent_revision=REVISION,
             ),
             1,
             (*run, 1),
@@ -121,7 +122,12 @@ def build_run(project: str, at: datetime) -> list[Envelope[Any]]:
             ("tool_call", call_id, 1),
             "mcp_gateway",
         ),
-        event(ToolResultAccepted(call_id=call_id, outcome="succeeded"), 4, (*run, 3), "runtime"),
+        event(
+            ToolResultAccepted(call_id=call_id, outcome="succeeded", result={"status": "green"}),
+            4,
+            (*run, 3),
+            "runtime",
+        ),
         event(RunCompleted(reply="all green", suppressed=True), 5, (*run, 4), "runtime"),
     ]
 

@@ -100,6 +100,7 @@ def build_run(project: str, at: datetime, *, started: bool = True) -> list[Envel
                 trigger_event_id=ingress_id,
                 mode="shadow",
                 revisions=("demo-agent@1:0123456789ab",),
+                agent_revision="demo-agent@1:0123456789ab",
             ),
             at + timedelta(seconds=1),
             ("run", 1),

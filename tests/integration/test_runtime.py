@@ -32,6 +32,7 @@ from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.app import spec, utc_now
+from awooop.runtime.domain.replay import replay_run
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
 from support.contracts import (
@@ -157,10 +158,18 @@ async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) 
         assert all(e.trace_id == first.trace_id for e in events)
         assert not any(e.correlation_id == str(second.event_id) for e in seen)  # no 2nd run
         assert runner.pool is not None
-        state = await runner.pool.fetchval(
-            "SELECT state FROM runs WHERE run_id = $1", first.event_id
+        row = await runner.pool.fetchrow(
+            f"SELECT {runs.COLUMNS} FROM runs WHERE run_id = $1", first.event_id
         )
-        assert state == "completed"
+        stored = runs.run_of(row)
+        assert stored.state == "completed"
+        # The run's own stream, folded again, is its row (the result it resumed with too).
+        data = await runner.pool.fetch(
+            "SELECT data FROM events WHERE stream_id = $1 ORDER BY stream_seq", run_id
+        )
+        replayed = replay_run(EnvelopeCodec().decode(bytes(r["data"])) for r in data)
+        assert replayed == stored
+        assert stored.last_result == {"service": "checkout", "status": "healthy"}
     finally:
         await runner.stop()
 

@@ -48,6 +48,7 @@ def run_started_payload() -> RunStarted:
         trigger_event_id=uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057"),
         mode="shadow",
         revisions=("helpdesk@3:0123456789ab",),
+        agent_revision="helpdesk@3:0123456789ab",
     )
 
 

@@ -316,6 +316,7 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
     assert {cls.event_type for cls in classes} == expected
     revised = {
         "ingress.message_received",
+        "run.tool_result_accepted",
         "run.started",
         "run.tool_call_requested",
         "gateway.tool_call_succeeded",
@@ -333,11 +334,12 @@ def test_version_1_decisions_are_lifted_to_the_revisions_they_named(
     document = json.loads(CODEC.encode(run_started))
     document["schema_version"] = 1
     payload = document["payload"]
-    del payload["revisions"]
+    del payload["revisions"], payload["agent_revision"]
     payload["revision"] = "builtin:" + "ab" * 32
     decoded = CODEC.decode(json.dumps(document).encode(), 1, "run.started")
     assert decoded.schema_version == 2
     assert decoded.payload.revisions == ("builtin:" + "ab" * 32,)
+    assert decoded.payload.agent_revision == "builtin:" + "ab" * 32
 
 
 def test_version_1_messages_were_all_for_the_one_built_in_agent(

@@ -74,6 +74,7 @@ def build_run(project: str = "acme", at: datetime = BASE) -> list[Envelope[Any]]
                 trigger_event_id=ingress_id,
                 mode="shadow",
                 revisions=(REVISION,),
+                agent_revision=REVISION,
             ),
             1,
             ("run", run_id, 1),
@@ -98,7 +99,7 @@ def build_run(project: str = "acme", at: datetime = BASE) -> list[Envelope[Any]]
             "mcp_gateway",
         ),
         event(
-            ToolResultAccepted(call_id=call_id, outcome="succeeded"),
+            ToolResultAccepted(call_id=call_id, outcome="succeeded", result={"status": "green"}),
             4,
             ("run", run_id, 3),
             "runtime",

@@ -68,7 +68,7 @@ def _started(e: Envelope[Any]) -> RunFacts:
         "chat_id": p.chat_id,
         "channel_type": p.channel_type,
         "mode": p.mode,
-        "revision": p.revisions[0] if p.revisions else None,
+        "revision": p.agent_revision,
         "started_at": e.occurred_at,
     }
 

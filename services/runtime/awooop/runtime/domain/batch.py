@@ -169,5 +169,5 @@ def result_of(payload: Any) -> Any:
     """What a gateway event gives the agent: the result, or the refusal."""
     data = payload.model_dump(mode="json")
     data.pop("call_id", None)
-    data.pop("revision", None)
+    data.pop("revisions", None)
     return data.get("result", data)

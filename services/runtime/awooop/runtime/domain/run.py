@@ -119,6 +119,7 @@ def start_run(
         trigger_event_id=message_event_id,
         mode=mode,
         revisions=revisions,
+        agent_revision=agent.ref if agent is not None else None,
     )
     if agent is None:
         reason = f"agent {message.agent_id!r} has no active revision in {project_id!r}"
@@ -177,7 +178,7 @@ def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Dec
     """The answer to the call the run waits for resumes it; any other answer is ignored."""
     if run.state != "waiting_tool" or run.pending_call_id != call_id:
         return None
-    accepted = ToolResultAccepted(call_id=call_id, outcome=outcome)
+    accepted = ToolResultAccepted(call_id=call_id, outcome=outcome, result=result)
     resumed = run.moved("running", pending_call_id=None, last_result=result)
     return Decision(resumed, (accepted,), step_due=True)
 

@@ -13,6 +13,7 @@ from awooop.contracts.events.payloads.fields import (
     ChatId,
     ErrorCodeText,
     PlatformSubjectId,
+    Revision,
     Revisions,
     ToolName,
     revisions_from_v1,
@@ -38,6 +39,9 @@ class RunStarted(EventPayload):
     revisions: Revisions
     """The agent revision the run is pinned to, then the policy revision that set the
     mode (none when the project has no policy: ``shadow``)."""
+    agent_revision: Revision | None
+    """The agent revision of ``revisions`` the run is pinned to; null when the agent had
+    no active revision (the run then fails at once with ``E-AGENT-UNKNOWN``)."""
 
 
 @register_payload("run.tool_call_requested", 2)
@@ -52,12 +56,18 @@ class ToolCallRequested(EventPayload):
     """The agent revision whose step asked for the call."""
 
 
-@register_payload("run.tool_result_accepted", 1)
+@register_payload("run.tool_result_accepted", 2)
 class ToolResultAccepted(EventPayload):
-    """The run took the answer to the call it waited for and runs again."""
+    """The run took the answer to the call it waited for and runs again.
+
+    ``result`` is what the agent is given: the gateway's result (already redacted and
+    truncated there), or its refusal or failure; with it the run's own stream replays
+    to the run's state.
+    """
 
     call_id: CallId
     outcome: Literal["succeeded", "blocked", "failed"]
+    result: dict[str, Any] | str | None
 
 
 @register_payload("run.message_rejected", 1)
@@ -99,5 +109,18 @@ class RunTimedOut(EventPayload):
     reason: Annotated[str, Field(max_length=4096)]
 
 
-register_upcaster("run.started", 1)(revisions_from_v1)
+@register_upcaster("run.started", 1)
+def _started_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 named the one revision it used: the built-in catalogue the run ran.
+    lifted = revisions_from_v1(payload)
+    lifted["agent_revision"] = payload.get("revision")
+    return lifted
+
+
+@register_upcaster("run.tool_result_accepted", 1)
+def _accepted_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 did not carry the result: replaying such a run cannot restore it.
+    return {**payload, "result": None}
+
+
 register_upcaster("run.tool_call_requested", 1)(revisions_from_v1)
