@@ -363,9 +363,9 @@ async def test_a_record_waiting_before_the_start_is_decided_with_the_binding_alr
     sent = await _produce(kafka_ready, [_item(_inbound(project, 801, text="bound?"))])
     slow_apply = ContractReader._apply
 
-    async def slowly(reader: ContractReader, batch: Any) -> None:
+    async def slowly(reader: ContractReader, batch: Any) -> list[Any]:
         await asyncio.sleep(3.0)  # longer than a consumer group join takes
-        await slow_apply(reader, batch)
+        return await slow_apply(reader, batch)
 
     monkeypatch.setattr(ContractReader, "_apply", slowly)
     async with _running_ingress(kafka_ready) as runner:

@@ -184,15 +184,26 @@ class ContractReader(ContractSource):
         await caught_up.__aexit__(None, None, None)
         await self._reader.__aenter__()
         async for batch in self._reader.follow():
-            await self._apply(batch)
-            log.info("contracts_changed", active=sorted(self.view.refs().values()))
+            changed = await self._apply(batch)
+            if changed:
+                view = self.view
+                log.info(
+                    "contracts_changed",
+                    revisions=[
+                        f"{r.project_id}/{r.contract_id}@{r.revision}:{r.state}" for r in changed
+                    ],
+                    active=len(view.revisions),
+                    skipped=list(view.skipped),
+                    conflicts=view.conflicts,
+                )
 
     async def close(self) -> None:
         if self._open:
             self._open = False
             await self._reader.__aexit__(None, None, None)
 
-    async def _apply(self, batch: Sequence[Record]) -> None:
+    async def _apply(self, batch: Sequence[Record]) -> list[RevisionRecord]:
+        """Fold `batch`, show the new view, store what changed; the changed revisions."""
         changed: dict[tuple[str, str, int], RevisionRecord] = {}
         for record in batch:
             headers = read_headers(record.headers)
@@ -213,12 +224,13 @@ class ContractReader(ContractSource):
             for revision in self._fold.apply(envelope):
                 changed[revision.key] = revision
         if not changed:
-            return
+            return []
         # Shown first, stored second: a row in the table means this process decides by it
         # already (what `awooop contracts onboard` waits for); a row lost to a crash here
         # is folded again at the next start, which reads the topic from the beginning.
         self._show(self._fold.view())
         await self._store(list(changed.values()))
+        return list(changed.values())
 
     async def _store(self, records: list[RevisionRecord]) -> None:
         if self._pool is None:
