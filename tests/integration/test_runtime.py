@@ -19,13 +19,10 @@ import asyncpg
 import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
-from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
-from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.topics import Topics
-from awooop.infra.kafka.producer import create_producer
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.postgres.errors import VersionConflict
 from awooop.infra.runner import ServiceRunner, ServiceSpec
@@ -48,71 +45,13 @@ from support.contracts import (
 from support.infra import StackUrls, migrated, unique
 from support.own_stack import own_stack
 from support.pipeline import wait_for
+from support.runtime_inputs import message, send, tool_result
 from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
 
 CONTRACTS = every_project()
 REVISION = demo_agent_ref()
-
-
-def _message(project: str, user: str, text: str) -> Envelope[Any]:
-    event_id_source = new_envelope(
-        MessageReceived(
-            channel_type="telegram",
-            provider_event_id=f"7:{unique('')}",
-            platform_subject_id=f"{project}:telegram:{user}",
-            chat_id=user,
-            text=text,
-            received_at=dt.datetime.now(dt.UTC),
-            agent_id="demo-agent",
-            revisions=(),
-        ),
-        occurred_at=dt.datetime.now(dt.UTC),
-        project_id=project,
-        stream_type="inbound",
-        stream_id=f"{project}:telegram:{unique('u')}",
-        stream_seq=1,
-        trace_id=new_trace_id(),
-        correlation_id="pending",
-        actor="service:ingress",
-        producer="ingress",
-    )
-    return event_id_source.model_copy(update={"correlation_id": str(event_id_source.event_id)})
-
-
-def _tool_result(request: Envelope[Any]) -> Envelope[Any]:
-    return new_envelope(
-        ToolCallSucceeded(
-            call_id=request.payload.call_id,
-            result={"service": "checkout", "status": "healthy"},
-            revisions=(request.payload.revisions[0],),
-        ),
-        occurred_at=dt.datetime.now(dt.UTC),
-        project_id=request.project_id,
-        stream_type="tool_call",
-        stream_id=request.payload.call_id,
-        stream_seq=1,
-        trace_id=request.trace_id,
-        correlation_id=request.correlation_id,
-        causation_id=str(request.event_id),
-        actor="service:mcp_gateway",
-        producer="mcp_gateway",
-    )
-
-
-async def _send(urls: StackUrls, topic: str, key: str, env: Envelope[Any]) -> None:
-    producer = create_producer(urls.settings().kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topic,
-            EnvelopeCodec().encode(env),
-            key=key.encode(),
-            headers=record_headers(env, make_traceparent(env.trace_id)),
-        )
-    finally:
-        await producer.stop()
 
 
 async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) -> None:
@@ -122,9 +61,9 @@ async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) 
     await migrated(kafka_ready.database, runner.spec)
     await runner.start()
     try:
-        first = _message(project, "42", "is checkout healthy?")
+        first = message(project, "42", "is checkout healthy?")
         key = f"{project}:{first.payload.platform_subject_id}"
-        await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, first)
+        await send(kafka_ready, Topics.INGRESS_EVENTS.name, key, first)
         run_id = str(first.event_id)
         async with TopicReader(kafka_ready.kafka, Topics.RUN_EVENTS.name) as reader:
 
@@ -139,9 +78,9 @@ async def test_a_message_becomes_a_completed_shadow_run(kafka_ready: StackUrls) 
             assert request.payload.revisions == (refs["demo-agent"],)
 
             # A double text while the run waits for its tool: rejected on the run.
-            second = _message(project, "42", "hello??")
-            await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, second)
-            await _send(kafka_ready, Topics.GATEWAY_EVENTS.name, run_id, _tool_result(request))
+            second = message(project, "42", "hello??")
+            await send(kafka_ready, Topics.INGRESS_EVENTS.name, key, second)
+            await send(kafka_ready, Topics.GATEWAY_EVENTS.name, run_id, tool_result(request))
             seen = await reader.until(
                 lambda s: any(e.event_type == "run.completed" for e in of_run(s))
             )
@@ -193,11 +132,11 @@ async def test_runs_started_after_a_new_agent_revision_name_it_mid_traffic(
         assert runner.contracts is not None
         reader = runner.contracts
 
-        async def send(n: int, phase: str) -> None:
-            message = _message(project, str(1000 + n), f"message {n}")
-            key = f"{project}:{message.payload.platform_subject_id}"
-            await _send(kafka_ready, Topics.INGRESS_EVENTS.name, key, message)
-            sent.append((message, phase))
+        async def send_nth(n: int, phase: str) -> None:
+            sent_message = message(project, str(1000 + n), f"message {n}")
+            key = f"{project}:{sent_message.payload.platform_subject_id}"
+            await send(kafka_ready, Topics.INGRESS_EVENTS.name, key, sent_message)
+            sent.append((sent_message, phase))
 
         async with TopicReader(kafka_ready.kafka, Topics.RUN_EVENTS.name) as events:
 
@@ -207,7 +146,7 @@ async def test_runs_started_after_a_new_agent_revision_name_it_mid_traffic(
                 return wanted <= done
 
             for n in range(5):
-                await send(n, "before")
+                await send_nth(n, "before")
             await events.until(lambda s: completed(s, ("before",)))
             second = lifecycle(project, "demo-agent", two, revision=2, superseded=1)
             await produce(settings, second)
@@ -215,11 +154,11 @@ async def test_runs_started_after_a_new_agent_revision_name_it_mid_traffic(
             n = 5
             while reader.view.refs().get((project, "demo-agent")) != second_ref:
                 assert n < 200, "the running reader never applied revision 2"
-                await send(n, "during")
+                await send_nth(n, "during")
                 n += 1
                 await asyncio.sleep(0.05)
             for m in range(n, n + 5):
-                await send(m, "after")
+                await send_nth(m, "after")
             seen = await events.until(lambda s: completed(s, ("before", "during", "after")))
     finally:
         await runner.stop()
@@ -229,8 +168,8 @@ async def test_runs_started_after_a_new_agent_revision_name_it_mid_traffic(
         first["demo-agent"]: "answered by revision one",
         second_ref: "answered by revision two",
     }
-    for message, phase in sent:
-        run_id = str(message.event_id)
+    for sent_message, phase in sent:
+        run_id = str(sent_message.event_id)
         (revision,) = started[run_id].payload.revisions
         assert replies[run_id] == expected[revision]
         if phase == "before":
@@ -267,8 +206,8 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
         assert runner.pool is not None
         steps = _Submitted(runner.pool)
         processor = RuntimeProcessor(steps, contracts=CONTRACTS, clock=utc_now, service="runtime")
-        first, second = _message(project, "1", "hi"), _message(project, "1", "again")
-        other = _message(project, "2", "hello")
+        first, second = message(project, "1", "hi"), message(project, "1", "again")
+        other = message(project, "2", "hello")
         batch = [_record(first, 0), _record(second, 1), _record(other, 2), _record(first, 3)]
         async with runner.pool.acquire() as conn, conn.transaction():
             await processor.process(conn, batch)
@@ -317,7 +256,7 @@ async def test_one_batch_locks_decides_and_writes_its_runs_at_once(
             actor="service:mcp_gateway",
             producer="mcp_gateway",
         )
-        third = _message(project, "1", "and?")
+        third = message(project, "1", "and?")
         steps.leases.clear()
         async with runner.pool.acquire() as conn, conn.transaction():
             await processor.process(conn, [_record(answer, 4), _record(third, 5)])
@@ -548,7 +487,7 @@ async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(
                 service="runtime",
             )
 
-        first, second = _message(project, "9", "one"), _message(project, "9", "two")
+        first, second = message(project, "9", "one"), message(project, "9", "two")
         async with pool.acquire() as one, pool.acquire() as two:
             tx_one = one.transaction()
             await tx_one.start()

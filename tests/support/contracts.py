@@ -253,6 +253,9 @@ class _EveryProjectView(ContractView):
     def policy(self, project_id: str) -> Any:
         return self._template.policy(TEMPLATE)
 
+    def budget(self, project_id: str) -> Any:
+        return self._template.budget(TEMPLATE)
+
     def at(self, project_id: str, ref: str, model: Any) -> Any:
         return self._template.at(TEMPLATE, ref, model)
 

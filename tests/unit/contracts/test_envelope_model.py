@@ -161,7 +161,7 @@ def test_schema_version_must_match_the_payload_class(
     data = envelope_fields(
         event_id=new_event_id(),
         event_type="run.completed",
-        schema_version=2,
+        schema_version=3,
         payload=RunCompleted(reply="hi", suppressed=False),
     )
     with pytest.raises(ValidationError, match="does not match payload version"):

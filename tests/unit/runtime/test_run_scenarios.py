@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallFailed
-from awooop.contracts.families.agent import Agent
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
@@ -191,16 +190,3 @@ def test_a_step_of_an_unknown_revision_fails_the_run_with_its_code() -> None:
     assert [e.event_type for e in events] == ["run.failed"]
     assert events[0].payload.code == "E-AGENT-UNKNOWN"
     assert moved.state == "failed"
-
-
-def test_an_agent_of_another_provider_fails_with_its_code_not_a_crash() -> None:
-    body = agent_body()
-    body["provider"] = {
-        "kind": "openai_compatible",
-        "model": "m",
-        "base_url": "http://127.0.0.1:1/v1",
-    }
-    run = Run(**{**waiting_run().__dict__, "state": "pending", "step": 0, "pending_call_id": None})
-    decision = take_step(run, Agent.model_validate(body), NOW)
-    assert decision.run.state == "failed"
-    assert decision.payloads[0].code == "E-AGENT-PROVIDER"  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from typing import Protocol
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
-from awooop.runtime.adapters import run_batch, run_events
+from awooop.runtime.adapters import chat_turns, run_batch, run_events
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.domain.batch import (
     MESSAGE,
@@ -84,6 +84,7 @@ class RuntimeProcessor(EventProcessor):
         leased += await run_batch.update_runs(
             context.conn, list(writes.updates.values()), owner=owner, lease_seconds=seconds
         )
+        await chat_turns.keep(context.conn, writes.turns)
         await context.append(run_events.stored(writes.events))
         if leased:
             context.after_commit(lambda: self._submit(leased))

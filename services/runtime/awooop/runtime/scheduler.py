@@ -23,16 +23,15 @@ from collections.abc import Callable
 
 import asyncpg
 
-from awooop.contracts.families.agent import Agent
 from awooop.infra.contracts.reader import ContractSource
-from awooop.infra.logging import bind_context, get_logger
+from awooop.infra.logging import get_logger
 from awooop.infra.metrics import Counter
-from awooop.infra.postgres import event_store
 from awooop.infra.postgres.errors import is_database_outage
-from awooop.runtime.adapters import run_events, runs
+from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
-from awooop.runtime.domain.recording import record
-from awooop.runtime.domain.run import give_up, take_step
+from awooop.runtime.budgeting import StepBudget
+from awooop.runtime.providers import ProviderCatalogue
+from awooop.runtime.steps import StepExecutor
 
 log = get_logger(__name__)
 
@@ -57,23 +56,29 @@ class StepPool:
         claim_interval: float = 0.5,
         max_backoff: float = 5.0,
         claimed: Counter | None = None,
+        providers: ProviderCatalogue | None = None,
     ) -> None:
         self._pool = pool
         self._claimed = claimed or Counter("runtime_runs_claimed", "runs leased to this process")
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = lease_seconds / 3
-        self._wake_relay = wake_relay
-        self._contracts = contracts
-        self._clock = clock
-        self._service = service
+        self.executor = StepExecutor(
+            owner=owner,
+            contracts=contracts,
+            providers=providers or ProviderCatalogue(),
+            budget=StepBudget(contracts),
+            clock=clock,
+            service=service,
+            lease_seconds=lease_seconds,
+            wake_relay=wake_relay,
+        )
         self._workers = workers
         self._step_delay = step_delay
         self._claim_interval = claim_interval
         self._max_backoff = max_backoff
         self._queue: asyncio.Queue[Lease] = asyncio.Queue()
         self._held: dict[uuid.UUID, Lease] = {}
-        self.steps = 0
         self.heartbeats = 0
         """Heartbeat statements sent (each renews every lease held at that moment)."""
         self.outage_retries = 0
@@ -169,29 +174,9 @@ class StepPool:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _step(self, lease: Lease) -> Lease | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            run = await runs.holds_lease(conn, lease, self.owner)
-            if run is None or not run.active:
-                return None  # the lease was lost, or the run ended meanwhile
-            with bind_context(project_id=run.project_id, run_id=str(run.run_id)):
-                now = self._clock()
-                if lease.timed_out or lease.attempt > lease.max_attempts:
-                    decision = give_up(run, timed_out=lease.timed_out)
-                else:
-                    pinned = self._contracts.view.at(run.project_id, run.revision, Agent)
-                    agent = pinned.document if pinned is not None else None
-                    decision = take_step(run, agent, now)
-                moved, envelopes = record(
-                    decision, run.version, causation_id=None, now=now, service=self._service
-                )
-                await event_store.append(conn, run_events.stored(envelopes))
-                follow_up = await runs.save_run(
-                    conn,
-                    moved,
-                    last_event_id=envelopes[-1].event_id,
-                    lease_to=self.owner if decision.step_due else None,
-                    lease_seconds=self.lease_seconds,
-                )
-        self.steps += 1
-        self._wake_relay()
-        return follow_up
+        return await self.executor.step(self._pool, lease)
+
+    @property
+    def steps(self) -> int:
+        """Steps whose decision this process committed."""
+        return self.executor.committed

@@ -106,6 +106,25 @@ E_RUN_STATE_001 = _code(
 E_SCHEMA_001 = _code(
     "E-SCHEMA-001", "structured output still invalid against the agent's schema after retries"
 )
+E_LLM_FAILED = _code(
+    "E-LLM-FAILED", "the LLM provider refused the step for good (not a 429, 5xx or timeout)"
+)
+E_LLM_CREDENTIAL = _code(
+    "E-LLM-CREDENTIAL", "the agent's provider credential reference resolves to nothing"
+)
+E_BUDGET_REFUSED = _code(
+    "E-BUDGET-REFUSED", "a budget scope could not fund the step's reservation: the run failed"
+)
+E_BUDGET_UNPRICED = _code(
+    "E-BUDGET-UNPRICED", "a money limit applies but the budget prices not the agent's model"
+)
+E_BUDGET_KILLED = _code(
+    "E-BUDGET-KILLED", "the tenant's kill switch is tripped: active runs cancelled, none started"
+)
+E_RUN_CANCELLED = _code("E-RUN-CANCELLED", "an operator or approver cancelled the run")
+E_RUN_INTERRUPTED = _code(
+    "E-RUN-INTERRUPTED", "a newer message of the same subject interrupted the run"
+)
 E_CONFLICT_BOUND = _code(
     "E-CONFLICT-BOUND", "aggregate version conflicts persisted past the retry bound: an outage"
 )
@@ -236,6 +255,13 @@ _ALL = (
     E_AGENT_UNKNOWN,
     E_RUN_STATE_001,
     E_SCHEMA_001,
+    E_LLM_FAILED,
+    E_LLM_CREDENTIAL,
+    E_BUDGET_REFUSED,
+    E_BUDGET_UNPRICED,
+    E_BUDGET_KILLED,
+    E_RUN_CANCELLED,
+    E_RUN_INTERRUPTED,
     E_CONFLICT_BOUND,
     E_RELAY_PARKED,
     E_RELAY_OVERSIZE,

@@ -32,6 +32,7 @@ from awooop.contracts.events.payloads.contract import (
     revision_ref,
 )
 from awooop.contracts.families.agent import Agent
+from awooop.contracts.families.budget import Budget
 from awooop.contracts.families.channel_binding import ChannelBinding, SlackChannel, TelegramChannel
 from awooop.contracts.families.policy import Policy
 from awooop.contracts.families.registry import contract_family
@@ -123,6 +124,7 @@ class ContractView:
         self._agents: dict[tuple[str, str], SignedRevision[Agent]] = {}
         self._tools: dict[tuple[str, str], SignedRevision[Tool]] = {}
         self._policies: dict[str, SignedRevision[Policy]] = {}
+        self._budgets: dict[str, SignedRevision[Budget]] = {}
         self._telegram: dict[tuple[str, str], SignedRevision[ChannelBinding]] = {}
         self._slack: dict[tuple[str, str, str], SignedRevision[ChannelBinding]] = {}
         for entry in self.revisions:
@@ -133,6 +135,8 @@ class ContractView:
                 self._claim(self._tools, (entry.project_id, document.name), entry)
             elif isinstance(document, Policy):
                 self._claim(self._policies, entry.project_id, entry)
+            elif isinstance(document, Budget):
+                self._claim(self._budgets, entry.project_id, entry)
             elif isinstance(document, ChannelBinding):
                 self._bind(cast(SignedRevision[ChannelBinding], entry), document)
 
@@ -176,6 +180,10 @@ class ContractView:
     def policy(self, project_id: str) -> SignedRevision[Policy] | None:
         """The project's policy; None means ``shadow`` mode (ARCHITECTURE §5)."""
         return self._policies.get(project_id)
+
+    def budget(self, project_id: str) -> SignedRevision[Budget] | None:
+        """The project's budget; None means its runs are unbudgeted."""
+        return self._budgets.get(project_id)
 
     def at(self, project_id: str, ref: str, model: type[M]) -> SignedRevision[M] | None:
         """The signed revision `ref` of the project, active or not, if its document is a

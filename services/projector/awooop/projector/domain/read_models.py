@@ -100,6 +100,10 @@ RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
     "run.completed": _completed,
     "run.failed": _failed,
     "run.timed_out": _timed_out,
+    "run.cancelled": lambda e: (
+        "cancelled",
+        {"error_code": e.payload.code, "completed_at": e.occurred_at},
+    ),
 }
 """Run-stream events that change the run row (`run.message_rejected` is timeline only)."""
 

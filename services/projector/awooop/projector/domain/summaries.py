@@ -44,7 +44,14 @@ def _tool_call_requested(p: Any) -> Summary:
         "tool": p.tool,
         "argument_names": sorted(p.arguments),
         "execute_before": p.execute_before.isoformat(),
+        **_step(p),
     }
+
+
+def _step(p: Any) -> Summary:
+    """The LLM step an event's decision came from: what it used, cost and took."""
+    step = getattr(p, "step", None)
+    return {} if step is None else {"step": step.model_dump(mode="json")}
 
 
 def _tool_result_accepted(p: Any) -> Summary:
@@ -70,11 +77,16 @@ def _run_completed(p: Any) -> Summary:
         "text": f"run completed: {said}",
         "suppressed": p.suppressed,
         "reply_length": len(p.reply),
+        **_step(p),
     }
 
 
 def _run_failed(p: Any) -> Summary:
-    return {"text": f"run failed: {p.code}", "code": p.code}
+    return {"text": f"run failed: {p.code}", "code": p.code, **_step(p)}
+
+
+def _run_cancelled(p: Any) -> Summary:
+    return {"text": f"run cancelled: {p.code}", "code": p.code, "actor": p.actor}
 
 
 def _run_timed_out(p: Any) -> Summary:
@@ -114,6 +126,7 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "run.completed": _run_completed,
     "run.failed": _run_failed,
     "run.timed_out": _run_timed_out,
+    "run.cancelled": _run_cancelled,
     "gateway.tool_call_succeeded": _tool_call_succeeded,
     "gateway.tool_call_blocked": _tool_call_blocked,
     "gateway.tool_call_failed": _tool_call_failed,

@@ -17,6 +17,7 @@ from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
 from awooop.runtime.domain.contracts import RunContracts
+from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import (
     Decision,
@@ -51,6 +52,8 @@ class BatchWrites:
     inserts: dict[uuid.UUID, Written] = field(default_factory=dict)
     updates: dict[uuid.UUID, Written] = field(default_factory=dict)
     events: list[Envelope[Any]] = field(default_factory=list)
+    turns: list[NewTurn] = field(default_factory=list)
+    """The messages of the runs started, to keep as their chats' turns."""
 
 
 def run_id_of(env: Envelope[Any]) -> uuid.UUID:
@@ -106,6 +109,10 @@ class BatchFold:
             timeout_seconds=limits.run_timeout_seconds if limits is not None else 1,
         )
         self._apply(decision, None, env, saved=True)
+        run = decision.run
+        self.writes.turns.append(
+            NewTurn(run.project_id, run.channel_type, run.chat_id, run.run_id, "user", message.text)
+        )
 
     def tool_outcome(self, env: Envelope[Any], outcome: str) -> None:
         """The gateway's answer resumes the run waiting for that call; any other is ignored."""

@@ -11,7 +11,9 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from awooop.contracts.families.agent import Agent
+from awooop.contracts.families.budget import Budget
 from awooop.contracts.families.policy import Policy
+from awooop.contracts.families.tool import Tool
 
 M = TypeVar("M", bound=BaseModel)
 M_co = TypeVar("M_co", bound=BaseModel, covariant=True)
@@ -28,10 +30,15 @@ class Revisioned(Protocol[M_co]):
 
 
 class RunContracts(Protocol):
-    """The active agents and policies of every project, and any signed revision by ref."""
+    """The active agents, policies and budgets of every project, and any signed revision by
+    ref."""
 
     def agent(self, project_id: str, agent_id: str) -> Revisioned[Agent] | None: ...
 
     def policy(self, project_id: str) -> Revisioned[Policy] | None: ...
+
+    def budget(self, project_id: str) -> Revisioned[Budget] | None: ...
+
+    def tool(self, project_id: str, name: str) -> Revisioned[Tool] | None: ...
 
     def at(self, project_id: str, ref: str, model: type[M]) -> Revisioned[M] | None: ...

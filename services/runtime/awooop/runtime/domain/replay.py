@@ -16,6 +16,7 @@ from typing import Any
 
 from awooop.contracts.events.payloads.run import (
     MessageRejected,
+    RunCancelled,
     RunCompleted,
     RunFailed,
     RunStarted,
@@ -77,6 +78,8 @@ def _state_after(run: Run, payload: Any) -> str:
         return "failed"
     if isinstance(payload, RunTimedOut):
         return "timeout"
+    if isinstance(payload, RunCancelled):
+        return "cancelled"
     if isinstance(payload, MessageRejected):
         return run.state  # recorded on the run, which it leaves as it was
     raise NotARunStream(f"{type(payload).__name__} is not a run event")

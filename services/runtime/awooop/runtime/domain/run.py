@@ -23,21 +23,23 @@ from awooop.contracts.events.payloads.run import (
     RunFailed,
     RunStarted,
     RunTimedOut,
+    StepReport,
     ToolCallRequested,
     ToolResultAccepted,
 )
-from awooop.contracts.families.agent import Agent, CallToolStep, ReplyStep, ScriptedProvider
+from awooop.contracts.families.agent import Agent, ScriptedProvider
 from awooop.contracts.families.policy import Policy
 from awooop.contracts.families.run_state_machine import RunStateMachine
 from awooop.contracts.records.envelope import EventPayload
 from awooop.contracts.registries.errors import (
-    E_AGENT_PROVIDER,
     E_AGENT_UNKNOWN,
     E_RUN_ATTEMPTS,
     E_RUN_BUSY,
     E_RUN_TIMEOUT,
 )
 from awooop.runtime.domain.contracts import Revisioned
+from awooop.runtime.domain.llm import StepOutput, StepRequest
+from awooop.runtime.domain.scripted import SCRIPTED_MODEL, ScriptedChat
 
 FSM = RunStateMachine.standard()
 MODE_WITHOUT_POLICY = "shadow"
@@ -123,7 +125,7 @@ def start_run(
     )
     if agent is None:
         reason = f"agent {message.agent_id!r} has no active revision in {project_id!r}"
-        failed = RunFailed(code=E_AGENT_UNKNOWN.code, reason=reason)
+        failed = RunFailed(code=E_AGENT_UNKNOWN.code, reason=reason, step=None)
         return Decision(run.moved("failed"), (started, failed))
     return Decision(run, (started,), step_due=True)
 
@@ -138,40 +140,77 @@ def reject_double_text(active: Run, message_event_id: uuid.UUID) -> Decision:
     return Decision(active, (rejected,))
 
 
-def take_step(run: Run, agent: Agent | None, now: dt.datetime) -> Decision:
-    """Run the next step of the run's pinned agent revision: ask for a tool, or answer.
+@dataclass(frozen=True)
+class StepPlan:
+    """An LLM step about to be taken: the run as the step sees it (`running`) and the agent
+    revision it is pinned to. Its output is decided by `decide_output`."""
 
-    `agent` is None when that revision is unknown here (`E-AGENT-UNKNOWN`); an agent
-    whose provider is not the scripted one fails with `E-AGENT-PROVIDER`.
-    """
+    run: Run
+    agent: Agent
+
+    @property
+    def number(self) -> int:
+        return self.run.step
+
+
+def plan_step(run: Run, agent: Agent | None) -> StepPlan | Decision:
+    """The next step of the run's pinned agent revision, or the decision that ends the run
+    instead: `agent` is None when that revision is unknown here (`E-AGENT-UNKNOWN`)."""
     running = run.moved("running") if run.state == "pending" else run
     if agent is None:
         reason = f"agent revision {run.revision!r} of {run.agent_id!r} is not known"
-        return Decision(
-            running.moved("failed"), (RunFailed(code=E_AGENT_UNKNOWN.code, reason=reason),)
-        )
-    provider = agent.provider
-    if not isinstance(provider, ScriptedProvider):
-        reason = f"provider {provider.kind!r} of agent {agent.agent_id!r} is not served yet"
-        return Decision(
-            running.moved("failed"), (RunFailed(code=E_AGENT_PROVIDER.code, reason=reason),)
-        )
-    step = provider.script[min(run.step, len(provider.script) - 1)]
-    if isinstance(step, CallToolStep):
+        return fail(running, E_AGENT_UNKNOWN.code, reason)
+    return StepPlan(running, agent)
+
+
+def decide_output(
+    plan: StepPlan, output: StepOutput, report: StepReport | None, now: dt.datetime
+) -> Decision:
+    """What the step's answer does: ask the gateway for a tool, or complete with the reply."""
+    run, agent = plan.run, plan.agent
+    if output.tool_call is not None:
         call_id = f"{run.run_id}:{run.step}"  # a retried step asks with the same id
         request = ToolCallRequested(
             call_id=call_id,
-            tool=step.call_tool,
-            arguments=dict(step.arguments),
+            tool=output.tool_call.tool,
+            arguments=dict(output.tool_call.arguments),
             execute_before=now + dt.timedelta(seconds=agent.step_timeout_seconds),
             revisions=(run.revision,),
+            step=report,
         )
-        waiting = running.moved("waiting_tool", step=run.step + 1, pending_call_id=call_id)
+        waiting = run.moved("waiting_tool", step=run.step + 1, pending_call_id=call_id)
         return Decision(waiting, (request,))
-    assert isinstance(step, ReplyStep)
-    reply = step.reply.replace("{result}", _describe(run.last_result))
-    done = running.moved("completed", step=run.step + 1)
-    return Decision(done, (RunCompleted(reply=reply, suppressed=run.mode == "shadow"),))
+    done = run.moved("completed", step=run.step + 1)
+    completed = RunCompleted(reply=output.reply or "", suppressed=run.mode == "shadow", step=report)
+    return Decision(done, (completed,))
+
+
+def take_step(run: Run, agent: Agent | None, now: dt.datetime) -> Decision:
+    """A whole unbudgeted step of a scripted agent: plan, answer from its script, decide.
+
+    The pure model of what the step executor does for a scripted agent (the tests' and
+    the replay checks' oracle); an agent of another provider kind is refused here."""
+    planned = plan_step(run, agent)
+    if isinstance(planned, Decision):
+        return planned
+    chosen = planned.agent.provider
+    if not isinstance(chosen, ScriptedProvider):
+        raise TypeError(f"take_step plays scripted agents only, not {chosen.kind!r}")
+    request = StepRequest(
+        model=SCRIPTED_MODEL,
+        messages=(),
+        tools=(),
+        max_tokens=0,
+        timeout_seconds=planned.agent.step_timeout_seconds,
+        step=planned.number,
+        last_result=run.last_result,
+    )
+    return decide_output(planned, ScriptedChat(chosen).answer(request), None, now)
+
+
+def fail(run: Run, code: str, reason: str, report: StepReport | None = None) -> Decision:
+    """The run ends `failed` with `code` (a step's report when the step's output failed it)."""
+    return Decision(run.moved("failed"), (RunFailed(code=code, reason=reason, step=report),))
 
 
 def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Decision | None:
@@ -188,15 +227,4 @@ def give_up(run: Run, *, timed_out: bool) -> Decision:
     if timed_out:
         ended = RunTimedOut(code=E_RUN_TIMEOUT.code, reason=E_RUN_TIMEOUT.meaning)
         return Decision(run.moved("timeout"), (ended,))
-    failed = RunFailed(code=E_RUN_ATTEMPTS.code, reason=E_RUN_ATTEMPTS.meaning)
-    return Decision(run.moved("failed"), (failed,))
-
-
-def _failed(run: Run, code: str, reason: str) -> Decision:
-    return Decision(run.moved("failed"), (RunFailed(code=code, reason=reason),))
-
-
-def _describe(result: Any) -> str:
-    if isinstance(result, dict):
-        return ", ".join(f"{k}: {v}" for k, v in result.items())
-    return str(result)
+    return fail(run, E_RUN_ATTEMPTS.code, E_RUN_ATTEMPTS.meaning)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from awooop.contracts.events.payloads.fields import (
     CallId,
@@ -44,7 +44,28 @@ class RunStarted(EventPayload):
     no active revision (the run then fails at once with ``E-AGENT-UNKNOWN``)."""
 
 
-@register_payload("run.tool_call_requested", 2)
+class StepReport(BaseModel):
+    """What one LLM step cost and took: a field of the event its decision produced.
+
+    ``tokens_*`` and ``cost`` are what the provider reported, settled against the step's
+    reservation (never above it); ``cost`` is an exact decimal string in the budget's
+    currency ("0" when the project has no budget or the model is free).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: Annotated[int, Field(ge=0)]
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    tokens_in: Annotated[int, Field(ge=0)]
+    tokens_out: Annotated[int, Field(ge=0)]
+    cost: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+    latency_ms: Annotated[int, Field(ge=0)]
+    schema_retries: Annotated[int, Field(ge=0, le=3)]
+    reserved_tokens: Annotated[int, Field(ge=0)]
+    """What the step reserved before the call (0 when the project has no budget)."""
+
+
+@register_payload("run.tool_call_requested", 3)
 class ToolCallRequested(EventPayload):
     """The run asks the gateway to call a tool, to be run no later than ``execute_before``."""
 
@@ -53,7 +74,9 @@ class ToolCallRequested(EventPayload):
     arguments: dict[str, Any]
     execute_before: AwareDatetime
     revisions: Revisions
-    """The agent revision whose step asked for the call."""
+    """The agent revision whose step asked for the call (then the budget revision)."""
+    step: StepReport | None = None
+    """The LLM step that asked for the call."""
 
 
 @register_payload("run.tool_result_accepted", 2)
@@ -82,20 +105,36 @@ class MessageRejected(EventPayload):
     code: ErrorCodeText
 
 
-@register_payload("run.completed", 1)
+@register_payload("run.completed", 2)
 class RunCompleted(EventPayload):
     """The run ended with a reply; ``suppressed`` when shadow mode kept it from the user."""
 
     reply: str
     suppressed: bool
+    step: StepReport | None = None
+    """The LLM step that answered."""
 
 
-@register_payload("run.failed", 1)
+@register_payload("run.failed", 2)
 class RunFailed(EventPayload):
     """The run ended in failure, with a registered error code and a human reason."""
 
     code: ErrorCodeText
     reason: Annotated[str, Field(max_length=4096)]
+    step: StepReport | None = None
+    """The LLM step whose outcome failed the run (its output refused by the schema), or
+    none when the run failed before or between steps."""
+
+
+@register_payload("run.cancelled", 1)
+class RunCancelled(EventPayload):
+    """The run was stopped before it ended: by an operator, an interrupting message or
+    the tenant's kill switch (``code`` says which)."""
+
+    code: ErrorCodeText
+    reason: Annotated[str, Field(min_length=1, max_length=4096)]
+    actor: Annotated[str, Field(min_length=1, max_length=256)]
+    """Who cancelled it: ``user:<subject>`` over the API, ``service:runtime`` otherwise."""
 
 
 @register_payload("run.timed_out", 1)
@@ -124,3 +163,11 @@ def _accepted_v1(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 register_upcaster("run.tool_call_requested", 1)(revisions_from_v1)
+
+
+@register_upcaster("run.tool_call_requested", 2)
+@register_upcaster("run.completed", 1)
+@register_upcaster("run.failed", 1)
+def _no_step_report(payload: dict[str, Any]) -> dict[str, Any]:
+    # Earlier versions came before step reports: what their steps cost is unknown.
+    return {**payload, "step": None}

@@ -1,0 +1,184 @@
+"""The budget of one step, in the transactions of the step (the runtime is its only
+authority).
+
+Before a remote call the step reserves its prompt plus `max_tokens` of output on every
+scope of the project's active budget (tenant, agent, run, each in its period), with
+`max_tokens` cut to what the tightest scope has left; a scope that cannot fund the
+smallest useful step is tripped and the run fails with `E-BUDGET-REFUSED`. After the
+call it settles what the provider reported, never more than it reserved. A local step
+(the scripted provider) knows its usage before it commits, so it reserves exactly that
+and settles it in the same transaction. A project with no active budget is unbudgeted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+
+from awooop.contracts.events.payloads.run import StepReport
+from awooop.contracts.families.budget import Budget, Price
+from awooop.contracts.registries.errors import E_BUDGET_REFUSED, E_BUDGET_UNPRICED
+from awooop.infra.contracts.reader import ContractSource
+from awooop.runtime.adapters import budget_ledger
+from awooop.runtime.adapters.budget_ledger import Refused, Reservation
+from awooop.runtime.domain.budget import (
+    cap_max_tokens,
+    count_tokens,
+    estimate,
+    price_for,
+    scopes_for,
+    starved,
+    step_cost,
+    unpriced,
+)
+from awooop.runtime.domain.llm import StepOutput, StepRequest
+from awooop.runtime.domain.run import Decision, StepPlan, fail
+
+
+@dataclass(frozen=True)
+class BudgetHold:
+    """What a prepared step may spend: its `max_tokens`, and the reservation that pays for
+    it (None when the project is unbudgeted)."""
+
+    max_tokens: int
+    reservation: Reservation | None
+    price: Price | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a step's calls used, as the provider reported it."""
+
+    model: str
+    tokens_in: int
+    tokens_out: int
+    schema_retries: int = 0
+
+
+class StepBudget:
+    """Reserves, charges and settles steps under each project's active budget."""
+
+    def __init__(self, contracts: ContractSource) -> None:
+        self._contracts = contracts
+
+    def _budget(self, project_id: str) -> Budget | None:
+        found = self._contracts.view.budget(project_id)
+        return found.document if found is not None else None
+
+    async def reserve(
+        self,
+        conn: asyncpg.Connection,
+        plan: StepPlan,
+        request: StepRequest,
+        wanted: int,
+        now: dt.datetime,
+    ) -> BudgetHold | Decision:
+        """Reserve a remote step, or the decision failing the run when no budget allows it."""
+        run = plan.run
+        budget = self._budget(run.project_id)
+        if budget is None:
+            return BudgetHold(wanted, None, None)
+        if unpriced(budget, request.model, run.agent_id):
+            return _unpriced(plan, request.model)
+        price = price_for(budget, request.model)
+        scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
+        prompt = sum(count_tokens(m.content) for m in request.messages)
+        held = await budget_ledger.held(conn, run.run_id, plan.number)
+        if held is not None:  # a retried step: its reservation stands
+            return BudgetHold(held.max_tokens, held, price)
+        left = await budget_ledger.remaining(conn, scopes)
+        short = starved(prompt, price, left)
+        if short:
+            for scope in scopes:
+                if scope.key in short:
+                    await budget_ledger.trip(conn, scope)
+            return fail(run, E_BUDGET_REFUSED.code, f"scope {short[0]} cannot fund a step")
+        max_tokens = cap_max_tokens(wanted, prompt, price, left)
+        need = estimate(price, prompt, max_tokens)
+        reserved = await budget_ledger.reserve(
+            conn,
+            run.project_id,
+            run.run_id,
+            plan.number,
+            scopes,
+            need.tokens,
+            need.cost,
+            max_tokens,
+        )
+        if isinstance(reserved, Refused):
+            return _refused(plan, reserved)
+        return BudgetHold(max_tokens, reserved, price)
+
+    async def charge(
+        self, conn: asyncpg.Connection, plan: StepPlan, output: StepOutput, now: dt.datetime
+    ) -> StepReport | Decision:
+        """Reserve and settle a local step's known usage at once."""
+        run = plan.run
+        usage = Usage(output.model, output.tokens_in, output.tokens_out)
+        budget = self._budget(run.project_id)
+        if budget is None:
+            return report(plan, usage, Decimal(0), 0, 0)
+        if unpriced(budget, output.model, run.agent_id):
+            return _unpriced(plan, output.model)
+        price = price_for(budget, output.model)
+        scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
+        tokens, cost = output.tokens_in + output.tokens_out, step_cost(price, *_io(usage))
+        reserved = await budget_ledger.reserve(
+            conn, run.project_id, run.run_id, plan.number, scopes, tokens, cost, output.tokens_out
+        )
+        if isinstance(reserved, Refused):
+            return _refused(plan, reserved)
+        await budget_ledger.settle(conn, reserved, tokens, cost)
+        return report(plan, usage, cost, 0, reserved.tokens)
+
+    async def settle(
+        self,
+        conn: asyncpg.Connection,
+        plan: StepPlan,
+        hold: BudgetHold,
+        usage: Usage,
+        latency_ms: int,
+    ) -> StepReport:
+        """Settle a remote step's reservation with what it used (capped at the reservation)."""
+        cost = step_cost(hold.price, *_io(usage))
+        reserved_tokens = 0
+        if hold.reservation is not None:
+            reserved_tokens = hold.reservation.tokens
+            settled = await budget_ledger.settle(
+                conn, hold.reservation, usage.tokens_in + usage.tokens_out, cost
+            )
+            cost = min(cost, hold.reservation.cost) if settled.recorded else cost
+        return report(plan, usage, cost, latency_ms, reserved_tokens)
+
+
+def report(
+    plan: StepPlan, usage: Usage, cost: Decimal, latency_ms: int, reserved_tokens: int
+) -> StepReport:
+    """The step's report, as its decision's event carries it."""
+    return StepReport(
+        number=plan.number,
+        model=usage.model,
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
+        cost=format(cost, "f"),
+        latency_ms=latency_ms,
+        schema_retries=usage.schema_retries,
+        reserved_tokens=reserved_tokens,
+    )
+
+
+def _io(usage: Usage) -> tuple[int, int]:
+    return usage.tokens_in, usage.tokens_out
+
+
+def _unpriced(plan: StepPlan, model: str) -> Decision:
+    reason = f"model {model!r} has no price in the project's budget, which limits money"
+    return fail(plan.run, E_BUDGET_UNPRICED.code, reason)
+
+
+def _refused(plan: StepPlan, refused: Refused) -> Decision:
+    reason = f"scope {refused.scope_key} cannot fund the step ({refused.reason})"
+    return fail(plan.run, E_BUDGET_REFUSED.code, reason)

@@ -1,0 +1,268 @@
+"""One step of a leased run: prepare under the lease, call the provider, commit under it.
+
+A remote provider's call holds no transaction (hot-path rule 5): the step
+checks its lease, reserves the step's budget and reads what the model must
+see in one transaction, commits, calls the provider with nothing open, then
+commits the answer in a second transaction only while the lease epoch still
+holds. A step that lost its lease meanwhile writes nothing; its reservation,
+keyed by (run, step), is reused by whichever process takes the step again.
+
+A local provider (the scripted one) does no I/O, so its answer is computed and
+committed in the first transaction: a scripted step costs one transaction.
+
+A transient provider failure (a 429 or 5xx the client's own retries did not
+cure, a timeout) raises: the lease runs out and the claim loop retries the step
+as a counted attempt. A permanent one fails the run with `E-LLM-FAILED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from awooop.contracts.families.agent import Agent
+from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
+from awooop.infra.contracts.reader import ContractSource
+from awooop.infra.logging import bind_context
+from awooop.infra.postgres import event_store
+from awooop.runtime.adapters import chat_turns, run_events, runs
+from awooop.runtime.adapters.runs import Lease
+from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
+from awooop.runtime.domain.llm import ProviderError, StepRequest
+from awooop.runtime.domain.prompt import Exchange, NewTurn, conversation, tool_specs
+from awooop.runtime.domain.recording import record
+from awooop.runtime.domain.run import (
+    Decision,
+    Run,
+    StepPlan,
+    decide_output,
+    fail,
+    give_up,
+    plan_step,
+)
+from awooop.runtime.domain.scripted import ScriptedChat
+from awooop.runtime.providers import ProviderCatalogue
+from awooop.runtime.structured_output import SchemaRefused, StructuredAnswer, complete_structured
+from awooop.security.tenant_credentials import CredentialMissing
+
+DEFAULT_MAX_TOKENS = 1024
+"""Output tokens a step may use when the budget leaves room for them."""
+
+
+@dataclass(frozen=True)
+class RemoteCall:
+    """A prepared step waiting for its provider's answer, outside any transaction."""
+
+    plan: StepPlan
+    request: StepRequest
+    hold: BudgetHold
+
+
+class StepExecutor:
+    """Takes the steps of the runs leased to `owner`."""
+
+    def __init__(
+        self,
+        *,
+        owner: str,
+        contracts: ContractSource,
+        providers: ProviderCatalogue,
+        budget: StepBudget,
+        clock: Any,
+        service: str,
+        lease_seconds: float,
+        wake_relay: Any,
+    ) -> None:
+        self.owner = owner
+        self._contracts = contracts
+        self._providers = providers
+        self._budget = budget
+        self._clock = clock
+        self._service = service
+        self._lease_seconds = lease_seconds
+        self._wake_relay = wake_relay
+        self.committed = 0
+        """Decisions committed (a step that lost its lease commits none)."""
+
+    async def step(self, pool: asyncpg.Pool, lease: Lease) -> Lease | None:
+        """Take the step `lease` is for; the next lease when the run goes on at once."""
+        async with pool.acquire() as conn, conn.transaction():
+            prepared = await self._prepare(conn, lease)
+        if not isinstance(prepared, RemoteCall):
+            self._wake_relay()
+            return prepared
+        # Nothing is held while the provider thinks: no transaction, no connection.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome = await self._ask(prepared)
+        latency_ms = int((loop.time() - started) * 1000)
+        async with pool.acquire() as conn, conn.transaction():
+            follow_up = await self._commit(conn, lease, prepared, outcome, latency_ms)
+        self._wake_relay()
+        return follow_up
+
+    async def _prepare(self, conn: asyncpg.Connection, lease: Lease) -> RemoteCall | Lease | None:
+        run = await runs.holds_lease(conn, lease, self.owner)
+        if run is None or not run.active:
+            return None  # the lease was lost, or the run ended meanwhile
+        with bind_context(project_id=run.project_id, run_id=str(run.run_id)):
+            now = self._clock()
+            if lease.timed_out or lease.attempt > lease.max_attempts:
+                return await self._save(conn, run, give_up(run, timed_out=lease.timed_out))
+            view = self._contracts.view
+            pinned = view.at(run.project_id, run.revision, Agent)
+            planned = plan_step(run, pinned.document if pinned is not None else None)
+            if isinstance(planned, Decision):
+                return await self._save(conn, run, planned)
+            try:
+                provider = self._providers.provider(run.project_id, run.revision, planned.agent)
+            except CredentialMissing as missing:
+                return await self._save(
+                    conn, run, fail(planned.run, E_LLM_CREDENTIAL.code, missing.reason)
+                )
+            if isinstance(provider, ScriptedChat):
+                return await self._scripted(conn, run, planned, provider, now)
+            request = await self._request(conn, planned)
+            held = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
+            if isinstance(held, Decision):
+                return await self._save(conn, run, held)
+            request = StepRequest(**{**request.__dict__, "max_tokens": held.max_tokens})
+            return RemoteCall(planned, request, held)
+
+    async def _scripted(
+        self, conn: asyncpg.Connection, run: Run, plan: StepPlan, chat: ScriptedChat, now: Any
+    ) -> Lease | None:
+        messages = conversation(plan.agent, (), "", ())
+        request = StepRequest(
+            model="scripted",
+            messages=messages,
+            tools=(),
+            max_tokens=DEFAULT_MAX_TOKENS,
+            timeout_seconds=plan.agent.step_timeout_seconds,
+            step=plan.number,
+            last_result=run.last_result,
+        )
+        output = chat.answer(request)
+        charged = await self._budget.charge(conn, plan, output, now)
+        if isinstance(charged, Decision):
+            return await self._save(conn, run, charged)
+        return await self._save(conn, run, decide_output(plan, output, charged, now))
+
+    async def _request(self, conn: asyncpg.Connection, plan: StepPlan) -> StepRequest:
+        run, agent = plan.run, plan.agent
+        message, history = await chat_turns.run_message_and_history(
+            conn, run.run_id, agent.history_turns
+        )
+        exchanges = await _exchanges(conn, run.run_id)
+        view = self._contracts.view
+        schemas = {}
+        for grant in agent.tools:
+            tool = view.tool(run.project_id, grant.name)
+            if tool is not None:
+                schemas[grant.name] = (tool.document.description, tool.document.input_schema)
+        return StepRequest(
+            model=getattr(agent.provider, "model", "scripted"),
+            messages=conversation(agent, history, message, exchanges),
+            tools=tool_specs(agent, schemas),
+            max_tokens=DEFAULT_MAX_TOKENS,
+            timeout_seconds=agent.step_timeout_seconds,
+            output_schema=agent.output_schema,
+            step=plan.number,
+            last_result=run.last_result,
+        )
+
+    async def _ask(self, call: RemoteCall) -> StructuredAnswer | SchemaRefused | ProviderError:
+        provider = self._providers.provider(
+            call.plan.run.project_id, call.plan.run.revision, call.plan.agent
+        )
+        try:
+            return await complete_structured(provider, call.request)
+        except SchemaRefused as refused:
+            return refused
+        except ProviderError as error:
+            if error.transient:
+                raise
+            return error
+
+    async def _commit(
+        self,
+        conn: asyncpg.Connection,
+        lease: Lease,
+        call: RemoteCall,
+        outcome: StructuredAnswer | SchemaRefused | ProviderError,
+        latency_ms: int,
+    ) -> Lease | None:
+        run = await runs.holds_lease(conn, lease, self.owner)
+        if run is None or not run.active:
+            return None  # lost meanwhile: the reservation waits for the step's next attempt
+        now = self._clock()
+        plan = call.plan
+        report = await self._budget.settle(conn, plan, call.hold, _usage(call, outcome), latency_ms)
+        if isinstance(outcome, ProviderError):
+            decision = fail(plan.run, E_LLM_FAILED.code, outcome.reason, report)
+        elif isinstance(outcome, SchemaRefused):
+            decision = fail(plan.run, outcome.code, outcome.reason, report)
+        else:
+            decision = decide_output(plan, outcome.output, report, now)
+        return await self._save(conn, run, decision)
+
+    async def _save(self, conn: asyncpg.Connection, run: Run, decision: Decision) -> Lease | None:
+        now = self._clock()
+        moved, envelopes = record(
+            decision, run.version, causation_id=None, now=now, service=self._service
+        )
+        await event_store.append(conn, run_events.stored(envelopes))
+        self.committed += 1
+        if moved.state == "completed":
+            reply = envelopes[-1].payload.reply
+            turn = NewTurn(
+                moved.project_id,
+                moved.channel_type,
+                moved.chat_id,
+                moved.run_id,
+                "assistant",
+                reply,
+            )
+            await chat_turns.keep(conn, [turn])
+        return await runs.save_run(
+            conn,
+            moved,
+            last_event_id=envelopes[-1].event_id,
+            lease_to=self.owner if decision.step_due else None,
+            lease_seconds=self._lease_seconds,
+        )
+
+
+async def _exchanges(conn: asyncpg.Connection, run_id: uuid.UUID) -> list[Exchange]:
+    """The tool calls of the run so far, each with the answer it resumed with."""
+    calls: dict[str, Exchange] = {}
+    for stored in await event_store.load_stream(conn, str(run_id)):
+        envelope = run_events.decode(stored.data)
+        payload = envelope.payload
+        if envelope.event_type == "run.tool_call_requested":
+            calls[payload.call_id] = Exchange(
+                payload.call_id, payload.tool, dict(payload.arguments), None, None
+            )
+        elif envelope.event_type == "run.tool_result_accepted" and payload.call_id in calls:
+            asked = calls[payload.call_id]
+            calls[payload.call_id] = Exchange(
+                asked.call_id, asked.tool, asked.arguments, payload.outcome, payload.result
+            )
+    return list(calls.values())
+
+
+def _usage(call: RemoteCall, outcome: StructuredAnswer | SchemaRefused | ProviderError) -> Usage:
+    """What the step's calls used: a refused call's tokens are not known, so none."""
+    if isinstance(outcome, StructuredAnswer):
+        return Usage(
+            outcome.output.model, outcome.tokens_in, outcome.tokens_out, outcome.schema_retries
+        )
+    if isinstance(outcome, SchemaRefused):
+        return Usage(
+            call.request.model, outcome.tokens_in, outcome.tokens_out, outcome.schema_retries
+        )
+    return Usage(call.request.model, 0, 0)
