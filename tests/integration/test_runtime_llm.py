@@ -9,7 +9,6 @@ never fits the agent's schema fails the run with `E-SCHEMA-001` after three re-a
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallBlocked
 from awooop.contracts.records.envelope import Envelope
-from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceRunner
 from awooop.runtime.app import spec
@@ -27,7 +25,7 @@ from awooop.security.tenant_credentials import env_variable_name
 from support.contracts import agent_body, publish_contracts, status_tool_body
 from support.fake_llm import FakeLLM
 from support.infra import StackUrls, migrated, unique
-from support.runtime_inputs import message, send
+from support.runtime_inputs import gateway_answer, message, send
 from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.integration
@@ -222,21 +220,10 @@ def _of(seen: list[Envelope[Any]], run_id: str, event_type: str) -> Envelope[Any
 
 
 def _blocked(request: Envelope[Any]) -> Envelope[Any]:
-    return new_envelope(
-        ToolCallBlocked(
-            call_id=request.payload.call_id,
-            gate=2,
-            code="E-MCP-GATE-002",
-            revisions=(request.payload.revisions[0],),
-        ),
-        occurred_at=dt.datetime.now(dt.UTC),
-        project_id=request.project_id,
-        stream_type="tool_call",
-        stream_id=request.payload.call_id,
-        stream_seq=1,
-        trace_id=request.trace_id,
-        correlation_id=request.correlation_id,
-        causation_id=str(request.event_id),
-        actor="service:mcp_gateway",
-        producer="mcp_gateway",
+    blocked = ToolCallBlocked(
+        call_id=request.payload.call_id,
+        gate=2,
+        code="E-MCP-GATE-002",
+        revisions=(request.payload.revisions[0],),
     )
+    return gateway_answer(request, blocked)

@@ -44,12 +44,19 @@ def message(
 
 
 def tool_result(request: Envelope[Any]) -> Envelope[Any]:
+    """The gateway's success for `request`: the demo service is healthy."""
+    succeeded = ToolCallSucceeded(
+        call_id=request.payload.call_id,
+        result={"service": "checkout", "status": "healthy"},
+        revisions=(request.payload.revisions[0],),
+    )
+    return gateway_answer(request, succeeded)
+
+
+def gateway_answer(request: Envelope[Any], payload: Any) -> Envelope[Any]:
+    """A gateway event answering the run's tool call `request`."""
     return new_envelope(
-        ToolCallSucceeded(
-            call_id=request.payload.call_id,
-            result={"service": "checkout", "status": "healthy"},
-            revisions=(request.payload.revisions[0],),
-        ),
+        payload,
         occurred_at=dt.datetime.now(dt.UTC),
         project_id=request.project_id,
         stream_type="tool_call",
