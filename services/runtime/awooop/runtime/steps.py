@@ -18,6 +18,7 @@ as a counted attempt. A permanent one fails the run with `E-LLM-FAILED`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from awooop.infra.postgres import event_store
 from awooop.runtime.adapters import chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
-from awooop.runtime.domain.llm import ProviderError, StepRequest
+from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
 from awooop.runtime.domain.prompt import Exchange, NewTurn, conversation, tool_specs
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import (
@@ -45,7 +46,7 @@ from awooop.runtime.domain.run import (
     plan_step,
 )
 from awooop.runtime.domain.scripted import ScriptedChat
-from awooop.runtime.providers import ProviderCatalogue
+from awooop.runtime.providers import ProviderCatalogue, model_of
 from awooop.runtime.structured_output import SchemaRefused, StructuredAnswer, complete_structured
 from awooop.security.tenant_credentials import CredentialMissing
 
@@ -60,6 +61,7 @@ class RemoteCall:
     plan: StepPlan
     request: StepRequest
     hold: BudgetHold
+    provider: Provider
 
 
 class StepExecutor:
@@ -130,8 +132,8 @@ class StepExecutor:
             held = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
             if isinstance(held, Decision):
                 return await self._save(conn, run, held)
-            request = StepRequest(**{**request.__dict__, "max_tokens": held.max_tokens})
-            return RemoteCall(planned, request, held)
+            request = dataclasses.replace(request, max_tokens=held.max_tokens)
+            return RemoteCall(planned, request, held, provider)
 
     async def _scripted(
         self, conn: asyncpg.Connection, run: Run, plan: StepPlan, chat: ScriptedChat, now: Any
@@ -165,7 +167,7 @@ class StepExecutor:
             if tool is not None:
                 schemas[grant.name] = (tool.document.description, tool.document.input_schema)
         return StepRequest(
-            model=getattr(agent.provider, "model", "scripted"),
+            model=model_of(agent),
             messages=conversation(agent, history, message, exchanges),
             tools=tool_specs(agent, schemas),
             max_tokens=DEFAULT_MAX_TOKENS,
@@ -176,11 +178,8 @@ class StepExecutor:
         )
 
     async def _ask(self, call: RemoteCall) -> StructuredAnswer | SchemaRefused | ProviderError:
-        provider = self._providers.provider(
-            call.plan.run.project_id, call.plan.run.revision, call.plan.agent
-        )
         try:
-            return await complete_structured(provider, call.request)
+            return await complete_structured(call.provider, call.request)
         except SchemaRefused as refused:
             return refused
         except ProviderError as error:
