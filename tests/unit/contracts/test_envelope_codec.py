@@ -312,6 +312,10 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "contract.signed",
         "contract.activated",
         "contract.retired",
+        "budget.tenant_killed",
+        "budget.tenant_reset",
+        "budget.scope_tripped",
+        "channel.outbound_requested",
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected

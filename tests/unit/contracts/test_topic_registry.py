@@ -23,6 +23,7 @@ EXPECTED = {
     "awooop.channel.outbound.v1": ("project_id:chat_id", svc.RUNTIME),
     "awooop.channel.delivery.v1": ("project_id:chat_id", svc.BRIDGES),
     "awooop.contract.events.v1": ("project_id:contract_id", svc.APPROVAL),
+    "awooop.budget.events.v1": ("project_id", svc.RUNTIME),
     "awooop.broker.epoch.v1": ("", svc.FIRST_SERVICE),
     "awooop.dlq.v1": ("original key", svc.ANY_CONSUMER),
 }

@@ -22,6 +22,8 @@ _TOPIC_BY_PREFIX: dict[str, Topic] = {
     "gateway": Topics.GATEWAY_EVENTS,
     "approval": Topics.APPROVAL_EVENTS,
     "contract": Topics.CONTRACT_EVENTS,
+    "budget": Topics.BUDGET_EVENTS,
+    "channel": Topics.CHANNEL_OUTBOUND,
 }
 
 REGENERATE_COMMAND = "python -m awooop.contracts.reference_pages docs"

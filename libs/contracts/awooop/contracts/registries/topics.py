@@ -111,6 +111,13 @@ class Topics:
         svc.APPROVAL,
         (svc.RUNTIME, svc.MCP_GATEWAY, svc.INGRESS, svc.PROJECTOR),
     )
+    BUDGET_EVENTS = Topic(
+        "awooop.budget.events.v1",
+        "project_id",
+        DEFAULT_PARTITIONS,
+        svc.RUNTIME,
+        (svc.MCP_GATEWAY, svc.PROJECTOR),
+    )
     # One partition: the epoch is a single, totally ordered fact about the broker.
     BROKER_EPOCH = Topic(
         "awooop.broker.epoch.v1",

@@ -4,6 +4,8 @@ One module per producing area. A payload class is the current shape of its event
 a new version of a published shape is a new version plus an upcaster, never an edit.
 """
 
+from awooop.contracts.events.payloads.budget import ScopeTripped, TenantKilled, TenantReset
+from awooop.contracts.events.payloads.channel import OutboundRequested
 from awooop.contracts.events.payloads.contract import (
     ContractActivated,
     ContractDraftCreated,
@@ -27,9 +29,13 @@ __all__ = [
     "ContractRetired",
     "ContractSigned",
     "MessageReceived",
+    "OutboundRequested",
     "RunCompleted",
     "RunFailed",
     "RunStarted",
+    "ScopeTripped",
+    "TenantKilled",
+    "TenantReset",
     "ToolCallBlocked",
     "ToolCallRequested",
     "ToolCallSucceeded",
