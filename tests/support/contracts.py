@@ -78,7 +78,8 @@ def agent_body(
         "step_timeout_seconds": limits.get("step_timeout_seconds", 30),
         "run_timeout_seconds": limits.get("run_timeout_seconds", 300),
         "max_attempts": limits.get("max_attempts", 3),
-        "double_texting": "reject",
+        "double_texting": limits.get("double_texting", "reject"),
+        "progress_after_seconds": limits.get("progress_after_seconds", 30),
     }
 
 

@@ -14,7 +14,7 @@ from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.processor import first_seen
-from awooop.runtime.domain.batch import BatchWrites, fold_batch, lock_keys
+from awooop.runtime.domain.batch import BatchWrites, Queued, fold_batch, lock_keys
 from awooop.runtime.domain.run import Run
 from awooop.runtime.handlers import STEPS
 from support.contracts import agent_body, view_of
@@ -114,16 +114,20 @@ def test_two_messages_of_one_subject_start_one_run_and_reject_the_second() -> No
     )
     writes = fold([], [first, second])
     run_id = str(first.event_id)
+    # The project is in suggest mode: the person is told the agent is still busy.
     assert described(writes.events) == [
         ("run.started", run_id, 1),
         ("run.message_rejected", run_id, 2),
+        ("channel.outbound_requested", f"outbound:{run_id}:2", 1),
     ]
+    busy = writes.events[-1].payload
+    assert (busy.kind, busy.chat_id, busy.run_id) == ("interim", "42", first.event_id)
     assert list(writes.inserts) == [first.event_id]
     assert writes.updates == {}
     started = writes.inserts[first.event_id]
     assert started.run.version == 2
     assert started.run.state == "pending"
-    assert started.last_event_id == writes.events[-1].event_id
+    assert started.last_event_id == writes.events[1].event_id
     assert started.saved
     assert started.due
     assert started.max_attempts == agent_body()["max_attempts"]
@@ -228,9 +232,65 @@ def test_a_run_starts_pinned_to_the_agent_revision_in_the_policys_mode() -> None
 
 def test_a_message_for_an_agent_without_an_active_revision_fails_its_run_at_once() -> None:
     writes = fold([], [message(agent_id="retired-agent")])
-    assert [e.event_type for e in writes.events] == ["run.started", "run.failed"]
+    assert [e.event_type for e in writes.events] == [
+        "run.started",
+        "run.failed",
+        "channel.outbound_requested",
+    ]
     assert writes.events[1].payload.code == "E-AGENT-UNKNOWN"
+    assert writes.events[2].payload.kind == "error"
     assert writes.events[0].payload.revisions == (POLICY_REVISION,)
     (written,) = writes.inserts.values()
     assert written.run.state == "failed"
     assert not written.due
+
+
+def _with_rule(rule: str) -> Any:
+    return view_of((PROJECT, {"demo-agent": agent_body(double_texting=rule), "policy": POLICY}))
+
+
+def _fold_with(view: Any, envelopes: list[Envelope[Any]], **options: Any) -> BatchWrites:
+    return fold_batch([], envelopes, STEPS, contracts=view, now=NOW, service="rt", **options)
+
+
+def test_an_enqueued_double_text_waits_and_its_subjects_next_message_keeps_the_order() -> None:
+    first, second, third = message(), message(), message()
+    writes = _fold_with(_with_rule("enqueue"), [first, second, third])
+    run_id = str(first.event_id)
+    assert [(e.event_type, e.stream_id) for e in writes.events] == [
+        ("run.started", run_id),
+        ("run.message_queued", run_id),
+        ("run.message_queued", run_id),
+    ]
+    assert [w.envelope.event_id for w in writes.enqueued] == [second.event_id, third.event_id]
+    assert list(writes.inserts) == [first.event_id]
+
+
+def test_a_waiting_message_of_an_idle_subject_starts_before_a_newer_one() -> None:
+    waiting, newer = message(), message()
+    queued = [Queued(waiting, seq=7)]
+    writes = _fold_with(_with_rule("enqueue"), [newer], queued=queued)
+    assert list(writes.inserts) == [waiting.event_id]
+    assert writes.dequeued == [7]
+    assert [w.envelope.event_id for w in writes.enqueued] == [newer.event_id]
+
+
+def test_an_interrupting_double_text_cancels_the_active_run_and_starts_its_own() -> None:
+    first, second = message(), message()
+    writes = _fold_with(_with_rule("interrupt"), [first, second])
+    types = [(e.event_type, e.stream_id) for e in writes.events]
+    assert ("run.cancelled", str(first.event_id)) in types
+    assert types[-1] == ("run.started", str(second.event_id))
+    cancelled = next(e for e in writes.events if e.event_type == "run.cancelled")
+    assert cancelled.payload.code == "E-RUN-INTERRUPTED"
+    assert writes.inserts[first.event_id].run.state == "cancelled"
+    assert writes.inserts[second.event_id].run.state == "pending"
+    assert writes.cancelled == [first.event_id]
+
+
+def test_a_killed_tenant_starts_no_run() -> None:
+    writes = _fold_with(VIEW, [message()], killed=frozenset({PROJECT}))
+    assert [e.event_type for e in writes.events] == ["run.started", "run.cancelled"]
+    assert writes.events[1].payload.code == "E-BUDGET-KILLED"
+    (written,) = writes.inserts.values()
+    assert (written.run.state, written.due) == ("cancelled", False)

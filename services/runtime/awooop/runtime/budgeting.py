@@ -22,7 +22,7 @@ from awooop.contracts.events.payloads.run import StepReport
 from awooop.contracts.families.budget import Budget, Price
 from awooop.contracts.registries.errors import E_BUDGET_REFUSED, E_BUDGET_UNPRICED
 from awooop.infra.contracts.reader import ContractSource
-from awooop.runtime.adapters import budget_ledger
+from awooop.runtime.adapters import budget_charges, budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
     cap_max_tokens,
@@ -115,7 +115,7 @@ class StepBudget:
     async def charge(
         self, conn: asyncpg.Connection, plan: StepPlan, output: StepOutput, now: dt.datetime
     ) -> StepReport | Decision:
-        """Reserve and settle a local step's known usage at once."""
+        """Charge a local step's known usage as settled, in one statement."""
         run = plan.run
         usage = Usage(output.model, output.tokens_in, output.tokens_out)
         budget = self._budget(run.project_id)
@@ -126,13 +126,10 @@ class StepBudget:
         price = price_for(budget, output.model)
         scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
         tokens, cost = output.tokens_in + output.tokens_out, step_cost(price, *_io(usage))
-        reserved = await budget_ledger.reserve(
-            conn, run.project_id, run.run_id, plan.number, scopes, tokens, cost, output.tokens_out
-        )
-        if isinstance(reserved, Refused):
-            return _refused(plan, reserved)
-        await budget_ledger.settle(conn, reserved, tokens, cost)
-        return report(plan, usage, cost, 0, reserved.tokens)
+        charged = await budget_charges.charge(conn, run.project_id, scopes, tokens, cost)
+        if isinstance(charged, Refused):
+            return _refused(plan, charged)
+        return report(plan, usage, cost, 0, tokens)
 
     async def settle(
         self,

@@ -1,11 +1,12 @@
 """The runtime's Kafka processor: each batch folded into its runs in one transaction.
 
 `STEPS` is where each event type is handled. Per batch, behind the inbox:
-one statement locks every run row the batch touches (in id order), the batch
-is decided in memory in partition-offset order (`domain.batch`), then one
-statement inserts the new runs, one updates the changed ones and one appends
-every event. It never calls an agent: when a step is due it leases the run to
-this process and, once the batch committed, hands it to the local step pool.
+one statement locks every run row the batch touches (in id order), one the
+waiting messages of its subjects, one reads which of its projects are killed;
+the batch is decided in memory in partition-offset order (`domain.batch`), then
+one statement per table writes it (`adapters.batch_writes`). It never calls an
+agent: when a step is due it leases the run to this process and, once the batch
+committed, hands it to the local step pool.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
-from awooop.runtime.adapters import chat_turns, run_batch, run_events
+from awooop.runtime.adapters import batch_writes, budget_ledger, queues, run_batch
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.domain.batch import (
     MESSAGE,
@@ -68,7 +69,11 @@ class RuntimeProcessor(EventProcessor):
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         envelopes = envelopes_of(records)
         run_ids, subjects = lock_keys(envelopes)
-        locked = await run_batch.lock_runs(context.conn, run_ids, subjects)
+        conn = context.conn
+        locked = await run_batch.lock_runs(conn, run_ids, subjects)
+        queued = await queues.lock_queues(conn, subjects)
+        projects = sorted({project for project, _ in subjects})
+        killed = await budget_ledger.killed(conn, projects) if projects else set()
         writes = fold_batch(
             locked,
             envelopes,
@@ -76,16 +81,16 @@ class RuntimeProcessor(EventProcessor):
             contracts=self.contracts.view,
             now=self._clock(),
             service=self._service,
+            queued=queued,
+            killed=frozenset(killed),
         )
-        owner, seconds = self._pool.owner, self._pool.lease_seconds
-        leased = await run_batch.insert_runs(
-            context.conn, list(writes.inserts.values()), owner=owner, lease_seconds=seconds
+        leased = await batch_writes.write(
+            conn,
+            writes,
+            context.append,
+            owner=self._pool.owner,
+            lease_seconds=self._pool.lease_seconds,
         )
-        leased += await run_batch.update_runs(
-            context.conn, list(writes.updates.values()), owner=owner, lease_seconds=seconds
-        )
-        await chat_turns.keep(context.conn, writes.turns)
-        await context.append(run_events.stored(writes.events))
         if leased:
             context.after_commit(lambda: self._submit(leased))
 

@@ -26,7 +26,8 @@ import asyncpg
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import get_logger
 from awooop.infra.metrics import Counter
-from awooop.infra.postgres.errors import is_database_outage
+from awooop.infra.postgres.errors import VersionConflict, is_database_outage
+from awooop.runtime import timers
 from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import StepBudget
@@ -34,6 +35,9 @@ from awooop.runtime.providers import ProviderCatalogue
 from awooop.runtime.steps import StepExecutor
 
 log = get_logger(__name__)
+
+PROGRESS_PER_TICK = 256
+"""Progress messages one claim tick sends at most (the rest wait for the next tick)."""
 
 Clock = Callable[[], dt.datetime]
 
@@ -63,6 +67,8 @@ class StepPool:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = lease_seconds / 3
+        self._contracts, self._clock, self._service = contracts, clock, service
+        self._wake_relay = wake_relay
         self.executor = StepExecutor(
             owner=owner,
             contracts=contracts,
@@ -129,6 +135,7 @@ class StepPool:
                         )
                     for lease in leases:
                         self.submit(lease)
+                await self._timers(room)
             except Exception as error:
                 if not is_database_outage(error):
                     raise
@@ -138,6 +145,33 @@ class StepPool:
                 continue
             backoff = self._claim_interval
             await asyncio.sleep(self._claim_interval)
+
+    async def _timers(self, room: int) -> None:
+        """Start waiting messages of idle subjects; send due progress messages."""
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    started = await timers.drain_queues(
+                        conn,
+                        self._contracts.view,
+                        now=self._clock(),
+                        service=self._service,
+                        owner=self.owner,
+                        lease_seconds=self.lease_seconds,
+                        limit=max(room, 1),
+                    )
+            except VersionConflict:
+                # A batch started a run for one of these subjects meanwhile: the next
+                # tick sees it active, and its queue waits behind it.
+                started = []
+            async with conn.transaction():
+                sent = await timers.send_progress(
+                    conn, now=self._clock(), service=self._service, limit=PROGRESS_PER_TICK
+                )
+        for lease in started:
+            self.submit(lease)
+        if started or sent:
+            self._wake_relay()
 
     async def _work(self) -> None:
         while True:

@@ -34,8 +34,9 @@ from awooop.runtime.adapters import chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
+from awooop.runtime.domain.outbound import messages_for
 from awooop.runtime.domain.prompt import Exchange, NewTurn, conversation, tool_specs
-from awooop.runtime.domain.recording import record
+from awooop.runtime.domain.recording import record, record_outbound
 from awooop.runtime.domain.run import (
     Decision,
     Run,
@@ -214,7 +215,11 @@ class StepExecutor:
         moved, envelopes = record(
             decision, run.version, causation_id=None, now=now, service=self._service
         )
-        await event_store.append(conn, run_events.stored(envelopes))
+        said = messages_for(moved, decision.payloads, now)
+        outbound = record_outbound(
+            moved, said, str(moved.version), causation_id=None, now=now, service=self._service
+        )
+        await event_store.append(conn, run_events.stored([*envelopes, *outbound]))
         self.committed += 1
         if moved.state == "completed":
             reply = envelopes[-1].payload.reply

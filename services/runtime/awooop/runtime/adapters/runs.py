@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ COLUMNS = (
 TERMINAL = "('completed', 'failed', 'cancelled', 'timeout')"
 
 
-def run_of(row: asyncpg.Record) -> Run:
+def run_of(row: Mapping[str, Any]) -> Run:
     values = dict(row)
     raw = values.pop("last_result")
     return Run(**values, last_result=json.loads(raw) if raw is not None else None)

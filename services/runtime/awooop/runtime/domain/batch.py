@@ -17,12 +17,15 @@ from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
 from awooop.runtime.domain.contracts import RunContracts
+from awooop.runtime.domain.outbound import messages_for
 from awooop.runtime.domain.prompt import NewTurn
-from awooop.runtime.domain.recording import record
+from awooop.runtime.domain.recording import record, record_outbound
 from awooop.runtime.domain.run import (
     Decision,
     Run,
     accept_tool_result,
+    interrupt,
+    queue_double_text,
     reject_double_text,
     start_run,
 )
@@ -43,6 +46,19 @@ class Written:
     due: bool = False
     max_attempts: int = 0
     timeout_seconds: int = 0
+    progress_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message of the `enqueue` rule waiting in its subject's queue (`seq` once stored)."""
+
+    envelope: Envelope[Any]
+    seq: int | None = None
+
+    @property
+    def subject(self) -> Subject:
+        return (self.envelope.project_id, self.envelope.payload.platform_subject_id)
 
 
 @dataclass
@@ -54,6 +70,12 @@ class BatchWrites:
     events: list[Envelope[Any]] = field(default_factory=list)
     turns: list[NewTurn] = field(default_factory=list)
     """The messages of the runs started, to keep as their chats' turns."""
+    enqueued: list[Queued] = field(default_factory=list)
+    """Messages to add to their subjects' queues, in order."""
+    dequeued: list[int] = field(default_factory=list)
+    """Queued messages (by `seq`) whose runs this batch started."""
+    cancelled: list[uuid.UUID] = field(default_factory=list)
+    """Runs this batch cancelled: their outstanding reservations are settled."""
 
 
 def run_id_of(env: Envelope[Any]) -> uuid.UUID:
@@ -73,7 +95,10 @@ def lock_keys(envelopes: Iterable[Envelope[Any]]) -> tuple[list[uuid.UUID], list
 
 
 class BatchFold:
-    """The runs of one batch as the fold moves them; each step takes one envelope."""
+    """The runs of one batch as the fold moves them; each step takes one envelope.
+
+    `queued` holds the stored queue of every subject the batch touches (oldest first),
+    `killed` the projects whose kill switch is tripped."""
 
     def __init__(
         self,
@@ -81,32 +106,82 @@ class BatchFold:
         contracts: RunContracts,
         now: dt.datetime,
         service: str,
+        *,
+        queued: Sequence[Queued] = (),
+        killed: frozenset[str] = frozenset(),
     ) -> None:
         self._runs = {run.run_id: run for run in locked}
         self._active = {(r.project_id, r.platform_subject_id): r.run_id for r in locked if r.active}
+        self._queues: dict[Subject, list[Queued]] = {}
+        for waiting in queued:
+            self._queues.setdefault(waiting.subject, []).append(waiting)
         self._contracts = contracts
+        self._killed = killed
         self._now, self._service = now, service
         self.writes = BatchWrites()
 
     def message(self, env: Envelope[Any]) -> None:
-        """A message starts a run for its subject, or is rejected on the subject's active run."""
-        message = env.payload
-        holder = self._active.get((env.project_id, message.platform_subject_id))
-        if holder is not None:
-            current = self._runs[holder]
-            self._apply(reject_double_text(current, env.event_id), current, env, saved=False)
+        """A message starts a run for its subject, or meets the subject's active run and
+        follows its agent's double-texting rule. A subject whose earlier messages still
+        wait starts the oldest of them first, so its messages run in order."""
+        subject = (env.project_id, env.payload.platform_subject_id)
+        queue = self._queues.get(subject)
+        if queue and subject not in self._active:
+            head = queue.pop(0)
+            if head.seq is not None:
+                self.writes.dequeued.append(head.seq)
+            self.start(head.envelope)
+        holder = self._active.get(subject)
+        if holder is None:
+            self.start(env)
             return
+        current = self._runs[holder]
+        agent = self._contracts.agent(env.project_id, env.payload.agent_id)
+        rule = agent.document.double_texting if agent is not None else "reject"
+        if rule == "enqueue":
+            self._apply(queue_double_text(current, env.event_id), current, env, saved=False)
+            waiting = Queued(env)
+            self._queues.setdefault(subject, []).append(waiting)
+            self.writes.enqueued.append(waiting)
+        elif rule == "interrupt":
+            self._apply(interrupt(current, env.event_id), current, env, saved=True)
+            self.writes.cancelled.append(current.run_id)
+            self.start(env)
+        else:
+            self._apply(reject_double_text(current, env.event_id), current, env, saved=False)
+
+    def drain(self, subject: Subject) -> None:
+        """Start the oldest waiting message of an idle subject (the claim loop's queue)."""
+        queue = self._queues.get(subject)
+        if queue and subject not in self._active:
+            head = queue.pop(0)
+            if head.seq is not None:
+                self.writes.dequeued.append(head.seq)
+            self.start(head.envelope)
+
+    def start(self, env: Envelope[Any]) -> None:
+        """A run for the message, pinned to its agent's active revision."""
+        message = env.payload
         if env.event_id in self._runs:
             return  # started long ago by this very message (past the inbox horizon)
         agent = self._contracts.agent(env.project_id, message.agent_id)
         policy = self._contracts.policy(env.project_id)
-        decision = start_run(env.event_id, env.project_id, message, agent, policy, env.trace_id)
+        decision = start_run(
+            env.event_id,
+            env.project_id,
+            message,
+            agent,
+            policy,
+            env.trace_id,
+            killed=env.project_id in self._killed,
+        )
         limits = agent.document if agent is not None else None
         self.writes.inserts[decision.run.run_id] = Written(
             decision.run,
             env.event_id,
             max_attempts=limits.max_attempts if limits is not None else 1,
             timeout_seconds=limits.run_timeout_seconds if limits is not None else 1,
+            progress_seconds=limits.progress_after_seconds if limits is not None else 30,
         )
         self._apply(decision, None, env, saved=True)
         run = decision.run
@@ -132,6 +207,17 @@ class BatchFold:
         )
         self._runs[run.run_id] = run
         self.writes.events.extend(events)
+        said = messages_for(run, decision.payloads, self._now)
+        self.writes.events.extend(
+            record_outbound(
+                run,
+                said,
+                str(run.version),
+                causation_id=str(cause.event_id),
+                now=self._now,
+                service=self._service,
+            )
+        )
         target = self.writes.inserts if run.run_id in self.writes.inserts else self.writes.updates
         written = target.get(run.run_id)
         if written is None:
@@ -163,10 +249,13 @@ def fold_batch(
     contracts: RunContracts,
     now: dt.datetime,
     service: str,
+    queued: Sequence[Queued] = (),
+    killed: frozenset[str] = frozenset(),
 ) -> BatchWrites:
     """Fold `envelopes` (new to this service, in order) over the `locked` runs, each by the
-    step `steps` names for its event type, under the `contracts` of this batch."""
-    fold = BatchFold(locked, contracts, now, service)
+    step `steps` names for its event type, under the `contracts` of this batch (`queued`:
+    the stored queues of the batch's subjects; `killed`: projects whose switch tripped)."""
+    fold = BatchFold(locked, contracts, now, service, queued=queued, killed=killed)
     for env in envelopes:
         steps[env.event_type](fold, env)
     return fold.writes

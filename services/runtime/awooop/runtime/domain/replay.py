@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from awooop.contracts.events.payloads.run import (
+    MessageQueued,
     MessageRejected,
     RunCancelled,
     RunCompleted,
@@ -80,7 +81,7 @@ def _state_after(run: Run, payload: Any) -> str:
         return "timeout"
     if isinstance(payload, RunCancelled):
         return "cancelled"
-    if isinstance(payload, MessageRejected):
+    if isinstance(payload, MessageRejected | MessageQueued):
         return run.state  # recorded on the run, which it leaves as it was
     raise NotARunStream(f"{type(payload).__name__} is not a run event")
 

@@ -18,7 +18,9 @@ from typing import Any
 
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.events.payloads.run import (
+    MessageQueued,
     MessageRejected,
+    RunCancelled,
     RunCompleted,
     RunFailed,
     RunStarted,
@@ -33,8 +35,10 @@ from awooop.contracts.families.run_state_machine import RunStateMachine
 from awooop.contracts.records.envelope import EventPayload
 from awooop.contracts.registries.errors import (
     E_AGENT_UNKNOWN,
+    E_BUDGET_KILLED,
     E_RUN_ATTEMPTS,
     E_RUN_BUSY,
+    E_RUN_INTERRUPTED,
     E_RUN_TIMEOUT,
 )
 from awooop.runtime.domain.contracts import Revisioned
@@ -44,6 +48,7 @@ from awooop.runtime.domain.scripted import SCRIPTED_MODEL, ScriptedChat
 FSM = RunStateMachine.standard()
 MODE_WITHOUT_POLICY = "shadow"
 """A project with no active policy is in shadow mode (ARCHITECTURE §5)."""
+RUNTIME_ACTOR = "service:runtime"
 ACTIVE_STATES = ("pending", "running", "waiting_approval", "waiting_tool")
 
 
@@ -94,6 +99,8 @@ def start_run(
     agent: Revisioned[Agent] | None,
     policy: Revisioned[Policy] | None,
     trace_id: str,
+    *,
+    killed: bool = False,
 ) -> Decision:
     """A run for the message's agent, pinned to its active revision, in the mode of the
     project's policy; started and failed at once (`E-AGENT-UNKNOWN`) when the agent has
@@ -127,6 +134,13 @@ def start_run(
         reason = f"agent {message.agent_id!r} has no active revision in {project_id!r}"
         failed = RunFailed(code=E_AGENT_UNKNOWN.code, reason=reason, step=None)
         return Decision(run.moved("failed"), (started, failed))
+    if killed:
+        refused = RunCancelled(
+            code=E_BUDGET_KILLED.code,
+            reason=f"the kill switch of {project_id!r} is tripped: no run starts until a reset",
+            actor=RUNTIME_ACTOR,
+        )
+        return Decision(run.moved("cancelled"), (started, refused))
     return Decision(run, (started,), step_due=True)
 
 
@@ -183,6 +197,26 @@ def decide_output(
     done = run.moved("completed", step=run.step + 1)
     completed = RunCompleted(reply=output.reply or "", suppressed=run.mode == "shadow", step=report)
     return Decision(done, (completed,))
+
+
+def queue_double_text(active: Run, message_event_id: uuid.UUID) -> Decision:
+    """The agent's double-texting rule is `enqueue`: recorded on the active run; the
+    message starts its own run when this one ends."""
+    queued = MessageQueued(
+        message_event_id=message_event_id, platform_subject_id=active.platform_subject_id
+    )
+    return Decision(active, (queued,))
+
+
+def interrupt(active: Run, message_event_id: uuid.UUID) -> Decision:
+    """The agent's double-texting rule is `interrupt`: the active run is cancelled (the
+    newer message then starts a run of its own)."""
+    cancelled = RunCancelled(
+        code=E_RUN_INTERRUPTED.code,
+        reason=f"interrupted by the newer message {message_event_id}",
+        actor=RUNTIME_ACTOR,
+    )
+    return Decision(active.moved("cancelled"), (cancelled,))
 
 
 def take_step(run: Run, agent: Agent | None, now: dt.datetime) -> Decision:

@@ -105,6 +105,18 @@ class MessageRejected(EventPayload):
     code: ErrorCodeText
 
 
+@register_payload("run.message_queued", 1)
+class MessageQueued(EventPayload):
+    """A message arrived while the subject's run was active and the agent enqueues double
+    texts: it waits, in order, and starts its own run when the active one ends.
+
+    Recorded on the active run's stream; ``message_event_id`` is the ingress event queued.
+    """
+
+    message_event_id: uuid.UUID
+    platform_subject_id: PlatformSubjectId
+
+
 @register_payload("run.completed", 2)
 class RunCompleted(EventPayload):
     """The run ended with a reply; ``suppressed`` when shadow mode kept it from the user."""

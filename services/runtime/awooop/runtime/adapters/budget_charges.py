@@ -1,0 +1,101 @@
+"""Charging a local step: its usage is known before it commits, so it is debited as
+settled at once, in one statement, with no reservation row.
+
+The statement is `budget_ledger`'s reservation upsert with `settled` in place of
+`reserved`: rows locked in `scope_key` order (`COLLATE "C"`), an existing row taken
+only when its limits still cover everything it holds plus the charge (evaluated on the
+newest row version under its lock), a new row only when the charge fits from nothing.
+The step's own transaction is what makes a retry safe: a step that did not commit
+charged nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+
+from awooop.runtime.adapters.budget_ledger import Refused
+from awooop.runtime.domain.budget import ScopeLimit, Spent
+
+_CHARGE = """
+INSERT INTO budget_ledger AS l (scope_key, project_id, scope, subject, period, period_key,
+                                limit_tokens, limit_cost, settled_tokens, settled_cost)
+SELECT k.scope_key, $1, k.scope, k.subject, k.period, k.period_key, k.limit_tokens,
+       k.limit_cost, $9::bigint, $10::numeric
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+            $8::numeric[]) AS k(scope_key, scope, subject, period, period_key, limit_tokens,
+                                limit_cost)
+WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
+  AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
+ORDER BY k.scope_key COLLATE "C"
+ON CONFLICT (scope_key) DO UPDATE SET
+    limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
+    settled_tokens = l.settled_tokens + EXCLUDED.settled_tokens,
+    settled_cost = l.settled_cost + EXCLUDED.settled_cost
+WHERE (EXCLUDED.limit_tokens IS NULL
+       OR l.reserved_tokens + l.settled_tokens + EXCLUDED.settled_tokens <= EXCLUDED.limit_tokens)
+  AND (EXCLUDED.limit_cost IS NULL
+       OR l.reserved_cost + l.settled_cost + EXCLUDED.settled_cost <= EXCLUDED.limit_cost)
+RETURNING l.scope_key, l.scope, l.settled_tokens, l.settled_cost"""
+
+# Refusal path only: take back what the upsert added to the rows it holds locked.
+_UNDO = """
+UPDATE budget_ledger SET settled_tokens = settled_tokens - $2, settled_cost = settled_cost - $3
+WHERE scope_key = ANY($1::text[])"""
+
+
+@dataclass(frozen=True)
+class Charged:
+    """The tenant scopes' settled totals after the charge, for `kill_due`."""
+
+    tenant_spent: dict[str, Spent]
+
+
+async def charge(
+    conn: asyncpg.Connection,
+    project_id: str,
+    scopes: Sequence[ScopeLimit],
+    tokens: int,
+    cost: Decimal,
+) -> Charged | Refused:
+    """Debit a local step's usage on every scope as settled, or on none (`Refused` names
+    the first scope, in key order, that cannot fund it). `ValueError` on a negative one."""
+    if tokens < 0 or cost < 0:
+        raise ValueError("a step never uses a negative amount")
+    if not scopes:
+        return Charged({})
+    parts = [scope.parts for scope in scopes]
+    rows = await conn.fetch(
+        _CHARGE,
+        project_id,
+        [scope.key for scope in scopes],
+        [p[1] for p in parts],
+        [p[2] for p in parts],
+        [p[3] for p in parts],
+        [p[4] for p in parts],
+        [scope.max_tokens for scope in scopes],
+        [scope.max_cost for scope in scopes],
+        tokens,
+        cost,
+    )
+    if len(rows) < len(scopes):
+        debited = [row["scope_key"] for row in rows]
+        if debited:
+            await conn.execute(_UNDO, debited, tokens, cost)
+        refusing = next(s for s in sorted(scopes, key=lambda s: s.key) if s.key not in debited)
+        used = await conn.fetchval(
+            "SELECT reserved_tokens + settled_tokens FROM budget_ledger WHERE scope_key = $1",
+            refusing.key,
+        )
+        over = refusing.max_tokens is not None and (used or 0) + tokens > refusing.max_tokens
+        return Refused(refusing.key, "tokens" if over else "cost")
+    return Charged(
+        {
+            row["scope_key"]: Spent(row["settled_tokens"], row["settled_cost"])
+            for row in rows
+            if row["scope"] == "tenant"
+        }
+    )
