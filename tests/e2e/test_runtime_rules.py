@@ -1,0 +1,167 @@
+"""The runtime's rules through real processes (the five services as processes, the
+embedded stack): each double-texting rule, progress messages, and what each mode lets a
+chat see. Steps are slowed (`AWOOOP_SCRIPTED_STEP_DELAY_MS`) so a run stays active while
+its person writes again; one platform serves every test of the module.
+
+Tenants: `tq` enqueues, `ti` interrupts, `tr` rejects (each in `active` mode, progress
+after 1 s), and the demo tenant in `shadow` mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from awooop.cli.send import telegram_record
+from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.registries.topics import Topics
+from support.platform_procs import DEMO_TENANTS, RunningPlatform, own_platform
+from support.topic_reader import TopicReader
+
+pytestmark = pytest.mark.e2e
+
+TENANTS = {"tq": ("7301", "enqueue"), "ti": ("7302", "interrupt"), "tr": ("7303", "reject")}
+STEP_DELAY_MS = "1200"
+_UPDATES = itertools.count(1)
+
+
+def _tenant_files(home: Path, project: str, bot: str, rule: str) -> Path:
+    folder = home / "tenants" / project
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("agent.yaml", "tool-status.yaml", "channel-binding-telegram-7000.yaml"):
+        document = yaml.safe_load((DEMO_TENANTS / "demo" / name).read_text())
+        document["project"] = project
+        body = document["body"]
+        if body["family"] == "channel_binding":
+            body["channel"]["bot_id"] = bot
+        if body["family"] == "agent":
+            body["double_texting"] = rule
+            body["progress_after_seconds"] = 1
+        (folder / name).write_text(yaml.safe_dump(document))
+    policy = yaml.safe_load((DEMO_TENANTS / "demo" / "policy.yaml").read_text())
+    policy["project"] = project
+    policy["body"]["mode"] = "active"
+    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    home = tmp_path_factory.mktemp("rules")
+    with own_platform(
+        home, tenants=("demo",), AWOOOP_SCRIPTED_STEP_DELAY_MS=STEP_DELAY_MS
+    ) as running:
+        folders = [_tenant_files(home, p, bot, rule) for p, (bot, rule) in TENANTS.items()]
+        running.cli("contracts", "onboard", *(str(folder) for folder in folders))
+        yield running
+
+
+def _bootstrap(platform: RunningPlatform) -> str:
+    return platform.env["AWOOOP_KAFKA_BOOTSTRAP"]
+
+
+async def _say(platform: RunningPlatform, project: str, bot: str, user: str, *texts: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(platform), acks="all")
+    await producer.start()
+    try:
+        for text in texts:
+            key, value = telegram_record(
+                project=project, bot=bot, update_id=next(_UPDATES), user=user, text=text
+            )
+            await producer.send_and_wait(Topics.CHANNEL_INBOUND.name, value, key=key)
+            await asyncio.sleep(0.2)
+    finally:
+        await producer.stop()
+
+
+def _of(seen: list[Envelope[Any]], project: str) -> list[Envelope[Any]]:
+    return [e for e in seen if e.project_id == project]
+
+
+def _ended(seen: list[Envelope[Any]], project: str, count: int) -> bool:
+    ends = ("run.completed", "run.failed", "run.cancelled", "run.timed_out")
+    return sum(e.event_type in ends for e in _of(seen, project)) >= count
+
+
+async def _watch(
+    platform: RunningPlatform, project: str, ended: int, finals: int
+) -> tuple[list[Envelope[Any]], list[Envelope[Any]]]:
+    """The project's run events once `ended` runs ended, and its outbound messages once
+    `finals` final messages were said (and a second more, for anything said twice)."""
+    async with TopicReader(_bootstrap(platform), Topics.RUN_EVENTS.name) as runs:
+        seen = await runs.until(lambda s: _ended(s, project, ended), within=60)
+    async with TopicReader(_bootstrap(platform), Topics.CHANNEL_OUTBOUND.name) as outbound:
+
+        def all_said(s: list[Envelope[Any]]) -> bool:
+            return sum(m.payload.kind == "final" for m in _of(s, project)) >= finals
+
+        await outbound.until(all_said, within=30)
+        await asyncio.sleep(1.0)
+        said = await outbound.until(lambda _s: True, within=5)
+    return _of(seen, project), _of(said, project)
+
+
+async def test_enqueued_double_texts_run_in_order_after_the_active_run(
+    platform: RunningPlatform,
+) -> None:
+    await _say(platform, "tq", "7301", "501", "first", "second", "third")
+    events, said = await _watch(platform, "tq", 3, finals=3)
+    started = [e for e in events if e.event_type == "run.started"]
+    completed = [e for e in events if e.event_type == "run.completed"]
+    queued = [e for e in events if e.event_type == "run.message_queued"]
+    assert len(started) == len(completed) == 3
+    assert len(queued) == 2
+    # Each waiting message started only once the run before it had completed.
+    order = sorted(events, key=lambda e: (e.occurred_at, e.stream_seq))
+    kinds = [e.event_type for e in order if e.event_type in ("run.started", "run.completed")]
+    assert kinds == ["run.started", "run.completed"] * 3
+    finals = [m for m in said if m.payload.kind == "final"]
+    assert sorted(m.correlation_id for m in finals) == sorted(e.correlation_id for e in completed)
+
+
+async def test_an_interrupting_double_text_cancels_the_active_run(
+    platform: RunningPlatform,
+) -> None:
+    await _say(platform, "ti", "7302", "502", "first", "actually, this")
+    events, said = await _watch(platform, "ti", 2, finals=1)
+    cancelled = [e for e in events if e.event_type == "run.cancelled"]
+    completed = [e for e in events if e.event_type == "run.completed"]
+    assert [e.payload.code for e in cancelled] == ["E-RUN-INTERRUPTED"]
+    assert len(completed) == 1
+    assert completed[0].correlation_id != cancelled[0].correlation_id
+    # Only the run that finished answers; the interrupted one says nothing.
+    finals = [m for m in said if m.payload.kind == "final"]
+    assert [m.correlation_id for m in finals] == [completed[0].correlation_id]
+
+
+async def test_a_rejected_double_text_is_told_the_agent_is_busy_and_progress_is_sent(
+    platform: RunningPlatform,
+) -> None:
+    await _say(platform, "tr", "7303", "503", "first", "hello??")
+    events, said = await _watch(platform, "tr", 1, finals=1)
+    rejected = [e for e in events if e.event_type == "run.message_rejected"]
+    (completed,) = [e for e in events if e.event_type == "run.completed"]
+    assert [e.payload.code for e in rejected] == ["E-RUN-BUSY"]
+    interim = [m.payload.text for m in said if m.payload.kind == "interim"]
+    assert "Still working on your last message." in interim
+    # The run took well over its 1 s progress interval: the claim loop's timer spoke.
+    assert any(text.startswith("Still working: ") for text in interim)
+    (final,) = [m for m in said if m.payload.kind == "final"]
+    assert final.payload.text == completed.payload.reply
+    assert final.trace_id == completed.trace_id
+    assert final.payload.chat_id == "503"
+
+
+async def test_a_shadow_run_sends_nothing_to_its_chat(platform: RunningPlatform) -> None:
+    await _say(platform, "demo", "7000", "504", "is checkout healthy?")
+    events, said = await _watch(platform, "demo", 1, finals=0)
+    (completed,) = [e for e in events if e.event_type == "run.completed"]
+    assert completed.payload.suppressed is True
+    assert said == []
