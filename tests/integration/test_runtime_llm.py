@@ -109,6 +109,7 @@ async def test_an_llm_call_holds_no_transaction_while_the_server_stalls(
         admin = await asyncpg.connect(kafka_ready.database)
         try:
             schema = runtime.spec.service
+            await asyncio.sleep(0.6)  # the call has been held longer than any check below
             for _ in range(5):  # while the call is held, over a little while
                 async with admin.transaction():
                     # Nobody holds the run's row: the step committed before it called.
@@ -117,10 +118,13 @@ async def test_an_llm_call_holds_no_transaction_while_the_server_stalls(
                         sent.event_id,
                     )
                 assert row is not None
-                # And no session of the runtime's role sits in an open transaction.
+                # And no session of the runtime's role sits in an open transaction while
+                # the call is held (other work's transactions pause between statements
+                # for far less than the held call lasts).
                 idle = await admin.fetchval(
                     "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 "
-                    " AND state LIKE 'idle in transaction%'",
+                    " AND state LIKE 'idle in transaction%' "
+                    " AND state_change < now() - interval '500 milliseconds'",
                     f"awooop_{schema}",
                 )
                 assert idle == 0

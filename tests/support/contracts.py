@@ -257,6 +257,9 @@ class _EveryProjectView(ContractView):
     def budget(self, project_id: str) -> Any:
         return self._template.budget(TEMPLATE)
 
+    def run_state(self, project_id: str) -> Any:
+        return self._template.run_state(TEMPLATE)
+
     def at(self, project_id: str, ref: str, model: Any) -> Any:
         return self._template.at(TEMPLATE, ref, model)
 

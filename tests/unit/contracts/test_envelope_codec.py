@@ -306,6 +306,8 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "run.timed_out",
         "run.tool_result_accepted",
         "run.message_rejected",
+        "run.message_queued",
+        "run.transition_refused",
         "gateway.tool_call_failed",
         "contract.draft_created",
         "contract.published",

@@ -10,6 +10,7 @@ import pytest
 
 from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
 from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.families.runtime_run_state import standard_document
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
@@ -294,3 +295,47 @@ def test_a_killed_tenant_starts_no_run() -> None:
     assert writes.events[1].payload.code == "E-BUDGET-KILLED"
     (written,) = writes.inserts.values()
     assert (written.run.state, written.due) == ("cancelled", False)
+
+
+def _table(*dropped: tuple[str, str]) -> dict[str, Any]:
+    document = standard_document()
+    document["transitions"] = [
+        move for move in document["transitions"] if (move["from"], move["to"]) not in dropped
+    ]
+    return document
+
+
+def test_a_move_the_projects_table_lacks_is_refused_recorded_and_never_applied() -> None:
+    table = _table(("waiting_tool", "running"))
+    view = view_of((PROJECT, {"demo-agent": agent_body(), "policy": POLICY, "run-state": table}))
+    run = waiting_run()
+    writes = fold_batch(
+        [run],
+        [outcome(run.run_id, run.pending_call_id or "")],
+        STEPS,
+        contracts=view,
+        now=NOW,
+        service="rt",
+    )
+    (refusal,) = writes.events
+    assert refusal.event_type == "run.transition_refused"
+    assert refusal.payload.code == "E-RUN-STATE-001"
+    assert (refusal.payload.from_state, refusal.payload.to_state) == ("waiting_tool", "running")
+    assert refusal.payload.revision == view.refs()[(PROJECT, "run-state")]
+    written = writes.updates[run.run_id]
+    assert (written.run.state, written.run.version, written.saved) == ("waiting_tool", 3, False)
+
+
+def test_a_table_that_could_keep_a_run_from_ending_is_not_used() -> None:
+    table = _table(("waiting_tool", "timeout"), ("waiting_tool", "running"))
+    view = view_of((PROJECT, {"demo-agent": agent_body(), "policy": POLICY, "run-state": table}))
+    run = waiting_run()
+    writes = fold_batch(
+        [run],
+        [outcome(run.run_id, run.pending_call_id or "")],
+        STEPS,
+        contracts=view,
+        now=NOW,
+        service="rt",
+    )
+    assert [e.event_type for e in writes.events] == ["run.tool_result_accepted"]

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from awooop.contracts.families.agent import Agent
+from awooop.contracts.families.run_state_machine import IllegalTransition
 from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context
@@ -34,6 +35,7 @@ from awooop.runtime.adapters import chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
+from awooop.runtime.domain.machines import machine_for
 from awooop.runtime.domain.outbound import messages_for
 from awooop.runtime.domain.prompt import Exchange, NewTurn, conversation, tool_specs
 from awooop.runtime.domain.recording import record, record_outbound
@@ -45,6 +47,8 @@ from awooop.runtime.domain.run import (
     fail,
     give_up,
     plan_step,
+    refused,
+    refusing_illegal,
 )
 from awooop.runtime.domain.scripted import ScriptedChat
 from awooop.runtime.providers import ProviderCatalogue, model_of
@@ -109,16 +113,21 @@ class StepExecutor:
         return follow_up
 
     async def _prepare(self, conn: asyncpg.Connection, lease: Lease) -> RemoteCall | Lease | None:
-        run = await runs.holds_lease(conn, lease, self.owner)
-        if run is None or not run.active:
+        held = await runs.holds_lease(conn, lease, self.owner)
+        if held is None or not held.active:
             return None  # the lease was lost, or the run ended meanwhile
+        machine = machine_for(self._contracts.view, held.project_id)
+        run = dataclasses.replace(held, machine=machine.table)
         with bind_context(project_id=run.project_id, run_id=str(run.run_id)):
             now = self._clock()
             if lease.timed_out or lease.attempt > lease.max_attempts:
                 return await self._save(conn, run, give_up(run, timed_out=lease.timed_out))
             view = self._contracts.view
             pinned = view.at(run.project_id, run.revision, Agent)
-            planned = plan_step(run, pinned.document if pinned is not None else None)
+            try:
+                planned = plan_step(run, pinned.document if pinned is not None else None)
+            except IllegalTransition as illegal:
+                return await self._save(conn, run, refused(run, machine.revision, illegal))
             if isinstance(planned, Decision):
                 return await self._save(conn, run, planned)
             try:
@@ -130,11 +139,11 @@ class StepExecutor:
             if isinstance(provider, ScriptedChat):
                 return await self._scripted(conn, run, planned, provider, now)
             request = await self._request(conn, planned)
-            held = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
-            if isinstance(held, Decision):
-                return await self._save(conn, run, held)
-            request = dataclasses.replace(request, max_tokens=held.max_tokens)
-            return RemoteCall(planned, request, held, provider)
+            hold = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
+            if isinstance(hold, Decision):
+                return await self._save(conn, run, hold)
+            request = dataclasses.replace(request, max_tokens=hold.max_tokens)
+            return RemoteCall(planned, request, hold, provider)
 
     async def _scripted(
         self, conn: asyncpg.Connection, run: Run, plan: StepPlan, chat: ScriptedChat, now: Any
@@ -153,7 +162,11 @@ class StepExecutor:
         charged = await self._budget.charge(conn, plan, output, now)
         if isinstance(charged, Decision):
             return await self._save(conn, run, charged)
-        return await self._save(conn, run, decide_output(plan, output, charged, now))
+        revision = machine_for(self._contracts.view, run.project_id).revision
+        decision = refusing_illegal(
+            run, revision, lambda _r: decide_output(plan, output, charged, now)
+        )
+        return await self._save(conn, run, decision)
 
     async def _request(self, conn: asyncpg.Connection, plan: StepPlan) -> StepRequest:
         run, agent = plan.run, plan.agent
@@ -196,18 +209,25 @@ class StepExecutor:
         outcome: StructuredAnswer | SchemaRefused | ProviderError,
         latency_ms: int,
     ) -> Lease | None:
-        run = await runs.holds_lease(conn, lease, self.owner)
-        if run is None or not run.active:
+        held = await runs.holds_lease(conn, lease, self.owner)
+        if held is None or not held.active:
             return None  # lost meanwhile: the reservation waits for the step's next attempt
         now = self._clock()
-        plan = call.plan
+        machine = machine_for(self._contracts.view, held.project_id)
+        run = dataclasses.replace(held, machine=machine.table)
+        plan = dataclasses.replace(
+            call.plan, run=dataclasses.replace(call.plan.run, machine=machine.table)
+        )
         report = await self._budget.settle(conn, plan, call.hold, _usage(call, outcome), latency_ms)
         if isinstance(outcome, ProviderError):
             decision = fail(plan.run, E_LLM_FAILED.code, outcome.reason, report)
         elif isinstance(outcome, SchemaRefused):
             decision = fail(plan.run, outcome.code, outcome.reason, report)
         else:
-            decision = decide_output(plan, outcome.output, report, now)
+            output = outcome.output
+            decision = refusing_illegal(
+                run, machine.revision, lambda _r: decide_output(plan, output, report, now)
+            )
         return await self._save(conn, run, decision)
 
     async def _save(self, conn: asyncpg.Connection, run: Run, decision: Decision) -> Lease | None:

@@ -36,6 +36,7 @@ from awooop.contracts.families.budget import Budget
 from awooop.contracts.families.channel_binding import ChannelBinding, SlackChannel, TelegramChannel
 from awooop.contracts.families.policy import Policy
 from awooop.contracts.families.registry import contract_family
+from awooop.contracts.families.runtime_run_state import RuntimeRunState
 from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.envelope import Envelope
 from awooop.security.contract_signing import ContractSignature, SignatureRefused, verify
@@ -125,6 +126,7 @@ class ContractView:
         self._tools: dict[tuple[str, str], SignedRevision[Tool]] = {}
         self._policies: dict[str, SignedRevision[Policy]] = {}
         self._budgets: dict[str, SignedRevision[Budget]] = {}
+        self._run_states: dict[str, SignedRevision[RuntimeRunState]] = {}
         self._telegram: dict[tuple[str, str], SignedRevision[ChannelBinding]] = {}
         self._slack: dict[tuple[str, str, str], SignedRevision[ChannelBinding]] = {}
         for entry in self.revisions:
@@ -137,6 +139,8 @@ class ContractView:
                 self._claim(self._policies, entry.project_id, entry)
             elif isinstance(document, Budget):
                 self._claim(self._budgets, entry.project_id, entry)
+            elif isinstance(document, RuntimeRunState):
+                self._claim(self._run_states, entry.project_id, entry)
             elif isinstance(document, ChannelBinding):
                 self._bind(cast(SignedRevision[ChannelBinding], entry), document)
 
@@ -184,6 +188,10 @@ class ContractView:
     def budget(self, project_id: str) -> SignedRevision[Budget] | None:
         """The project's budget; None means its runs are unbudgeted."""
         return self._budgets.get(project_id)
+
+    def run_state(self, project_id: str) -> SignedRevision[RuntimeRunState] | None:
+        """The project's run state table; None means the standard one applies."""
+        return self._run_states.get(project_id)
 
     def at(self, project_id: str, ref: str, model: type[M]) -> SignedRevision[M] | None:
         """The signed revision `ref` of the project, active or not, if its document is a

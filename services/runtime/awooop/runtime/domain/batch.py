@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
 from awooop.runtime.domain.contracts import RunContracts
+from awooop.runtime.domain.machines import machine_for
 from awooop.runtime.domain.outbound import messages_for
 from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.recording import record, record_outbound
@@ -26,6 +27,7 @@ from awooop.runtime.domain.run import (
     accept_tool_result,
     interrupt,
     queue_double_text,
+    refusing_illegal,
     reject_double_text,
     start_run,
 )
@@ -110,7 +112,10 @@ class BatchFold:
         queued: Sequence[Queued] = (),
         killed: frozenset[str] = frozenset(),
     ) -> None:
-        self._runs = {run.run_id: run for run in locked}
+        self._runs = {
+            run.run_id: replace(run, machine=machine_for(contracts, run.project_id).table)
+            for run in locked
+        }
         self._active = {(r.project_id, r.platform_subject_id): r.run_id for r in locked if r.active}
         self._queues: dict[Subject, list[Queued]] = {}
         for waiting in queued:
@@ -174,6 +179,7 @@ class BatchFold:
             policy,
             env.trace_id,
             killed=env.project_id in self._killed,
+            machine=machine_for(self._contracts, env.project_id).table,
         )
         limits = agent.document if agent is not None else None
         self.writes.inserts[decision.run.run_id] = Written(
@@ -194,9 +200,19 @@ class BatchFold:
         known = self._runs.get(run_id_of(env))
         if known is None:
             return
-        accepted = accept_tool_result(known, env.payload.call_id, outcome, result_of(env.payload))
-        if accepted is not None:
-            self._apply(accepted, known, env, saved=True)
+        call_id, result = env.payload.call_id, result_of(env.payload)
+        if known.state != "waiting_tool" or known.pending_call_id != call_id:
+            return
+
+        def accept(run: Run) -> Decision:
+            decision = accept_tool_result(run, call_id, outcome, result)
+            assert decision is not None  # it waits for this very call
+            return decision
+
+        revision = machine_for(self._contracts, known.project_id).revision
+        decision = refusing_illegal(known, revision, accept)
+        # A refused move leaves the run as it was: only its version moves.
+        self._apply(decision, known, env, saved=decision.run is not known)
 
     def _apply(
         self, decision: Decision, current: Run | None, cause: Envelope[Any], *, saved: bool

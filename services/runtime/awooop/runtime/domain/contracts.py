@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from awooop.contracts.families.agent import Agent
 from awooop.contracts.families.budget import Budget
 from awooop.contracts.families.policy import Policy
+from awooop.contracts.families.runtime_run_state import RuntimeRunState
 from awooop.contracts.families.tool import Tool
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,5 +41,7 @@ class RunContracts(Protocol):
     def budget(self, project_id: str) -> Revisioned[Budget] | None: ...
 
     def tool(self, project_id: str, name: str) -> Revisioned[Tool] | None: ...
+
+    def run_state(self, project_id: str) -> Revisioned[RuntimeRunState] | None: ...
 
     def at(self, project_id: str, ref: str, model: type[M]) -> Revisioned[M] | None: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from awooop.contracts.events.payloads.run import (
@@ -24,24 +25,28 @@ from awooop.contracts.events.payloads.run import (
     RunTimedOut,
     ToolCallRequested,
     ToolResultAccepted,
+    TransitionRefused,
 )
+from awooop.contracts.families.run_state_machine import RunStateMachine
 from awooop.contracts.records.envelope import Envelope
-from awooop.runtime.domain.run import Run
+from awooop.runtime.domain.run import FSM, Run
 
 
 class NotARunStream(ValueError):
     """Events that are not one run's stream from its first event on, in order."""
 
 
-def replay_run(events: Iterable[Envelope[Any]]) -> Run:
-    """The run after its stream `events` (from `run.started`, in `stream_seq` order)."""
+def replay_run(events: Iterable[Envelope[Any]], machine: RunStateMachine = FSM) -> Run:
+    """The run after its stream `events` (from `run.started`, in `stream_seq` order),
+    every move checked against `machine` (its project's table; the standard one by
+    default)."""
     run: Run | None = None
     for env in events:
         payload = env.payload
         if run is None:
             if not isinstance(payload, RunStarted) or env.stream_seq != 1:
                 raise NotARunStream(f"a run's stream starts with run.started, not {env.event_type}")
-            run = _started(env, payload)
+            run = replace(_started(env, payload), machine=machine)
             continue
         if env.stream_seq != run.version + 1 or env.stream_id != str(run.run_id):
             msg = f"{env.event_type} at {env.stream_id}#{env.stream_seq} after #{run.version}"
@@ -81,7 +86,7 @@ def _state_after(run: Run, payload: Any) -> str:
         return "timeout"
     if isinstance(payload, RunCancelled):
         return "cancelled"
-    if isinstance(payload, MessageRejected | MessageQueued):
+    if isinstance(payload, MessageRejected | MessageQueued | TransitionRefused):
         return run.state  # recorded on the run, which it leaves as it was
     raise NotARunStream(f"{type(payload).__name__} is not a run event")
 

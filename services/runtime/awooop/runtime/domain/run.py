@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from awooop.contracts.events.payloads.ingress import MessageReceived
@@ -28,10 +29,11 @@ from awooop.contracts.events.payloads.run import (
     StepReport,
     ToolCallRequested,
     ToolResultAccepted,
+    TransitionRefused,
 )
 from awooop.contracts.families.agent import Agent, ScriptedProvider
 from awooop.contracts.families.policy import Policy
-from awooop.contracts.families.run_state_machine import RunStateMachine
+from awooop.contracts.families.run_state_machine import IllegalTransition, RunStateMachine
 from awooop.contracts.records.envelope import EventPayload
 from awooop.contracts.registries.errors import (
     E_AGENT_UNKNOWN,
@@ -71,15 +73,18 @@ class Run:
     step: int = 0
     pending_call_id: str | None = None
     last_result: Any = None
+    machine: RunStateMachine = field(default=FSM, compare=False, repr=False)
+    """The project's state machine every move is checked against (not stored: the
+    active `runtime_run_state` revision is looked up each time the run is decided)."""
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
     def moved(self, state: str, **changes: Any) -> Run:
-        """The run in `state` (checked against the state machine)."""
+        """The run in `state`; `IllegalTransition` when the machine has no such move."""
         if state != self.state:
-            FSM.transition(self.state, state)
+            self.machine.transition(self.state, state)
         return replace(self, state=state, **changes)
 
 
@@ -101,6 +106,7 @@ def start_run(
     trace_id: str,
     *,
     killed: bool = False,
+    machine: RunStateMachine = FSM,
 ) -> Decision:
     """A run for the message's agent, pinned to its active revision, in the mode of the
     project's policy; started and failed at once (`E-AGENT-UNKNOWN`) when the agent has
@@ -119,6 +125,7 @@ def start_run(
         trace_id=trace_id,
         state="pending",
         version=0,
+        machine=machine,
     )
     started = RunStarted(
         agent_id=message.agent_id,
@@ -217,6 +224,26 @@ def interrupt(active: Run, message_event_id: uuid.UUID) -> Decision:
         actor=RUNTIME_ACTOR,
     )
     return Decision(active.moved("cancelled"), (cancelled,))
+
+
+def refusing_illegal(run: Run, revision: str, decide: Callable[[Run], Decision]) -> Decision:
+    """`decide(run)`, or, when it would move the run along a transition the project's
+    machine lacks, the refusal recorded on the run instead (the run stays as it was)."""
+    try:
+        return decide(run)
+    except IllegalTransition as illegal:
+        return refused(run, revision, illegal)
+
+
+def refused(run: Run, revision: str, illegal: IllegalTransition) -> Decision:
+    """The record of a move the project's machine (`revision`) refused; the run stays."""
+    refusal = TransitionRefused(
+        code=illegal.code,
+        from_state=illegal.from_state,
+        to_state=illegal.to_state,
+        revision=revision,
+    )
+    return Decision(run, (refusal,))
 
 
 def take_step(run: Run, agent: Agent | None, now: dt.datetime) -> Decision:

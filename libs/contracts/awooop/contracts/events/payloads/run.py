@@ -117,6 +117,19 @@ class MessageQueued(EventPayload):
     platform_subject_id: PlatformSubjectId
 
 
+@register_payload("run.transition_refused", 1)
+class TransitionRefused(EventPayload):
+    """A decision would have moved the run along a transition its project's
+    ``runtime_run_state`` table lacks: refused (``E-RUN-STATE-001``) and never applied;
+    the run stays in ``from_state``. ``revision`` is the table's (``standard`` when the
+    project has none)."""
+
+    code: ErrorCodeText
+    from_state: Annotated[str, Field(min_length=1, max_length=32)]
+    to_state: Annotated[str, Field(min_length=1, max_length=32)]
+    revision: Revision
+
+
 @register_payload("run.completed", 2)
 class RunCompleted(EventPayload):
     """The run ended with a reply; ``suppressed`` when shadow mode kept it from the user."""
