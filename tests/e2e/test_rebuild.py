@@ -134,6 +134,10 @@ def test_a_rebuild_equals_the_live_models_and_the_api_answers_throughout(
     assert all(live.tables["runs"][t].rows == RUNS_PER_TENANT for t in TENANTS)
     assert all(live.tables["contracts"][t].rows == 3 for t in TENANTS)
     assert all(live.tables["contract_revisions"][t].rows == 3 for t in TENANTS)
+    # Every run's reply came from a scripted LLM step, whose report is a `run_steps` row
+    # (budget and outbound rows, which shadow runs of unbudgeted tenants do not make, are
+    # compared with a rebuild in tests/integration/test_budget_read_models.py).
+    assert all(live.tables["run_steps"][t].rows >= RUNS_PER_TENANT for t in TENANTS)
     assert asyncio.run(_signature_checks(admin_url)) == {"valid"}
 
     dry = running.cli("projector", "rebuild", "--dry-run")

@@ -21,6 +21,7 @@ import pytest
 
 from awooop.contracts.families.budget import Budget, Price
 from awooop.infra.runner import ServiceRunner, ServiceSpec
+from awooop.runtime.adapters import budget_charges
 from awooop.runtime.adapters import budget_ledger as ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.app import spec
@@ -371,3 +372,21 @@ async def _watch(pool: asyncpg.Pool, key: str, seen: list[int], done: asyncio.Ev
             if used is not None:
                 seen.append(int(used))
             await asyncio.sleep(0.001)
+
+
+async def test_a_killed_tenant_can_neither_reserve_nor_charge(pool: asyncpg.Pool) -> None:
+    """A run started while its tenant's switch was being tripped spends nothing: the
+    debit itself reads the switch, in the same statement."""
+    project, run_id = unique("bk"), uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        assert await ledger.kill(conn, project, "spent") == 1
+        refused = await ledger.reserve(
+            conn, project, run_id, 0, _scopes(project, run_id), 10, Decimal("0.0001"), 5
+        )
+        charged = await budget_charges.charge(
+            conn, project, _scopes(project, run_id), 10, Decimal("0.0001")
+        )
+    assert refused == Refused("", "killed")
+    assert charged == Refused("", "killed")
+    assert await _amounts(pool, project) == {}
+    assert await _reservations(pool, project) == []

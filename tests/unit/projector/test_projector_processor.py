@@ -91,6 +91,8 @@ def test_the_service_spec() -> None:
         Topics.RUN_EVENTS.name,
         Topics.GATEWAY_EVENTS.name,
         Topics.CONTRACT_EVENTS.name,
+        Topics.BUDGET_EVENTS.name,
+        Topics.CHANNEL_OUTBOUND.name,
     }
     assert (service.offsets, service.relay) == ("postgres", False)
     assert tuple(service.branches) == ("offsets", "projector")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from awooop.cli import (
     audit,
     broker_recovery,
+    budget_queries,
     contracts,
     demo,
     dev,
@@ -31,6 +32,7 @@ from awooop.cli import (
     projector,
     queries,
     recover,
+    runtime_commands,
     send,
     services,
     up,
@@ -51,6 +53,8 @@ _EXPECTED = (
     broker_recovery.RecoverError,
     contracts.ContractCommandError,
     contracts.ContractFileError,
+    runtime_commands.RuntimeCommandError,
+    budget_queries.BudgetQueryError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -70,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     services.register(verbs)
     send.register(verbs)
     queries.register(verbs)
+    runtime_commands.register(verbs)  # after queries: `runs cancel` joins `runs list | show`
+    budget_queries.register(verbs)  # after runtime_commands: `budget show` joins `budget reset`
     contracts.register(verbs)
     demo.register(verbs)
     outbox.register(verbs)

@@ -4,8 +4,9 @@ process (`awooop run <name>`), as they would run in separate pods.
 The supervisor runs `awooop migrate` once with the admin URL, then starts each
 process with only its own credentials: no admin URL, no other role's password, and
 the contract signing key for the approval process alone. The approval process also
-serves the contract command API on a port of its own; `platform.json` records its
-address (`approval_url`) next to the query API's (`api_url`).
+serves the contract command API on a port of its own, and the runtime its run and
+budget command API on another; `platform.json` records their addresses
+(`approval_url`, `runtime_url`) next to the query API's (`api_url`).
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ class Platform:
     health_ports: dict[str, int] = field(default_factory=dict)
     api_url: str = ""
     approval_url: str = ""
+    runtime_url: str = ""
+    runtime_api_port: int | None = None
+    """The port of the runtime command API, served by the process called `runtime` (when
+    it is restarted too); another runtime process of the same platform serves none."""
 
     def start(self, name: str, env: dict[str, str], service: str | None = None) -> None:
         """Start `awooop run <service>` (default: `name`) as the process called `name`."""
         self.logs.mkdir(parents=True, exist_ok=True)
+        if name == "runtime" and self.runtime_api_port is not None:
+            env = {**env, "AWOOOP_RUNTIME_API_PORT": str(self.runtime_api_port)}
         with (self.logs / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "awooop.cli.main", "run", service or name],
@@ -124,19 +131,26 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
     migrate_schemas(base)
     api = api_port or int(os.environ.get("AWOOOP_API_PORT", DEFAULT_API_PORT))
     approval = int(base.get("AWOOOP_APPROVAL_API_PORT") or free_port(avoid={api}))
+    runtime = int(base.get("AWOOOP_RUNTIME_API_PORT") or free_port(avoid={api, approval}))
+    platform.runtime_api_port = runtime
+    platform.runtime_url = f"http://127.0.0.1:{runtime}"
     for name in SERVICES:
         # Nothing binds a port until its process starts: never hand one out twice.
-        port = free_port(avoid={api, approval, *platform.health_ports.values()})
+        port = free_port(avoid={api, approval, runtime, *platform.health_ports.values()})
         platform.health_ports[name] = port
         extra = _approval_env(base, home, approval) if name == "approval" else {}
         platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port), **extra})
     platform.approval_url = f"http://127.0.0.1:{approval}"
     port = api
     if port_open(port):
-        port = free_port(avoid={approval, *platform.health_ports.values()})
+        port = free_port(avoid={approval, runtime, *platform.health_ports.values()})
     platform.api_url = f"http://127.0.0.1:{port}"
     platform.start("api", {**base, "AWOOOP_API_PORT": str(port)})
-    recorded = {"api_url": platform.api_url, "approval_url": platform.approval_url}
+    recorded = {
+        "api_url": platform.api_url,
+        "approval_url": platform.approval_url,
+        "runtime_url": platform.runtime_url,
+    }
     (home / "platform.json").write_text(json.dumps(recorded))
     return platform
 
@@ -159,6 +173,8 @@ def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
     pending["api"] = f"{platform.api_url}/v1/healthz"
     if platform.approval_url and "approval" in platform.processes:
         pending["approval-api"] = f"{platform.approval_url}/openapi.json"
+    if platform.runtime_url and "runtime" in platform.processes:
+        pending["runtime-api"] = f"{platform.runtime_url}/openapi.json"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         while pending:
@@ -192,5 +208,17 @@ def recorded_approval_url(home: Path) -> str | None:
     path = home / "platform.json"
     if path.exists():
         url = json.loads(path.read_text()).get("approval_url")
+        return str(url) if url else None
+    return None
+
+
+def recorded_runtime_url(home: Path) -> str | None:
+    """The runtime command API's address: AWOOOP_RUNTIME_URL, else what `awooop up`
+    recorded in `platform.json`; None when neither says."""
+    if url := os.environ.get("AWOOOP_RUNTIME_URL"):
+        return url
+    path = home / "platform.json"
+    if path.exists():
+        url = json.loads(path.read_text()).get("runtime_url")
         return str(url) if url else None
     return None

@@ -25,6 +25,8 @@
 | `AWOOOP_CRASH_LINGER_SECONDS` | how long a crashed process stays unready before it exits 70 | 1 |
 | `AWOOOP_APPROVAL_API_PORT` | port of the approval command API | none (`awooop up`: a free one) |
 | `AWOOOP_APPROVAL_API_HOST` | address the approval command API binds | `127.0.0.1` |
+| `AWOOOP_RUNTIME_API_PORT` | port of the runtime command API | none (`awooop up`: a free one) |
+| `AWOOOP_RUNTIME_API_HOST` | address the runtime command API binds | `127.0.0.1` |
 | `AWOOOP_CONTRACT_SIGNING_KEY` | contract signing key spec (approval only) | generated |
 | `AWOOOP_CONTRACT_SIGNATURES` | signers per family, e.g. `policy=3,agent=2` | see decision 0025 |
 | `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring verifying published contracts | home's file |
@@ -139,6 +141,9 @@ class Settings:
     """The embedded broker keeps every record in memory: `dev status` warns past this."""
     approval_api_port: int | None = None
     approval_api_host: str = "127.0.0.1"
+    runtime_api_port: int | None = None
+    """Port of the runtime's command API (run cancel, budget reset); not served when None."""
+    runtime_api_host: str = "127.0.0.1"
     contract_signing_key: str | None = field(default=None, repr=False)
     """The spec of the key that signs published contracts; held by the approval process
     only, so it is read from the environment and never from a file of the shared home."""
@@ -249,6 +254,8 @@ class Settings:
             embedded_broker_warn_mb=float(env.get("AWOOOP_EMBEDDED_BROKER_WARN_MB", 512)),
             approval_api_port=int(port) if (port := env.get("AWOOOP_APPROVAL_API_PORT")) else None,
             approval_api_host=env.get("AWOOOP_APPROVAL_API_HOST", "127.0.0.1"),
+            runtime_api_port=int(port) if (port := env.get("AWOOOP_RUNTIME_API_PORT")) else None,
+            runtime_api_host=env.get("AWOOOP_RUNTIME_API_HOST", "127.0.0.1"),
             contract_signing_key=env.get("AWOOOP_CONTRACT_SIGNING_KEY") or None,
             contract_required_signatures=_signature_counts(
                 env.get("AWOOOP_CONTRACT_SIGNATURES", "")

@@ -20,6 +20,8 @@ TOPICS = (
     Topics.RUN_EVENTS.name,
     Topics.GATEWAY_EVENTS.name,
     Topics.CONTRACT_EVENTS.name,
+    Topics.BUDGET_EVENTS.name,
+    Topics.CHANNEL_OUTBOUND.name,
 )
 
 

@@ -2,9 +2,11 @@
 
 Which event types it projects, and how each one folds, is the pair of tables
 in its domain: `summaries.SUMMARIES` (every projected run-side type, its
-timeline line) and `read_models.RUN_FACTS` (the types that move a run row);
-contract events fold into the contract read models (`contract_models`), their
-publication signatures checked with the key ring the processor is given. No
+timeline line) and `run_facts.RUN_FACTS` (the types that move a run row);
+step reports and outbound messages give their own rows (`steps`, `outbound`);
+budget events fold into the budget read models (`budget_models`), and contract
+events into the contract read models (`contract_models`), their publication
+signatures checked with the key ring the processor is given. No
 inbox: the Postgres offset store drops records below the stored offsets inside
 the batch transaction, and every merge is idempotent per event (a redelivery at
 a new offset changes nothing), so each event applies once.
@@ -35,8 +37,9 @@ READ_MODELS = "projector.read_models"
 
 
 class ReadModelProjector(EventProcessor):
-    """Projects ingress, run and gateway events into `runs` and `timeline`, and contract
-    events into `contracts` and `contract_revisions`.
+    """Projects ingress, run, gateway and outbound events into `runs`, `timeline`,
+    `run_steps` and `outbound_messages`, budget events into `budget_state` and
+    `budget_trips`, and contract events into `contracts` and `contract_revisions`.
 
     `ring` verifies contract publications; without one (a test that projects no
     contract) their `signature_check` stays null. The service always has one (app.py).

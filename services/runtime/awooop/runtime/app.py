@@ -15,6 +15,7 @@ from awooop.contracts.registries.topics import Topics
 from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
+from awooop.runtime.api.serving import command_api
 from awooop.runtime.claim_handoff import ReplayRuntimeProcessor
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import Clock, StepPool
@@ -77,7 +78,8 @@ class _Wiring:
 
 def spec(clock: Clock = utc_now, service: str = RUNTIME) -> ServiceSpec:
     """The runtime: runs folded from ingress messages and gateway outcomes, steps leased
-    to a local pool, agents and policies read from the contracts."""
+    to a local pool, agents and policies read from the contracts; the command API (run
+    cancel, budget reset) served beside them when `AWOOOP_RUNTIME_API_PORT` is set."""
     wiring = _Wiring(clock, service)
     return ServiceSpec(
         service=service,
@@ -86,7 +88,7 @@ def spec(clock: Clock = utc_now, service: str = RUNTIME) -> ServiceSpec:
         branches=("store", "contracts", "runtime"),
         reads_contracts=True,
         migrations=[MIGRATIONS],
-        background=[wiring.scheduler],
+        background=[wiring.scheduler, command_api(clock, service)],
     )
 
 

@@ -13,21 +13,28 @@ and settles it in the same transaction. A project with no active budget is unbud
 from __future__ import annotations
 
 import datetime as dt
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
 import asyncpg
 
-from awooop.contracts.events.payloads.run import StepReport
+from awooop.contracts.events.payloads.run import RunCancelled, StepReport
 from awooop.contracts.families.budget import Budget, Price
-from awooop.contracts.registries.errors import E_BUDGET_REFUSED, E_BUDGET_UNPRICED
+from awooop.contracts.registries.errors import (
+    E_BUDGET_KILLED,
+    E_BUDGET_REFUSED,
+    E_BUDGET_UNPRICED,
+)
 from awooop.infra.contracts.reader import ContractSource
 from awooop.runtime.adapters import budget_charges, budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
+    Spent,
     cap_max_tokens,
     count_tokens,
     estimate,
+    kill_due,
     price_for,
     scopes_for,
     starved,
@@ -35,7 +42,7 @@ from awooop.runtime.domain.budget import (
     unpriced,
 )
 from awooop.runtime.domain.llm import StepOutput, StepRequest
-from awooop.runtime.domain.run import Decision, StepPlan, fail
+from awooop.runtime.domain.run import RUNTIME_ACTOR, Decision, StepPlan, fail
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,19 @@ class StepBudget:
 
     def __init__(self, contracts: ContractSource) -> None:
         self._contracts = contracts
+
+    def begin_step(self) -> None:
+        """Start noting the tenants this step's charges take across their kill share (per
+        asyncio task: a step pool worker takes one step at a time)."""
+        _CROSSED.set(set())
+
+    def crossed(self) -> list[tuple[str, str]]:
+        """The tenants the step's committed charges took across the kill share, with their
+        budget revisions; forgotten once read."""
+        due = _CROSSED.get(None) or set()
+        _CROSSED.set(set())
+        found = [(p, self._contracts.view.budget(p)) for p in sorted(due)]
+        return [(project, budget.ref) for project, budget in found if budget is not None]
 
     def _budget(self, project_id: str) -> Budget | None:
         found = self._contracts.view.budget(project_id)
@@ -129,6 +149,12 @@ class StepBudget:
         charged = await budget_charges.charge(conn, run.project_id, scopes, tokens, cost)
         if isinstance(charged, Refused):
             return _refused(plan, charged)
+        before = {
+            key: Spent(spent.tokens - tokens, spent.cost - cost)
+            for key, spent in charged.tenant_spent.items()
+        }
+        if kill_due(budget, charged.tenant_spent, scopes) and not kill_due(budget, before, scopes):
+            _note_crossing(run.project_id)
         return report(plan, usage, cost, 0, tokens)
 
     async def settle(
@@ -138,6 +164,7 @@ class StepBudget:
         hold: BudgetHold,
         usage: Usage,
         latency_ms: int,
+        now: dt.datetime,
     ) -> StepReport:
         """Settle a remote step's reservation with what it used (capped at the reservation)."""
         cost = step_cost(hold.price, *_io(usage))
@@ -148,7 +175,28 @@ class StepBudget:
                 conn, hold.reservation, usage.tokens_in + usage.tokens_out, cost
             )
             cost = min(cost, hold.reservation.cost) if settled.recorded else cost
+            budget = self._budget(plan.run.project_id)
+            if budget is not None and settled.recorded:
+                run = plan.run
+                scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
+                before = {
+                    key: Spent(spent.tokens - settled.tokens, spent.cost - settled.cost)
+                    for key, spent in settled.tenant_spent.items()
+                }
+                after = settled.tenant_spent
+                if kill_due(budget, after, scopes) and not kill_due(budget, before, scopes):
+                    _note_crossing(run.project_id)
         return report(plan, usage, cost, latency_ms, reserved_tokens)
+
+
+_CROSSED: ContextVar[set[str] | None] = ContextVar("budget_crossed", default=None)
+
+
+def _note_crossing(project_id: str) -> None:
+    """This step's charge took the tenant across its kill share."""
+    noted = _CROSSED.get()
+    if noted is not None:
+        noted.add(project_id)
 
 
 def report(
@@ -177,5 +225,12 @@ def _unpriced(plan: StepPlan, model: str) -> Decision:
 
 
 def _refused(plan: StepPlan, refused: Refused) -> Decision:
+    if refused.reason == "killed":
+        killed = RunCancelled(
+            code=E_BUDGET_KILLED.code,
+            reason="the tenant's kill switch is tripped: the run spends nothing more",
+            actor=RUNTIME_ACTOR,
+        )
+        return Decision(plan.run.moved("cancelled"), (killed,))
     reason = f"scope {refused.scope_key} cannot fund the step ({refused.reason})"
     return fail(plan.run, E_BUDGET_REFUSED.code, reason)

@@ -31,6 +31,7 @@ from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context
 from awooop.infra.postgres import event_store
+from awooop.runtime import kill_switch
 from awooop.runtime.adapters import chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
@@ -97,9 +98,11 @@ class StepExecutor:
 
     async def step(self, pool: asyncpg.Pool, lease: Lease) -> Lease | None:
         """Take the step `lease` is for; the next lease when the run goes on at once."""
+        self._budget.begin_step()
         async with pool.acquire() as conn, conn.transaction():
             prepared = await self._prepare(conn, lease)
         if not isinstance(prepared, RemoteCall):
+            await self._kill_spent_tenants(pool)
             self._wake_relay()
             return prepared
         # Nothing is held while the provider thinks: no transaction, no connection.
@@ -109,8 +112,24 @@ class StepExecutor:
         latency_ms = int((loop.time() - started) * 1000)
         async with pool.acquire() as conn, conn.transaction():
             follow_up = await self._commit(conn, lease, prepared, outcome, latency_ms)
+        await self._kill_spent_tenants(pool)
         self._wake_relay()
         return follow_up
+
+    async def _kill_spent_tenants(self, pool: asyncpg.Pool) -> None:
+        """Trip the kill switch of tenants a committed step found spent, each in its own
+        transaction after the step's (which holds its run and ledger rows): every active
+        run of the tenant is cancelled. A tenant killed already is left as it is."""
+        for project, revision in self._budget.crossed():
+            async with pool.acquire() as conn, conn.transaction():
+                await kill_switch.kill_tenant(
+                    conn,
+                    project,
+                    reason=f"the tenant's spend reached the kill share of budget {revision}",
+                    budget_revision=revision,
+                    now=self._clock(),
+                    service=self._service,
+                )
 
     async def _prepare(self, conn: asyncpg.Connection, lease: Lease) -> RemoteCall | Lease | None:
         held = await runs.holds_lease(conn, lease, self.owner)
@@ -218,7 +237,8 @@ class StepExecutor:
         plan = dataclasses.replace(
             call.plan, run=dataclasses.replace(call.plan.run, machine=machine.table)
         )
-        report = await self._budget.settle(conn, plan, call.hold, _usage(call, outcome), latency_ms)
+        usage = _usage(call, outcome)
+        report = await self._budget.settle(conn, plan, call.hold, usage, latency_ms, now)
         if isinstance(outcome, ProviderError):
             decision = fail(plan.run, E_LLM_FAILED.code, outcome.reason, report)
         elif isinstance(outcome, SchemaRefused):

@@ -122,6 +122,12 @@ E_BUDGET_KILLED = _code(
     "E-BUDGET-KILLED", "the tenant's kill switch is tripped: active runs cancelled, none started"
 )
 E_RUN_CANCELLED = _code("E-RUN-CANCELLED", "an operator or approver cancelled the run")
+E_RUN_UNKNOWN = _code(
+    "E-RUN-UNKNOWN", "a run command names no run, or a run of a project its token does not name"
+)
+E_RUN_ENDED = _code(
+    "E-RUN-ENDED", "a run command names a run that already completed, failed or timed out"
+)
 E_RUN_INTERRUPTED = _code(
     "E-RUN-INTERRUPTED", "a newer message of the same subject interrupted the run"
 )
@@ -261,6 +267,8 @@ _ALL = (
     E_BUDGET_UNPRICED,
     E_BUDGET_KILLED,
     E_RUN_CANCELLED,
+    E_RUN_UNKNOWN,
+    E_RUN_ENDED,
     E_RUN_INTERRUPTED,
     E_CONFLICT_BOUND,
     E_RELAY_PARKED,

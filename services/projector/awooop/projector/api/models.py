@@ -56,6 +56,34 @@ class TimelineEvent(_Frozen):
     summary: dict[str, Any]
 
 
+class RunStep(_Frozen):
+    """One LLM step of a run: what it used, cost and took, and what it decided."""
+
+    number: int
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost: str = Field(description="exact decimal, in the budget's currency ('0' unbudgeted)")
+    latency_ms: int
+    schema_retries: int
+    reserved_tokens: int = Field(description="what the step reserved before the call")
+    outcome: Literal["tool_call", "reply", "failed"]
+    event_id: uuid.UUID = Field(description="the run event that carried the step's report")
+    occurred_at: datetime
+
+
+class OutboundMessage(_Frozen):
+    """One message the run asked a bridge to send, with its text as the agent wrote it."""
+
+    event_id: uuid.UUID
+    kind: Literal["interim", "final", "approval_request", "error"]
+    channel_type: str
+    chat_id: str
+    text: str
+    deliver_before: datetime = Field(description="after this the bridge drops it as expired")
+    occurred_at: datetime
+
+
 class RunPage(_Frozen):
     runs: list[RunSummary] = Field(description="newest first (started_at, then run_id)")
     next: str | None = Field(description="cursor of the next page; null on the last page")
@@ -64,6 +92,10 @@ class RunPage(_Frozen):
 class RunDetail(_Frozen):
     run: Run
     timeline: list[TimelineEvent] = Field(description="sorted by occurred_at, then event_id")
+    steps: list[RunStep] = Field(description="its LLM steps, by number")
+    outbound: list[OutboundMessage] = Field(
+        description="messages it asked to send, sorted by occurred_at, then event_id"
+    )
 
 
 class ContractSummary(_Frozen):

@@ -2,7 +2,8 @@
 
 A row's digest is the SHA-256 of its canonical form: its columns in table order
 as an RFC 8785 (JCS) array, where a UUID is its text, a timestamp is UTC ISO
-8601 with microseconds, a JSON column is the parsed value. A table's digest for
+8601 with microseconds, a decimal is its plain text without trailing zeros, a
+JSON column is the parsed value. A table's digest for
 one project is the sum of its rows' digests modulo 2**256, with the row count
 beside it: adding is commutative, so the digest does not depend on the order in
 which rows are read, written or folded, and unlike XOR two equal rows never
@@ -22,20 +23,31 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import rfc8785
 
+from awooop.projector.domain.budget_models import BUDGET_STATE_COLUMNS, BUDGET_TRIP_COLUMNS
 from awooop.projector.domain.contract_rows import CONTRACT_COLUMNS, CONTRACT_REVISION_COLUMNS
+from awooop.projector.domain.outbound import OUTBOUND_COLUMNS
 from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS, ReadModelRows
+from awooop.projector.domain.steps import STEP_COLUMNS
 
 READ_MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "runs": RUN_COLUMNS,
     "timeline": TIMELINE_COLUMNS,
     "contracts": CONTRACT_COLUMNS,
     "contract_revisions": CONTRACT_REVISION_COLUMNS,
+    "run_steps": STEP_COLUMNS,
+    "outbound_messages": OUTBOUND_COLUMNS,
+    "budget_state": BUDGET_STATE_COLUMNS,
+    "budget_trips": BUDGET_TRIP_COLUMNS,
 }
-"""Every read-model table of the projector's schema, with its columns in digest order."""
+"""Every read-model table of the projector's schema, with its columns in digest order.
+
+The view `budget_usage` is not a table: it is computed from `run_steps` and `runs`,
+both digested here."""
 
 JSON_COLUMNS = frozenset({("timeline", "summary"), ("contract_revisions", "body")})
 """Columns stored as `jsonb`: Postgres hands them back as text, digested as parsed JSON."""
@@ -51,6 +63,10 @@ def canonical_value(value: Any) -> Any:
         if value.tzinfo is None:
             raise ValueError(f"timestamp without a time zone: {value!r}")
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, Decimal):
+        # Postgres keeps a numeric's scale and Python a Decimal's exponent: "1.50" and
+        # "1.5" are one amount, written one way.
+        return format(value.normalize(), "f")
     return value
 
 
@@ -176,6 +192,16 @@ def checksums_of_rows(rows: ReadModelRows) -> Checksums:
         checksums.add_row(
             "contract_revisions", dict(zip(CONTRACT_REVISION_COLUMNS, values, strict=True))
         )
+    tables: dict[str, Sequence[Any]] = {
+        "run_steps": rows.steps,
+        "outbound_messages": rows.outbound,
+        "budget_state": rows.budget_states,
+        "budget_trips": rows.budget_trips,
+    }
+    for table, table_rows in tables.items():
+        columns = READ_MODEL_TABLES[table]
+        for row in table_rows:
+            checksums.add_row(table, dict(zip(columns, row.values(), strict=True)))
     return checksums
 
 

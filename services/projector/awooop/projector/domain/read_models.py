@@ -14,29 +14,37 @@ The fold is a pure function of the set of events, whatever their order:
   late or redelivered older event never moves it back;
 * `last_stream_seq` is the highest `stream_seq` that set the state.
 
-The SQL merge (adapters) applies the same rules between a staged row and the
-stored one, which is what makes a rebuild equal the live models. Contract events
-belong to no run: they fold into the contract read models (contract_models.py).
+A step report on a run event gives its `run_steps` row (steps.py), and an
+outbound message its `outbound_messages` row (outbound.py), each owned by one
+event. The SQL merge (adapters) applies the same rules between a staged row and
+the stored one, which is what makes a rebuild equal the live models. Contract and
+budget events belong to no run: they fold into the contract read models
+(contract_models.py) and the budget ones (budget_models.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
-from awooop.contracts.registries.errors import E_RUN_TIMEOUT
+from awooop.projector.domain.budget_models import BUDGET_EVENT_TYPES, fold_budget_events
 from awooop.projector.domain.contract_models import (
     CONTRACT_EVENT_TYPES,
     RevisionKey,
     fold_contract_events,
 )
+from awooop.projector.domain.outbound import OUTBOUND_REQUESTED, OutboundRow, outbound_row
 from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
+from awooop.projector.domain.run_facts import RUN_FACTS
+from awooop.projector.domain.steps import StepKey, StepRow, merge_step, step_row
 from awooop.projector.domain.summaries import SUMMARIES, summarize
 from awooop.security.signing_keys import KeyRing
 
-PROJECTED_EVENT_TYPES = frozenset(SUMMARIES) | CONTRACT_EVENT_TYPES
+PROJECTED_EVENT_TYPES = frozenset(SUMMARIES) | CONTRACT_EVENT_TYPES | BUDGET_EVENT_TYPES
+RUNLESS_EVENT_TYPES = CONTRACT_EVENT_TYPES | BUDGET_EVENT_TYPES
+"""Projected types that belong to no run: their `correlation_id` is no run id."""
 RUN_STREAM = "run"
 
 
@@ -54,63 +62,9 @@ def run_id_of(envelope: Envelope[Any]) -> uuid.UUID:
         ) from None
 
 
-RunFacts = tuple[str, dict[str, Any]]
-"""The state a run-stream event puts the run in, and the columns it owns."""
-
-
-def _started(e: Envelope[Any]) -> RunFacts:
-    # The run row keeps the agent revision the run is pinned to (the first one named);
-    # the timeline's summary lists every revision the event names.
-    p = e.payload
-    return "pending", {
-        "agent_id": p.agent_id,
-        "platform_subject_id": p.platform_subject_id,
-        "chat_id": p.chat_id,
-        "channel_type": p.channel_type,
-        "mode": p.mode,
-        "revision": p.agent_revision,
-        "started_at": e.occurred_at,
-    }
-
-
-def _completed(e: Envelope[Any]) -> RunFacts:
-    p = e.payload
-    return "completed", {
-        "reply": p.reply,
-        "suppressed": p.suppressed,
-        "completed_at": e.occurred_at,
-    }
-
-
-def _failed(e: Envelope[Any]) -> RunFacts:
-    # Runs that timed out before `run.timed_out` existed ended with `run.failed` and
-    # E-RUN-TIMEOUT; a rebuild must read them as the live model does today.
-    state = "timeout" if e.payload.code == E_RUN_TIMEOUT.code else "failed"
-    return state, {"error_code": e.payload.code, "completed_at": e.occurred_at}
-
-
-def _timed_out(e: Envelope[Any]) -> RunFacts:
-    return "timeout", {"error_code": e.payload.code, "completed_at": e.occurred_at}
-
-
-RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
-    "run.started": _started,
-    "run.tool_call_requested": lambda _e: ("waiting_tool", {}),
-    "run.tool_result_accepted": lambda _e: ("running", {}),
-    "run.completed": _completed,
-    "run.failed": _failed,
-    "run.timed_out": _timed_out,
-    "run.cancelled": lambda e: (
-        "cancelled",
-        {"error_code": e.payload.code, "completed_at": e.occurred_at},
-    ),
-}
-"""Run-stream events that change the run row (`run.message_rejected` is timeline only)."""
-
-
 def require_fold_key(envelope: Envelope[Any]) -> None:
     """Raise `NotARunId` for an event the fold cannot place: a run event of no run."""
-    if envelope.event_type not in CONTRACT_EVENT_TYPES:
+    if envelope.event_type not in RUNLESS_EVENT_TYPES:
         run_id_of(envelope)
 
 
@@ -139,14 +93,23 @@ def fold_batch(
     `ring` verifies contract publications (see `fold_contract_events`)."""
     timeline: dict[tuple[str, uuid.UUID, uuid.UUID], TimelineRow] = {}
     runs: dict[tuple[str, uuid.UUID], RunRow] = {}
+    steps: dict[StepKey, StepRow] = {}
+    outbound: dict[tuple[str, uuid.UUID, uuid.UUID], OutboundRow] = {}
     contract_events: list[Envelope[Any]] = []
+    budget_events: list[Envelope[Any]] = []
     for envelope in envelopes:
-        if envelope.event_type in CONTRACT_EVENT_TYPES:
-            contract_events.append(envelope)
+        if envelope.event_type in RUNLESS_EVENT_TYPES:
+            kept = contract_events if envelope.event_type in CONTRACT_EVENT_TYPES else budget_events
+            kept.append(envelope)
             continue
         run_id = run_id_of(envelope)
         key = (envelope.project_id, run_id)
         timeline.setdefault((*key, envelope.event_id), timeline_row(envelope, run_id))
+        if envelope.event_type == OUTBOUND_REQUESTED:
+            outbound.setdefault((*key, envelope.event_id), outbound_row(envelope))
+            continue
+        if (step := step_row(envelope, run_id)) is not None:
+            merge_step(steps, step)
         if envelope.event_type == "ingress.message_received":
             _merge(runs.setdefault(key, RunRow(*key)), {"trigger_text": envelope.payload.text})
             continue
@@ -159,7 +122,17 @@ def fold_batch(
         if envelope.stream_seq > row.last_stream_seq:
             row.state, row.last_stream_seq = state, envelope.stream_seq
     contracts, revisions = fold_contract_events(contract_events, ring, stored_bodies)
-    return ReadModelRows(list(timeline.values()), list(runs.values()), contracts, revisions)
+    states, trips = fold_budget_events(budget_events)
+    return ReadModelRows(
+        list(timeline.values()),
+        list(runs.values()),
+        contracts,
+        revisions,
+        steps=list(steps.values()),
+        outbound=list(outbound.values()),
+        budget_states=states,
+        budget_trips=trips,
+    )
 
 
 def _merge(row: RunRow, columns: dict[str, Any]) -> None:

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from awooop.projector.domain.budget_models import BudgetStateRow, BudgetTripRow
 from awooop.projector.domain.contract_rows import ContractRevisionRow, ContractRow
+from awooop.projector.domain.outbound import OutboundRow
+from awooop.projector.domain.steps import StepRow
 from awooop.projector.domain.summaries import Summary
 
 RUN_WRITE_ONCE = (
@@ -86,3 +89,7 @@ class ReadModelRows:
     runs: list[RunRow]
     contracts: list[ContractRow] = field(default_factory=list)
     contract_revisions: list[ContractRevisionRow] = field(default_factory=list)
+    steps: list[StepRow] = field(default_factory=list)
+    outbound: list[OutboundRow] = field(default_factory=list)
+    budget_states: list[BudgetStateRow] = field(default_factory=list)
+    budget_trips: list[BudgetTripRow] = field(default_factory=list)

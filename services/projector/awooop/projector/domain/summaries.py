@@ -3,7 +3,8 @@
 Built from an allow-list of fields per event type: identifiers, codes, names
 and sizes. Free text (message text, replies, failure reasons), tool arguments
 and tool results never reach the timeline; the message text and the reply live
-in the run row alone, where the tenant's operators expect them.
+in the run row, and the text of each outbound message in `outbound_messages`,
+where the tenant's operators expect them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,24 @@ def _message_rejected(p: Any) -> Summary:
     }
 
 
+def _message_queued(p: Any) -> Summary:
+    return {
+        "text": "message queued behind the active run",
+        "message_event_id": str(p.message_event_id),
+        "platform_subject_id": p.platform_subject_id,
+    }
+
+
+def _transition_refused(p: Any) -> Summary:
+    return {
+        "text": f"transition {p.from_state} -> {p.to_state} refused: {p.code}",
+        "code": p.code,
+        "from_state": p.from_state,
+        "to_state": p.to_state,
+        "revision": p.revision,
+    }
+
+
 def _run_completed(p: Any) -> Summary:
     said = "reply kept back (shadow mode)" if p.suppressed else "reply sent"
     return {
@@ -117,12 +136,25 @@ def _tool_call_failed(p: Any) -> Summary:
     return {"text": f"tool call failed: {p.code}", "call_id": p.call_id, "code": p.code}
 
 
+def _outbound_requested(p: Any) -> Summary:
+    return {
+        "text": f"{p.kind} message requested on {p.channel_type}",
+        "kind": p.kind,
+        "channel_type": p.channel_type,
+        "chat_id": p.chat_id,
+        "text_length": len(p.text),
+        "deliver_before": p.deliver_before.isoformat(),
+    }
+
+
 SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "ingress.message_received": _message_received,
     "run.started": _run_started,
     "run.tool_call_requested": _tool_call_requested,
     "run.tool_result_accepted": _tool_result_accepted,
     "run.message_rejected": _message_rejected,
+    "run.message_queued": _message_queued,
+    "run.transition_refused": _transition_refused,
     "run.completed": _run_completed,
     "run.failed": _run_failed,
     "run.timed_out": _run_timed_out,
@@ -130,8 +162,10 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "gateway.tool_call_succeeded": _tool_call_succeeded,
     "gateway.tool_call_blocked": _tool_call_blocked,
     "gateway.tool_call_failed": _tool_call_failed,
+    "channel.outbound_requested": _outbound_requested,
 }
-"""Every event type the projector projects, with its timeline description."""
+"""Every run's event type the projector projects, with its timeline description (budget
+and contract events belong to no run: they have no timeline)."""
 
 
 def summarize(envelope: Envelope[Any]) -> Summary:

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import asyncpg
 
+from awooop.runtime.adapters import budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused
 from awooop.runtime.domain.budget import ScopeLimit, Spent
 
@@ -30,6 +31,7 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigi
                                 limit_cost)
 WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
   AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
+  AND NOT EXISTS (SELECT 1 FROM budget_kills WHERE project_id = $1 AND killed)
 ORDER BY k.scope_key COLLATE "C"
 ON CONFLICT (scope_key) DO UPDATE SET
     limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
@@ -62,7 +64,8 @@ async def charge(
     cost: Decimal,
 ) -> Charged | Refused:
     """Debit a local step's usage on every scope as settled, or on none (`Refused` names
-    the first scope, in key order, that cannot fund it). `ValueError` on a negative one."""
+    the first scope, in key order, that cannot fund it, or says the tenant is killed).
+    `ValueError` on a negative amount."""
     if tokens < 0 or cost < 0:
         raise ValueError("a step never uses a negative amount")
     if not scopes:
@@ -85,6 +88,9 @@ async def charge(
         debited = [row["scope_key"] for row in rows]
         if debited:
             await conn.execute(_UNDO, debited, tokens, cost)
+        if not rows and await budget_ledger.killed(conn, [project_id]):
+            # A run started while the switch was being tripped: it spends nothing.
+            return Refused("", "killed")
         refusing = next(s for s in sorted(scopes, key=lambda s: s.key) if s.key not in debited)
         used = await conn.fetchval(
             "SELECT reserved_tokens + settled_tokens FROM budget_ledger WHERE scope_key = $1",

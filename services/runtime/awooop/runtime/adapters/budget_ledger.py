@@ -43,7 +43,7 @@ class Refused:
     """The first scope, in key order, that could not fund the reservation."""
 
     scope_key: str
-    reason: Literal["tokens", "cost"]
+    reason: Literal["tokens", "cost", "killed"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigi
                                 limit_cost)
 WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
   AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
+  AND NOT EXISTS (SELECT 1 FROM budget_kills WHERE project_id = $1 AND killed)
 ORDER BY k.scope_key COLLATE "C"
 ON CONFLICT (scope_key) DO UPDATE SET
     limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
@@ -163,7 +164,8 @@ async def reserve(
     max_tokens: int,
 ) -> Reservation | Refused:
     """Debit `tokens` and `cost` on every scope (distinct keys; scopes without a limit are
-    not passed), or on none: `Refused` names the first scope that cannot fund them. A step
+    not passed), or on none: `Refused` names the first scope that cannot fund them, or
+    says the tenant's kill switch is tripped. A step
     that already holds a reservation gets it back unchanged, with no second debit.
     `ValueError` on a negative amount."""
     if tokens < 0 or cost < 0:
@@ -202,6 +204,11 @@ async def reserve(
             tokens,
             cost,
         )
+        if not taken and await killed(conn, [project_id]):
+            await conn.execute(
+                "DELETE FROM budget_reservations WHERE run_id = $1 AND step = $2", run_id, step
+            )
+            return Refused("", "killed")  # a run started while the switch was tripped
         if len(taken) < len(scopes):
             debited = [row["scope_key"] for row in taken]
             refusing = next(s for s in sorted(scopes, key=lambda s: s.key) if s.key not in debited)

@@ -1,0 +1,119 @@
+"""A tenant's kill switch: tripped, it cancels every active run of the tenant; reset by
+an operator. Writes in the caller's transaction, with their `budget.*` events.
+
+Locks are taken in the order every other writer of the runtime keeps: the tenant's
+`budget_kills` row, its run rows in id order, ledger rows in `scope_key COLLATE "C"`
+order, then the budget stream's `streams` row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from awooop.contracts.events.payloads.budget import TenantKilled, TenantReset
+from awooop.contracts.records.envelope import EventPayload, new_trace_id
+from awooop.contracts.records.typed_envelopes import new_envelope
+from awooop.contracts.registries.errors import E_BUDGET_KILLED
+from awooop.contracts.registries.topics import Topics
+from awooop.infra.events import to_new_event
+from awooop.infra.postgres import event_store
+from awooop.runtime.adapters import budget_ledger, runs
+from awooop.runtime.cancellation import cancel_runs
+
+BUDGET_STREAM_TYPE = "budget"
+
+
+def budget_stream(project_id: str) -> str:
+    """The stream of a tenant's budget events (`budget.*`), keyed by project on its topic."""
+    return f"budget:{project_id}"
+
+
+async def append_budget_event(
+    conn: asyncpg.Connection,
+    payload: EventPayload,
+    *,
+    project_id: str,
+    actor: str,
+    now: dt.datetime,
+    service: str,
+) -> None:
+    """Append `payload` to the tenant's budget stream at its next version (the stream's
+    row locked first), for `awooop.budget.events.v1`, keyed by project."""
+    stream = budget_stream(project_id)
+    versions = await event_store.lock_streams(conn, [stream])
+    envelope = new_envelope(
+        payload,
+        occurred_at=now,
+        project_id=project_id,
+        stream_type=BUDGET_STREAM_TYPE,
+        stream_id=stream,
+        stream_seq=versions[stream] + 1,
+        trace_id=new_trace_id(),
+        correlation_id=project_id,
+        actor=actor,
+        producer=service,
+    )
+    await event_store.append(conn, [to_new_event(envelope, Topics.BUDGET_EVENTS, project_id)])
+
+
+async def kill_tenant(
+    conn: asyncpg.Connection,
+    project_id: str,
+    *,
+    reason: str,
+    budget_revision: str,
+    now: dt.datetime,
+    service: str,
+) -> int | None:
+    """Trip the tenant's kill switch: every active run of the project is cancelled
+    (`E-BUDGET-KILLED`) and one `budget.tenant_killed` is appended. Returns how many runs
+    were cancelled; None, writing nothing, when the switch was tripped already.
+
+    Call it in a transaction of its own that holds no run or ledger row yet (after a
+    step's commit, never inside it): it locks every active run of the tenant, and a
+    transaction already holding one run while another step of the tenant waits on the
+    ledger would deadlock with it."""
+    if await budget_ledger.kill(conn, project_id, reason) is None:
+        return None
+    rows = await conn.fetch(
+        f"SELECT {runs.COLUMNS} FROM runs WHERE project_id = $1 AND state NOT IN {runs.TERMINAL} "
+        "ORDER BY run_id FOR UPDATE",
+        project_id,
+    )
+    actor = f"service:{service}"
+    cancelled = await cancel_runs(
+        conn,
+        [runs.run_of(row) for row in rows],
+        code=E_BUDGET_KILLED.code,
+        reason=reason,
+        actor=actor,
+        now=now,
+        service=service,
+    )
+    killed = TenantKilled(code=E_BUDGET_KILLED.code, reason=reason, budget_revision=budget_revision)
+    await append_budget_event(
+        conn, killed, project_id=project_id, actor=actor, now=now, service=service
+    )
+    return len(cancelled)
+
+
+async def reset_tenant(
+    conn: asyncpg.Connection,
+    project_id: str,
+    *,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    service: str,
+) -> bool:
+    """Reset a tripped kill switch and append `budget.tenant_reset`; False, writing
+    nothing, when the switch was not tripped. Cancelled runs stay cancelled."""
+    if await budget_ledger.reset(conn, project_id) is None:
+        return False
+    reset = TenantReset(actor=actor, reason=reason)
+    await append_budget_event(
+        conn, reset, project_id=project_id, actor=actor, now=now, service=service
+    )
+    return True
