@@ -195,8 +195,9 @@ async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
         assert answer.payload.result == {"service": service, "status": "healthy", "checks": 3}
         assert answer.payload.revisions == (gateway.tool_revision,)
         assert_answers(answer, asked)
-    # Both calls (and any other call of this module) went through one stdio session.
-    assert gateway.executor.sessions.opened == {"demo": 1}
+    # Both calls (and any other call of the project) went through one stdio session.
+    # (The shared broker also holds other modules' calls, of projects of their own.)
+    assert gateway.executor.sessions.opened_for[(project, "demo")] == 1
     rows = await gateway.pool.fetch(
         "SELECT status, started_at, finished_at, claimed_by FROM tool_calls WHERE run_id = $1",
         run_id,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,14 +31,14 @@ from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context
 from awooop.infra.postgres import event_store
-from awooop.runtime import kill_switch
+from awooop.runtime import kill_switch, step_requests
 from awooop.runtime.adapters import chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
-from awooop.runtime.domain.machines import machine_for
+from awooop.runtime.domain.machines import Machine, machine_for
 from awooop.runtime.domain.outbound import messages_for
-from awooop.runtime.domain.prompt import Exchange, NewTurn, conversation, tool_specs
+from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.recording import record, record_outbound
 from awooop.runtime.domain.run import (
     Decision,
@@ -52,7 +52,7 @@ from awooop.runtime.domain.run import (
     refusing_illegal,
 )
 from awooop.runtime.domain.scripted import ScriptedChat
-from awooop.runtime.providers import ProviderCatalogue, model_of
+from awooop.runtime.providers import ProviderCatalogue
 from awooop.runtime.structured_output import SchemaRefused, StructuredAnswer, complete_structured
 from awooop.security.tenant_credentials import CredentialMissing
 
@@ -156,8 +156,10 @@ class StepExecutor:
                     conn, run, fail(planned.run, E_LLM_CREDENTIAL.code, missing.reason)
                 )
             if isinstance(provider, ScriptedChat):
-                return await self._scripted(conn, run, planned, provider, now)
-            request = await self._request(conn, planned)
+                return await self._scripted(conn, run, machine, planned, provider, now)
+            request = await step_requests.remote(
+                conn, self._contracts.view, planned, DEFAULT_MAX_TOKENS
+            )
             hold = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
             if isinstance(hold, Decision):
                 return await self._save(conn, run, hold)
@@ -165,50 +167,22 @@ class StepExecutor:
             return RemoteCall(planned, request, hold, provider)
 
     async def _scripted(
-        self, conn: asyncpg.Connection, run: Run, plan: StepPlan, chat: ScriptedChat, now: Any
+        self,
+        conn: asyncpg.Connection,
+        run: Run,
+        machine: Machine,
+        plan: StepPlan,
+        chat: ScriptedChat,
+        now: dt.datetime,
     ) -> Lease | None:
-        messages = conversation(plan.agent, (), "", ())
-        request = StepRequest(
-            model="scripted",
-            messages=messages,
-            tools=(),
-            max_tokens=DEFAULT_MAX_TOKENS,
-            timeout_seconds=plan.agent.step_timeout_seconds,
-            step=plan.number,
-            last_result=run.last_result,
-        )
-        output = chat.answer(request)
+        output = chat.answer(step_requests.scripted(plan, DEFAULT_MAX_TOKENS))
         charged = await self._budget.charge(conn, plan, output, now)
         if isinstance(charged, Decision):
             return await self._save(conn, run, charged)
-        revision = machine_for(self._contracts.view, run.project_id).revision
         decision = refusing_illegal(
-            run, revision, lambda _r: decide_output(plan, output, charged, now)
+            run, machine.revision, lambda _r: decide_output(plan, output, charged, now)
         )
         return await self._save(conn, run, decision)
-
-    async def _request(self, conn: asyncpg.Connection, plan: StepPlan) -> StepRequest:
-        run, agent = plan.run, plan.agent
-        message, history = await chat_turns.run_message_and_history(
-            conn, run.run_id, agent.history_turns
-        )
-        exchanges = await _exchanges(conn, run.run_id)
-        view = self._contracts.view
-        schemas = {}
-        for grant in agent.tools:
-            tool = view.tool(run.project_id, grant.name)
-            if tool is not None:
-                schemas[grant.name] = (tool.document.description, tool.document.input_schema)
-        return StepRequest(
-            model=model_of(agent),
-            messages=conversation(agent, history, message, exchanges),
-            tools=tool_specs(agent, schemas),
-            max_tokens=DEFAULT_MAX_TOKENS,
-            timeout_seconds=agent.step_timeout_seconds,
-            output_schema=agent.output_schema,
-            step=plan.number,
-            last_result=run.last_result,
-        )
 
     async def _ask(self, call: RemoteCall) -> StructuredAnswer | SchemaRefused | ProviderError:
         try:
@@ -279,24 +253,6 @@ class StepExecutor:
             lease_to=self.owner if decision.step_due else None,
             lease_seconds=self._lease_seconds,
         )
-
-
-async def _exchanges(conn: asyncpg.Connection, run_id: uuid.UUID) -> list[Exchange]:
-    """The tool calls of the run so far, each with the answer it resumed with."""
-    calls: dict[str, Exchange] = {}
-    for stored in await event_store.load_stream(conn, str(run_id)):
-        envelope = run_events.decode(stored.data)
-        payload = envelope.payload
-        if envelope.event_type == "run.tool_call_requested":
-            calls[payload.call_id] = Exchange(
-                payload.call_id, payload.tool, dict(payload.arguments), None, None
-            )
-        elif envelope.event_type == "run.tool_result_accepted" and payload.call_id in calls:
-            asked = calls[payload.call_id]
-            calls[payload.call_id] = Exchange(
-                asked.call_id, asked.tool, asked.arguments, payload.outcome, payload.result
-            )
-    return list(calls.values())
 
 
 def _usage(call: RemoteCall, outcome: StructuredAnswer | SchemaRefused | ProviderError) -> Usage:

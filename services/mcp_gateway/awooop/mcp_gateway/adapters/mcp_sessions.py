@@ -58,7 +58,7 @@ def tool_answer(result: CallToolResult) -> ToolAnswer:
 
 class McpSessionPool:
     """Calls tools over one reused session per (project, provider, transport); `opened`
-    counts sessions opened, by provider."""
+    counts sessions opened, by provider, and `opened_for` by (project, provider)."""
 
     def __init__(self, *, open_timeout: float = 20.0, call_timeout: float = 30.0) -> None:
         self._open_timeout = open_timeout
@@ -66,6 +66,7 @@ class McpSessionPool:
         self._sessions: dict[SessionKey, ProviderSession] = {}
         self._opening: dict[SessionKey, asyncio.Lock] = {}
         self.opened: Counter[str] = Counter()
+        self.opened_for: Counter[tuple[str, str]] = Counter()
 
     async def call(self, project_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolAnswer:
         """Call `tool` (its provider's own tool name) with `arguments` for `project_id`.
@@ -102,6 +103,7 @@ class McpSessionPool:
             await session.open()
             self._sessions[key] = session
             self.opened[tool.provider] += 1
+            self.opened_for[(key[0], tool.provider)] += 1
             return session
 
     async def close(self) -> None:
