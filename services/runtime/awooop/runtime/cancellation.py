@@ -23,7 +23,7 @@ from awooop.contracts.events.payloads.run import RunCancelled
 from awooop.contracts.records.envelope import Envelope
 from awooop.contracts.registries.errors import E_RUN_CANCELLED
 from awooop.infra.postgres import event_store
-from awooop.runtime.adapters import run_events, runs
+from awooop.runtime.adapters import budget_ledger, run_events, runs
 from awooop.runtime.domain.recording import record
 from awooop.runtime.domain.run import Decision, Run
 
@@ -79,44 +79,8 @@ async def cancel_runs(
         [run.version for run in cancelled],
         last_events,
     )
-    await settle_reserved(conn, [run.run_id for run in cancelled])
+    await budget_ledger.settle_in_full(conn, [run.run_id for run in cancelled])
     return cancelled
-
-
-# Every `reserved` reservation of the runs is settled at what it reserved; the ledger rows
-# it debited are locked in key order first (materialized, as budget_ledger's settle does),
-# so this statement cannot deadlock with a reservation or a settle of the same scopes.
-_SETTLE_RESERVED = """
-WITH r AS (
-    UPDATE budget_reservations SET state = 'settled', settled_tokens = tokens,
-                                   settled_cost = cost
-    WHERE run_id = ANY($1::uuid[]) AND state = 'reserved'
-    RETURNING scope_keys, tokens, cost
-), debits AS (
-    SELECT k AS scope_key, sum(r.tokens) AS tokens, sum(r.cost) AS cost
-    FROM r CROSS JOIN LATERAL unnest(r.scope_keys) AS k GROUP BY k
-), locked AS MATERIALIZED (
-    SELECT l.scope_key FROM budget_ledger l JOIN debits d ON d.scope_key = l.scope_key
-    ORDER BY l.scope_key COLLATE "C" FOR UPDATE OF l
-), moved AS (
-    UPDATE budget_ledger l SET
-        reserved_tokens = l.reserved_tokens - d.tokens,
-        reserved_cost = l.reserved_cost - d.cost,
-        settled_tokens = l.settled_tokens + d.tokens,
-        settled_cost = l.settled_cost + d.cost
-    FROM debits d JOIN locked USING (scope_key)
-    WHERE l.scope_key = d.scope_key
-    RETURNING l.scope_key
-)
-SELECT count(*) FROM r"""
-
-
-async def settle_reserved(conn: asyncpg.Connection, run_ids: Sequence[uuid.UUID]) -> int:
-    """Settle every `reserved` reservation of `run_ids` at its full amount, in one
-    statement; how many there were. Only for runs the caller holds locked."""
-    if not run_ids:
-        return 0
-    return int(await conn.fetchval(_SETTLE_RESERVED, list(run_ids)))
 
 
 async def cancel_run(

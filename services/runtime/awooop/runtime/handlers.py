@@ -17,7 +17,6 @@ from typing import Protocol
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
-from awooop.runtime import cancellation
 from awooop.runtime.adapters import batch_writes, budget_ledger, queues, run_batch
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.domain.batch import (
@@ -93,7 +92,7 @@ class RuntimeProcessor(EventProcessor):
             lease_seconds=self._pool.lease_seconds,
         )
         # An interrupted run's call may have been made: its reservations count as spent.
-        await cancellation.settle_reserved(conn, writes.cancelled)
+        await budget_ledger.settle_in_full(conn, writes.cancelled)
         if leased:
             context.after_commit(lambda: self._submit(leased))
 

@@ -1,7 +1,7 @@
 """Charging a local step: its usage is known before it commits, so it is debited as
 settled at once, in one statement, with no reservation row.
 
-The statement is `budget_ledger`'s reservation upsert with `settled` in place of
+The statement is `budget_ledger.debit_statement` into `settled` instead of
 `reserved`: rows locked in `scope_key` order (`COLLATE "C"`), an existing row taken
 only when its limits still cover everything it holds plus the charge (evaluated on the
 newest row version under its lock), a new row only when the charge fits from nothing.
@@ -21,27 +21,7 @@ from awooop.runtime.adapters import budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused
 from awooop.runtime.domain.budget import ScopeLimit, Spent
 
-_CHARGE = """
-INSERT INTO budget_ledger AS l (scope_key, project_id, scope, subject, period, period_key,
-                                limit_tokens, limit_cost, settled_tokens, settled_cost)
-SELECT k.scope_key, $1, k.scope, k.subject, k.period, k.period_key, k.limit_tokens,
-       k.limit_cost, $9::bigint, $10::numeric
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-            $8::numeric[]) AS k(scope_key, scope, subject, period, period_key, limit_tokens,
-                                limit_cost)
-WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
-  AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
-  AND NOT EXISTS (SELECT 1 FROM budget_kills WHERE project_id = $1 AND killed)
-ORDER BY k.scope_key COLLATE "C"
-ON CONFLICT (scope_key) DO UPDATE SET
-    limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
-    settled_tokens = l.settled_tokens + EXCLUDED.settled_tokens,
-    settled_cost = l.settled_cost + EXCLUDED.settled_cost
-WHERE (EXCLUDED.limit_tokens IS NULL
-       OR l.reserved_tokens + l.settled_tokens + EXCLUDED.settled_tokens <= EXCLUDED.limit_tokens)
-  AND (EXCLUDED.limit_cost IS NULL
-       OR l.reserved_cost + l.settled_cost + EXCLUDED.settled_cost <= EXCLUDED.limit_cost)
-RETURNING l.scope_key, l.scope, l.settled_tokens, l.settled_cost"""
+_CHARGE = budget_ledger.debit_statement("settled")
 
 # Refusal path only: take back what the upsert added to the rows it holds locked.
 _UNDO = """

@@ -117,9 +117,15 @@ async def held(conn: asyncpg.Connection, run_id: uuid.UUID, step: int) -> Reserv
 # READ COMMITTED, ON CONFLICT DO UPDATE waits for a concurrent writer's row lock and
 # evaluates its WHERE on the version that writer committed, so two reservations can
 # never both fit in the room left for one.
-_RESERVE = """
+def debit_statement(column: Literal["reserved", "settled"]) -> str:
+    """The conditional upsert that adds an amount to `<column>_tokens`/`<column>_cost` of
+    every scope passed ($1 project; $2..$8 the scopes' keys, parts and limits; $9 tokens,
+    $10 cost), in key order, or to none that cannot fund it; a killed tenant's scopes
+    take nothing. Returns each debited row's key, scope and settled totals."""
+    tokens, cost = f"{column}_tokens", f"{column}_cost"
+    return f"""
 INSERT INTO budget_ledger AS l (scope_key, project_id, scope, subject, period, period_key,
-                                limit_tokens, limit_cost, reserved_tokens, reserved_cost)
+                                limit_tokens, limit_cost, {tokens}, {cost})
 SELECT k.scope_key, $1, k.scope, k.subject, k.period, k.period_key, k.limit_tokens,
        k.limit_cost, $9::bigint, $10::numeric
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
@@ -131,13 +137,16 @@ WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
 ORDER BY k.scope_key COLLATE "C"
 ON CONFLICT (scope_key) DO UPDATE SET
     limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
-    reserved_tokens = l.reserved_tokens + EXCLUDED.reserved_tokens,
-    reserved_cost = l.reserved_cost + EXCLUDED.reserved_cost
+    {tokens} = l.{tokens} + EXCLUDED.{tokens},
+    {cost} = l.{cost} + EXCLUDED.{cost}
 WHERE (EXCLUDED.limit_tokens IS NULL
-       OR l.reserved_tokens + l.settled_tokens + EXCLUDED.reserved_tokens <= EXCLUDED.limit_tokens)
+       OR l.reserved_tokens + l.settled_tokens + EXCLUDED.{tokens} <= EXCLUDED.limit_tokens)
   AND (EXCLUDED.limit_cost IS NULL
-       OR l.reserved_cost + l.settled_cost + EXCLUDED.reserved_cost <= EXCLUDED.limit_cost)
-RETURNING l.scope_key"""
+       OR l.reserved_cost + l.settled_cost + EXCLUDED.{cost} <= EXCLUDED.limit_cost)
+RETURNING l.scope_key, l.scope, l.settled_tokens, l.settled_cost"""
+
+
+_RESERVE = debit_statement("reserved")
 
 # Refusal path only: take back what the upsert added (rows it holds locked already), drop
 # the reservation row, and read the refusing scope (locked too, when it exists).
@@ -271,6 +280,23 @@ async def settle(
         if row["scope"] == "tenant"
     }
     return Settled(rows[0]["step_tokens"], rows[0]["step_cost"], spent, recorded=True)
+
+
+async def settle_in_full(conn: asyncpg.Connection, run_ids: Sequence[uuid.UUID]) -> int:
+    """Settle every `reserved` reservation of `run_ids` at its whole amount (a cancelled
+    run's call may have been made), in one statement; how many there were."""
+    if not run_ids:
+        return 0
+    settled = await conn.fetchval(
+        "WITH r AS (UPDATE budget_reservations SET state = 'settled', "
+        "  settled_tokens = tokens, settled_cost = cost "
+        "  WHERE run_id = ANY($1::uuid[]) AND state = 'reserved' "
+        "  RETURNING scope_keys, tokens, cost, settled_tokens, settled_cost)"
+        + _MOVE
+        + " SELECT count(*) FROM r",
+        list(run_ids),
+    )
+    return int(settled)
 
 
 async def release(conn: asyncpg.Connection, run_id: uuid.UUID) -> int:
