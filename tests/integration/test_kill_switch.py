@@ -334,3 +334,39 @@ async def test_steps_that_spend_the_tenant_trip_its_switch_and_a_reset_lets_runs
 
     await wait_for(waiting, within=30, message="the run after the reset")
     assert await _states(pool, [after.event_id]) == ["waiting_tool"]
+
+
+async def test_a_step_its_run_scope_cannot_fund_fails_the_run_and_trips_the_scope(
+    kafka_ready: StackUrls, runner: ServiceRunner
+) -> None:
+    project = unique("kt")
+    tiny = {
+        "family": "budget",
+        "schema_version": 1,
+        "limits": [{"scope": "run", "period": "run", "max_tokens": 5}],
+        "prices": [],
+        "currency": "USD",
+        "kill_switch_at": "0.9",
+    }
+    await publish_contracts(
+        kafka_ready.settings(), project, {**demo_documents(project), "budget": tiny}
+    )
+    assert runner.contracts is not None
+    assert runner.pool is not None
+    view, pool = runner.contracts, runner.pool
+    await wait_for(
+        lambda: view.view.budget(project) is not None, within=20, message="the budget read"
+    )
+    async with TopicReader(kafka_ready.kafka, Topics.BUDGET_EVENTS.name) as budget_events:
+        sent = message(project, "1", "is checkout healthy?")
+        await send(kafka_ready, Topics.INGRESS_EVENTS.name, f"{project}:1", sent)
+        seen = await budget_events.until(
+            lambda s: any(e.project_id == project for e in s), within=30
+        )
+    (tripped,) = [e for e in seen if e.project_id == project]
+    assert tripped.event_type == "budget.scope_tripped"
+    assert tripped.payload.scope_key == f"{project}|run|{sent.event_id}|run|"
+    events = await _events(pool, str(sent.event_id))
+    assert [e.event_type for e in events] == ["run.started", "run.failed"]
+    assert events[-1].payload.code == "E-BUDGET-REFUSED"
+    assert await _states(pool, [sent.event_id]) == ["failed"]

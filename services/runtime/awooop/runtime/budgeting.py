@@ -13,12 +13,14 @@ and settles it in the same transaction. A project with no active budget is unbud
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
 import asyncpg
 
+from awooop.contracts.events.payloads.budget import ScopeTripped
 from awooop.contracts.events.payloads.run import RunCancelled, StepReport
 from awooop.contracts.families.budget import Budget, Price
 from awooop.contracts.registries.errors import (
@@ -27,9 +29,11 @@ from awooop.contracts.registries.errors import (
     E_BUDGET_UNPRICED,
 )
 from awooop.infra.contracts.reader import ContractSource
+from awooop.runtime import kill_switch
 from awooop.runtime.adapters import budget_charges, budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
+    ScopeLimit,
     Spent,
     cap_max_tokens,
     count_tokens,
@@ -68,8 +72,9 @@ class Usage:
 class StepBudget:
     """Reserves, charges and settles steps under each project's active budget."""
 
-    def __init__(self, contracts: ContractSource) -> None:
+    def __init__(self, contracts: ContractSource, service: str = "runtime") -> None:
         self._contracts = contracts
+        self._service = service
 
     def begin_step(self) -> None:
         """Start noting the tenants this step's charges take across their kill share (per
@@ -112,9 +117,7 @@ class StepBudget:
         left = await budget_ledger.remaining(conn, scopes)
         short = starved(prompt, price, left)
         if short:
-            for scope in scopes:
-                if scope.key in short:
-                    await budget_ledger.trip(conn, scope)
+            await self._trip(conn, run.project_id, [s for s in scopes if s.key in short], now)
             return fail(run, E_BUDGET_REFUSED.code, f"scope {short[0]} cannot fund a step")
         max_tokens = cap_max_tokens(wanted, prompt, price, left)
         need = estimate(price, prompt, max_tokens)
@@ -148,6 +151,8 @@ class StepBudget:
         tokens, cost = output.tokens_in + output.tokens_out, step_cost(price, *_io(usage))
         charged = await budget_charges.charge(conn, run.project_id, scopes, tokens, cost)
         if isinstance(charged, Refused):
+            refusing = [scope for scope in scopes if scope.key == charged.scope_key]
+            await self._trip(conn, run.project_id, refusing, now)
             return _refused(plan, charged)
         before = {
             key: Spent(spent.tokens - tokens, spent.cost - cost)
@@ -156,6 +161,34 @@ class StepBudget:
         if kill_due(budget, charged.tenant_spent, scopes) and not kill_due(budget, before, scopes):
             _note_crossing(run.project_id)
         return report(plan, usage, cost, 0, tokens)
+
+    async def _trip(
+        self,
+        conn: asyncpg.Connection,
+        project_id: str,
+        scopes: Sequence[ScopeLimit],
+        now: dt.datetime,
+    ) -> None:
+        """Mark scopes that cannot fund a step; each one tripped now is announced once."""
+        revision = self._contracts.view.budget(project_id)
+        for scope in scopes:
+            if await budget_ledger.trip(conn, scope) and revision is not None:
+                period_key = scope.parts[4]
+                tripped = ScopeTripped(
+                    scope_key=scope.key,
+                    scope=scope.scope,
+                    period=scope.period,
+                    period_key=period_key,
+                    budget_revision=revision.ref,
+                )
+                await kill_switch.append_budget_event(
+                    conn,
+                    tripped,
+                    project_id=project_id,
+                    actor=RUNTIME_ACTOR,
+                    now=now,
+                    service=self._service,
+                )
 
     async def settle(
         self,

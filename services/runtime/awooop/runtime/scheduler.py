@@ -73,7 +73,7 @@ class StepPool:
             owner=owner,
             contracts=contracts,
             providers=providers or ProviderCatalogue(),
-            budget=StepBudget(contracts),
+            budget=StepBudget(contracts, service),
             clock=clock,
             service=service,
             lease_seconds=lease_seconds,
