@@ -308,6 +308,8 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "run.message_rejected",
         "run.message_queued",
         "run.transition_refused",
+        "run.approval_awaited",
+        "gateway.approval_required",
         "gateway.tool_call_failed",
         "contract.draft_created",
         "contract.published",

@@ -27,7 +27,10 @@ from awooop.runtime.domain.run import (
     Decision,
     Run,
     accept_tool_result,
+    await_approval,
     give_up,
+    interrupt,
+    queue_double_text,
     reject_double_text,
     start_run,
     take_step,
@@ -53,6 +56,9 @@ actions = st.lists(
         st.tuples(st.just("answer"), st.sampled_from(["succeeded", "blocked", "failed"])),
         st.just(("stray answer",)),
         st.just(("double text",)),
+        st.just(("approval asked",)),
+        st.just(("queued text",)),
+        st.just(("interrupt",)),
         st.tuples(st.just("give up"), st.booleans()),
     ),
     max_size=12,
@@ -89,6 +95,12 @@ def decide(run: Run, agent: Agent, action: tuple[Any, ...]) -> Decision | None:
         return accept_tool_result(run, "another-call", "succeeded", {"status": "ok"})
     if kind == "double text":
         return reject_double_text(run, uuid.uuid4()) if run.active else None
+    if kind == "approval asked":
+        return await_approval(run, run.pending_call_id or "-", "a" * 64)
+    if kind == "queued text":
+        return queue_double_text(run, uuid.uuid4()) if run.active else None
+    if kind == "interrupt":
+        return interrupt(run, uuid.uuid4()) if run.active else None
     return give_up(run, timed_out=action[1]) if run.active else None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from awooop.contracts.events.payloads.gateway import ToolCallSucceeded
+from awooop.contracts.events.payloads.gateway import ApprovalRequired, ToolCallSucceeded
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.families.runtime_run_state import standard_document
 from awooop.contracts.records.envelope import Envelope, new_trace_id
@@ -339,3 +339,32 @@ def test_a_table_that_could_keep_a_run_from_ending_is_not_used() -> None:
         service="rt",
     )
     assert [e.event_type for e in writes.events] == ["run.tool_result_accepted"]
+
+
+def _approval_required(run: Run) -> Envelope[Any]:
+    call_id = run.pending_call_id or ""
+    return new_envelope(
+        ApprovalRequired(call_id=call_id, tool="status__demo", action_hash="a" * 64, revisions=()),
+        occurred_at=NOW,
+        project_id=PROJECT,
+        stream_type="tool_call",
+        stream_id=call_id,
+        stream_seq=1,
+        trace_id=new_trace_id(),
+        correlation_id=str(run.run_id),
+        actor="service:mcp_gateway",
+        producer="mcp_gateway",
+    )
+
+
+def test_a_call_held_for_approval_makes_its_run_wait_and_its_outcome_resumes_it() -> None:
+    run = waiting_run()
+    call_id = run.pending_call_id or ""
+    held = fold([run], [_approval_required(run)])
+    (awaited,) = held.events
+    assert (awaited.event_type, awaited.payload.call_id) == ("run.approval_awaited", call_id)
+    waiting = held.updates[run.run_id]
+    assert (waiting.run.state, waiting.saved, waiting.due) == ("waiting_approval", True, False)
+    resumed = fold([waiting.run], [outcome(run.run_id, call_id)])
+    assert [e.event_type for e in resumed.events] == ["run.tool_result_accepted"]
+    assert resumed.updates[run.run_id].run.state == "running"

@@ -34,6 +34,7 @@ STEPS: Mapping[str, Step] = {
     "gateway.tool_call_succeeded": tool_outcome("succeeded"),
     "gateway.tool_call_blocked": tool_outcome("blocked"),
     "gateway.tool_call_failed": tool_outcome("failed"),
+    "gateway.approval_required": BatchFold.approval_required,
 }
 
 

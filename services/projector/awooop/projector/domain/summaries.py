@@ -72,6 +72,19 @@ def _message_rejected(p: Any) -> Summary:
     }
 
 
+def _approval_awaited(p: Any) -> Summary:
+    return {"text": "waiting for an approval", "call_id": p.call_id}
+
+
+def _approval_required(p: Any) -> Summary:
+    return {
+        "text": f"tool {p.tool} needs an approval",
+        "call_id": p.call_id,
+        "tool": p.tool,
+        "revisions": list(p.revisions),
+    }
+
+
 def _message_queued(p: Any) -> Summary:
     return {
         "text": "message queued behind the active run",
@@ -154,6 +167,8 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "run.tool_result_accepted": _tool_result_accepted,
     "run.message_rejected": _message_rejected,
     "run.message_queued": _message_queued,
+    "run.approval_awaited": _approval_awaited,
+    "gateway.approval_required": _approval_required,
     "run.transition_refused": _transition_refused,
     "run.completed": _run_completed,
     "run.failed": _run_failed,

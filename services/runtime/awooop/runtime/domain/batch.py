@@ -22,9 +22,11 @@ from awooop.runtime.domain.outbound import messages_for
 from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.recording import record, record_outbound
 from awooop.runtime.domain.run import (
+    WAITING_FOR_CALL,
     Decision,
     Run,
     accept_tool_result,
+    await_approval,
     interrupt,
     queue_double_text,
     refusing_illegal,
@@ -201,7 +203,7 @@ class BatchFold:
         if known is None:
             return
         call_id, result = env.payload.call_id, result_of(env.payload)
-        if known.state != "waiting_tool" or known.pending_call_id != call_id:
+        if known.state not in WAITING_FOR_CALL or known.pending_call_id != call_id:
             return
 
         def accept(run: Run) -> Decision:
@@ -246,6 +248,24 @@ class BatchFold:
             self._active[subject] = run.run_id
         elif self._active.get(subject) == run.run_id:
             del self._active[subject]
+
+    def approval_required(self, env: Envelope[Any]) -> None:
+        """The gateway holds the run's call for an approval: the run waits for it."""
+        known = self._runs.get(run_id_of(env))
+        if known is None:
+            return
+        call_id, action_hash = env.payload.call_id, env.payload.action_hash
+        if known.state != "waiting_tool" or known.pending_call_id != call_id:
+            return
+
+        def wait(run: Run) -> Decision:
+            decision = await_approval(run, call_id, action_hash)
+            assert decision is not None  # it waits for this very call
+            return decision
+
+        revision = machine_for(self._contracts, known.project_id).revision
+        decision = refusing_illegal(known, revision, wait)
+        self._apply(decision, known, env, saved=decision.run is not known)
 
 
 Step = Callable[[BatchFold, Envelope[Any]], None]

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from awooop.contracts.events.payloads.run import (
+    ApprovalAwaited,
     MessageQueued,
     MessageRejected,
     RunCancelled,
@@ -78,6 +79,8 @@ def _state_after(run: Run, payload: Any) -> str:
         return "waiting_tool"
     if isinstance(payload, ToolResultAccepted):
         return "running"
+    if isinstance(payload, ApprovalAwaited):
+        return "waiting_approval"
     if isinstance(payload, RunCompleted):
         return "completed"
     if isinstance(payload, RunFailed):
@@ -99,6 +102,8 @@ def _apply(run: Run, payload: Any) -> Run:
         return through.moved(through.state, step=run.step + 1, pending_call_id=payload.call_id)
     if isinstance(payload, ToolResultAccepted):
         return run.moved(run.state, pending_call_id=None, last_result=payload.result)
+    if isinstance(payload, ApprovalAwaited):
+        return run.moved("running")  # as `await_approval` decided it
     if isinstance(payload, RunCompleted):
         through = run.moved("running") if run.state == "pending" else run
         return through.moved(through.state, step=run.step + 1)

@@ -19,6 +19,7 @@ from typing import Any
 
 from awooop.contracts.events.payloads.ingress import MessageReceived
 from awooop.contracts.events.payloads.run import (
+    ApprovalAwaited,
     MessageQueued,
     MessageRejected,
     RunCancelled,
@@ -274,9 +275,24 @@ def fail(run: Run, code: str, reason: str, report: StepReport | None = None) -> 
     return Decision(run.moved("failed"), (RunFailed(code=code, reason=reason, step=report),))
 
 
-def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Decision | None:
-    """The answer to the call the run waits for resumes it; any other answer is ignored."""
+WAITING_FOR_CALL = ("waiting_tool", "waiting_approval")
+
+
+def await_approval(run: Run, call_id: str, action_hash: str) -> Decision | None:
+    """The gateway holds the call the run waits for until it is approved: the run waits
+    for approval; an approval asked for any other call is ignored."""
     if run.state != "waiting_tool" or run.pending_call_id != call_id:
+        return None
+    awaited = ApprovalAwaited(call_id=call_id, action_hash=action_hash)
+    # The table has no waiting_tool -> waiting_approval: the run takes the gateway's
+    # answer (running) and waits for the approval it asks for.
+    return Decision(run.moved("running").moved("waiting_approval"), (awaited,))
+
+
+def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Decision | None:
+    """The answer to the call the run waits for (whether or not it waited for an approval)
+    resumes it; any other answer is ignored."""
+    if run.state not in WAITING_FOR_CALL or run.pending_call_id != call_id:
         return None
     accepted = ToolResultAccepted(call_id=call_id, outcome=outcome, result=result)
     resumed = run.moved("running", pending_call_id=None, last_result=result)

@@ -48,5 +48,18 @@ class ToolCallFailed(EventPayload):
     reason: Annotated[str, Field(max_length=4096)]
 
 
+@register_payload("gateway.approval_required", 1)
+class ApprovalRequired(EventPayload):
+    """Gate 5 holds the call back until an approval bound to exactly this call is granted:
+    ``action_hash`` is the SHA-256 (hex) of the canonical JSON of the action the approval
+    must name. The run waits for the call's later outcome."""
+
+    call_id: CallId
+    tool: Annotated[str, Field(min_length=1, max_length=128)]
+    action_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    revisions: Revisions
+    """The tool and policy revisions the gates read."""
+
+
 register_upcaster("gateway.tool_call_succeeded", 1)(revisions_from_v1)
 register_upcaster("gateway.tool_call_blocked", 1)(revisions_from_v1)

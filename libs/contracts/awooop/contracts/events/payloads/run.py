@@ -93,6 +93,15 @@ class ToolResultAccepted(EventPayload):
     result: dict[str, Any] | str | None
 
 
+@register_payload("run.approval_awaited", 1)
+class ApprovalAwaited(EventPayload):
+    """The gateway asked for an approval of the call the run waits for: the run waits in
+    ``waiting_approval`` until that call's outcome (run after a grant, or refused)."""
+
+    call_id: CallId
+    action_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 @register_payload("run.message_rejected", 1)
 class MessageRejected(EventPayload):
     """A message arrived while the subject's run was active and the agent rejects double texts.
