@@ -231,3 +231,55 @@ def _blocked(request: Envelope[Any]) -> Envelope[Any]:
         revisions=(request.payload.revisions[0],),
     )
     return gateway_answer(request, blocked)
+
+
+async def test_a_run_timing_out_mid_call_counts_its_reservation_as_spent(
+    kafka_ready: StackUrls, runtime: ServiceRunner, llm: FakeLLM
+) -> None:
+    """The model never answers before the run's timeout: the timeout ends the run, and the
+    step's reservation is settled whole (the call may have cost it), never left reserved."""
+    budget = {
+        "family": "budget",
+        "schema_version": 1,
+        "limits": [{"scope": "tenant", "period": "daily", "max_tokens": 1_000_000}],
+        "prices": [{"model": "fake-model", "input_per_million": "1", "output_per_million": "2"}],
+        "currency": "USD",
+        "kill_switch_at": "0.9",
+    }
+    project = unique("rtl")
+    os.environ[env_variable_name(project, "LLM_KEY")] = KEY
+    documents = {
+        "demo-agent": _llm_agent(llm.base_url, run_timeout_seconds=2, step_timeout_seconds=2),
+        "status": status_tool_body(),
+        "budget": budget,
+    }
+    await publish_contracts(kafka_ready.settings(), project, documents)
+    await _wait_for_view(runtime, project)
+    assert runtime.contracts is not None
+    for _ in range(200):
+        if runtime.contracts.view.budget(project) is not None:
+            break
+        await asyncio.sleep(0.05)
+    llm.stall()
+    try:
+        async with TopicReader(kafka_ready.kafka, Topics.RUN_EVENTS.name) as reader:
+            sent = await _say(kafka_ready, project, "12", "slow one", "12")
+            run_id = str(sent.event_id)
+            seen = await reader.until(
+                lambda s: any(
+                    e.correlation_id == run_id and e.event_type == "run.timed_out" for e in s
+                )
+            )
+    finally:
+        llm.release()
+    assert _of(seen, run_id, "run.timed_out").payload.code == "E-RUN-TIMEOUT"
+    assert runtime.pool is not None
+    rows = await runtime.pool.fetch(
+        "SELECT state, tokens, settled_tokens FROM budget_reservations WHERE run_id = $1",
+        sent.event_id,
+    )
+    assert [(r["state"], r["settled_tokens"]) for r in rows] == [("settled", rows[0]["tokens"])]
+    reserved = await runtime.pool.fetchval(
+        "SELECT sum(reserved_tokens) FROM budget_ledger WHERE project_id = $1", project
+    )
+    assert reserved == 0

@@ -368,3 +368,31 @@ def test_a_call_held_for_approval_makes_its_run_wait_and_its_outcome_resumes_it(
     resumed = fold([waiting.run], [outcome(run.run_id, call_id)])
     assert [e.event_type for e in resumed.events] == ["run.tool_result_accepted"]
     assert resumed.updates[run.run_id].run.state == "running"
+
+
+def test_a_message_replayed_long_after_its_run_started_changes_nothing() -> None:
+    """Past the inbox horizon a message can arrive again: its run is found by its id, and
+    no double-texting rule acts on the subject's current run."""
+    old, current = message(), waiting_run()
+    started = Run(**{**current.__dict__, "run_id": old.event_id, "state": "completed"})
+    writes = fold_batch(
+        [started, current], [old], STEPS, contracts=_with_rule("interrupt"), now=NOW, service="rt"
+    )
+    assert writes.events == []
+    assert writes.updates == {}
+    assert writes.inserts == {}
+
+
+def test_a_message_replayed_while_it_still_waits_in_its_queue_is_not_queued_twice() -> None:
+    waiting, current = message(), waiting_run()
+    writes = fold_batch(
+        [current],
+        [waiting],
+        STEPS,
+        contracts=_with_rule("enqueue"),
+        now=NOW,
+        service="rt",
+        queued=[Queued(waiting, seq=3)],
+    )
+    assert writes.events == []
+    assert writes.enqueued == []

@@ -112,8 +112,11 @@ class StepBudget:
         scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
         prompt = sum(count_tokens(m.content) for m in request.messages)
         held = await budget_ledger.held(conn, run.run_id, plan.number)
-        if held is not None:  # a retried step: its reservation stands
+        if held is not None and held.state == "reserved":  # a retried step: it stands
             return BudgetHold(held.max_tokens, held, price)
+        if held is not None:  # settled or released: it funds no further call
+            reason = f"the reservation of step {plan.number} was {held.state} already"
+            return fail(run, E_BUDGET_REFUSED.code, reason)
         left = await budget_ledger.remaining(conn, scopes)
         short = starved(prompt, price, left)
         if short:

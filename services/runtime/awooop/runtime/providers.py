@@ -3,7 +3,7 @@
 A scripted agent gets a `ScriptedChat` over its script. An OpenAI-compatible one
 gets a client for its `base_url`, with the API key its credential reference
 names inside its own project's namespace (`AWOOOP_TENANT_<PROJECT>_<NAME>`, or
-a file under `AWOOOP_TENANT_SECRETS_DIR/<project>/`): one client per (project,
+a file under `AWOOOP_SECRETS_ROOT/<project>/`): one client per (project,
 base URL, key), so its HTTP connections are kept and reused across steps.
 """
 
@@ -29,7 +29,7 @@ class ProviderCatalogue:
 
     def __init__(self, env: Mapping[str, str] | None = None, max_retries: int = 2) -> None:
         self._env = os.environ if env is None else env
-        root = self._env.get("AWOOOP_TENANT_SECRETS_DIR")
+        root = self._env.get("AWOOOP_SECRETS_ROOT")
         self._secrets_root = Path(root) if root else None
         self._max_retries = max_retries
         self._scripted: dict[str, ScriptedChat] = {}

@@ -147,31 +147,42 @@ class StepPool:
             await asyncio.sleep(self._claim_interval)
 
     async def _timers(self, room: int) -> None:
-        """Start waiting messages of idle subjects; send due progress messages."""
-        async with self._pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    started = await timers.drain_queues(
-                        conn,
-                        self._contracts.view,
-                        now=self._clock(),
-                        service=self._service,
-                        owner=self.owner,
-                        lease_seconds=self.lease_seconds,
-                        limit=max(room, 1),
-                    )
-            except VersionConflict:
-                # A batch started a run for one of these subjects meanwhile: the next
-                # tick sees it active, and its queue waits behind it.
-                started = []
-            async with conn.transaction():
+        """Start waiting messages of idle subjects; send due progress messages.
+
+        An outage propagates (the claim loop backs off); any other failure is logged and
+        the loop goes on, so one bad waiting message never stops claims and timeouts."""
+        try:
+            started = await self._drain(room)
+            for lease in started:
+                self.submit(lease)
+            async with self._pool.acquire() as conn, conn.transaction():
                 sent = await timers.send_progress(
                     conn, now=self._clock(), service=self._service, limit=PROGRESS_PER_TICK
                 )
-        for lease in started:
-            self.submit(lease)
+        except Exception as error:
+            if is_database_outage(error):
+                raise
+            log.error("timers_failed", error=repr(error))
+            return
         if started or sent:
             self._wake_relay()
+
+    async def _drain(self, room: int) -> list[Lease]:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await timers.drain_queues(
+                    conn,
+                    self._contracts.view,
+                    now=self._clock(),
+                    service=self._service,
+                    owner=self.owner,
+                    lease_seconds=self.lease_seconds,
+                    limit=max(room, 1),
+                )
+        except VersionConflict:
+            # A batch started a run for one of these subjects meanwhile: the next tick
+            # sees it active, and its queue waits behind it.
+            return []
 
     async def _work(self) -> None:
         while True:

@@ -20,19 +20,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from awooop.contracts.families.agent import Agent
+from awooop.contracts.families.agent import Agent, ScriptedProvider
 from awooop.contracts.families.run_state_machine import IllegalTransition
 from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
-from awooop.infra.logging import bind_context
+from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres import event_store
+from awooop.infra.postgres.errors import is_database_outage
 from awooop.runtime import kill_switch, step_requests
-from awooop.runtime.adapters import chat_turns, run_events, runs
+from awooop.runtime.adapters import budget_ledger, chat_turns, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
@@ -56,6 +58,11 @@ from awooop.runtime.providers import ProviderCatalogue
 from awooop.runtime.structured_output import SchemaRefused, StructuredAnswer, complete_structured
 from awooop.security.tenant_credentials import CredentialMissing
 
+T = TypeVar("T")
+log = get_logger(__name__)
+
+OUTAGE_BACKOFF = 0.5
+MAX_OUTAGE_BACKOFF = 5.0
 DEFAULT_MAX_TOKENS = 1024
 """Output tokens a step may use when the budget leaves room for them."""
 
@@ -95,6 +102,8 @@ class StepExecutor:
         self._wake_relay = wake_relay
         self.committed = 0
         """Decisions committed (a step that lost its lease commits none)."""
+        self.outage_retries = 0
+        """Commits after an answer (and kills) retried because the database was out."""
 
     async def step(self, pool: asyncpg.Pool, lease: Lease) -> Lease | None:
         """Take the step `lease` is for; the next lease when the run goes on at once."""
@@ -110,26 +119,50 @@ class StepExecutor:
         started = loop.time()
         outcome = await self._ask(prepared)
         latency_ms = int((loop.time() - started) * 1000)
-        async with pool.acquire() as conn, conn.transaction():
-            follow_up = await self._commit(conn, lease, prepared, outcome, latency_ms)
+        # From here on the model has answered: an outage retries the commit alone (never
+        # the call), and the kill of a tenant the step found spent alone.
+
+        async def commit() -> Lease | None:
+            async with pool.acquire() as conn, conn.transaction():
+                return await self._commit(conn, lease, prepared, outcome, latency_ms)
+
+        follow_up = await self._through_outages(commit)
         await self._kill_spent_tenants(pool)
         self._wake_relay()
         return follow_up
+
+    async def _through_outages(self, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()`, retried with capped backoff while the database is out."""
+        backoff = OUTAGE_BACKOFF
+        while True:
+            try:
+                return await work()
+            except Exception as error:
+                if not is_database_outage(error):
+                    raise
+                self.outage_retries += 1
+                log.warning("step_commit_outage", error=repr(error), retry_in=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_OUTAGE_BACKOFF)
 
     async def _kill_spent_tenants(self, pool: asyncpg.Pool) -> None:
         """Trip the kill switch of tenants a committed step found spent, each in its own
         transaction after the step's (which holds its run and ledger rows): every active
         run of the tenant is cancelled. A tenant killed already is left as it is."""
         for project, revision in self._budget.crossed():
-            async with pool.acquire() as conn, conn.transaction():
-                await kill_switch.kill_tenant(
-                    conn,
-                    project,
-                    reason=f"the tenant's spend reached the kill share of budget {revision}",
-                    budget_revision=revision,
-                    now=self._clock(),
-                    service=self._service,
-                )
+
+            async def kill(project: str = project, revision: str = revision) -> None:
+                async with pool.acquire() as conn, conn.transaction():
+                    await kill_switch.kill_tenant(
+                        conn,
+                        project,
+                        reason=f"the tenant's spend reached the kill share of budget {revision}",
+                        budget_revision=revision,
+                        now=self._clock(),
+                        service=self._service,
+                    )
+
+            await self._through_outages(kill)
 
     async def _prepare(self, conn: asyncpg.Connection, lease: Lease) -> RemoteCall | Lease | None:
         held = await runs.holds_lease(conn, lease, self.owner)
@@ -224,6 +257,14 @@ class StepExecutor:
             )
         return await self._save(conn, run, decision)
 
+    def _may_hold_reservation(self, run: Run) -> bool:
+        """Only a remote step of a budgeted project reserves before it commits."""
+        view = self._contracts.view
+        if view.budget(run.project_id) is None:
+            return False
+        pinned = view.at(run.project_id, run.revision, Agent)
+        return pinned is None or not isinstance(pinned.document.provider, ScriptedProvider)
+
     async def _save(self, conn: asyncpg.Connection, run: Run, decision: Decision) -> Lease | None:
         now = self._clock()
         moved, envelopes = record(
@@ -234,6 +275,10 @@ class StepExecutor:
             moved, said, str(moved.version), causation_id=None, now=now, service=self._service
         )
         await event_store.append(conn, run_events.stored([*envelopes, *outbound]))
+        if not moved.active and self._may_hold_reservation(moved):
+            # A run ending otherwise than by its answer (attempts spent, its timeout) may
+            # have made the call its reservation paid for: the reservation counts as spent.
+            await budget_ledger.settle_in_full(conn, [moved.run_id])
         self.committed += 1
         if moved.state == "completed":
             reply = envelopes[-1].payload.reply

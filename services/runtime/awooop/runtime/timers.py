@@ -12,7 +12,7 @@ import datetime as dt
 import asyncpg
 
 from awooop.infra.postgres import event_store
-from awooop.runtime.adapters import batch_writes, budget_ledger, queues, run_events
+from awooop.runtime.adapters import batch_writes, budget_ledger, queues, run_batch, run_events
 from awooop.runtime.adapters.runs import COLUMNS, TERMINAL, Lease, run_of
 from awooop.runtime.domain.batch import BatchFold
 from awooop.runtime.domain.contracts import RunContracts
@@ -37,7 +37,10 @@ async def drain_queues(
         return []
     projects = sorted({head.subject[0] for head in heads})
     killed = frozenset(await budget_ledger.killed(conn, projects))
-    fold = BatchFold([], contracts, now, service, queued=heads, killed=killed)
+    # A head whose run exists already (a message queued twice, past the inbox horizon)
+    # is dequeued without a second run.
+    started = await run_batch.lock_runs(conn, [head.envelope.event_id for head in heads], [])
+    fold = BatchFold(started, contracts, now, service, queued=heads, killed=killed)
     for head in heads:
         fold.drain(head.subject)
 

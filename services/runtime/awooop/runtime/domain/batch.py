@@ -133,6 +133,10 @@ class BatchFold:
         wait starts the oldest of them first, so its messages run in order."""
         subject = (env.project_id, env.payload.platform_subject_id)
         queue = self._queues.get(subject)
+        if env.event_id in self._runs or any(
+            w.envelope.event_id == env.event_id for w in queue or ()
+        ):
+            return  # started or queued long ago by this very message (past the inbox horizon)
         if queue and subject not in self._active:
             head = queue.pop(0)
             if head.seq is not None:
