@@ -112,15 +112,14 @@ async def _reserve_mid_call(pool: asyncpg.Pool, project: str, run_id: uuid.UUID)
 
 
 async def _kill(pool: asyncpg.Pool, project: str) -> int | None:
-    async with pool.acquire() as conn, conn.transaction():
-        return await kill_switch.kill_tenant(
-            conn,
-            project,
-            reason="the tenant spent 90% of its daily budget",
-            budget_revision=REVISION,
-            now=utc_now(),
-            service="runtime",
-        )
+    return await kill_switch.kill_tenant(
+        pool,
+        project,
+        reason="the tenant spent 90% of its daily budget",
+        budget_revision=REVISION,
+        now=utc_now(),
+        service="runtime",
+    )
 
 
 async def test_a_kill_cancels_every_active_run_of_its_tenant_and_no_other(

@@ -223,15 +223,14 @@ async def test_an_operator_resets_a_tripped_kill_switch(api: Api) -> None:
     untripped = await api.post(path, {"reason": "nothing to do"}, roles=("operator",))
     assert untripped.status_code == 200
     assert untripped.json() == {"project_id": api.project, "was_killed": False}
-    async with api.pool.acquire() as conn, conn.transaction():
-        await kill_switch.kill_tenant(
-            conn,
-            api.project,
-            reason="spent",
-            budget_revision="budget@1:abc",
-            now=utc_now(),
-            service="runtime",
-        )
+    await kill_switch.kill_tenant(
+        api.pool,
+        api.project,
+        reason="spent",
+        budget_revision="budget@1:abc",
+        now=utc_now(),
+        service="runtime",
+    )
     reset = await api.post(path, {"reason": "budget raised"}, roles=("operator",))
     assert reset.json() == {"project_id": api.project, "was_killed": True}
     events = await api.events(f"budget:{api.project}")

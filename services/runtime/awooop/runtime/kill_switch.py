@@ -59,7 +59,7 @@ async def append_budget_event(
 
 
 async def kill_tenant(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     project_id: str,
     *,
     reason: str,
@@ -67,35 +67,41 @@ async def kill_tenant(
     now: dt.datetime,
     service: str,
 ) -> int | None:
-    """Trip the tenant's kill switch: every active run of the project is cancelled
-    (`E-BUDGET-KILLED`) and one `budget.tenant_killed` is appended. Returns how many runs
-    were cancelled; None, writing nothing, when the switch was tripped already.
+    """Trip the tenant's kill switch, then cancel every active run of the project
+    (`E-BUDGET-KILLED`). Returns how many runs were cancelled; None, writing nothing,
+    when the switch was tripped already.
 
-    Call it in a transaction of its own that holds no run or ledger row yet (after a
-    step's commit, never inside it): it locks every active run of the tenant, and a
-    transaction already holding one run while another step of the tenant waits on the
-    ledger would deadlock with it."""
-    if await budget_ledger.kill(conn, project_id, reason) is None:
-        return None
-    rows = await conn.fetch(
-        f"SELECT {runs.COLUMNS} FROM runs WHERE project_id = $1 AND state NOT IN {runs.TERMINAL} "
-        "ORDER BY run_id FOR UPDATE",
-        project_id,
-    )
+    Two transactions, in this order. The first trips the switch and appends one
+    `budget.tenant_killed`; once it committed, every debit statement of the tenant is
+    refused (`reserve` and `charge` read the switch), so a run that starts meanwhile
+    spends nothing. The second locks the tenant's active runs (a run whose step charged
+    before the trip committed is visible to it, waited for under its row lock) and
+    cancels them. Call it holding no run or ledger row (after a step's commit)."""
     actor = f"service:{service}"
-    cancelled = await cancel_runs(
-        conn,
-        [runs.run_of(row) for row in rows],
-        code=E_BUDGET_KILLED.code,
-        reason=reason,
-        actor=actor,
-        now=now,
-        service=service,
-    )
-    killed = TenantKilled(code=E_BUDGET_KILLED.code, reason=reason, budget_revision=budget_revision)
-    await append_budget_event(
-        conn, killed, project_id=project_id, actor=actor, now=now, service=service
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        if await budget_ledger.kill(conn, project_id, reason) is None:
+            return None
+        killed = TenantKilled(
+            code=E_BUDGET_KILLED.code, reason=reason, budget_revision=budget_revision
+        )
+        await append_budget_event(
+            conn, killed, project_id=project_id, actor=actor, now=now, service=service
+        )
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT {runs.COLUMNS} FROM runs WHERE project_id = $1 "
+            f"AND state NOT IN {runs.TERMINAL} ORDER BY run_id FOR UPDATE",
+            project_id,
+        )
+        cancelled = await cancel_runs(
+            conn,
+            [runs.run_of(row) for row in rows],
+            code=E_BUDGET_KILLED.code,
+            reason=reason,
+            actor=actor,
+            now=now,
+            service=service,
+        )
     return len(cancelled)
 
 

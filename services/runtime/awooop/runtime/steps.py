@@ -152,15 +152,14 @@ class StepExecutor:
         for project, revision in self._budget.crossed():
 
             async def kill(project: str = project, revision: str = revision) -> None:
-                async with pool.acquire() as conn, conn.transaction():
-                    await kill_switch.kill_tenant(
-                        conn,
-                        project,
-                        reason=f"the tenant's spend reached the kill share of budget {revision}",
-                        budget_revision=revision,
-                        now=self._clock(),
-                        service=self._service,
-                    )
+                await kill_switch.kill_tenant(
+                    pool,
+                    project,
+                    reason=f"the tenant's spend reached the kill share of budget {revision}",
+                    budget_revision=revision,
+                    now=self._clock(),
+                    service=self._service,
+                )
 
             await self._through_outages(kill)
 
