@@ -26,7 +26,7 @@ from awooop.runtime.adapters.budget_ledger import Reservation
 from awooop.runtime.app import spec, utc_now
 from awooop.runtime.domain.budget import scopes_for
 from awooop.runtime.domain.replay import replay_run
-from support.contracts import demo_documents, publish_contracts
+from support.contracts import demo_documents, lifecycle, produce, publish_contracts, refs_of
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 from support.runtime_inputs import message, send
@@ -321,6 +321,16 @@ async def test_steps_that_spend_the_tenant_trip_its_switch_and_a_reset_lets_runs
     assert {e.payload.code for e in cancelled} == {E_BUDGET_KILLED.code}
     assert await _states(pool, others) == ["waiting_tool"]  # the other tenant's run goes on
 
+    # The operator raises the budget (revision 2), then resets the switch.
+    raised = {**small, "limits": [{"scope": "tenant", "period": "daily", "max_tokens": 100_000}]}
+    second = lifecycle(spent, "budget", raised, revision=2, superseded=1)
+    await produce(settings, second)
+    (raised_ref,) = refs_of(second).values()
+    await wait_for(
+        lambda: (found := view.view.budget(spent)) is not None and found.ref == raised_ref,
+        within=20,
+        message="the raised budget read",
+    )
     async with pool.acquire() as conn, conn.transaction():
         assert await kill_switch.reset_tenant(
             conn, spent, actor="user:ops", reason="budget raised", now=utc_now(), service="rt"

@@ -34,7 +34,6 @@ from awooop.runtime.adapters import budget_charges, budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
     ScopeLimit,
-    Spent,
     cap_max_tokens,
     count_tokens,
     estimate,
@@ -77,13 +76,13 @@ class StepBudget:
         self._service = service
 
     def begin_step(self) -> None:
-        """Start noting the tenants this step's charges take across their kill share (per
-        asyncio task: a step pool worker takes one step at a time)."""
+        """Start noting the tenants this step's charges leave at or past their kill share
+        (per asyncio task: a step pool worker takes one step at a time)."""
         _CROSSED.set(set())
 
     def crossed(self) -> list[tuple[str, str]]:
-        """The tenants the step's committed charges took across the kill share, with their
-        budget revisions; forgotten once read."""
+        """The tenants the step's committed charges left at or past the kill share, with
+        their budget revisions; forgotten once read."""
         due = _CROSSED.get(None) or set()
         _CROSSED.set(set())
         found = [(p, self._contracts.view.budget(p)) for p in sorted(due)]
@@ -157,11 +156,7 @@ class StepBudget:
             refusing = [scope for scope in scopes if scope.key == charged.scope_key]
             await self._trip(conn, run.project_id, refusing, now)
             return _refused(plan, charged)
-        before = {
-            key: Spent(spent.tokens - tokens, spent.cost - cost)
-            for key, spent in charged.tenant_spent.items()
-        }
-        if kill_due(budget, charged.tenant_spent, scopes) and not kill_due(budget, before, scopes):
+        if kill_due(budget, charged.tenant_spent, scopes):
             _note_crossing(run.project_id)
         return report(plan, usage, cost, 0, tokens)
 
@@ -215,12 +210,7 @@ class StepBudget:
             if budget is not None and settled.recorded:
                 run = plan.run
                 scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
-                before = {
-                    key: Spent(spent.tokens - settled.tokens, spent.cost - settled.cost)
-                    for key, spent in settled.tenant_spent.items()
-                }
-                after = settled.tenant_spent
-                if kill_due(budget, after, scopes) and not kill_due(budget, before, scopes):
+                if kill_due(budget, settled.tenant_spent, scopes):
                     _note_crossing(run.project_id)
         return report(plan, usage, cost, latency_ms, reserved_tokens)
 
@@ -229,7 +219,7 @@ _CROSSED: ContextVar[set[str] | None] = ContextVar("budget_crossed", default=Non
 
 
 def _note_crossing(project_id: str) -> None:
-    """This step's charge took the tenant across its kill share."""
+    """This step's charge left the tenant at or past its kill share."""
     noted = _CROSSED.get()
     if noted is not None:
         noted.add(project_id)
