@@ -124,6 +124,14 @@ async def test_enqueued_double_texts_run_in_order_after_the_active_run(
     assert kinds == ["run.started", "run.completed"] * 3
     finals = [m for m in said if m.payload.kind == "final"]
     assert sorted(m.correlation_id for m in finals) == sorted(e.correlation_id for e in completed)
+    # And they answer the messages in the order they were sent.
+    async with TopicReader(_bootstrap(platform), Topics.INGRESS_EVENTS.name) as ingress:
+        received = await ingress.until(
+            lambda s: sum(e.project_id == "tq" for e in s) >= 3, within=10
+        )
+    texts = {str(e.event_id): e.payload.text for e in received if e.project_id == "tq"}
+    started_in_order = sorted(started, key=lambda e: (e.occurred_at, e.stream_seq))
+    assert [texts[e.correlation_id] for e in started_in_order] == ["first", "second", "third"]
 
 
 async def test_an_interrupting_double_text_cancels_the_active_run(

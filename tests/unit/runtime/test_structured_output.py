@@ -143,6 +143,25 @@ async def test_no_output_token_left_stops_the_reasks(
     assert len(llm.requests) == 1
 
 
+async def test_a_reask_must_fit_what_is_left_of_the_steps_allowance(
+    llm: FakeLLM, chat: OpenAICompatibleChat
+) -> None:
+    """Each re-ask resends the whole conversation: the step's reservation (its allowance)
+    must fund that input as well as some output, or no re-ask is made."""
+    llm.answer_reply('{"answer": "x"}', tokens_in=400, tokens_out=20)
+    llm.answer_reply('{"answer": "y"}', tokens_in=450, tokens_out=20)
+
+    with pytest.raises(SchemaRefused) as refused:
+        await complete_structured(chat, step(max_tokens=1000), allowance=1000)
+
+    # 440 used; the second ask's counted input and output fit in the 560 left, a third
+    # ask's (its input grown by two replies and two error lists) no longer does.
+    assert len(llm.requests) == 2
+    assert refused.value.schema_retries == 1
+    assert (refused.value.tokens_in, refused.value.tokens_out) == (850, 40)
+    assert llm.requests[1]["max_tokens"] < 560
+
+
 async def test_without_a_schema_any_reply_is_final(
     llm: FakeLLM, chat: OpenAICompatibleChat
 ) -> None:

@@ -35,10 +35,10 @@ from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
     ScopeLimit,
     cap_max_tokens,
-    count_tokens,
     estimate,
     kill_due,
     price_for,
+    prompt_tokens,
     scopes_for,
     starved,
     step_cost,
@@ -109,7 +109,7 @@ class StepBudget:
             return _unpriced(plan, request.model)
         price = price_for(budget, request.model)
         scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
-        prompt = sum(count_tokens(m.content) for m in request.messages)
+        prompt = prompt_tokens(request)
         held = await budget_ledger.held(conn, run.run_id, plan.number)
         if held is not None and held.state == "reserved":  # a retried step: it stands
             return BudgetHold(held.max_tokens, held, price)

@@ -218,7 +218,9 @@ class StepExecutor:
 
     async def _ask(self, call: RemoteCall) -> StructuredAnswer | SchemaRefused | ProviderError:
         try:
-            return await complete_structured(call.provider, call.request)
+            reserved = call.hold.reservation
+            allowance = reserved.tokens if reserved is not None else None
+            return await complete_structured(call.provider, call.request, allowance=allowance)
         except SchemaRefused as refused:
             return refused
         except ProviderError as error:

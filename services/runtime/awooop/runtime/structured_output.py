@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from awooop.contracts.registries.errors import E_SCHEMA_001
+from awooop.runtime.domain.budget import prompt_tokens
 from awooop.runtime.domain.llm import Message, Provider, StepOutput, StepRequest
 from awooop.runtime.domain.output_schema import reask_text, reply_errors
 
@@ -43,12 +44,19 @@ class SchemaRefused(Exception):
 
 
 async def complete_structured(
-    provider: Provider, request: StepRequest, *, max_reasks: int = 3
+    provider: Provider,
+    request: StepRequest,
+    *,
+    max_reasks: int = 3,
+    allowance: int | None = None,
 ) -> StructuredAnswer:
     """Ask `provider` and re-ask until the reply matches `request.output_schema`.
 
-    Raises `SchemaRefused` when it never does within `max_reasks` re-asks or the output
-    tokens of `request.max_tokens`, and `ProviderError` when a call fails."""
+    `allowance` is every token the step may use (its reservation): a re-ask is made only
+    when its counted input and some output still fit in what is left of it. Raises
+    `SchemaRefused` when the reply never matches within `max_reasks` re-asks, the output
+    tokens of `request.max_tokens` or the allowance, and `ProviderError` when a call
+    fails."""
     output = await provider.complete(request)
     tokens_in, tokens_out = output.tokens_in, output.tokens_out
     schema = request.output_schema
@@ -57,16 +65,19 @@ async def complete_structured(
     messages = request.messages
     reasks = 0
     while errors := reply_errors(output.reply, schema):
-        left = request.max_tokens - tokens_out
-        if reasks >= max_reasks or left <= 0:
-            why = f"after {reasks} re-asks" if left > 0 else "with no output token left"
-            reason = f"reply invalid against the output schema {why}: {'; '.join(errors)}"
-            raise SchemaRefused(reason, reasks, tokens_in, tokens_out)
         messages = (
             *messages,
             Message("assistant", output.reply or ""),
             Message("user", reask_text(errors)),
         )
+        left = request.max_tokens - tokens_out
+        if allowance is not None:
+            counted = prompt_tokens(replace(request, messages=messages))
+            left = min(left, allowance - tokens_in - tokens_out - counted)
+        if reasks >= max_reasks or left <= 0:
+            why = f"after {reasks} re-asks" if left > 0 else "with no token left to re-ask"
+            reason = f"reply invalid against the output schema {why}: {'; '.join(errors)}"
+            raise SchemaRefused(reason, reasks, tokens_in, tokens_out)
         reasks += 1
         output = await provider.complete(replace(request, messages=messages, max_tokens=left))
         tokens_in += output.tokens_in

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Literal, NamedTuple, TypeVar
 
 from awooop.contracts.families.budget import Budget, Price
+from awooop.runtime.domain.llm import StepRequest
 
 Scope = Literal["tenant", "agent", "run"]
 Period = Literal["run", "daily", "monthly"]
@@ -135,6 +137,21 @@ def count_tokens(text: str) -> int:
     rather than under-reserving; settling records the provider's real count, capped at
     the reservation, so a scope can never be debited past what it agreed to fund."""
     return max(1, math.ceil(len(text.encode()) / 3))
+
+
+def prompt_tokens(request: StepRequest) -> int:
+    """What a request's input counts, by `count_tokens`: every message's text and tool
+    call, and the tools offered (their names, descriptions and input schemas)."""
+    counted = 0
+    for message in request.messages:
+        counted += count_tokens(message.content)
+        if message.tool_call is not None:
+            call = message.tool_call
+            counted += count_tokens(json.dumps([call.tool, dict(call.arguments)], default=str))
+    for tool in request.tools:
+        spec = [tool.name, tool.description, dict(tool.input_schema)]
+        counted += count_tokens(json.dumps(spec, default=str))
+    return counted
 
 
 def _fundable(prompt_tokens: int, price: Price | None, left: Remaining) -> int | None:
