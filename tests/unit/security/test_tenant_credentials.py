@@ -146,3 +146,31 @@ def test_a_malformed_reference_is_not_echoed(root: Path) -> None:
 
 def test_it_is_a_value_error() -> None:
     assert issubclass(CredentialMissing, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("project", "reference", "other"),
+    [
+        ("acme", "env:PROD_KEY", "acme-prod"),  # acme would read acme-prod's KEY
+        ("acme-prod", "env:KEY", "acme"),  # and acme-prod acme's PROD_KEY
+        ("a-b", "env:KEY", "a_b"),  # two ids, one namespace
+    ],
+)
+def test_an_env_reference_another_known_project_could_name_is_refused(
+    project: str, reference: str, other: str
+) -> None:
+    env = {env_variable_name(project, reference.removeprefix("env:")): "secret-value"}
+    with pytest.raises(CredentialMissing) as refused:
+        resolve_credential(
+            project, reference, env=env, secrets_root=None, other_projects=[project, other]
+        )
+    assert other in refused.value.reason
+    assert "secret-value" not in refused.value.reason
+
+
+def test_an_env_reference_no_other_project_could_name_resolves() -> None:
+    env = {env_variable_name("acme", "KEY"): "secret-value"}
+    found = resolve_credential(
+        "acme", "env:KEY", env=env, secrets_root=None, other_projects=["acme", "globex"]
+    )
+    assert found == "secret-value"

@@ -17,7 +17,7 @@ an error names the reference and the project, never a value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from awooop.contracts.families.fields import CREDENTIAL_REFERENCE_PATTERN
@@ -43,14 +43,24 @@ def env_variable_name(project_id: str, name: str) -> str:
 
 
 def resolve_credential(
-    project_id: str, reference: str, *, env: Mapping[str, str], secrets_root: Path | None
+    project_id: str,
+    reference: str,
+    *,
+    env: Mapping[str, str],
+    secrets_root: Path | None,
+    other_projects: Iterable[str] = (),
 ) -> str:
     """The secret `reference` names in `project_id`'s namespace.
 
     `env` is the environment to read (``os.environ`` in a service); `secrets_root` the
     folder holding one folder of mounted secrets per project (``None``: no files).
+    `other_projects` are the projects the service knows: the variable naming is not
+    one-to-one (``acme`` + ``env:PROD_KEY`` and ``acme-prod`` + ``env:KEY`` both read
+    ``AWOOOP_TENANT_ACME_PROD_KEY``), so an ``env:`` reference whose variable another
+    known project could also name is refused rather than read.
     Raises `CredentialMissing` when the project id or the reference is malformed, or
-    the secret is absent, empty, unreadable or would lie outside the project's folder.
+    the secret is absent, empty, unreadable, ambiguous or would lie outside the
+    project's folder.
     """
     if not _PROJECT_ID.fullmatch(project_id):
         raise CredentialMissing(f"project id {project_id!r} is malformed")
@@ -64,6 +74,13 @@ def resolve_credential(
     kind, _, name = reference.partition(":")
     if kind == "env":
         variable = env_variable_name(project_id, name)
+        for other in other_projects:
+            theirs = env_variable_name(other, "")
+            if other != project_id and variable.startswith(theirs):
+                raise CredentialMissing(
+                    f"{where}: {variable} could also be project {other!r}'s; "
+                    "use a file: or k8s: reference"
+                )
         value = env.get(variable, "")
         if not value:
             raise CredentialMissing(f"{where}: {variable} is unset or empty")

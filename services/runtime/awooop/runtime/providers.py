@@ -10,7 +10,7 @@ base URL, key), so its HTTP connections are kept and reused across steps.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from awooop.contracts.families.agent import Agent, OpenAICompatibleProvider, ScriptedProvider
@@ -35,20 +35,28 @@ class ProviderCatalogue:
         self._scripted: dict[str, ScriptedChat] = {}
         self._remote: dict[tuple[str, str, str], OpenAICompatibleChat] = {}
 
-    def provider(self, project_id: str, revision: str, agent: Agent) -> Provider:
+    def provider(
+        self, project_id: str, revision: str, agent: Agent, projects: Iterable[str] = ()
+    ) -> Provider:
         chosen = agent.provider
         if isinstance(chosen, ScriptedProvider):
             found = self._scripted.get(revision)
             if found is None:
                 found = self._scripted[revision] = ScriptedChat(chosen)
             return found
-        return self._openai(project_id, chosen)
+        return self._openai(project_id, chosen, projects)
 
-    def _openai(self, project_id: str, chosen: OpenAICompatibleProvider) -> OpenAICompatibleChat:
+    def _openai(
+        self, project_id: str, chosen: OpenAICompatibleProvider, projects: Iterable[str]
+    ) -> OpenAICompatibleChat:
         key = NO_KEY
         if chosen.api_key is not None:
             key = resolve_credential(
-                project_id, chosen.api_key, env=self._env, secrets_root=self._secrets_root
+                project_id,
+                chosen.api_key,
+                env=self._env,
+                secrets_root=self._secrets_root,
+                other_projects=projects,
             )
         slot = (project_id, chosen.base_url, key)
         client = self._remote.get(slot)

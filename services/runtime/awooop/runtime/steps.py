@@ -182,7 +182,9 @@ class StepExecutor:
             if isinstance(planned, Decision):
                 return await self._save(conn, run, planned)
             try:
-                provider = self._providers.provider(run.project_id, run.revision, planned.agent)
+                provider = self._providers.provider(
+                    run.project_id, run.revision, planned.agent, self._projects()
+                )
             except CredentialMissing as missing:
                 return await self._save(
                     conn, run, fail(planned.run, E_LLM_CREDENTIAL.code, missing.reason)
@@ -257,6 +259,10 @@ class StepExecutor:
                 run, machine.revision, lambda _r: decide_output(plan, output, report, now)
             )
         return await self._save(conn, run, decision)
+
+    def _projects(self) -> set[str]:
+        """Every project with an active contract (the credential namespaces in use)."""
+        return {revision.project_id for revision in self._contracts.view.revisions}
 
     def _may_hold_reservation(self, run: Run) -> bool:
         """Only a remote step of a budgeted project reserves before it commits."""
