@@ -6,23 +6,27 @@ process that never takes them, so each stays active until the test moves it."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from awooop.contracts.families.budget import Budget
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope
 from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.runner import ServiceRunner
 from awooop.runtime import kill_switch
-from awooop.runtime.adapters import runs
+from awooop.runtime.adapters import budget_ledger, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.api.app import create_api
 from awooop.runtime.app import spec, utc_now
+from awooop.runtime.domain.budget import scopes_for
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import StepPool
 from awooop.security.api_tokens import mint_api_token
@@ -237,3 +241,42 @@ async def test_an_operator_resets_a_tripped_kill_switch(api: Api) -> None:
     assert [e.event_type for e in events] == ["budget.tenant_killed", "budget.tenant_reset"]
     assert (events[-1].payload.actor, events[-1].payload.reason) == ("user:alice", "budget raised")
     assert len(api.woken) == 1
+
+
+async def test_the_live_ledger_shows_what_is_reserved_and_settled_to_its_own_tenant(
+    api: Api,
+) -> None:
+    budget = Budget.model_validate(
+        {
+            "family": "budget",
+            "schema_version": 1,
+            "limits": [
+                {"scope": "tenant", "period": "daily", "max_tokens": 1_000, "max_cost": "1"},
+                {"scope": "run", "period": "run", "max_tokens": 500},
+            ],
+            "prices": [],
+            "currency": "USD",
+            "kill_switch_at": "0.9",
+        }
+    )
+    run_id = uuid.uuid4()
+    scopes = scopes_for(budget, api.project, "demo-agent", run_id, utc_now())
+    async with api.pool.acquire() as conn, conn.transaction():
+        held = await budget_ledger.reserve(
+            conn, api.project, run_id, 0, scopes, 120, Decimal("0.25"), 100
+        )
+        assert isinstance(held, budget_ledger.Reservation)
+    token = mint_api_token(SECRET, subject="v", projects=(api.project,), roles=("viewer",))
+    path = f"/v1/budgets/{api.project}/ledger"
+    shown = await api.http.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert shown.status_code == 200
+    body = shown.json()
+    assert body["killed"] is False
+    (tenant,) = body["scopes"]  # the run's own scope is left out
+    assert (tenant["scope"], tenant["limit_tokens"], tenant["limit_cost"]) == ("tenant", 1000, "1")
+    assert (tenant["reserved_tokens"], tenant["reserved_cost"]) == (120, "0.25")
+    assert (tenant["settled_tokens"], tenant["settled_cost"]) == (0, "0")
+    other = mint_api_token(SECRET, subject="v", projects=("someone-else",), roles=("viewer",))
+    hidden = await api.http.get(path, headers={"Authorization": f"Bearer {other}"})
+    assert hidden.status_code == 403
+    assert hidden.json()["code"] == "E-API-FORBIDDEN"

@@ -101,3 +101,26 @@ def test_no_recorded_address_says_how_to_give_one(
     monkeypatch.delenv("AWOOOP_RUNTIME_URL", raising=False)
     assert main(["runs", "cancel", RUN, "--reason", "x"]) == 2
     assert "set AWOOOP_RUNTIME_URL" in capsys.readouterr().err
+
+
+def test_the_ledger_lines_show_settled_and_reserved_against_each_limit() -> None:
+    from awooop.cli.runtime_commands import describe_ledger
+
+    scope = {
+        "scope": "tenant",
+        "subject": "demo",
+        "period": "daily",
+        "period_key": "2026-12-07",
+        "limit_tokens": 1000,
+        "limit_cost": None,
+        "reserved_tokens": 120,
+        "reserved_cost": "0.25",
+        "settled_tokens": 300,
+        "settled_cost": "0.5",
+        "tripped": True,
+    }
+    lines = describe_ledger({"project_id": "demo", "killed": True, "scopes": [scope]})
+    assert lines == [
+        "project demo: kill switch TRIPPED",
+        "  tenant demo daily 2026-12-07: tokens 300 settled + 120 reserved of 1000  (tripped)",
+    ]

@@ -7,6 +7,7 @@ become a ``RuntimeCommandError`` whose message is one line for the person.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -77,8 +78,15 @@ class RuntimeClient:
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``path``; the answer's JSON, or `RuntimeCommandError`."""
+        return self._answer(lambda: self._client.post(path, json=body))
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET ``path``; the answer's JSON, or `RuntimeCommandError`."""
+        return self._answer(lambda: self._client.get(path))
+
+    def _answer(self, send: Callable[[], httpx.Response]) -> dict[str, Any]:
         try:
-            response = self._client.post(path, json=body)
+            response = send()
         except httpx.TransportError as error:
             raise RuntimeCommandError(
                 f"the runtime API at {self.url} is unreachable ({type(error).__name__}); "

@@ -1,5 +1,6 @@
-"""`awooop runs cancel RUN_ID --reason TEXT` and `awooop budget reset PROJECT --reason
-TEXT`: the runtime's run and budget commands, as an operator sends them.
+"""`awooop runs cancel RUN_ID --reason TEXT`, `awooop budget reset PROJECT --reason TEXT`
+and `awooop budget ledger PROJECT`: the runtime's run and budget commands, as an
+operator sends them, and the live ledger.
 
 `cancel` joins the sub-commands of `runs` (`runs list | show`), `reset` those of
 `budget`, whichever module registers the verb first. The token is `--token`, else
@@ -31,6 +32,12 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     reset.add_argument("--reason", required=True, help="why, kept on the reset event")
     _auth_options(reset)
     reset.set_defaults(handler=reset_budget)
+    ledger = budget.add_parser(
+        "ledger", help="the live ledger: limits, reserved and settled now (runtime API)"
+    )
+    ledger.add_argument("project", metavar="PROJECT")
+    _auth_options(ledger)
+    ledger.set_defaults(handler=show_ledger)
     budget.metavar = "|".join(budget.choices)
 
 
@@ -80,3 +87,31 @@ def describe_reset(answer: dict[str, Any]) -> str:
     if answer.get("was_killed"):
         return f"project {project}: kill switch reset; runs may start again"
     return f"project {project}: the kill switch was not tripped; nothing to reset"
+
+
+def show_ledger(args: argparse.Namespace) -> int:
+    with RuntimeClient(operator_token(args.token, args.subject)) as client:
+        answer = client.get(f"/v1/budgets/{args.project}/ledger")
+    print("\n".join(describe_ledger(answer)))
+    return 0
+
+
+def describe_ledger(answer: dict[str, Any]) -> list[str]:
+    """The ledger's lines: the kill switch, then one line per scope."""
+    state = "TRIPPED" if answer["killed"] else "off"
+    lines = [f"project {answer['project_id']}: kill switch {state}"]
+    for scope in answer["scopes"]:
+        limits = ", ".join(
+            f"{what} {scope[f'settled_{what}']} settled + {scope[f'reserved_{what}']} "
+            f"reserved of {scope[f'limit_{what}']}"
+            for what in ("tokens", "cost")
+            if scope[f"limit_{what}"] is not None
+        )
+        tripped = "  (tripped)" if scope["tripped"] else ""
+        lines.append(
+            f"  {scope['scope']} {scope['subject']} {scope['period']} "
+            f"{scope['period_key'] or '-'}: {limits}{tripped}"
+        )
+    if not answer["scopes"]:
+        lines.append("  nothing reserved or settled yet")
+    return lines

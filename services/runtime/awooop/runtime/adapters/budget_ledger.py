@@ -381,3 +381,19 @@ async def scopes_of(conn: asyncpg.Connection, project_ids: Sequence[str] | None)
             query + "WHERE project_id = ANY($1::text[]) " + order, list(project_ids)
         )
     return [LedgerRow(**dict(row)) for row in rows]
+
+
+async def live_scopes(
+    conn: asyncpg.Connection, project_id: str, limit: int = 100
+) -> list[LedgerRow]:
+    """The tenant and agent scopes of a project as they stand now (reserved included),
+    newest period first; run scopes are left out (one per run)."""
+    rows = await conn.fetch(
+        "SELECT scope_key, project_id, scope, subject, period, period_key, limit_tokens, "
+        " limit_cost, reserved_tokens, reserved_cost, settled_tokens, settled_cost, tripped_at "
+        "FROM budget_ledger WHERE project_id = $1 AND scope <> 'run' "
+        'ORDER BY period_key DESC, scope_key COLLATE "C" LIMIT $2',
+        project_id,
+        limit,
+    )
+    return [LedgerRow(**dict(row)) for row in rows]

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from awooop.contracts.registries.service_names import RUNTIME
 from awooop.runtime.api.errors import install_handlers
+from awooop.runtime.api.ledger_routes import router as ledger_router
 from awooop.runtime.api.routes import router
 
 
@@ -38,4 +39,5 @@ def create_api(
     app.state.wake = wake
     install_handlers(app)
     app.include_router(router)
+    app.include_router(ledger_router)
     return app

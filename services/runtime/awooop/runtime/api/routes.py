@@ -50,6 +50,16 @@ async def _write(request: Request, write: Callable[[asyncpg.Connection], Awaitab
         raise ApiRefusal(503, E_API_UNAVAILABLE.code, reason) from None
 
 
+async def read(request: Request, fetch: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`fetch` in a read-only transaction; an outage is a 503."""
+    try:
+        async with request.app.state.pool().acquire() as conn, conn.transaction(readonly=True):
+            return await fetch(conn)
+    except OUTAGES as outage:
+        reason = f"the runtime database is unavailable ({type(outage).__name__}); retry"
+        raise ApiRefusal(503, E_API_UNAVAILABLE.code, reason) from None
+
+
 @router.post("/runs/{run_id}/cancel")
 async def cancel(
     request: Request, run_id: uuid.UUID, sent: ReasonRequest, who: Caller
