@@ -45,6 +45,7 @@ PAYLOADS: list[EventPayload] = [
         platform_subject_id="acme:slack:U061F7AUR",
         chat_id="C0LAN2Q65",
         text="restart the web pods please",
+        display_text="restart the web pods please",
         received_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
         agent_id="demo-agent",
         revisions=(),
@@ -129,7 +130,7 @@ def test_fast_path_with_headers_is_one_validate_json_of_the_concrete_class(
     monkeypatch.setattr(concrete, "model_validate_json", counting)
     monkeypatch.setattr(TypeAdapter, "validate_json", forbidden)
     monkeypatch.setattr(json, "loads", forbidden)
-    assert CODEC.decode(value, 2, "run.started") == run_started
+    assert CODEC.decode(value, RunStarted.schema_version, "run.started") == run_started
     assert calls == [value]
 
 
@@ -170,8 +171,8 @@ def test_unknown_event_type_in_the_header_raises_before_parsing() -> None:
 
 def test_newer_version_in_header_raises(run_started: Envelope[RunStarted]) -> None:
     with pytest.raises(UnsupportedSchemaVersion) as caught:
-        CODEC.decode(CODEC.encode(run_started), 3, "run.started")
-    assert (caught.value.version, caught.value.current) == (3, 2)
+        CODEC.decode(CODEC.encode(run_started), 4, "run.started")
+    assert (caught.value.version, caught.value.current) == (4, 3)
     assert caught.value.code == "E-EVENT-VERSION-NEWER"
 
 
@@ -227,7 +228,7 @@ def test_invalid_envelope_raises_with_reason(
     run_started: Envelope[RunStarted], changes: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(EnvelopeInvalid, match=reason) as caught:
-        CODEC.decode(_mutated(run_started, **changes), 2)
+        CODEC.decode(_mutated(run_started, **changes), 3)
     assert caught.value.code == "E-DLQ-INVALID"
     assert caught.value.reason
 
@@ -320,21 +321,25 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "budget.tenant_reset",
         "budget.scope_tripped",
         "channel.outbound_requested",
+        "channel.delivery_reported",
+        "ingress.button_pressed",
+        "ingress.inbound_ignored",
+        "ingress.duplicate_received",
+        "ingress.inbound_rejected",
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected
+    third = {"run.tool_call_requested", "run.started", "ingress.message_received"}
     revised = {
-        "ingress.message_received",
+        "channel.outbound_requested",
         "run.tool_result_accepted",
-        "run.started",
         "gateway.tool_call_succeeded",
         "gateway.tool_call_blocked",
         "run.completed",
         "run.failed",
     }
     assert {cls.event_type: cls.schema_version for cls in classes} == {
-        name: 3 if name == "run.tool_call_requested" else 2 if name in revised else 1
-        for name in expected
+        name: 3 if name in third else 2 if name in revised else 1 for name in expected
     }
     assert CODEC.registry.missing_upcasters() == []
 
@@ -348,7 +353,7 @@ def test_version_1_decisions_are_lifted_to_the_revisions_they_named(
     del payload["revisions"], payload["agent_revision"]
     payload["revision"] = "builtin:" + "ab" * 32
     decoded = CODEC.decode(json.dumps(document).encode(), 1, "run.started")
-    assert decoded.schema_version == 2
+    assert decoded.schema_version == RunStarted.schema_version
     assert decoded.payload.revisions == ("builtin:" + "ab" * 32,)
     assert decoded.payload.agent_revision == "builtin:" + "ab" * 32
 

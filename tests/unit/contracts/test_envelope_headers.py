@@ -20,7 +20,7 @@ def test_record_headers_carry_the_routing_facts(run_started: Envelope[RunStarted
     headers = record_headers(run_started, traceparent)
     assert headers == [
         ("event_type", b"run.started"),
-        ("schema_version", b"2"),
+        ("schema_version", b"3"),
         ("event_id", str(run_started.event_id).encode()),
         ("project_id", b"acme"),
         ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
@@ -40,7 +40,7 @@ def test_read_headers_round_trips(run_started: Envelope[RunStarted]) -> None:
     traceparent = make_traceparent(TRACE_ID)
     read = read_headers(record_headers(run_started, traceparent))
     assert read.event_type == "run.started"
-    assert read.schema_version == 2
+    assert read.schema_version == 3
     assert read.event_id == str(run_started.event_id)
     assert read.project_id == "acme"
     assert read.traceparent == traceparent

@@ -35,7 +35,7 @@ def test_new_envelope_takes_type_and_version_from_the_payload(
     run_started: Envelope[RunStarted],
 ) -> None:
     assert run_started.event_type == "run.started"
-    assert run_started.schema_version == 2
+    assert run_started.schema_version == 3
     assert run_started.event_id.version == 7
     assert run_started.causation_id is None
 

@@ -25,6 +25,10 @@ _TOPIC_BY_PREFIX: dict[str, Topic] = {
     "budget": Topics.BUDGET_EVENTS,
     "channel": Topics.CHANNEL_OUTBOUND,
 }
+_TOPIC_BY_TYPE: dict[str, Topic] = {
+    # The channel's two directions share the prefix: reports go back on their own topic.
+    "channel.delivery_reported": Topics.CHANNEL_DELIVERY,
+}
 
 REGENERATE_COMMAND = "python -m awooop.contracts.reference_pages docs"
 """The command, run from the repository root, that rewrites the generated pages."""
@@ -35,10 +39,13 @@ class UnknownEventPrefixError(ValueError):
 
 
 def producing_topic(event_type: str) -> Topic:
-    """The topic an event type is published on, chosen by its prefix (``run.`` → run events).
+    """The topic an event type is published on, chosen by its prefix (``run.`` → run events)
+    unless the type has a topic of its own.
 
     Raises :class:`UnknownEventPrefixError` for a prefix outside the map.
     """
+    if event_type in _TOPIC_BY_TYPE:
+        return _TOPIC_BY_TYPE[event_type]
     prefix = event_type.split(".", 1)[0]
     try:
         return _TOPIC_BY_PREFIX[prefix]

@@ -79,7 +79,13 @@ class ToolGrant(FrozenDocument):
 
 
 class Agent(FrozenDocument):
-    """An ``agent`` document (schema version 1)."""
+    """An ``agent`` document (schema version 1).
+
+    ``edits`` says what an edited chat message (Telegram ``edited_message``, Slack
+    ``message_changed``) does: ``ignore`` (the default) records it as ignored and starts
+    nothing; ``as_message`` lets it arrive as a message of its own, marked ``edited``,
+    which starts a run (or meets ``double_texting``) like any other.
+    """
 
     family: Literal["agent"]
     schema_version: SchemaVersion1
@@ -96,3 +102,4 @@ class Agent(FrozenDocument):
     output_schema: Annotated[dict[str, Any] | None, BeforeValidator(not_null)] = None
     double_texting: Literal["reject", "enqueue", "interrupt"]
     progress_after_seconds: Annotated[JsonInteger, Field(ge=1, le=3600)] = 30
+    edits: Literal["ignore", "as_message"] = "ignore"

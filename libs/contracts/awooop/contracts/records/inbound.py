@@ -77,3 +77,28 @@ def parse_inbound(value: bytes) -> InboundRecord:
         except NotAJsonObjectError as not_object:
             raise InboundRecordInvalid(not_object.reason) from error
         raise InboundRecordInvalid(describe_validation_error(error)) from error
+
+
+SLACK_INTERACTION_PREFIX = "block_actions"
+
+
+def slack_interaction_id(payload: dict[str, Any]) -> str | None:
+    """The ``provider_event_id`` of a Slack ``block_actions`` interaction, which carries no
+    ``event_id``: ``block_actions:<team.id>:<user.id>:<actions[0].action_ts>``.
+
+    Every part comes from the payload, so the same press posted twice (a bridge's retry)
+    names itself the same way, and two presses differ by who pressed or when (Slack's
+    ``action_ts`` has microseconds). ``None`` when a part is missing or not a string.
+    """
+    team, user, actions = payload.get("team"), payload.get("user"), payload.get("actions")
+    if not (isinstance(team, dict) and isinstance(user, dict) and isinstance(actions, list)):
+        return None
+    first = actions[0] if actions else None
+    parts = (
+        team.get("id"),
+        user.get("id"),
+        first.get("action_ts") if isinstance(first, dict) else None,
+    )
+    if not all(isinstance(part, str) and part and ":" not in part for part in parts):
+        return None
+    return ":".join((SLACK_INTERACTION_PREFIX, *parts))  # type: ignore[arg-type]

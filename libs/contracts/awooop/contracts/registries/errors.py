@@ -94,6 +94,24 @@ E_INBOUND_UNBOUND = _code(
     "E-INBOUND-UNBOUND",
     "no active channel_binding gives the record's bot and chat to an active agent of its project",
 )
+E_DELIVERY_REFUSED = _code(
+    "E-DELIVERY-REFUSED", "the chat provider refused an outbound message for good (a 4xx)"
+)
+E_DELIVERY_UNAVAILABLE = _code(
+    "E-DELIVERY-UNAVAILABLE",
+    "the chat provider kept failing (5xx, 429, unreachable) until the message's deadline",
+)
+E_DELIVERY_EXPIRED = _code(
+    "E-DELIVERY-EXPIRED", "an outbound message's deliver_before passed before it could be sent"
+)
+E_DELIVERY_UNKNOWN = _code(
+    "E-DELIVERY-UNKNOWN",
+    "a delivery attempt was interrupted mid-call: it may have reached the chat, never re-sent",
+)
+E_DELIVERY_CREDENTIAL = _code(
+    "E-DELIVERY-CREDENTIAL",
+    "no active channel_binding of the project covers the chat, or its bot token is unresolvable",
+)
 E_AGENT_PROVIDER = _code(
     "E-AGENT-PROVIDER", "the agent's provider kind is not one this runtime serves"
 )
@@ -257,6 +275,11 @@ _ALL = (
     E_INBOUND_INVALID,
     E_INBOUND_OVERSIZE,
     E_INBOUND_UNBOUND,
+    E_DELIVERY_REFUSED,
+    E_DELIVERY_UNAVAILABLE,
+    E_DELIVERY_EXPIRED,
+    E_DELIVERY_UNKNOWN,
+    E_DELIVERY_CREDENTIAL,
     E_AGENT_PROVIDER,
     E_AGENT_UNKNOWN,
     E_RUN_STATE_001,

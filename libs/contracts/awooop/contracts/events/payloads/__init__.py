@@ -5,7 +5,7 @@ a new version of a published shape is a new version plus an upcaster, never an e
 """
 
 from awooop.contracts.events.payloads.budget import ScopeTripped, TenantKilled, TenantReset
-from awooop.contracts.events.payloads.channel import OutboundRequested
+from awooop.contracts.events.payloads.channel import DeliveryReported, OutboundRequested
 from awooop.contracts.events.payloads.contract import (
     ContractActivated,
     ContractDraftCreated,
@@ -14,7 +14,13 @@ from awooop.contracts.events.payloads.contract import (
     ContractSigned,
 )
 from awooop.contracts.events.payloads.gateway import ToolCallBlocked, ToolCallSucceeded
-from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.ingress import (
+    ButtonPressed,
+    DuplicateReceived,
+    InboundIgnored,
+    InboundRejected,
+    MessageReceived,
+)
 from awooop.contracts.events.payloads.run import (
     RunCompleted,
     RunFailed,
@@ -23,11 +29,16 @@ from awooop.contracts.events.payloads.run import (
 )
 
 __all__ = [
+    "ButtonPressed",
     "ContractActivated",
     "ContractDraftCreated",
     "ContractPublished",
     "ContractRetired",
     "ContractSigned",
+    "DeliveryReported",
+    "DuplicateReceived",
+    "InboundIgnored",
+    "InboundRejected",
     "MessageReceived",
     "OutboundRequested",
     "RunCompleted",

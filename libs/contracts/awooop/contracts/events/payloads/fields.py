@@ -17,6 +17,10 @@ PLATFORM_SUBJECT_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,63}:(telegram|slack):[A-Za-z0
 PlatformSubjectId = Annotated[str, Field(pattern=PLATFORM_SUBJECT_PATTERN)]
 ProviderEventId = Annotated[str, Field(min_length=1, max_length=256)]
 ChatId = Annotated[str, Field(min_length=1, max_length=256)]
+ThreadId = Annotated[str, Field(min_length=1, max_length=64)]
+"""A Telegram forum topic (``message_thread_id``) or a Slack thread (``thread_ts``)."""
+ProviderMessageId = Annotated[str, Field(min_length=1, max_length=64)]
+"""A Telegram ``message_id`` or a Slack message ``ts``."""
 CallId = Annotated[str, Field(min_length=1, max_length=128)]
 ToolName = Annotated[str, Field(min_length=1, max_length=128)]
 ErrorCodeText = Annotated[str, Field(pattern=ERROR_CODE_PATTERN)]

@@ -13,8 +13,10 @@ from awooop.contracts.events.payloads.fields import (
     ChatId,
     ErrorCodeText,
     PlatformSubjectId,
+    ProviderMessageId,
     Revision,
     Revisions,
+    ThreadId,
     ToolName,
     revisions_from_v1,
 )
@@ -22,17 +24,20 @@ from awooop.contracts.events.registry import register_payload, register_upcaster
 from awooop.contracts.records.envelope import EventPayload
 
 
-@register_payload("run.started", 2)
+@register_payload("run.started", 3)
 class RunStarted(EventPayload):
     """A run began for one agent, answering one subject in one chat.
 
     ``trigger_event_id`` is the ``event_id`` of the event that started it (usually an
-    ``ingress.message_received``).
+    ``ingress.message_received``). ``thread_id`` and ``reply_to`` are where that message
+    was (its forum topic or Slack thread, and its own id): the run's messages go there.
     """
 
     agent_id: Annotated[str, Field(min_length=1, max_length=128)]
     channel_type: ChannelType
     chat_id: ChatId
+    thread_id: ThreadId | None = None
+    reply_to: ProviderMessageId | None = None
     platform_subject_id: PlatformSubjectId
     trigger_event_id: uuid.UUID
     mode: Literal["shadow", "suggest", "active"]
@@ -188,6 +193,12 @@ def _started_v1(payload: dict[str, Any]) -> dict[str, Any]:
     lifted = revisions_from_v1(payload)
     lifted["agent_revision"] = payload.get("revision")
     return lifted
+
+
+@register_upcaster("run.started", 2)
+def _started_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 runs answered at the top of their chat.
+    return {**payload, "thread_id": None, "reply_to": None}
 
 
 @register_upcaster("run.tool_result_accepted", 1)
