@@ -22,6 +22,9 @@ class Binding:
     project_id: str
     agent_id: str
     revision: str
+    accepts_edits: bool = False
+    """The agent opted in to edited messages (its contract's ``edits``): an edit then
+    arrives as a message of its own; otherwise it is ignored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,8 @@ class Bindings(Protocol):
     """The active channel bindings, as ingress asks them."""
 
     def telegram(self, bot_id: str, chat_id: str) -> Binding | Unbound: ...
+
+    def slack(self, team_id: str, app_id: str, channel_id: str) -> Binding | Unbound: ...
 
 
 class InboundUnbound(InboundRefused):

@@ -1,17 +1,23 @@
-"""One inbound chat message, normalised from whichever channel it came through."""
+"""One inbound record, normalised from whichever channel it came through.
+
+Every record ingress accepts becomes one :class:`InboundEvent`: a message that may start
+a run, a button press, or a record that must start nothing (ignored, with the reason).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awooop.contracts.events.payloads.ingress import MessageReceived
+from awooop.contracts.events.payloads.ingress import ButtonPressed, InboundIgnored, MessageReceived
 from awooop.contracts.records.headers import trace_id_of
 from awooop.contracts.records.inbound import InboundRecord
 from awooop.contracts.registries.errors import E_INBOUND_INVALID
 
+InboundPayload = MessageReceived | ButtonPressed | InboundIgnored
+
 
 class InboundRefused(ValueError):
-    """The inbound record is well-formed but cannot become a message; ``reason`` says why
+    """The inbound record is well-formed but cannot become an event; ``reason`` says why
     and ``code`` is the DLQ's error code."""
 
     code: str = E_INBOUND_INVALID.code
@@ -22,26 +28,35 @@ class InboundRefused(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """A validated message ready to be enveloped.
+class InboundEvent:
+    """A validated record ready to be enveloped.
 
-    ``payload`` is already the ``ingress.message_received`` body; ``trace_id`` is the
-    trace the bridge started (``None`` when it sent none, or an invalid one).
+    ``payload`` is already the event's body; ``trace_id`` is the trace the bridge
+    started (``None`` when it sent none, or an invalid one).
     """
 
     project_id: str
-    payload: MessageReceived
+    payload: InboundPayload
     trace_id: str | None
 
     @property
     def dedup_key(self) -> tuple[str, str, str]:
-        """What makes two records the same message: project, channel, provider event id."""
+        """What makes two records the same event: project, channel, provider event id."""
         return (self.project_id, self.payload.channel_type, self.payload.provider_event_id)
 
     @property
     def stream_id(self) -> str:
         """The id of the inbound stream: ``<project>:<channel>:<provider_event_id>``."""
         return ":".join(self.dedup_key)
+
+    @property
+    def starts_run(self) -> bool:
+        """Only a message starts a run (or meets the double-texting rule of one)."""
+        return isinstance(self.payload, MessageReceived)
+
+
+InboundMessage = InboundEvent
+"""The name the walking skeleton used, when every accepted record was a message."""
 
 
 def trace_of(record: InboundRecord) -> str | None:
