@@ -234,7 +234,7 @@ async def test_one_update_becomes_one_message_received_with_subject_chat_text_an
     assert event.partition == partition_for(event.key, Topics.INGRESS_EVENTS.partitions)
     headers = read_headers(event.headers)
     assert headers.event_type == "ingress.message_received"
-    assert headers.schema_version == 2
+    assert headers.schema_version == 3
     assert headers.event_id == str(envelope.event_id)
     assert headers.project_id == project
     assert headers.traceparent is not None
@@ -275,8 +275,14 @@ async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event
         async with runner.pool.acquire() as conn, conn.transaction():
             await processor.process(conn, copies)
         assert (processor.accepted, processor.duplicates) == (1, 1)
+        # The same record again (a redelivery): its position has its outcome already.
         async with runner.pool.acquire() as conn, conn.transaction():
             await processor.process(conn, copies[:1])
+        assert (processor.accepted, processor.duplicates) == (1, 1)
+        # A third copy at a position of its own: one more duplicate.
+        third = processor.decode(RawRecord(INBOUND, 0, 902, key, value, (), 0))
+        async with runner.pool.acquire() as conn, conn.transaction():
+            await processor.process(conn, [third])
         assert (processor.accepted, processor.duplicates) == (1, 2)
         assert runner.relay is not None
         runner.relay.wake()
@@ -288,7 +294,13 @@ async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event
             "SELECT count(*) FROM subjects WHERE project_id = $1", project
         )
 
-    events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    everything = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    events = [e for e in everything if e.event_type == "ingress.message_received"]
+    duplicates = [e for e in everything if e.event_type == "ingress.duplicate_received"]
+    first = {e.payload.provider_event_id: e.event_id for e in events}
+    # Two in the first fetch's batch, one produced later, one in a batch of two, one more.
+    assert len(duplicates) == 4
+    assert all(d.payload.duplicate_of == first[d.payload.provider_event_id] for d in duplicates)
     texts = sorted(e.payload.text for e in events)
     assert texts == ["first", "second", "third"]
     assert len({e.payload.provider_event_id for e in events}) == 3
@@ -300,26 +312,34 @@ async def test_the_same_update_twice_in_a_batch_and_again_later_yields_one_event
 async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_flows(
     kafka_ready: StackUrls,
 ) -> None:
+    """Every kind of bad input: its bytes in the DLQ with the cause, an
+    `ingress.inbound_rejected` event with the same code and reason (what the API shows),
+    and the good record behind them on the same partition still becomes its message."""
     project = unique("p")
     await _bound(kafka_ready, project)
     valid = _inbound(project, 701, text="still flowing")
-    slack = _inbound(
-        project,
-        702,
-        channel_type="slack",
-        provider_event_id="Ev0PV52K25",
-        payload={"type": "event_callback", "event_id": "Ev0PV52K25", "event": {"type": "message"}},
-    )
-    non_text = _inbound(project, 703)
-    non_text["payload"] = {"update_id": 703, "edited_message": non_text["payload"]["message"]}
+    unknown_channel = _inbound(project, 702, channel_type="whatsapp")
+    no_id = _inbound(project, 703)
+    del no_id["provider_event_id"]
+    not_object = _inbound(project, 706, payload=["update", 706])
     wrong_id = _inbound(project, 704, provider_event_id=f"{bot_of(project)}:7040")
     unbound_chat = _inbound(project, 705, chat=-1)
     unbound_chat["provider_event_id"] = f"{bot_of(project + '-unbound')}:705"
     poison: list[tuple[tuple[bytes, bytes], str, str]] = [
         ((b"{not json", f"{project}:garbage".encode()), "E-INBOUND-INVALID", "not JSON"),
+        (
+            (b'{"project_id": "\xff\xfe"}', f"{project}:latin".encode()),
+            "E-INBOUND-INVALID",
+            "UTF-8",
+        ),
         (_item(wrong_id), "E-INBOUND-INVALID", "does not end in ':704'"),
-        (_item(slack), "E-INBOUND-INVALID", "slack not supported yet"),
-        (_item(non_text), "E-INBOUND-INVALID", "no message.text"),
+        (_item(unknown_channel), "E-INBOUND-INVALID", "channel_type"),
+        (
+            (json.dumps(no_id).encode(), f"{project}:no-id".encode()),
+            "E-INBOUND-INVALID",
+            "provider_event_id",
+        ),
+        (_item(not_object), "E-INBOUND-INVALID", "payload"),
         (_item(unbound_chat), "E-INBOUND-UNBOUND", "no active channel_binding"),
         # The consumer refuses an over-size record before any decoder sees it.
         ((b" " * (MAX_RECORD_BYTES + 1), f"{project}:huge".encode()), "E-DLQ-OVERSIZE", "bytes"),
@@ -334,7 +354,16 @@ async def test_invalid_records_go_to_the_dlq_with_their_cause_and_the_next_one_f
         await _settled(runner, sent)
 
     events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
-    assert [e.payload.text for e in events] == ["still flowing"]
+    messages = [e for e in events if e.event_type == "ingress.message_received"]
+    assert [e.payload.text for e in messages] == ["still flowing"]
+    rejections = {e.payload.offset: e for e in events if e.event_type == "ingress.inbound_rejected"}
+    assert sorted(rejections) == [m.offset for m in sent[:-1]]
+    for meta, ((_, key), code, reason) in zip(sent, poison, strict=False):
+        rejected = rejections[meta.offset]
+        assert (rejected.payload.code, rejected.payload.partition) == (code, meta.partition)
+        assert reason in rejected.payload.reason
+        assert rejected.payload.record_key == key.decode()
+        assert rejected.stream_id == f"record:{meta.partition}:{meta.offset}:{meta.timestamp}"
 
     entries = await _dead_letters_of(kafka_ready, project)
     by_offset = {int(_headers(e)[DLQ_HEADER_ORIGIN_OFFSET]): e for e in entries}
@@ -411,7 +440,11 @@ async def test_an_unbound_record_is_kept_and_replayed_once_its_binding_is_active
             return bool(found)
 
         await wait_for(binding_folded, message="ingress to fold the new binding")
-    assert await _events_of(kafka_ready, project) == []
+    (rejected,) = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
+    assert (rejected.event_type, rejected.payload.code) == (
+        "ingress.inbound_rejected",
+        "E-INBOUND-UNBOUND",
+    )
 
     admin = dataclasses.replace(kafka_ready.settings(), database_url=kafka_ready.database)
     origin = f"{INBOUND}[{sent[0].partition}]@{sent[0].offset}"
@@ -423,6 +456,13 @@ async def test_an_unbound_record_is_kept_and_replayed_once_its_binding_is_active
     async with _running_ingress(kafka_ready) as runner:
         await _settled(runner, [])  # its relay publishes what the replay appended
     events = [CODEC.decode(r.value) for r in await _events_of(kafka_ready, project)]
-    assert [(e.payload.text, e.payload.revisions) for e in events] == [
-        ("anyone there?", (refs["telegram"],))
+    # The replayed record is decided again, once: its message follows its rejection.
+    events.sort(key=lambda e: e.event_type)
+    assert [e.event_type for e in events] == [
+        "ingress.inbound_rejected",
+        "ingress.message_received",
     ]
+    assert (events[1].payload.text, events[1].payload.revisions) == (
+        "anyone there?",
+        (refs["telegram"],),
+    )

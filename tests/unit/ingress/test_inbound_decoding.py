@@ -23,7 +23,7 @@ GOOD: dict[str, Any] = {
     "received_at": "2025-03-01T12:00:00Z",
     "payload": {
         "update_id": 7,
-        "message": {"chat": {"id": 5}, "from": {"id": 6}, "text": "hi"},
+        "message": {"message_id": 70, "chat": {"id": 5}, "from": {"id": 6}, "text": "hi"},
     },
 }
 
@@ -63,8 +63,8 @@ def test_every_record_is_handled_and_a_good_one_decodes_to_a_message() -> None:
         (b"{not json", "not JSON"),
         (b"[1, 2]", "not an object"),
         (json.dumps({**GOOD, "provider_event_id": "42:8"}).encode(), "does not end in ':7'"),
-        (json.dumps({**GOOD, "channel_type": "slack"}).encode(), "slack not supported yet"),
-        (json.dumps({**GOOD, "payload": {"update_id": 7}}).encode(), "no message.text"),
+        (json.dumps({**GOOD, "channel_type": "whatsapp"}).encode(), "channel_type"),
+        (json.dumps({**GOOD, "payload": {"update_id": "7"}}).encode(), "update_id"),
     ],
 )
 def test_invalid_records_are_poison_with_the_inbound_invalid_code(

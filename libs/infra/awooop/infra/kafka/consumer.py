@@ -29,7 +29,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -88,6 +88,25 @@ class BatchProcessor(Protocol):
 
     def committed(self) -> None:
         """Called after each transaction that ran `process` committed (hand work on)."""
+
+
+Rejection = tuple[RawRecord, str, str]
+"""A record dead-lettered by this consumer: the record, the error code and the reason."""
+
+
+@runtime_checkable
+class RejectionRecorder(Protocol):
+    """A processor that also records, in its own store, the records it refused.
+
+    ``record_rejected`` runs inside the batch transaction that stores the offsets past
+    the rejected records (after they reached the DLQ), so what a service shows about a
+    refusal commits with the offset. A redelivered batch hands the same rejections
+    again: the recorder de-duplicates by the record's position.
+    """
+
+    async def record_rejected(
+        self, conn: asyncpg.Connection, rejected: Sequence[Rejection]
+    ) -> None: ...
 
 
 def is_poison(error: BaseException) -> bool:
@@ -154,6 +173,7 @@ class BatchConsumer:
         self.group = group
         self._topics = list(topics)
         self._processor = processor
+        self._recorder = processor if isinstance(processor, RejectionRecorder) else None
         self._pool = pool
         self._dlq = dead_letters
         self._readiness = readiness
@@ -375,31 +395,42 @@ class BatchConsumer:
 
     async def _attempt(self, batch: _FetchedBatch) -> int:
         assigned = self.assignment()
+        rejected: list[Rejection] = []
         for record, code, reason in batch.poison:
-            if record.tp in assigned and _at(record) not in batch.settled:
+            if record.tp not in assigned:
+                continue
+            if _at(record) not in batch.settled:
                 await self._dead_letter(record, code, reason)
                 batch.settled.add(_at(record))
+            rejected.append((record, code, reason))
         live = batch.live(assigned)
         offsets = batch.offsets(assigned)
         if not offsets:
             return 0
         try:
-            await self._transaction(live, offsets)
+            await self._transaction(live, offsets, rejected)
         except Exception as error:
             if not is_poison(error):
                 raise
             log.warning("batch_failed_isolating", group=self.group, error=repr(error))
-            await self._isolate(batch, live, offsets)
+            await self._isolate(batch, live, offsets, rejected)
         self.processed += len(live)
         return len(live)
 
-    async def _transaction(self, records: Sequence[DecodedRecord], offsets: Offsets) -> None:
+    async def _transaction(
+        self,
+        records: Sequence[DecodedRecord],
+        offsets: Offsets,
+        rejected: Sequence[Rejection] = (),
+    ) -> None:
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     pending = await self._store.begin(conn, list(records))
                     if pending:
                         await self._processor.process(conn, pending)
+                    if rejected and self._recorder is not None:
+                        await self._recorder.record_rejected(conn, rejected)
                     await self._store.store(conn, offsets)
                 break
             except VersionConflict:
@@ -418,8 +449,13 @@ class BatchConsumer:
             raise DatabaseNotWritable(problem)
 
     async def _isolate(
-        self, batch: _FetchedBatch, records: Sequence[DecodedRecord], offsets: Offsets
+        self,
+        batch: _FetchedBatch,
+        records: Sequence[DecodedRecord],
+        offsets: Offsets,
+        rejected: Sequence[Rejection],
     ) -> None:
+        rejected = list(rejected)
         await self._judgeable()
         for item in records:
             single = {item.raw.tp: item.raw.offset + 1}
@@ -430,12 +466,13 @@ class BatchConsumer:
                     raise
                 await self._judgeable()  # the database may have gone since the last probe
                 await self._dead_letter(item.raw, E_DLQ_HANDLER.code, repr(error))
+                rejected.append((item.raw, E_DLQ_HANDLER.code, repr(error)))
                 batch.settled.add(_at(item.raw))
                 await self._transaction([], single)
                 continue
             batch.settled.add(_at(item.raw))
-        # Offsets of records skipped or dead-lettered at decode time.
-        await self._transaction([], offsets)
+        # Offsets of records skipped or dead-lettered at decode time, with their record.
+        await self._transaction([], offsets, rejected)
 
     async def _dead_letter(self, record: RawRecord, code: str, error: str) -> None:
         await self._dlq.send(

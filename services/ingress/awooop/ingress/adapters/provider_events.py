@@ -39,7 +39,26 @@ async def claim_new(
         [m.payload.channel_type for m, _ in candidates],
         [m.payload.provider_event_id for m, _ in candidates],
         [event_id for _, event_id in candidates],
-        [m.payload.platform_subject_id for m, _ in candidates],
+        [m.payload.platform_subject_id or "" for m, _ in candidates],
         [m.payload.received_at for m, _ in candidates],
     )
     return {row["event_id"] for row in rows}
+
+
+_FIRST = """
+SELECT p.project_id, p.channel_type, p.provider_event_id, p.event_id
+FROM unnest($1::text[], $2::text[], $3::text[]) AS k(project_id, channel_type, provider_event_id)
+JOIN provider_events p USING (project_id, channel_type, provider_event_id)
+"""
+
+
+async def first_event_ids(
+    conn: asyncpg.Connection, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], UUID]:
+    """The event id each already-recorded provider event became (one statement)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        _FIRST, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}

@@ -26,9 +26,9 @@ async def provision(
     """
     first: dict[tuple[str, str], tuple[InboundMessage, UUID]] = {}
     for message, event_id in accepted:
-        first.setdefault(
-            (message.project_id, message.payload.platform_subject_id), (message, event_id)
-        )
+        subject = message.payload.platform_subject_id
+        if subject is not None:  # an ignored record may name nobody
+            first.setdefault((message.project_id, subject), (message, event_id))
     if not first:
         return
     rows = list(first.values())
