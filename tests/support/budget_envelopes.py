@@ -71,6 +71,7 @@ def stepped_run(
         platform_subject_id=subject,
         chat_id="42",
         text="is the database healthy?",
+        display_text="is the database healthy?",
         received_at=at,
         agent_id=agent,
         revisions=(),

@@ -26,6 +26,7 @@ def message(
             platform_subject_id=f"{project}:telegram:{user}",
             chat_id=chat or user,
             text=text,
+            display_text=text,
             received_at=dt.datetime.now(dt.UTC),
             agent_id=agent,
             revisions=(),

@@ -75,6 +75,7 @@ def started(script: list[dict[str, Any]]) -> tuple[Agent, list[Envelope[Any]], R
         platform_subject_id=f"{PROJECT}:telegram:42",
         chat_id="42",
         text="is checkout healthy?",
+        display_text="is checkout healthy?",
         received_at=NOW,
         agent_id="demo-agent",
         revisions=(),

@@ -48,6 +48,7 @@ def message(subject: str = SUBJECT, agent_id: str = "demo-agent") -> Envelope[An
             platform_subject_id=subject,
             chat_id="42",
             text="is checkout healthy?",
+            display_text="is checkout healthy?",
             received_at=NOW,
             agent_id=agent_id,
             revisions=(),

@@ -72,7 +72,7 @@ async def _insert(
         "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, channel_type, "
         " chat_id, mode, revision, trace_id, state, version, step, pending_call_id, "
         " last_result, last_event_id, wake_at, lease_owner, lease_epoch, lease_until, attempt, "
-        " max_attempts, timeout_at, progress_seconds, progress_at) "
+        " max_attempts, timeout_at, progress_seconds, progress_at, thread_id, reply_to) "
         "SELECT u.run_id, u.project_id, u.subject, u.agent_id, u.channel_type, u.chat_id, "
         " u.mode, u.revision, u.trace_id, u.state, u.version, u.step, u.pending_call_id, "
         " u.last_result::jsonb, u.last_event_id, CASE WHEN u.due THEN now() END, "
@@ -83,13 +83,15 @@ async def _insert(
         " now() + make_interval(secs => u.timeout_seconds), u.progress_seconds, "
         # Only runs whose people see their messages get progress messages.
         " CASE WHEN u.mode IN ('suggest', 'active') AND u.state NOT IN "
-        f"  {TERMINAL} THEN now() + make_interval(secs => u.progress_seconds) END "
+        f"  {TERMINAL} THEN now() + make_interval(secs => u.progress_seconds) END, "
+        " u.thread_id, u.reply_to "
         "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
         " $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::int[], $13::text[], "
-        " $14::text[], $15::uuid[], $16::bool[], $17::int[], $18::int[], $21::int[]) "
+        " $14::text[], $15::uuid[], $16::bool[], $17::int[], $18::int[], $21::int[], "
+        " $22::text[], $23::text[]) "
         " AS u(run_id, project_id, subject, agent_id, channel_type, chat_id, mode, revision, "
         "      trace_id, state, version, step, pending_call_id, last_result, last_event_id, "
-        "      due, max_attempts, timeout_seconds, progress_seconds) "
+        "      due, max_attempts, timeout_seconds, progress_seconds, thread_id, reply_to) "
         "ON CONFLICT (run_id) DO NOTHING RETURNING run_id, lease_epoch, max_attempts",
         [r.run_id for r in runs],
         [r.project_id for r in runs],
@@ -112,6 +114,8 @@ async def _insert(
         owner,
         lease_seconds,
         [w.progress_seconds for w in new],
+        [r.thread_id for r in runs],
+        [r.reply_to for r in runs],
     )
     return rows
 

@@ -17,7 +17,8 @@ from awooop.runtime.domain.run import Run
 
 COLUMNS = (
     "run_id, project_id, platform_subject_id, agent_id, channel_type, chat_id, mode, "
-    "revision, trace_id, state, version, step, pending_call_id, last_result::text AS last_result"
+    "revision, trace_id, state, version, step, pending_call_id, last_result::text AS last_result, "
+    "thread_id, reply_to"
 )
 TERMINAL = "('completed', 'failed', 'cancelled', 'timeout')"
 

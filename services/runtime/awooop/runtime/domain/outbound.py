@@ -73,6 +73,10 @@ def _message(run: Run, kind: OutboundKind, text: str, before: dt.datetime) -> Ou
         kind=kind,
         channel_type=run.channel_type,
         chat_id=run.chat_id,
+        thread_id=run.thread_id,
+        reply_to=run.reply_to,
         text=text,
+        buttons=(),
+        edit_of=None,
         deliver_before=before,
     )

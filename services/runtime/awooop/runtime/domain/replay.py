@@ -71,6 +71,8 @@ def _started(env: Envelope[Any], payload: RunStarted) -> Run:
         trace_id=env.trace_id,
         state="pending",
         version=1,
+        thread_id=payload.thread_id,
+        reply_to=payload.reply_to,
     )
 
 

@@ -74,6 +74,10 @@ class Run:
     step: int = 0
     pending_call_id: str | None = None
     last_result: Any = None
+    thread_id: str | None = None
+    """The forum topic or Slack thread of the message that started the run."""
+    reply_to: str | None = None
+    """The provider's id of that message: the run's messages answer it."""
     machine: RunStateMachine = field(default=FSM, compare=False, repr=False)
     """The project's state machine every move is checked against (not stored: the
     active `runtime_run_state` revision is looked up each time the run is decided)."""
@@ -126,12 +130,16 @@ def start_run(
         trace_id=trace_id,
         state="pending",
         version=0,
+        thread_id=message.thread_id,
+        reply_to=message.message_id,
         machine=machine,
     )
     started = RunStarted(
         agent_id=message.agent_id,
         channel_type=message.channel_type,
         chat_id=message.chat_id,
+        thread_id=message.thread_id,
+        reply_to=message.message_id,
         platform_subject_id=message.platform_subject_id,
         trigger_event_id=message_event_id,
         mode=mode,
