@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from awooop.cli import (
     audit,
+    bridge,
     broker_recovery,
     budget_queries,
     contracts,
@@ -55,6 +56,7 @@ _EXPECTED = (
     contracts.ContractFileError,
     runtime_commands.RuntimeCommandError,
     budget_queries.BudgetQueryError,
+    bridge.BridgeCommandError,
 )
 """Refusals whose message is the whole story: no type name in front of it."""
 
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(verbs)
     services.register(verbs)
     send.register(verbs)
+    bridge.register(verbs)
     queries.register(verbs)
     runtime_commands.register(verbs)  # after queries: `runs cancel` joins `runs list | show`
     budget_queries.register(verbs)  # after runtime_commands: `budget show` joins `budget reset`
