@@ -11,18 +11,25 @@ from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
 from awooop.ingress.adapters import MIGRATIONS
 from awooop.ingress.handlers import Clock, IngressProcessor
+from awooop.ingress.outbound.job import OutboundJob
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def spec(clock: Clock = utc_now, service: str = INGRESS) -> ServiceSpec:
+def spec(
+    clock: Clock = utc_now, service: str = INGRESS, outbound: OutboundJob | None = None
+) -> ServiceSpec:
     """Consumes ``awooop.channel.inbound.v1``; its own tables live on branch ``ingress``.
 
-    Reads the contracts: a chat's binding decides the project and agent of its messages.
+    Reads the contracts: a chat's binding decides the project and agent of its messages,
+    and the bot an answer leaves through.
 
-    The clock and the service name are chosen here and handed to the processor.
+    The clock and the service name are chosen here and handed to the processor and to
+    outbound delivery, a background job with its own consumer group on
+    ``awooop.channel.outbound.v1`` (`outbound` replaces the default job: tests give it
+    their own settings and HTTP transport).
     """
     return ServiceSpec(
         service=service,
@@ -33,6 +40,7 @@ def spec(clock: Clock = utc_now, service: str = INGRESS) -> ServiceSpec:
         branches=("store", "contracts", INGRESS),
         reads_contracts=True,
         migrations=[MIGRATIONS],
+        background=(outbound or OutboundJob(clock=clock, service=service),),
     )
 
 

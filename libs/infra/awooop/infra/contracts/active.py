@@ -175,6 +175,46 @@ class ContractView:
             (team_id, app_id, ANY_CHAT)
         )
 
+    def outbound_binding(
+        self, project_id: str, channel_type: str, chat_id: str
+    ) -> tuple[SignedRevision[ChannelBinding] | None, str]:
+        """The project's binding to answer `chat_id` of `channel_type` (``telegram`` or
+        ``slack``) through, and why; the binding is None when there is none or the choice
+        is ambiguous, and the text then says which.
+
+        A binding that lists the chat wins over the project's catch-all (one that lists no
+        chats). Only a binding that holds the chat for inbound messages counts, so an
+        answer leaves through the bot or app the chat's messages arrive by: a catch-all
+        whose bot has the chat bound elsewhere is no candidate. An outbound message names
+        no bot or app, so two candidates of the same rank (two bots listing one group,
+        two catch-alls) are ambiguous.
+        """
+        index: dict[tuple[str, ...], SignedRevision[ChannelBinding]]
+        if channel_type == "telegram":
+            index = dict(self._telegram.items())
+        elif channel_type == "slack":
+            index = dict(self._slack.items())
+        else:
+            return None, f"channel type {channel_type!r} has no bindings"
+        named: list[SignedRevision[ChannelBinding]] = []
+        catch_all: list[SignedRevision[ChannelBinding]] = []
+        for (*route, chat), entry in index.items():
+            if entry.project_id != project_id:
+                continue
+            if chat == chat_id:
+                named.append(entry)
+            elif chat == ANY_CHAT and index.get((*route, chat_id), entry) is entry:
+                catch_all.append(entry)
+        where = f"{channel_type} chat {chat_id!r} of project {project_id!r}"
+        for rank, found in (("bindings listing", named), ("catch-all bindings for", catch_all)):
+            unique_found = list({entry.ref: entry for entry in found}.values())
+            if len(unique_found) == 1:
+                return unique_found[0], f"{unique_found[0].ref} binds {where}"
+            if unique_found:
+                refs = ", ".join(sorted(entry.ref for entry in unique_found))
+                return None, f"ambiguous: {len(unique_found)} {rank} {where} ({refs})"
+        return None, f"no active channel_binding covers {where}"
+
     def agent(self, project_id: str, agent_id: str) -> SignedRevision[Agent] | None:
         return self._agents.get((project_id, agent_id))
 
