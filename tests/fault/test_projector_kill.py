@@ -126,6 +126,7 @@ def _one_run(project: str, n: int) -> list[_Produced]:
             platform_subject_id=subject,
             chat_id=str(100000 + n),
             text=f"message {n}",
+            display_text=f"message {n}",
             received_at=at,
             agent_id="demo-agent",
             revisions=(),

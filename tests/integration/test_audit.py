@@ -71,6 +71,7 @@ def build_run(project: str, at: datetime, text: str) -> list[Envelope[Any]]:
         platform_subject_id=subject,
         chat_id="7",
         text=text,
+        display_text=text,
         received_at=at,
         agent_id="demo-agent",
         revisions=(),

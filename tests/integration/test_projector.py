@@ -81,6 +81,7 @@ def build_run(project: str, at: datetime) -> list[Envelope[Any]]:
                 platform_subject_id=subject,
                 chat_id="42",
                 text="is the database healthy?",
+                display_text="is the database healthy?",
                 received_at=at,
                 agent_id="demo-agent",
                 revisions=(),

@@ -77,6 +77,7 @@ def build_run(project: str, at: datetime, *, started: bool = True) -> list[Envel
                 platform_subject_id=subject,
                 chat_id="C1",
                 text=f"hello from {project}",
+                display_text=f"hello from {project}",
                 received_at=at,
                 agent_id="demo-agent",
                 revisions=(),

@@ -56,6 +56,7 @@ def build_run(project: str = "acme", at: datetime = BASE) -> list[Envelope[Any]]
                 platform_subject_id=subject,
                 chat_id="42",
                 text=MESSAGE,
+                display_text=MESSAGE,
                 received_at=at,
                 agent_id="demo-agent",
                 revisions=(),

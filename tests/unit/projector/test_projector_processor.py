@@ -93,6 +93,7 @@ def test_the_service_spec() -> None:
         Topics.CONTRACT_EVENTS.name,
         Topics.BUDGET_EVENTS.name,
         Topics.CHANNEL_OUTBOUND.name,
+        Topics.CHANNEL_DELIVERY.name,
     }
     assert (service.offsets, service.relay) == ("postgres", False)
     assert tuple(service.branches) == ("offsets", "projector")

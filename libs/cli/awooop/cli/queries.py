@@ -1,4 +1,5 @@
-"""`awooop token` and `awooop runs list | show`: the query API from the command line.
+"""`awooop token`, `awooop runs list | show` and `awooop channel-events list`: the query
+API from the command line.
 
 `QueryClient` also reads contracts for `awooop contracts list | show | diff`; its
 contract methods turn every refusal into a one-line `ContractCommandError`.
@@ -7,6 +8,7 @@ contract methods turn every refusal into a one-line `ContractCommandError`.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import httpx
@@ -15,6 +17,7 @@ from awooop.cli.contract_client import ContractCommandError
 from awooop.cli.platform import recorded_api_url
 from awooop.cli.send import DEFAULT_PROJECT
 from awooop.infra.settings import Settings, SettingsError, state_dir
+from awooop.projector.domain.channel_events import CHANNEL_OUTCOMES
 from awooop.security.api_tokens import mint_api_token
 
 
@@ -36,6 +39,18 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     show.add_argument("run_id")
     show.add_argument("--project", default=DEFAULT_PROJECT)
     show.set_defaults(handler=show_run)
+
+    channel = verbs.add_parser(
+        "channel-events", help="list recent inbound records and what became of each"
+    )
+    what = channel.add_subparsers(dest="what", required=True, metavar="list")
+    events = what.add_parser("list", help="the newest channel events of a project")
+    events.add_argument("--project", default=DEFAULT_PROJECT)
+    events.add_argument("--outcome", choices=CHANNEL_OUTCOMES, help="only this outcome")
+    events.add_argument("--channel", help="only this channel (telegram, slack)")
+    events.add_argument("--prefix", help="only provider event ids starting with this")
+    events.add_argument("--limit", type=int, default=20, help="at most this many (max 500)")
+    events.set_defaults(handler=list_channel_events)
 
 
 def dev_token(projects: list[str], roles: list[str] | None = None, ttl: int = 3600) -> str:
@@ -77,6 +92,32 @@ class QueryClient:
         response.raise_for_status()
         return dict(response.json())
 
+    def channel_events(
+        self,
+        outcome: str | None = None,
+        channel: str | None = None,
+        prefix: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """The newest channel events; `QueryError` with the API's reason when refused."""
+        params: dict[str, Any] = {"limit": limit}
+        chosen = (
+            ("outcome", outcome),
+            ("channel_type", channel),
+            ("provider_event_id_prefix", prefix),
+        )
+        params |= {k: v for k, v in chosen if v is not None}
+        try:
+            response = self._client.get("/v1/channel-events", params=params)
+        except httpx.TransportError as error:
+            raise QueryError(
+                f"the query API at {self._client.base_url} is unreachable "
+                f"({type(error).__name__}); is the platform running (`awooop up`)?"
+            ) from None
+        if not response.is_success:
+            raise QueryError(_refusal(response))
+        return list(response.json()["items"])
+
     def contracts(
         self, family: str | None = None, lifecycle: str | None = None, page: int = 200
     ) -> list[dict[str, Any]]:
@@ -110,6 +151,10 @@ class QueryClient:
 
     def close(self) -> None:
         self._client.close()
+
+
+class QueryError(RuntimeError):
+    """A query the API refused or could not answer; the message says why, in one line."""
 
 
 def _refusal(response: httpx.Response) -> str:
@@ -162,4 +207,43 @@ def show_run(args: argparse.Namespace) -> int:
         print(f"no run {args.run_id} in project {args.project}")
         return 4
     print("\n".join(format_timeline(detail)))
+    return 0
+
+
+_OUTCOME_DETAIL = {
+    "run_started": "run {run_id}",
+    "busy": "refused: run {busy_with} was active",
+    "queued": "queued behind run {queued_on}",
+    "duplicate_of": "repeats {duplicate_of}",
+    "rejected": "{code}: {reason}",
+    "ignored": "{reason}",
+    "button_pressed": "button {display_text!r}",
+    "received": "no run known yet",
+}
+
+
+def format_channel_event(event: dict[str, Any]) -> str:
+    """One channel event on one line: when, outcome, channel, provider id, what happened."""
+    detail = " ".join(_OUTCOME_DETAIL[event["outcome"]].format(**event).split())
+    said = event["display_text"] if event["kind"] == "message" else None
+    text = f"  {' '.join(said.split())[:60]!r}" if said else ""
+    return (
+        f"{event['occurred_at'][:23]}  {event['outcome']:<14} {event['channel_type'] or '?':<9}"
+        f"{event['provider_event_id'] or '-'}  {detail}{text}"
+    )
+
+
+def list_channel_events(args: argparse.Namespace) -> int:
+    client = QueryClient(args.project)
+    try:
+        events = client.channel_events(args.outcome, args.channel, args.prefix, args.limit)
+    except QueryError as error:
+        print(f"awooop: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    for event in events:
+        print(format_channel_event(event))
+    if not events:
+        print(f"no channel events in project {args.project} match")
     return 0

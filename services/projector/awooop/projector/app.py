@@ -22,6 +22,7 @@ TOPICS = (
     Topics.CONTRACT_EVENTS.name,
     Topics.BUDGET_EVENTS.name,
     Topics.CHANNEL_OUTBOUND.name,
+    Topics.CHANNEL_DELIVERY.name,
 )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncpg
 from pydantic_core import to_json
 
-from awooop.projector.adapters.budget_writer import insert_once, write_budget_models
+from awooop.projector.adapters.budget_writer import write_budget_models
+from awooop.projector.adapters.channel_writer import write_channel_models
 from awooop.projector.adapters.contract_writer import write_contract_models
-from awooop.projector.domain.outbound import OUTBOUND_COLUMNS
 from awooop.projector.domain.rows import (
     RUN_COLUMNS,
     RUN_WRITE_ONCE,
@@ -32,10 +32,6 @@ CREATE TEMP TABLE IF NOT EXISTS runs_stage (
     started_at timestamptz, completed_at timestamptz, reply text, suppressed boolean,
     error_code text, trigger_text text
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS outbound_messages_stage (
-    project_id text, run_id uuid, event_id uuid, kind text, channel_type text, chat_id text,
-    text text, deliver_before timestamptz, occurred_at timestamptz
-) ON COMMIT DELETE ROWS;
 """
 
 _TIMELINE_LIST = ", ".join(TIMELINE_COLUMNS)
@@ -45,9 +41,6 @@ INSERT_TIMELINE = (
     f"INSERT INTO timeline ({_TIMELINE_LIST}) SELECT {_TIMELINE_LIST} FROM timeline_stage "
     "ORDER BY project_id, run_id, event_id "
     "ON CONFLICT (project_id, run_id, event_id) DO NOTHING"
-)
-INSERT_OUTBOUND = insert_once(
-    "outbound_messages", OUTBOUND_COLUMNS, ("project_id", "run_id", "event_id")
 )
 
 _RUN_LIST = ", ".join(RUN_COLUMNS)
@@ -70,7 +63,8 @@ async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> No
     """Merge one batch's rows into every read model (inside the batch transaction)."""
     await write_contract_models(conn, rows.contracts, rows.contract_revisions)
     await write_budget_models(conn, rows)
-    if not rows.timeline and not rows.runs and not rows.outbound:
+    await write_channel_models(conn, rows)
+    if not rows.timeline and not rows.runs:
         return
     await conn.execute(STAGING_DDL)
     if rows.timeline:
@@ -101,10 +95,3 @@ async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> No
             "runs_stage", columns=RUN_COLUMNS, records=[run.values() for run in rows.runs]
         )
         await conn.execute(UPSERT_RUNS)
-    if rows.outbound:
-        await conn.copy_records_to_table(
-            "outbound_messages_stage",
-            columns=OUTBOUND_COLUMNS,
-            records=[message.values() for message in rows.outbound],
-        )
-        await conn.execute(INSERT_OUTBOUND)

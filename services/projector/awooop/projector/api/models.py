@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from awooop.contracts.events.payloads.contract import ContractFamilyName
 from awooop.contracts.families.runtime_run_state import RunState
+from awooop.projector.api.channel_models import ChannelEvent, OutboundMessage
 from awooop.projector.domain.contract_rows import RevisionLifecycle
 
 
@@ -38,7 +39,7 @@ class Run(RunSummary):
     """One run with its message, reply and the contract revision it ran under."""
 
     revision: str | None
-    trigger_text: str | None
+    trigger_text: str | None = Field(description="the message's redacted display text")
     reply: str | None
     last_stream_seq: int = Field(description="stream_seq of the last run event projected")
 
@@ -72,18 +73,6 @@ class RunStep(_Frozen):
     occurred_at: datetime
 
 
-class OutboundMessage(_Frozen):
-    """One message the run asked a bridge to send, with its text as the agent wrote it."""
-
-    event_id: uuid.UUID
-    kind: Literal["interim", "final", "approval_request", "error"]
-    channel_type: str
-    chat_id: str
-    text: str
-    deliver_before: datetime = Field(description="after this the bridge drops it as expired")
-    occurred_at: datetime
-
-
 class RunPage(_Frozen):
     runs: list[RunSummary] = Field(description="newest first (started_at, then run_id)")
     next: str | None = Field(description="cursor of the next page; null on the last page")
@@ -93,8 +82,13 @@ class RunDetail(_Frozen):
     run: Run
     timeline: list[TimelineEvent] = Field(description="sorted by occurred_at, then event_id")
     steps: list[RunStep] = Field(description="its LLM steps, by number")
+    inbound: list[ChannelEvent] = Field(
+        description="the message that started it, the messages queued on or refused by it, "
+        "and repeats of its message, sorted by occurred_at, then event_id"
+    )
     outbound: list[OutboundMessage] = Field(
-        description="messages it asked to send, sorted by occurred_at, then event_id"
+        description="messages it asked to send, with their delivery, sorted by occurred_at "
+        "(null last), then event_id"
     )
 
 

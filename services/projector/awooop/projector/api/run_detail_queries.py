@@ -1,6 +1,6 @@
-"""The parts of a run's detail beside its row and timeline: its LLM steps and the
-messages it asked to send. Each statement names `project_id`, on top of the
-row-level-security policy that limits the transaction to that tenant."""
+"""A run's LLM steps, for its detail beside its row and timeline (its channel events and
+outbound messages are read by channel_queries.py). The statement names `project_id`, on
+top of the row-level-security policy that limits the transaction to that tenant."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ _STEPS = text(
     "reserved_tokens, outcome, event_id, occurred_at FROM run_steps "
     "WHERE project_id = :p AND run_id = :id ORDER BY number"
 )
-_OUTBOUND = text(
-    "SELECT event_id, kind, channel_type, chat_id, text, deliver_before, occurred_at "
-    "FROM outbound_messages WHERE project_id = :p AND run_id = :id "
-    "ORDER BY occurred_at, event_id"
-)
 
 
 async def get_steps(
@@ -30,10 +25,3 @@ async def get_steps(
     for row in rows:
         row["cost"] = format(row["cost"], "f")
     return rows
-
-
-async def get_outbound(
-    session: AsyncSession, project_id: str, run_id: uuid.UUID
-) -> list[dict[str, Any]]:
-    result = await session.execute(_OUTBOUND, {"p": project_id, "id": run_id})
-    return [dict(row) for row in result.mappings()]

@@ -29,6 +29,7 @@ from typing import Any
 import rfc8785
 
 from awooop.projector.domain.budget_models import BUDGET_STATE_COLUMNS, BUDGET_TRIP_COLUMNS
+from awooop.projector.domain.channel_events import CHANNEL_EVENT_DIGEST_COLUMNS
 from awooop.projector.domain.contract_rows import CONTRACT_COLUMNS, CONTRACT_REVISION_COLUMNS
 from awooop.projector.domain.outbound import OUTBOUND_COLUMNS
 from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS, ReadModelRows
@@ -43,11 +44,13 @@ READ_MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "outbound_messages": OUTBOUND_COLUMNS,
     "budget_state": BUDGET_STATE_COLUMNS,
     "budget_trips": BUDGET_TRIP_COLUMNS,
+    "channel_events": CHANNEL_EVENT_DIGEST_COLUMNS,
 }
 """Every read-model table of the projector's schema, with its columns in digest order.
 
 The view `budget_usage` is not a table: it is computed from `run_steps` and `runs`,
-both digested here."""
+both digested here. `channel_events.outcome` is a generated column: digesting it holds
+the table's rule to the fold's (`outcome_of`)."""
 
 JSON_COLUMNS = frozenset({("timeline", "summary"), ("contract_revisions", "body")})
 """Columns stored as `jsonb`: Postgres hands them back as text, digested as parsed JSON."""
@@ -202,6 +205,11 @@ def checksums_of_rows(rows: ReadModelRows) -> Checksums:
         columns = READ_MODEL_TABLES[table]
         for row in table_rows:
             checksums.add_row(table, dict(zip(columns, row.values(), strict=True)))
+    for event in rows.channel_events:
+        values = (*event.values(), event.outcome)
+        checksums.add_row(
+            "channel_events", dict(zip(CHANNEL_EVENT_DIGEST_COLUMNS, values, strict=True))
+        )
     return checksums
 
 

@@ -1,10 +1,11 @@
 """The rows each batch adds to the read models, folded per key in memory.
 
-Every projected event gives one `timeline` row, keyed by its `event_id`, for the
-run it belongs to (`run_id` = `correlation_id`: the run id is the `event_id` of
-the ingress message that started it). Events of the run's own stream
-(`stream_type` `run`) also fold into the run's `runs` row, and an ingress
-message gives that row its `trigger_text`.
+Every projected event of a run gives one `timeline` row, keyed by its `event_id`, for
+the run it belongs to (`run_id` = `correlation_id`: the run id is the `event_id` of
+the ingress message that started it; a delivery report names its run in its payload).
+Events of the run's own stream (`stream_type` `run`) also fold into the run's `runs`
+row, and an ingress message gives that row its `trigger_text`: the redacted
+`display_text`, never the `text` the person sent.
 
 The fold is a pure function of the set of events, whatever their order:
 
@@ -14,12 +15,14 @@ The fold is a pure function of the set of events, whatever their order:
   late or redelivered older event never moves it back;
 * `last_stream_seq` is the highest `stream_seq` that set the state.
 
-A step report on a run event gives its `run_steps` row (steps.py), and an
-outbound message its `outbound_messages` row (outbound.py), each owned by one
-event. The SQL merge (adapters) applies the same rules between a staged row and
-the stored one, which is what makes a rebuild equal the live models. Contract and
-budget events belong to no run: they fold into the contract read models
-(contract_models.py) and the budget ones (budget_models.py).
+A step report on a run event gives its `run_steps` row (steps.py); an outbound
+message and its delivery report its `outbound_messages` row (outbound.py); every
+ingress event, and the runtime's word on a message, its `channel_events` row
+(channel_events.py). The SQL merge (adapters) applies the same rules between a staged
+row and the stored one, which is what makes a rebuild equal the live models. Contract
+and budget events, and the ingress events that are no message, belong to no run: they
+fold into the contract read models (contract_models.py), the budget ones
+(budget_models.py) and `channel_events`.
 """
 
 from __future__ import annotations
@@ -30,21 +33,39 @@ from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
 from awooop.projector.domain.budget_models import BUDGET_EVENT_TYPES, fold_budget_events
+from awooop.projector.domain.channel_events import (
+    ChannelEventKey,
+    ChannelEventRow,
+    merge_channel_event,
+)
+from awooop.projector.domain.channel_facts import (
+    CHANNEL_FACTS,
+    CHANNEL_ONLY_EVENT_TYPES,
+    MESSAGE_RECEIVED,
+)
 from awooop.projector.domain.contract_models import (
     CONTRACT_EVENT_TYPES,
     RevisionKey,
     fold_contract_events,
 )
-from awooop.projector.domain.outbound import OUTBOUND_REQUESTED, OutboundRow, outbound_row
+from awooop.projector.domain.outbound import (
+    DELIVERY_REPORTED,
+    OUTBOUND_REQUESTED,
+    OutboundKey,
+    OutboundRow,
+    delivery_row,
+    merge_outbound,
+    outbound_row,
+)
 from awooop.projector.domain.rows import ReadModelRows, RunRow, TimelineRow
 from awooop.projector.domain.run_facts import RUN_FACTS
 from awooop.projector.domain.steps import StepKey, StepRow, merge_step, step_row
 from awooop.projector.domain.summaries import SUMMARIES, summarize
 from awooop.security.signing_keys import KeyRing
 
-PROJECTED_EVENT_TYPES = frozenset(SUMMARIES) | CONTRACT_EVENT_TYPES | BUDGET_EVENT_TYPES
-RUNLESS_EVENT_TYPES = CONTRACT_EVENT_TYPES | BUDGET_EVENT_TYPES
+RUNLESS_EVENT_TYPES = CONTRACT_EVENT_TYPES | BUDGET_EVENT_TYPES | CHANNEL_ONLY_EVENT_TYPES
 """Projected types that belong to no run: their `correlation_id` is no run id."""
+PROJECTED_EVENT_TYPES = frozenset(SUMMARIES) | RUNLESS_EVENT_TYPES
 RUN_STREAM = "run"
 
 
@@ -53,6 +74,9 @@ class NotARunId(ValueError):
 
 
 def run_id_of(envelope: Envelope[Any]) -> uuid.UUID:
+    if envelope.event_type == DELIVERY_REPORTED:
+        run_id: uuid.UUID = envelope.payload.run_id
+        return run_id
     try:
         return uuid.UUID(envelope.correlation_id)
     except ValueError:
@@ -94,24 +118,36 @@ def fold_batch(
     timeline: dict[tuple[str, uuid.UUID, uuid.UUID], TimelineRow] = {}
     runs: dict[tuple[str, uuid.UUID], RunRow] = {}
     steps: dict[StepKey, StepRow] = {}
-    outbound: dict[tuple[str, uuid.UUID, uuid.UUID], OutboundRow] = {}
+    outbound: dict[OutboundKey, OutboundRow] = {}
+    channel: dict[ChannelEventKey, ChannelEventRow] = {}
     contract_events: list[Envelope[Any]] = []
     budget_events: list[Envelope[Any]] = []
     for envelope in envelopes:
+        fact = CHANNEL_FACTS.get(envelope.event_type)
         if envelope.event_type in RUNLESS_EVENT_TYPES:
-            kept = contract_events if envelope.event_type in CONTRACT_EVENT_TYPES else budget_events
-            kept.append(envelope)
+            if envelope.event_type in CONTRACT_EVENT_TYPES:
+                contract_events.append(envelope)
+            elif envelope.event_type in BUDGET_EVENT_TYPES:
+                budget_events.append(envelope)
+            elif fact is not None:
+                merge_channel_event(channel, fact(envelope))
             continue
         run_id = run_id_of(envelope)
         key = (envelope.project_id, run_id)
+        if fact is not None:
+            merge_channel_event(channel, fact(envelope))
         timeline.setdefault((*key, envelope.event_id), timeline_row(envelope, run_id))
         if envelope.event_type == OUTBOUND_REQUESTED:
-            outbound.setdefault((*key, envelope.event_id), outbound_row(envelope))
+            merge_outbound(outbound, outbound_row(envelope))
+            continue
+        if envelope.event_type == DELIVERY_REPORTED:
+            merge_outbound(outbound, delivery_row(envelope))
             continue
         if (step := step_row(envelope, run_id)) is not None:
             merge_step(steps, step)
-        if envelope.event_type == "ingress.message_received":
-            _merge(runs.setdefault(key, RunRow(*key)), {"trigger_text": envelope.payload.text})
+        if envelope.event_type == MESSAGE_RECEIVED:
+            trigger = {"trigger_text": envelope.payload.display_text}
+            _merge(runs.setdefault(key, RunRow(*key)), trigger)
             continue
         facts = RUN_FACTS.get(envelope.event_type)
         if facts is None or envelope.stream_type != RUN_STREAM:
@@ -132,6 +168,7 @@ def fold_batch(
         outbound=list(outbound.values()),
         budget_states=states,
         budget_trips=trips,
+        channel_events=list(channel.values()),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from awooop.projector.domain.budget_models import BudgetStateRow, BudgetTripRow
+from awooop.projector.domain.channel_events import ChannelEventRow
 from awooop.projector.domain.contract_rows import ContractRevisionRow, ContractRow
 from awooop.projector.domain.outbound import OutboundRow
 from awooop.projector.domain.steps import StepRow
@@ -93,3 +94,4 @@ class ReadModelRows:
     outbound: list[OutboundRow] = field(default_factory=list)
     budget_states: list[BudgetStateRow] = field(default_factory=list)
     budget_trips: list[BudgetTripRow] = field(default_factory=list)
+    channel_events: list[ChannelEventRow] = field(default_factory=list)

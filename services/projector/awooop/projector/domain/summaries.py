@@ -2,9 +2,10 @@
 
 Built from an allow-list of fields per event type: identifiers, codes, names
 and sizes. Free text (message text, replies, failure reasons), tool arguments
-and tool results never reach the timeline; the message text and the reply live
-in the run row, and the text of each outbound message in `outbound_messages`,
-where the tenant's operators expect them.
+and tool results never reach the timeline; the message's redacted `display_text`
+lives in the run row and in `channel_events`, the reply in the run row, and the
+redacted text of each outbound message in `outbound_messages`, where the tenant's
+operators expect them. The channel events' summaries are in channel_summaries.py.
 """
 
 from __future__ import annotations
@@ -13,19 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
+from awooop.projector.domain import channel_summaries
 
 Summary = dict[str, Any]
-
-
-def _message_received(p: Any) -> Summary:
-    return {
-        "text": f"message received on {p.channel_type}",
-        "channel_type": p.channel_type,
-        "chat_id": p.chat_id,
-        "platform_subject_id": p.platform_subject_id,
-        "provider_event_id": p.provider_event_id,
-        "text_length": len(p.text),
-    }
 
 
 def _run_started(p: Any) -> Summary:
@@ -35,6 +26,8 @@ def _run_started(p: Any) -> Summary:
         "mode": p.mode,
         "revisions": list(p.revisions),
         "trigger_event_id": str(p.trigger_event_id),
+        "thread_id": p.thread_id,
+        "reply_to": p.reply_to,
     }
 
 
@@ -149,19 +142,8 @@ def _tool_call_failed(p: Any) -> Summary:
     return {"text": f"tool call failed: {p.code}", "call_id": p.call_id, "code": p.code}
 
 
-def _outbound_requested(p: Any) -> Summary:
-    return {
-        "text": f"{p.kind} message requested on {p.channel_type}",
-        "kind": p.kind,
-        "channel_type": p.channel_type,
-        "chat_id": p.chat_id,
-        "text_length": len(p.text),
-        "deliver_before": p.deliver_before.isoformat(),
-    }
-
-
 SUMMARIES: dict[str, Callable[[Any], Summary]] = {
-    "ingress.message_received": _message_received,
+    "ingress.message_received": channel_summaries.message_received,
     "run.started": _run_started,
     "run.tool_call_requested": _tool_call_requested,
     "run.tool_result_accepted": _tool_result_accepted,
@@ -177,10 +159,12 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "gateway.tool_call_succeeded": _tool_call_succeeded,
     "gateway.tool_call_blocked": _tool_call_blocked,
     "gateway.tool_call_failed": _tool_call_failed,
-    "channel.outbound_requested": _outbound_requested,
+    "channel.outbound_requested": channel_summaries.outbound_requested,
+    "channel.delivery_reported": channel_summaries.delivery_reported,
 }
 """Every run's event type the projector projects, with its timeline description (budget
-and contract events belong to no run: they have no timeline)."""
+and contract events, and the ingress events that are no message, belong to no run: they
+have no timeline)."""
 
 
 def summarize(envelope: Envelope[Any]) -> Summary:
