@@ -4,7 +4,8 @@ chat see. Steps are slowed (`AWOOOP_SCRIPTED_STEP_DELAY_MS`) so a run stays acti
 its person writes again; one platform serves every test of the module.
 
 Tenants: `tq` enqueues, `ti` interrupts, `tr` rejects (each in `active` mode, progress
-after 1 s), and the demo tenant in `shadow` mode.
+after 1 s), and `tsh` in `shadow` mode. Replies of active tenants reach the platform's
+fake chat API, which counts what it received.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from awooop.cli import dev_chat
 from awooop.cli.send import telegram_record
 from awooop.contracts.records.envelope import Envelope
 from awooop.contracts.registries.topics import Topics
@@ -27,12 +29,21 @@ from support.topic_reader import TopicReader
 
 pytestmark = pytest.mark.e2e
 
-TENANTS = {"tq": ("7301", "enqueue"), "ti": ("7302", "interrupt"), "tr": ("7303", "reject")}
+TENANTS = {
+    "tq": ("7301", "enqueue", "active"),
+    "ti": ("7302", "interrupt", "active"),
+    "tr": ("7303", "reject", "active"),
+    "tsh": ("7304", "reject", "shadow"),
+}
+BOT_TOKENS = {
+    f"AWOOOP_TENANT_{project.upper()}_TELEGRAM_BOT_TOKEN": f"{bot}:token-of-{project}"
+    for project, (bot, _, _) in TENANTS.items()
+}
 STEP_DELAY_MS = "1200"
 _UPDATES = itertools.count(1)
 
 
-def _tenant_files(home: Path, project: str, bot: str, rule: str) -> Path:
+def _tenant_files(home: Path, project: str, bot: str, rule: str, mode: str) -> Path:
     folder = home / "tenants" / project
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("agent.yaml", "tool-status.yaml", "channel-binding-telegram-7000.yaml"):
@@ -47,7 +58,7 @@ def _tenant_files(home: Path, project: str, bot: str, rule: str) -> Path:
         (folder / name).write_text(yaml.safe_dump(document))
     policy = yaml.safe_load((DEMO_TENANTS / "demo" / "policy.yaml").read_text())
     policy["project"] = project
-    policy["body"]["mode"] = "active"
+    policy["body"]["mode"] = mode
     (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
     return folder
 
@@ -55,10 +66,8 @@ def _tenant_files(home: Path, project: str, bot: str, rule: str) -> Path:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     home = tmp_path_factory.mktemp("rules")
-    with own_platform(
-        home, tenants=("demo",), AWOOOP_SCRIPTED_STEP_DELAY_MS=STEP_DELAY_MS
-    ) as running:
-        folders = [_tenant_files(home, p, bot, rule) for p, (bot, rule) in TENANTS.items()]
+    with own_platform(home, AWOOOP_SCRIPTED_STEP_DELAY_MS=STEP_DELAY_MS, **BOT_TOKENS) as running:
+        folders = [_tenant_files(home, p, *spec) for p, spec in TENANTS.items()]
         running.cli("contracts", "onboard", *(str(folder) for folder in folders))
         yield running
 
@@ -79,6 +88,18 @@ async def _say(platform: RunningPlatform, project: str, bot: str, user: str, *te
             await asyncio.sleep(0.2)
     finally:
         await producer.stop()
+
+
+async def _delivered(platform: RunningPlatform, chat: str, text: str) -> list[dict[str, Any]]:
+    """The fake chat's accepted calls carrying `text` to `chat`, once there is one (and a
+    second more, for anything delivered twice)."""
+    url = platform.platform.fake_chat_url
+    for _ in range(100):
+        if any(c["text"] == text and c["ok"] for c in dev_chat.received(url, chat=chat)):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    return [c for c in dev_chat.received(url, chat=chat) if c["text"] == text and c["ok"]]
 
 
 def _of(seen: list[Envelope[Any]], project: str) -> list[Envelope[Any]]:
@@ -165,11 +186,16 @@ async def test_a_rejected_double_text_is_told_the_agent_is_busy_and_progress_is_
     assert final.payload.text == completed.payload.reply
     assert final.trace_id == completed.trace_id
     assert final.payload.chat_id == "503"
+    # The reply reached the chat once, as an answer to the message that started the run.
+    (call,) = await _delivered(platform, "503", final.payload.text)
+    assert call["method"] == "sendMessage"
+    assert call["reply_to"] is not None
+    assert str(call["reply_to"]) == final.payload.reply_to
 
 
 async def test_a_shadow_run_sends_nothing_to_its_chat(platform: RunningPlatform) -> None:
-    await _say(platform, "demo", "7000", "504", "is checkout healthy?")
-    events, said = await _watch(platform, "demo", 1, finals=0)
+    await _say(platform, "tsh", "7304", "504", "is checkout healthy?")
+    events, said = await _watch(platform, "tsh", 1, finals=0)
     (completed,) = [e for e in events if e.event_type == "run.completed"]
     assert completed.payload.suppressed is True
     assert said == []

@@ -24,10 +24,13 @@ pytestmark = pytest.mark.e2e
 URL_VARS = ("AWOOOP_KAFKA_BOOTSTRAP", "AWOOOP_DATABASE_URL", "AWOOOP_REDIS_URL")
 
 
-def test_make_run_shows_completed_shadow_runs_with_their_tool_calls(tmp_path: Path) -> None:
+def test_make_run_shows_runs_with_their_tool_calls_and_replies_in_the_chat(
+    tmp_path: Path,
+) -> None:
     """What `make run` runs: both demo tenants onboarded through the approval API, the demo
-    conversation (three messages to the demo bot, one to acme's), every run's timeline,
-    then serving."""
+    conversation (three messages to the demo bot, one to acme's), every run's timeline and,
+    for the `active` demo tenant, the reply its fake Telegram chat received; then serving.
+    acme stays in `shadow`: its reply is suppressed and no chat sees it."""
     home = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in URL_VARS}
     env["AWOOOP_HOME"] = str(home)
@@ -46,14 +49,23 @@ def test_make_run_shows_completed_shadow_runs_with_their_tool_calls(tmp_path: Pa
             if "Ctrl-C stops it" in line or "did not start" in line:
                 break
         text = "".join(shown)
-        runs = re.findall(r"^run \S+  (\w+)  agent demo-agent  mode shadow$", text, re.M)
+        runs = re.findall(r"^run \S+  (\w+)  agent demo-agent  mode active$", text, re.M)
         assert runs == ["completed"] * 3, text
+        chat = re.findall(
+            r"^  the fake Telegram chat 1001 received \(sendMessage\): (.+)$", text, re.M
+        )
+        assert len(chat) == 3, text
+        replies = re.findall(r"^  reply: (.+)$", text, re.M)
+        assert chat == replies, text
         # The second tenant side by side: its own bot, agent and two of its four tools.
         acme = re.findall(r"^run \S+  (\w+)  agent acme-diagnostics  mode shadow$", text, re.M)
         assert acme == ["completed"], text
         assert text.count("run.tool_call_requested") == 3 + 2
         assert text.count("gateway.tool_call_succeeded") == 3 + 2
-        assert text.count("reply (suppressed: shadow mode)") == 4
+        assert text.count("reply (suppressed: shadow mode)") == 1
+        # Every inbound record of the demo is listed with its outcome: each started a run.
+        shown = re.findall(r"^  \S+  run_started\s+telegram\s+(7000|7100):", text, re.M)
+        assert sorted(shown) == ["7000", "7000", "7000", "7100"], text
         assert "status: healthy" in text
         assert "billing's recent errors: " in text
         # Each run names the agent revision it ran: revision 1, activated by onboarding.

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from awooop.cli import dev_chat
 from awooop.cli.contract_files import ContractFileError
 from awooop.cli.demo_signals import StopSignals
 from awooop.cli.onboarding import onboard, read_tenant_files, tenant_folders, wait_until_read
-from awooop.cli.queries import QueryClient, format_timeline
+from awooop.cli.queries import QueryClient, format_channel_event, format_timeline
 from awooop.cli.send import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER, produce, telegram_record
 from awooop.cli.up import StartFailed, running_platform
 from awooop.infra.settings import Settings
@@ -101,8 +102,36 @@ def _wait_for_new_run(
     return None
 
 
-def push_conversation(stop: StopSignals) -> bool:
-    """Send the demo messages one by one; print each run's timeline. False on a stall."""
+def _wait_for_reply(
+    fake_chat_url: str, chat: str, seen: int, stop: StopSignals, timeout: float = 15.0
+) -> dict[str, Any] | None:
+    """The first message the fake chat accepted for `chat` after call number `seen`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.received.is_set():
+        for call in dev_chat.received(fake_chat_url, chat=chat):
+            if call["seq"] > seen and call["ok"]:
+                return call
+        time.sleep(0.2)
+    return None
+
+
+def _last_call(fake_chat_url: str) -> int:
+    return max((call["seq"] for call in dev_chat.received(fake_chat_url)), default=0)
+
+
+def _show_reply(fake_chat_url: str, said: Said, mode: str, seen: int, stop: StopSignals) -> None:
+    if mode == "shadow" or not fake_chat_url:
+        return
+    reply = _wait_for_reply(fake_chat_url, said.user, seen, stop)
+    if reply is None:
+        print(f"  (no reply reached the fake Telegram chat {said.user} within 15 s)")
+        return
+    print(f"  the fake Telegram chat {said.user} received ({reply['method']}): {reply['text']!r}")
+
+
+def push_conversation(stop: StopSignals, fake_chat_url: str = "") -> bool:
+    """Send the demo messages one by one; print each run's timeline and, for a tenant whose
+    people see replies, what the fake chat received. False on a stall."""
     settings = Settings.from_env()
     clients = {said.project: QueryClient(said.project) for said in CONVERSATION}
     try:
@@ -119,6 +148,7 @@ def push_conversation(stop: StopSignals) -> bool:
                 f"\n[{number}/{len(CONVERSATION)}] {said.project}: telegram user {said.user} "
                 f"to bot {said.bot}: {said.text!r}"
             )
+            seen = _last_call(fake_chat_url) if fake_chat_url else 0
             asyncio.run(produce(settings, key, value))
             detail = _wait_for_new_run(clients[said.project], known, stop)
             if detail is None:
@@ -126,21 +156,35 @@ def push_conversation(stop: StopSignals) -> bool:
                 return False
             known.add(str(detail["run"]["run_id"]))
             print("\n".join(format_timeline(detail)))
+            _show_reply(fake_chat_url, said, str(detail["run"]["mode"]), seen, stop)
     finally:
         for client in clients.values():
             client.close()
     return True
 
 
+def show_channel_events() -> None:
+    """Every inbound record of the demo tenants, with its outcome (`GET /v1/channel-events`)."""
+    for project in dict.fromkeys(said.project for said in CONVERSATION):
+        client = QueryClient(project)
+        try:
+            events = client.channel_events(limit=50)
+        finally:
+            client.close()
+        print(f"\nchannel events of {project} (`awooop channel-events list --project {project}`):")
+        print("\n".join(f"  {format_channel_event(event)}" for event in reversed(events)))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """`awooop run-demo [--fresh] [--exit-after-demo]`."""
     with StopSignals() as stop:
         try:
-            with running_platform(args.fresh, stop):
+            with running_platform(args.fresh, stop) as platform:
                 onboard_tenants(demo_contracts_folder(args.contracts))
-                finished = push_conversation(stop)
+                finished = push_conversation(stop, platform.fake_chat_url)
                 if not finished:
                     return 1
+                show_channel_events()
                 print(f"\ndemo done: `awooop runs list --project {DEFAULT_PROJECT}` lists them")
                 if args.exit_after_demo:
                     return 0

@@ -6,7 +6,9 @@ process with only its own credentials: no admin URL, no other role's password, a
 the contract signing key for the approval process alone. The approval process also
 serves the contract command API on a port of its own, and the runtime its run and
 budget command API on another; `platform.json` records their addresses
-(`approval_url`, `runtime_url`) next to the query API's (`api_url`).
+(`approval_url`, `runtime_url`) next to the query API's (`api_url`). Without a real
+chat provider configured, a fake chat API stands in for Telegram and Slack
+(`dev_chat`), and `platform.json` records it as `fake_chat_url`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from awooop.cli import dev_chat
 from awooop.infra.embedded.processes import free_port, port_open
 from awooop.infra.embedded.stack import CONTRACT_SIGNING_KEY_FILE
 from awooop.infra.settings import without_credentials
@@ -46,6 +49,7 @@ class Platform:
     api_url: str = ""
     approval_url: str = ""
     runtime_url: str = ""
+    fake_chat_url: str = ""
     runtime_api_port: int | None = None
     """The port of the runtime command API, served by the process called `runtime` (when
     it is restarted too); another runtime process of the same platform serves none."""
@@ -94,8 +98,9 @@ class Platform:
 
 def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
     """`env` as one service process (or `api`) gets it: Postgres's location instead of
-    the admin URL, of the role passwords only its own, and the contract signing key
-    only for the approval service."""
+    the admin URL, of the role passwords only its own, the contract signing key only
+    for the approval service, and tenants' chat bot tokens only for ingress (which
+    delivers their messages)."""
     own = "AWOOOP_API_DB_PASSWORD" if service == "api" else f"AWOOOP_DB_PASSWORD_{service.upper()}"
     kept = {
         name: value
@@ -104,6 +109,7 @@ def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
         and not (name.startswith("AWOOOP_DB_PASSWORD_") and name != own)
         and not (name == "AWOOOP_API_DB_PASSWORD" and name != own)
         and not (name == SIGNING_KEY_VAR and service != "approval")
+        and not (dev_chat.is_bot_token_variable(name) and service != "ingress")
     }
     if (admin := env.get("AWOOOP_DATABASE_URL")) and "AWOOOP_POSTGRES_URL" not in kept:
         kept["AWOOOP_POSTGRES_URL"] = without_credentials(admin)
@@ -134,9 +140,18 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
     runtime = int(base.get("AWOOOP_RUNTIME_API_PORT") or free_port(avoid={api, approval}))
     platform.runtime_api_port = runtime
     platform.runtime_url = f"http://127.0.0.1:{runtime}"
+    if not base.get("AWOOOP_TELEGRAM_API_URL"):
+        base.update(dev_chat.chat_environment(base))
+        port = free_port(avoid={api, approval, runtime})
+        platform.processes["fake-chat"] = dev_chat.start_fake_chat(
+            base, port, platform.logs / "fake-chat.log"
+        )
+        platform.fake_chat_url = f"http://127.0.0.1:{port}"
+        base.update(dev_chat.provider_urls(platform.fake_chat_url))
     for name in SERVICES:
         # Nothing binds a port until its process starts: never hand one out twice.
-        port = free_port(avoid={api, approval, runtime, *platform.health_ports.values()})
+        taken = {api, approval, runtime, *platform.health_ports.values()}
+        port = free_port(avoid=taken | _port_of(platform.fake_chat_url))
         platform.health_ports[name] = port
         extra = _approval_env(base, home, approval) if name == "approval" else {}
         platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port), **extra})
@@ -150,9 +165,14 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
         "api_url": platform.api_url,
         "approval_url": platform.approval_url,
         "runtime_url": platform.runtime_url,
+        "fake_chat_url": platform.fake_chat_url,
     }
     (home / "platform.json").write_text(json.dumps(recorded))
     return platform
+
+
+def _port_of(url: str) -> set[int]:
+    return {int(url.rsplit(":", 1)[1])} if url else set()
 
 
 def _approval_env(base: dict[str, str], home: Path, port: int) -> dict[str, str]:
@@ -175,6 +195,8 @@ def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
         pending["approval-api"] = f"{platform.approval_url}/openapi.json"
     if platform.runtime_url and "runtime" in platform.processes:
         pending["runtime-api"] = f"{platform.runtime_url}/openapi.json"
+    if platform.fake_chat_url:
+        pending["fake-chat"] = f"{platform.fake_chat_url}/_fake/received"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         while pending:
