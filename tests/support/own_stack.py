@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +34,12 @@ class OwnStack:
     def start_postgres(self) -> None:
         info = self.stack.recorded()["postgres"]
         postgres_piece.start_postgres(Path(info.data_dir), info.port)
+
+    def stop_redis(self) -> None:
+        """Kill the embedded Redis (SIGKILL): its cached state is gone with it."""
+        info = self.stack.recorded()["redis"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGKILL)
 
     def restart_broker(self) -> None:
         """A new, empty broker on the same port: every topic and offset is gone."""
