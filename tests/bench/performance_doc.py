@@ -145,6 +145,13 @@ def reading(f: Figures) -> list[str]:
         f"({r.events_per_s:,.0f} events/s, {r.rows_per_s:,.0f} rows/s); `COPY` wrote the "
         f"same rows at {r.copy.rate:,.0f} rows/s, a ratio of {r.ratio:.3f}, {met}."
     )
+    b = f.bridge
+    items.append(
+        f"**The Telegram bridge** acknowledged {b.acknowledged:,} of {b.requests:,} webhook "
+        f"requests at {b.acknowledged_per_second:,.0f} requests/s, p99 "
+        f"{b.ack_p99_ms:,.1f} ms from request to the 200 sent after the broker's ack "
+        "(in process over ASGI, no HTTP server: the bridge and the broker's figures)."
+    )
     return bullets(*items)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bridge_load import BRIDGE_CONCURRENCY
 from copy_baseline import CopyBaseline
 from fetch_wakeup import SERVICES_FETCH_WAIT_MS
 from kafka_baseline import KafkaBaseline
@@ -12,6 +13,8 @@ from platform_cpu import NOT_PLATFORM, CpuFigures
 from read_model_rebuild import COPY_ROUNDS, RebuildFigures
 from skeleton_load import LoadResult
 from timeline_gaps import SEEN
+
+from awooop.ingress.bridges.load import LoadReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class Figures:
     timeline_rows: int
     gaps: dict[str, list[float]]
     rebuild: RebuildFigures
+    bridge: LoadReport
 
     @property
     def latencies(self) -> list[float]:
@@ -159,6 +163,21 @@ def _per_table(table_rows: dict[str, int]) -> str:
     return " + ".join(f"{rows:,} `{table}`" for table, rows in table_rows.items())
 
 
+def bridge_table(f: Figures) -> list[str]:
+    b = f.bridge
+    answered = ", ".join(
+        f"{count:,} answered {status}" for status, count in sorted(b.statuses.items())
+    )
+    return [
+        "| figure | value |",
+        "|---|---|",
+        f"| requests (Telegram updates, {BRIDGE_CONCURRENCY} at a time) | {b.requests:,} |",
+        f"| answers | {answered} |",
+        f"| **acknowledged requests/s** | **{b.acknowledged_per_second:,.0f}** |",
+        f"| **ack p99** (request in → broker ack → 200) | **{b.ack_p99_ms:,.1f} ms** |",
+    ]
+
+
 def rebuild_table(f: Figures) -> list[str]:
     r, c = f.rebuild, f.rebuild.copy
     equal = "no: " + "; ".join(r.differences) if r.differences else "yes, every table and project"
@@ -218,6 +237,10 @@ def all_tables(f: Figures) -> list[str]:
         "The read models rebuilt from the log afterwards, on the same platform:",
         "",
         *rebuild_table(f),
+        "",
+        "The Telegram webhook bridge, last (verify, frame, produce, 200 after the ack):",
+        "",
+        *bridge_table(f),
     ]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from bridge_load import measure_bridge
 from copy_baseline import raw_copy
 from fetch_wakeup import probe_waits
 from kafka_baseline import raw_kafka
@@ -118,6 +119,7 @@ async def _measure(running: RunningPlatform) -> Figures:
     # Last: the swap replaces the read models every figure above was read from.
     ring = Settings.from_env(running.env).contract_key_ring()
     rebuild = await measure_rebuild(kafka, database_url, ring)
+    bridge = await measure_bridge(kafka)
     return Figures(
         parameters=BenchParameters(RUNS, CONCURRENCY, WARMUP, POLL_INTERVAL, ROUNDS, PROJECT),
         load=result,
@@ -129,6 +131,7 @@ async def _measure(running: RunningPlatform) -> Figures:
         timeline_rows=timeline_rows,
         gaps=gaps,
         rebuild=rebuild,
+        bridge=bridge,
     )
 
 
