@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
@@ -199,3 +200,53 @@ async def test_a_shadow_run_sends_nothing_to_its_chat(platform: RunningPlatform)
     (completed,) = [e for e in events if e.event_type == "run.completed"]
     assert completed.payload.suppressed is True
     assert said == []
+
+
+CARD = "4111 1111 1111 1111"
+EMAIL = "ada.lovelace@example.com"
+API_KEY = "sk-proj-" + "Q7x2Lm9Pa4Rt8Vb1Nc6Zd3Kf5Hg0Js2W"
+
+
+async def test_secrets_a_person_types_reach_the_agent_but_no_read_model_or_log(
+    platform: RunningPlatform,
+) -> None:
+    """A message carrying a card number, an e-mail address and an API key: the agent's
+    turn holds it as sent, while no row of any read model and no line of any process's
+    log holds any of the three (searched as text, table by table, file by file)."""
+    text = f"my card {CARD}, mail me at {EMAIL}, our key is {API_KEY}"
+    await _say(platform, "tq", "7301", "505", text)
+    conn = await asyncpg.connect(platform.env["AWOOOP_DATABASE_URL"])
+    try:
+        for _ in range(150):
+            turn = await conn.fetchval(
+                "SELECT text FROM runtime.chat_turns WHERE project_id = 'tq' AND role = 'user' "
+                "AND chat_id = '505'"
+            )
+            shown = await conn.fetchval(
+                "SELECT count(*) FROM projector.channel_events WHERE project_id = 'tq' "
+                "AND chat_id = '505' AND outcome = 'run_started'"
+            )
+            done = await conn.fetchval(
+                "SELECT count(*) FROM projector.runs WHERE project_id = 'tq' "
+                "AND platform_subject_id = 'tq:telegram:505' AND state = 'completed'"
+            )
+            if turn is not None and shown and done:
+                break
+            await asyncio.sleep(0.2)
+        assert turn == text  # what the agent was given: exactly what was sent
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'projector' AND table_type = 'BASE TABLE'"
+        )
+        rows = []
+        for (table,) in tables:
+            rows += await conn.fetch(f'SELECT t::text AS row FROM projector."{table}" t')
+    finally:
+        await conn.close()
+    dumped = "\n".join(r["row"] for r in rows)
+    assert "my card" in dumped  # the message's redacted display text is there
+    logs = "\n".join(p.read_text(errors="replace") for p in platform.platform.logs.glob("*.log"))
+    assert logs  # every process logged something
+    for secret in (CARD, CARD.replace(" ", ""), EMAIL, API_KEY):
+        assert secret not in dumped
+        assert secret not in logs
