@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
@@ -25,6 +28,11 @@ from awooop.cli import dev_chat
 from awooop.cli.send import telegram_record
 from awooop.contracts.records.envelope import Envelope
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.settings import Settings
+from awooop.ingress.bridges.app import create_bridge_app
+from awooop.ingress.bridges.config import BridgeConfig
+from awooop.ingress.bridges.kafka_publisher import kafka_publish
+from awooop.ingress.bridges.signatures import slack_signature
 from support.platform_procs import DEMO_TENANTS, RunningPlatform, own_platform
 from support.topic_reader import TopicReader
 
@@ -39,7 +47,7 @@ TENANTS = {
 BOT_TOKENS = {
     f"AWOOOP_TENANT_{project.upper()}_TELEGRAM_BOT_TOKEN": f"{bot}:token-of-{project}"
     for project, (bot, _, _) in TENANTS.items()
-}
+} | {"AWOOOP_TENANT_TSL_SLACK_BOT_TOKEN": "xoxb-token-of-tsl"}
 STEP_DELAY_MS = "1200"
 _UPDATES = itertools.count(1)
 
@@ -250,3 +258,95 @@ async def test_secrets_a_person_types_reach_the_agent_but_no_read_model_or_log(
     for secret in (CARD, CARD.replace(" ", ""), EMAIL, API_KEY):
         assert secret not in dumped
         assert secret not in logs
+
+
+SLACK_TEAM, SLACK_APP, SLACK_CHANNEL = "T0AWOOP", "A0AWOOP", "C0OPS"
+SLACK_SECRET = "signing-secret-of-tsl"
+
+
+def _slack_tenant(home: Path) -> Path:
+    """`tsl`: the demo agent bound to a Slack app's every channel, in `active` mode."""
+    folder = _tenant_files(home, "tsl", "7305", "reject", "active")
+    (folder / "channel-binding-telegram-7000.yaml").unlink()
+    binding = {
+        "project": "tsl",
+        "contract": "slack",
+        "body": {
+            "family": "channel_binding",
+            "schema_version": 1,
+            "agent_id": "demo-agent",
+            "channel": {
+                "kind": "slack",
+                "team_id": SLACK_TEAM,
+                "app_id": SLACK_APP,
+                "channel_ids": [],
+                "bot_token": "env:SLACK_BOT_TOKEN",
+                "signing_secret": "env:SLACK_SIGNING_SECRET",
+            },
+        },
+    }
+    (folder / "channel-binding-slack.yaml").write_text(yaml.safe_dump(binding))
+    return folder
+
+
+def _signed(body: bytes, retry: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": slack_signature(SLACK_SECRET, stamp, body),
+    }
+    if retry is not None:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    return headers
+
+
+async def test_a_slack_message_through_the_bridge_is_answered_in_its_thread_once(
+    platform: RunningPlatform,
+) -> None:
+    """Slack end to end: the bridge verifies and produces an event callback, Slack's
+    retry of it is recorded as `duplicate_of` (one run), and the reply reaches the fake
+    Slack API once, in the thread of the person's message."""
+    platform.cli("contracts", "onboard", str(_slack_tenant(platform.home)))
+    event = {
+        "type": "event_callback",
+        "team_id": SLACK_TEAM,
+        "api_app_id": SLACK_APP,
+        "event_id": "Ev0AWOOP01",
+        "event_time": int(time.time()),
+        "authorizations": [{"user_id": "U0BOT", "is_bot": True}],
+        "event": {
+            "type": "message",
+            "channel": SLACK_CHANNEL,
+            "channel_type": "channel",
+            "user": "U0ADA",
+            "text": "is checkout healthy?",
+            "ts": "1765000000.000100",
+        },
+    }
+    body = json.dumps(event).encode()
+    config = BridgeConfig(project_id="tsl", slack_signing_secret=SLACK_SECRET)
+    async with kafka_publish(Settings.from_env(platform.env).kafka) as publish:
+        app = create_bridge_app(config, publish)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as bridge:
+            first = await bridge.post("/slack/events", content=body, headers=_signed(body))
+            retried = await bridge.post(
+                "/slack/events", content=body, headers=_signed(body, retry=1)
+            )
+    assert (first.status_code, retried.status_code) == (200, 200)
+
+    events, said = await _watch(platform, "tsl", 1, finals=1)
+    assert [e.event_type for e in events].count("run.started") == 1
+    (final,) = [m for m in said if m.payload.kind == "final"]
+    assert (final.payload.chat_id, final.payload.reply_to) == (SLACK_CHANNEL, "1765000000.000100")
+    (call,) = await _delivered(platform, SLACK_CHANNEL, final.payload.text)
+    assert call["method"] == "chat.postMessage"
+    assert call["thread"] == "1765000000.000100"
+    with platform.api("tsl") as client:
+        shown = client.get("/v1/channel-events", params={"limit": 10}).json()["items"]
+    outcomes = sorted(item["outcome"] for item in shown)
+    assert outcomes == ["duplicate_of", "run_started"]
+    (repeat,) = [item for item in shown if item["outcome"] == "duplicate_of"]
+    (message,) = [item for item in shown if item["outcome"] == "run_started"]
+    assert str(repeat["duplicate_of"]) == str(message["event_id"])
