@@ -82,7 +82,8 @@ async def test_metrics_of_every_service_move_under_load(tmp_path) -> None:  # ty
         lag = series(after[service], "awooop_consumer_lag_records")
         assert lag, f"{service} reports no lag series"
         assert total(after[service], "awooop_consumer_lag_records") == 0, service
-    # Ingress: 20 messages in, one inbound record refused and dead-lettered, 20 events out.
+    # Ingress: 20 messages in, one inbound record refused and dead-lettered, 21 events out
+    # (the refused record's is its inbound_rejected).
     assert total(after["ingress"], "awooop_dlq_records_total", code="E-INBOUND-INVALID") == 1
     for service in ("ingress", "runtime", "mcp_gateway"):
         published = total(after[service], "awooop_relay_published_total") - total(
@@ -93,7 +94,7 @@ async def test_metrics_of_every_service_move_under_load(tmp_path) -> None:  # ty
     assert (
         total(after["ingress"], "awooop_relay_published_total")
         - total(before["ingress"], "awooop_relay_published_total")
-        == 20
+        == 21
     )
     # Every run was leased at least once, by its message or by the claim loop.
     claimed = total(after["runtime"], "awooop_runtime_runs_claimed_total") - total(

@@ -1,6 +1,6 @@
-"""Two ingress processes, a third of the records duplicated, Redis killed halfway: exactly
-one run per distinct provider event, and every duplicate visible as `duplicate_of` the
-event the first record became.
+"""Two ingress processes, a third of the records duplicated, one ingress and Redis killed
+halfway: exactly one run per distinct provider event, and every duplicate visible as
+`duplicate_of` the event the first record became.
 
 Duplicates come two ways, as they do in production: the same record produced again (a
 producer retry) and the same update framed anew by a retrying bridge (a later
@@ -80,6 +80,10 @@ async def test_duplicates_across_two_ingress_processes_start_one_run_each(
         half = DISTINCT // 2
         sends = originals[:half] + repeats[: DUPLICATED // 2]
         await _produce(platform, sends)
+        # The second ingress dies mid-stream (SIGKILL): what it fetched but had not
+        # committed is redelivered to the first, and must leave no second trace.
+        platform.signal("ingress-2")
+        platform.forget("ingress-2")
         platform.stack.stop_redis()
         await _produce(platform, originals[half:] + repeats[DUPLICATED // 2 :])
 

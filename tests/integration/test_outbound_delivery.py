@@ -326,13 +326,15 @@ async def test_every_record_produced_twice_posts_one_message(outbound: Outbound)
     first = request(outbound.project, telegram, text="once on telegram")
     second = request(outbound.project, slack, channel="slack", text="once on slack")
     last = request(outbound.project, telegram, text="the last one")
+    last_slack = request(outbound.project, slack, channel="slack", text="the last on slack")
     copies = [record_of(first), record_of(second), record_of(first), record_of(second)]
-    await produce(outbound.urls, *copies, record_of(last))
-    for envelope in (first, second, last):
+    await produce(outbound.urls, *copies, record_of(last), record_of(last_slack))
+    for envelope in (first, second, last, last_slack):
         await finished(outbound, envelope)
-    # A chat's records share a partition: once the last one is done, so are the copies.
+    # A chat's records share a partition: once each chat's last one is done, so are the
+    # copies before it, on both chats.
     assert [c["text"] for c in calls_at(outbound, telegram)] == ["once on telegram", "the last one"]
-    assert [c["text"] for c in calls_at(outbound, slack)] == ["once on slack"]
+    assert [c["text"] for c in calls_at(outbound, slack)] == ["once on slack", "the last on slack"]
     for envelope in (first, second):
         assert [r.payload.status for r in await reports_of(outbound, envelope)] == ["sent"]
 

@@ -390,7 +390,7 @@ def test_output_is_valid_utf8_within_the_limit(text: str, limit: int) -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(
-        st.characters(blacklist_categories=("Nd", "Cs"), blacklist_characters="@:="),
+        st.characters(blacklist_categories=("Nd", "Cs"), blacklist_characters="@:=\x00"),
         max_size=500,
     )
 )
@@ -489,3 +489,7 @@ def test_redact_value_is_bounded_by_truncating_its_json_text(value: Any, limit: 
         assert encoded.startswith(head)
         assert tail == f"{len(encoded.encode()) - len(head.encode())} bytes]"
     assert "s3cr3t-" not in json.dumps(shown)
+
+
+def test_nul_becomes_the_replacement_character_so_postgres_can_store_it() -> None:
+    assert redact_text("before\x00after") == "before\ufffdafter"

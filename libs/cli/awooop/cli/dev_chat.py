@@ -54,14 +54,22 @@ def fake_chat_command(env: dict[str, str], port: int) -> list[str]:
 
 
 def start_fake_chat(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The fake chat API as its own process. It is no service: of the platform's settings
+    it gets none but logging (no database URL, password or key); the tokens it accepts
+    are on its command line."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    own = {
+        name: value
+        for name, value in env.items()
+        if not name.startswith("AWOOOP_") or name in ("AWOOOP_LOG_LEVEL", "AWOOOP_LOG_FORMAT")
+    }
     with log.open("ab") as out:
         return subprocess.Popen(
             fake_chat_command(env, port),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=own,
             start_new_session=True,
         )
 

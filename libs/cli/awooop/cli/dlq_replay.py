@@ -63,6 +63,15 @@ class EntryResult:
     reason: str = ""
 
 
+NOT_REPLAYABLE = {
+    "awooop.ingress.outbound": (
+        "outbound delivery is no batch processor to replay into; an undecodable outbound "
+        "record can only be read (`awooop dlq list`), and the run it spoke for re-asked"
+    ),
+}
+"""Groups of a service that are not its processor's, with why they cannot be replayed."""
+
+
 def service_of(group: str) -> str:
     """The service whose processor serves `group`: `awooop.<service>`, or a group of it
     such as a rebuild's `awooop.<service>.<suffix>`."""
@@ -76,6 +85,8 @@ def service_of(group: str) -> str:
 def replay_target(group: str, specs: Callable[[str], ServiceSpec] | None = None) -> ReplayTarget:
     """The processor of `group`'s service, built from its `spec()` outside any running
     service (`specs` maps a service to its spec; default: its `app.spec()`)."""
+    if group in NOT_REPLAYABLE:
+        raise DlqCommandError(f"{group}: {NOT_REPLAYABLE[group]}")
     service = service_of(group)
     spec = (specs or _app_spec)(service)
     if spec.processor is None or not spec.topics:

@@ -105,7 +105,8 @@ def redact_text(text: str, *, limit: int = MAX_DISPLAY_BYTES) -> str:
     a word at a time while what it leaves at the end would itself read as a
     secret (a digit run cut short, ``password=`` without its value): with the
     same limit, ``redact_text(redact_text(x)) == redact_text(x)``. Lone
-    surrogates become U+FFFD, so the result is always valid UTF-8.
+    surrogates and NUL become U+FFFD, so the result is always valid UTF-8 that
+    Postgres can store as text.
 
     Raises :class:`ValueError` if `limit` is below :data:`MIN_LIMIT`.
     """
@@ -225,6 +226,9 @@ def _bounded(text: str, limit: int) -> str:
 
 
 def _valid_unicode(text: str) -> str:
+    # NUL is valid UTF-8 but no Postgres text can hold it: shown text must be storable.
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     try:
         text.encode()
     except UnicodeEncodeError:

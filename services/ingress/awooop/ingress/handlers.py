@@ -152,13 +152,14 @@ class IngressProcessor(EventProcessor):
     ) -> None:
         """Record each refused record that names a project as ``ingress.inbound_rejected``.
 
-        The project is the first part of the record's key (``project_id:provider_event_id``,
-        the topic's key); a record whose key names none stays in the DLQ alone.
+        The project is the record's own ``project_id`` when its value is a readable JSON
+        object naming one, else the first part of its key (``project_id:provider_event_id``,
+        the topic's key); a record naming none stays in the DLQ alone.
         """
         attributed = [
             (record, code, reason, project)
             for record, code, reason in rejected
-            if (project := _project_of(record.key)) is not None
+            if (project := _project_of(record)) is not None
         ]
         if not attributed:
             return
@@ -186,11 +187,24 @@ class IngressProcessor(EventProcessor):
         self.rejected += len(events)
 
 
-def _project_of(key: bytes | None) -> str | None:
-    if not key:
+def _project_of(record: RawRecord) -> str | None:
+    claimed = _json_object(record.value).get("project_id")
+    if isinstance(claimed, str) and _PROJECT_ID.fullmatch(claimed):
+        return claimed
+    if not record.key:
         return None
-    project = key.split(b":", 1)[0].decode("ascii", "replace")
+    project = record.key.split(b":", 1)[0].decode("ascii", "replace")
     return project if _PROJECT_ID.fullmatch(project) else None
+
+
+def _json_object(value: bytes | None) -> dict[str, object]:
+    if not value:
+        return {}
+    try:
+        body = json.loads(value)
+    except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _rejection(record: RawRecord, code: str, reason: str) -> InboundRejected:
@@ -211,14 +225,7 @@ def _rejection(record: RawRecord, code: str, reason: str) -> InboundRejected:
 def _claimed_fields(value: bytes | None) -> dict[str, str]:
     """``channel_type`` and ``provider_event_id`` as the record claims them, when it is a
     readable JSON object at all (bounded, redacted: a refused record is untrusted)."""
-    if not value:
-        return {}
-    try:
-        body = json.loads(value)
-    except (ValueError, RecursionError):
-        return {}
-    if not isinstance(body, dict):
-        return {}
+    body = _json_object(value)
     limits = {"channel_type": 64, "provider_event_id": 256}
     return {
         field: redact_text(text, limit=limit)
@@ -247,7 +254,9 @@ class ViewBindings:
         agent_id = found.document.agent_id
         agent = self._view.agent(found.project_id, agent_id)
         if agent is None:
-            return Unbound(f"its binding {found.ref} names agent {agent_id!r}, not active")
+            return Unbound(
+                f"its binding {found.ref} names agent {agent_id!r}, not active", found.project_id
+            )
         accepts_edits = getattr(agent.document, "edits", "ignore") == "as_message"
         return Binding(found.project_id, agent_id, found.ref, accepts_edits)
 

@@ -455,12 +455,15 @@ class BatchConsumer:
         offsets: Offsets,
         rejected: Sequence[Rejection],
     ) -> None:
+        # Every transaction below stores an offset that may pass refused records, so each
+        # records the refusals known so far with it: a crash between two of them never
+        # leaves a refused record behind its committed offset without its record.
         rejected = list(rejected)
         await self._judgeable()
         for item in records:
             single = {item.raw.tp: item.raw.offset + 1}
             try:
-                await self._transaction([item], single)
+                await self._transaction([item], single, rejected)
             except Exception as error:
                 if not is_poison(error):
                     raise
@@ -468,7 +471,7 @@ class BatchConsumer:
                 await self._dead_letter(item.raw, E_DLQ_HANDLER.code, repr(error))
                 rejected.append((item.raw, E_DLQ_HANDLER.code, repr(error)))
                 batch.settled.add(_at(item.raw))
-                await self._transaction([], single)
+                await self._transaction([], single, rejected)
                 continue
             batch.settled.add(_at(item.raw))
         # Offsets of records skipped or dead-lettered at decode time, with their record.

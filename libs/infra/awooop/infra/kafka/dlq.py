@@ -70,6 +70,9 @@ class DeadLetters:
             error=error,
         )
         key = record.key if record else None
+        # The original's timestamp travels as the entry's own: with partition and offset
+        # it names the record, so a replayed entry is the very record that was refused.
+        stamp = record.timestamp if record is not None and record.timestamp > 0 else None
         value = record.value if record else None
         own_headers = list(record.headers) if record else []
         if value is not None and len(value) > MAX_RECORD_BYTES:
@@ -77,14 +80,18 @@ class DeadLetters:
             value = None
         try:
             await self._producer.send_and_wait(
-                DLQ_TOPIC, value=value, key=key, headers=[*own_headers, *origin]
+                DLQ_TOPIC,
+                value=value,
+                key=key,
+                headers=[*own_headers, *origin],
+                timestamp_ms=stamp,
             )
         except RECORD_REFUSALS as refused:
             # Keep only what must fit: where it came from, why, and a digest of the value.
             log.warning("dead_letter_refused", topic=topic, offset=offset, error=repr(refused))
             kept = dropped_value_headers(record.value) if record and record.value else []
             await self._producer.send_and_wait(
-                DLQ_TOPIC, value=None, key=key, headers=[*kept, *origin]
+                DLQ_TOPIC, value=None, key=key, headers=[*kept, *origin], timestamp_ms=stamp
             )
         self.sent += 1
         self.by_code[code] = self.by_code.get(code, 0) + 1

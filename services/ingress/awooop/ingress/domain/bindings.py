@@ -29,9 +29,11 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class Unbound:
-    """Why a chat has no usable binding."""
+    """Why a chat has no usable binding; ``project_id`` is the project of a binding found
+    but unusable (its agent retired), so another project's details are never told."""
 
     reason: str
+    project_id: str | None = None
 
 
 class Bindings(Protocol):
@@ -51,6 +53,8 @@ class InboundUnbound(InboundRefused):
 def bound(found: Binding | Unbound, project_id: str, channel: str) -> Binding:
     """The binding of a record of `project_id`; `InboundUnbound` when there is none, or
     when the chat belongs to another project (whose name is not repeated)."""
+    if found.project_id not in (None, project_id):
+        raise InboundUnbound(f"{channel} is bound to another project than {project_id!r}")
     if isinstance(found, Unbound):
         raise InboundUnbound(f"{channel}: {found.reason}")
     if found.project_id != project_id:

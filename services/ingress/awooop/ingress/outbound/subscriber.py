@@ -15,10 +15,12 @@ reach it through ingress's event store and outbox relay, never through this brok
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -60,6 +62,23 @@ async def decode_outbound(message: Any) -> Envelope[OutboundRequested]:
     return cast("Envelope[OutboundRequested]", envelope)
 
 
+class _FinishFirst(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions leave this member only once the delivery in flight committed its report
+    and was acknowledged: a member taking a partition over must never find a delivery
+    still running and take it for one a crash interrupted. (A long 429 wait holds the
+    rebalance for as long; at chat rates that is the lesser harm.)"""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self._in_flight = in_flight
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        async with self._in_flight:
+            return
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return
+
+
 def outbound_broker(
     kafka: KafkaSettings | None,
     handle: Handle,
@@ -93,10 +112,13 @@ def outbound_broker(
             "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
         }
 
+    in_flight = asyncio.Lock()
+
     async def deliver(request: OutboundEnvelope, message: KafkaMessage) -> None:
         """Deliver one outbound message to Telegram or Slack, then report it."""
-        await handle(request)
-        await acknowledge(message)
+        async with in_flight:
+            await handle(request)
+            await acknowledge(message)
 
     broker.subscriber(
         OUTBOUND_TOPIC,
@@ -106,6 +128,7 @@ def outbound_broker(
         max_partition_fetch_bytes=MAX_RECORD_BYTES + 64 * 1024,
         max_poll_interval_ms=600_000,
         decoder=decode_outbound,
+        listener=_FinishFirst(in_flight),
         title="deliver",
         description=(
             "Every channel.outbound_requested, delivered to Telegram or Slack at most once "

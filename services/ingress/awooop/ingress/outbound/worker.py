@@ -57,6 +57,7 @@ INTERRUPTED = (
     "an earlier attempt was interrupted during its provider call: the message may have "
     "reached the chat, so it is not sent again"
 )
+UNRECORDABLE = "what the provider answered could not be recorded: the message may have been sent"
 
 Clock = Callable[[], dt.datetime]
 
@@ -114,8 +115,18 @@ class OutboundWorker:
                 self._reported(claimed)
                 return
             assert token is not None  # no outcome was decided without a call
-            outcome = await self._deliver(request, token, claimed.edit_target)
-            done = await self._durably(lambda conn: self._finish(conn, request, outcome))
+            try:
+                outcome = await self._deliver(request, token, claimed.edit_target)
+                done = await self._durably(lambda conn: self._finish(conn, request, outcome))
+            except Exception as error:
+                if not is_data_error(error):
+                    raise
+                # The row is claimed: it must end with a report, even when what happened
+                # cannot be written as one (an answer out of shape). It may have posted.
+                unknown = failed(
+                    E_DELIVERY_UNKNOWN.code, f"{UNRECORDABLE} ({type(error).__name__})"
+                )
+                done = await self._durably(lambda conn: self._finish(conn, request, unknown))
             self._reported(done)
 
     def _without_call(
