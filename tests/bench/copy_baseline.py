@@ -44,12 +44,24 @@ class CopyBaseline:
         return self.table_rows.get("timeline", 0)
 
 
+async def _stored_columns(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The columns a writer fills: a generated column (`channel_events.outcome`) is
+    computed by Postgres and can take no value."""
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'projector' "
+        "AND table_name = $1 AND is_generated = 'NEVER' ORDER BY ordinal_position",
+        table,
+    )
+    return [row["column_name"] for row in rows]
+
+
 async def _rows(
-    conn: asyncpg.Connection, table: str, project: str | None
+    conn: asyncpg.Connection, table: str, columns: list[str], project: str | None
 ) -> list[tuple[object, ...]]:
+    listed = ", ".join(f'"{column}"' for column in columns)
     if project is None:
-        return [tuple(r) for r in await conn.fetch(f"SELECT * FROM projector.{table}")]
-    query = f"SELECT * FROM projector.{table} WHERE project_id = $1"
+        return [tuple(r) for r in await conn.fetch(f"SELECT {listed} FROM projector.{table}")]
+    query = f"SELECT {listed} FROM projector.{table} WHERE project_id = $1"
     return [tuple(r) for r in await conn.fetch(query, project)]
 
 
@@ -65,7 +77,8 @@ async def raw_copy(
         database_url, server_settings={"application_name": "awooop-bench-copy"}
     )
     try:
-        rows = {table: await _rows(conn, table, project) for table in tables}
+        columns = {table: await _stored_columns(conn, table) for table in tables}
+        rows = {table: await _rows(conn, table, columns[table], project) for table in tables}
         await conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE")
         await conn.execute(f"CREATE SCHEMA {SCRATCH_SCHEMA}")
         for table in rows:
@@ -82,7 +95,7 @@ async def raw_copy(
             async with conn.transaction():
                 for table, records in rows.items():
                     await conn.copy_records_to_table(
-                        table, records=records, schema_name=SCRATCH_SCHEMA
+                        table, records=records, columns=columns[table], schema_name=SCRATCH_SCHEMA
                     )
             results.append(CopyBaseline(counts, time.perf_counter() - started))
         await conn.execute(f"DROP SCHEMA {SCRATCH_SCHEMA} CASCADE")
