@@ -23,17 +23,16 @@ from awooop.infra.kafka.producer import create_producer
 from awooop.infra.postgres.tenant import set_tenants
 from awooop.infra.runner import ServiceRunner
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
-from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.api.app import create_app
 from awooop.projector.app import spec
-from awooop.projector.domain.checksums import Checksums, checksums_of_rows, differences
+from awooop.projector.domain.checksums import checksums_of_rows, differences
 from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
 from awooop.security.api_tokens import mint_api_token
 from support.budget_envelopes import REPLY, BudgetStream, step, stepped_run, topic_and_key
 from support.contract_envelopes import RING, RING_SPEC, ContractStream
 from support.infra import StackUrls, migrated, unique
-from support.pipeline import wait_for
+from support.projector_checks import projector_past, stored_checksums
 
 pytestmark = pytest.mark.integration
 
@@ -105,41 +104,18 @@ async def projected(kafka_ready: StackUrls) -> Projected:
     try:
         sent = await _send(producer, [*events, *redelivered])
         assert runner.pool is not None
-        await _past(runner.pool, sent)
+        await projector_past(runner.pool, sent)
     finally:
         await producer.stop()
         await runner.stop()
     return Projected(a, b, demo_runs[0][0].correlation_id, [*events, *redelivered])
 
 
-async def _past(pool: asyncpg.Pool, sent: Sequence[Any]) -> None:
-    async def past_all() -> bool:
-        rows = await pool.fetch(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group = $1",
-            spec().consumer_group,
-        )
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        return all(stored.get((m.topic, m.partition), 0) > m.offset for m in sent)
-
-    await wait_for(past_all, within=60, message="the projector to pass the sent records")
-
-
-async def _stored(admin_url: str, projects: set[str]) -> Checksums:
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        every = await schema_checksums(conn, "projector")
-    finally:
-        await conn.close()
-    for table, per_project in every.tables.items():
-        every.tables[table] = {p: d for p, d in per_project.items() if p in projects}
-    return every
-
-
 async def test_the_live_rows_are_the_fold_of_the_events(
     kafka_ready: StackUrls, projected: Projected
 ) -> None:
     projects = {projected.tenant_a, projected.tenant_b}
-    live = await _stored(kafka_ready.database, projects)
+    live = await stored_checksums(kafka_ready.database, projects)
     expected = checksums_of_rows(fold_batch(projected.events, RING))
     assert differences(live, expected) == []
     a = projected.tenant_a

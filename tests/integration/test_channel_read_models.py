@@ -25,18 +25,17 @@ from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
-from awooop.projector.adapters.checksums import schema_checksums
 from awooop.projector.api.app import create_app
 from awooop.projector.app import spec
 from awooop.projector.domain.channel_events import CHANNEL_OUTCOMES
-from awooop.projector.domain.checksums import Checksums, checksums_of_rows, differences
+from awooop.projector.domain.checksums import checksums_of_rows, differences
 from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
 from awooop.security.api_tokens import mint_api_token
 from support.channel_envelopes import ChannelTraffic, Event, topic_and_key
 from support.contract_envelopes import RING
 from support.infra import StackUrls, migrated, unique
-from support.pipeline import wait_for
+from support.projector_checks import projector_past, stored_checksums
 
 pytestmark = pytest.mark.integration
 
@@ -122,42 +121,19 @@ async def projected(kafka_ready: StackUrls) -> Projected:
     try:
         sent = await _send(producer, late)
         assert runner.pool is not None
-        await _past(runner.pool, sent)
+        await projector_past(runner.pool, sent)
         sent = await _send(producer, sent_order[len(late) :])
-        await _past(runner.pool, sent)
+        await projector_past(runner.pool, sent)
     finally:
         await producer.stop()
         await runner.stop()
     return Projected(a, b, named, [*events, *theirs.events])
 
 
-async def _past(pool: asyncpg.Pool, sent: Sequence[Any]) -> None:
-    async def past_all() -> bool:
-        rows = await pool.fetch(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer_group = $1",
-            spec().consumer_group,
-        )
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        return all(stored.get((m.topic, m.partition), 0) > m.offset for m in sent)
-
-    await wait_for(past_all, within=60, message="the projector to pass the sent records")
-
-
-async def _stored(admin_url: str, projects: set[str]) -> Checksums:
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        every = await schema_checksums(conn, "projector")
-    finally:
-        await conn.close()
-    for table, per_project in every.tables.items():
-        every.tables[table] = {p: d for p, d in per_project.items() if p in projects}
-    return every
-
-
 async def test_the_live_rows_are_the_fold_of_the_events(
     kafka_ready: StackUrls, projected: Projected
 ) -> None:
-    live = await _stored(kafka_ready.database, {projected.tenant_a, projected.tenant_b})
+    live = await stored_checksums(kafka_ready.database, {projected.tenant_a, projected.tenant_b})
     expected = checksums_of_rows(fold_batch(projected.events))
     assert differences(live, expected) == []
     rows = {t: live.tables[t][projected.tenant_a].rows for t in TABLES}
