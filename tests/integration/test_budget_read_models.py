@@ -6,7 +6,7 @@ messages and each project's budget, one tenant never seeing another's."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_event_id
-from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.postgres.tenant import set_tenants
 from awooop.infra.runner import ServiceRunner
@@ -29,10 +27,10 @@ from awooop.projector.domain.checksums import checksums_of_rows, differences
 from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
 from awooop.security.api_tokens import mint_api_token
-from support.budget_envelopes import REPLY, BudgetStream, step, stepped_run, topic_and_key
+from support.budget_envelopes import REPLY, BudgetStream, step, stepped_run
 from support.contract_envelopes import RING, RING_SPEC, ContractStream
 from support.infra import StackUrls, migrated, unique
-from support.projector_checks import projector_past, stored_checksums
+from support.projector_checks import projector_past, send_in_order, stored_checksums
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +58,6 @@ class Projected:
     run_a: str
     events: list[Envelope[Any]]
     """Every event sent, redelivered ones included."""
-
-
-async def _send(producer: AIOKafkaProducer, envelopes: Sequence[Envelope[Any]]) -> list[Any]:
-    sent = []
-    for env in envelopes:
-        topic, key = topic_and_key(env)
-        headers = record_headers(env, make_traceparent(env.trace_id))
-        sent.append(
-            await producer.send_and_wait(topic, CODEC.encode(env), key=key, headers=headers)
-        )
-    return sent
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +89,7 @@ async def projected(kafka_ready: StackUrls) -> Projected:
     producer = create_producer(settings.kafka, client_id="budget-read-model-test")
     await producer.start()
     try:
-        sent = await _send(producer, [*events, *redelivered])
+        sent = await send_in_order(producer, [*events, *redelivered])
         assert runner.pool is not None
         await projector_past(runner.pool, sent)
     finally:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from awooop.contracts.records.codec import EnvelopeCodec
-from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
@@ -32,10 +30,10 @@ from awooop.projector.domain.checksums import checksums_of_rows, differences
 from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
 from awooop.security.api_tokens import mint_api_token
-from support.channel_envelopes import ChannelTraffic, Event, topic_and_key
+from support.channel_envelopes import ChannelTraffic, Event
 from support.contract_envelopes import RING
 from support.infra import StackUrls, migrated, unique
-from support.projector_checks import projector_past, stored_checksums
+from support.projector_checks import projector_past, send_in_order, stored_checksums
 
 pytestmark = pytest.mark.integration
 
@@ -90,17 +88,6 @@ def _traffic(a: str) -> tuple[list[Event], dict[str, Event]]:
     return [*t.events, *slack.events], n
 
 
-async def _send(producer: AIOKafkaProducer, envelopes: Sequence[Event]) -> list[Any]:
-    sent = []
-    for env in envelopes:
-        topic, key = topic_and_key(env)
-        headers = record_headers(env, make_traceparent(env.trace_id))
-        sent.append(
-            await producer.send_and_wait(topic, CODEC.encode(env), key=key, headers=headers)
-        )
-    return sent
-
-
 @pytest.fixture(scope="module")
 async def projected(kafka_ready: StackUrls) -> Projected:
     a, b = unique("ca"), unique("cb")
@@ -119,10 +106,10 @@ async def projected(kafka_ready: StackUrls) -> Projected:
     producer = create_producer(kafka_ready.settings().kafka, client_id="channel-read-model-test")
     await producer.start()
     try:
-        sent = await _send(producer, late)
+        sent = await send_in_order(producer, late)
         assert runner.pool is not None
         await projector_past(runner.pool, sent)
-        sent = await _send(producer, sent_order[len(late) :])
+        sent = await send_in_order(producer, sent_order[len(late) :])
         await projector_past(runner.pool, sent)
     finally:
         await producer.stop()

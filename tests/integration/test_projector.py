@@ -41,6 +41,7 @@ from awooop.projector.app import spec
 from awooop.projector.handlers import ReadModelProjector
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
+from support.projector_checks import send_in_order
 
 pytestmark = pytest.mark.integration
 
@@ -133,26 +134,6 @@ def build_run(project: str, at: datetime) -> list[Envelope[Any]]:
     ]
 
 
-def topic_and_key(env: Envelope[Any]) -> tuple[str, bytes]:
-    if env.event_type.startswith("ingress."):
-        key = f"{env.project_id}:{env.payload.platform_subject_id}"
-        return Topics.INGRESS_EVENTS.name, key.encode()
-    topic = Topics.RUN_EVENTS if env.event_type.startswith("run.") else Topics.GATEWAY_EVENTS
-    return topic.name, env.correlation_id.encode()
-
-
-async def send(producer: AIOKafkaProducer, envelopes: Sequence[Envelope[Any]]) -> list[Any]:
-    """Send in order, each acknowledged before the next; the records' metadata."""
-    sent = []
-    for env in envelopes:
-        topic, key = topic_and_key(env)
-        headers = record_headers(env, make_traceparent(env.trace_id))
-        sent.append(
-            await producer.send_and_wait(topic, CODEC.encode(env), key=key, headers=headers)
-        )
-    return sent
-
-
 async def projected(pool: asyncpg.Pool, sent: Sequence[Any]) -> None:
     """Wait until the projector's stored offsets are past every sent record."""
 
@@ -217,7 +198,7 @@ async def _projected_run(
 ) -> tuple[str, str, list[Envelope[Any]]]:
     project = unique("pr")
     events = build_run(project, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-    await projected(_pool(projector), await send(producer, events))
+    await projected(_pool(projector), await send_in_order(producer, events))
     return project, events[0].correlation_id, events
 
 
@@ -281,7 +262,7 @@ async def test_a_run_that_timed_out_reads_timeout(
         producer="runtime",
     )
     pool = _pool(projector)
-    await projected(pool, await send(producer, [message, started, requested, timed_out]))
+    await projected(pool, await send_in_order(producer, [message, started, requested, timed_out]))
     row = await run_row(pool, project, started.correlation_id)
     assert row is not None
     assert (row["state"], row["error_code"], row["last_stream_seq"], row["completed_at"]) == (
@@ -303,8 +284,8 @@ async def test_redelivered_records_change_nothing(
     before_row = await run_row(pool, project, run_id)
     before_timeline = await timeline(pool, project, run_id)
     # The same bytes again, at new offsets: only the merges stand between them and a change.
-    await projected(pool, await send(producer, events))
-    await projected(pool, await send(producer, list(reversed(events))))
+    await projected(pool, await send_in_order(producer, events))
+    await projected(pool, await send_in_order(producer, list(reversed(events))))
     assert await run_row(pool, project, run_id) == before_row  # xmin too: not even rewritten
     assert await timeline(pool, project, run_id) == before_timeline
 
@@ -316,7 +297,7 @@ async def test_an_older_run_event_never_moves_the_state_back(
     pool = _pool(projector)
     requested, accepted = events[2], events[4]
     late_accepted = accepted.model_copy(update={"event_id": new_event_id()})
-    await projected(pool, await send(producer, [requested, late_accepted]))
+    await projected(pool, await send_in_order(producer, [requested, late_accepted]))
     row = await run_row(pool, project, run_id)
     assert row is not None
     assert (row["state"], row["last_stream_seq"]) == ("completed", 4)
@@ -325,8 +306,8 @@ async def test_an_older_run_event_never_moves_the_state_back(
     # A run whose end arrives before its start: the start fills its columns, not the state.
     other = build_run(project, datetime(2026, 3, 2, tzinfo=UTC))
     other_id = other[0].correlation_id
-    await projected(pool, await send(producer, [other[5]]))
-    await projected(pool, await send(producer, [other[1], other[2]]))
+    await projected(pool, await send_in_order(producer, [other[5]]))
+    await projected(pool, await send_in_order(producer, [other[1], other[2]]))
     row = await run_row(pool, project, other_id)
     assert row is not None
     assert (row["state"], row["last_stream_seq"], row["agent_id"], row["reply"]) == (
@@ -428,7 +409,7 @@ async def test_an_event_of_no_run_goes_to_the_dlq_and_its_partition_flows(
         topic, CODEC.encode(stray), key=run_id.encode(), headers=headers
     )
     pool = _pool(projector)
-    await projected(pool, [poison, *await send(producer, events)])
+    await projected(pool, [poison, *await send_in_order(producer, events)])
     row = await run_row(pool, project, run_id)
     assert row is not None
     assert row["state"] == "completed"

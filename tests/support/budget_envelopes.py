@@ -20,7 +20,6 @@ from awooop.contracts.events.payloads.run import (
 )
 from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
-from awooop.contracts.registries.topics import Topics
 
 REVISION = "demo-agent@1:0123456789ab"
 BUDGET_REVISION = "budget@1:0123456789ab"
@@ -156,17 +155,3 @@ class BudgetStream:
             budget_revision=BUDGET_REVISION,
         )
         return self._add(payload)
-
-
-def topic_and_key(envelope: Envelope[Any]) -> tuple[str, bytes]:
-    """Where the platform produces an event, and under which key (ARCHITECTURE §3)."""
-    kind, p = envelope.event_type, envelope.payload
-    if kind.startswith("ingress."):
-        return Topics.INGRESS_EVENTS.name, f"{envelope.project_id}:{p.platform_subject_id}".encode()
-    if kind.startswith("budget."):
-        return Topics.BUDGET_EVENTS.name, envelope.project_id.encode()
-    if kind.startswith("channel."):
-        return Topics.CHANNEL_OUTBOUND.name, f"{envelope.project_id}:{p.chat_id}".encode()
-    if kind.startswith("contract."):
-        return Topics.CONTRACT_EVENTS.name, f"{envelope.project_id}:{p.contract_id}".encode()
-    return Topics.RUN_EVENTS.name, envelope.correlation_id.encode()

@@ -21,7 +21,6 @@ from awooop.contracts.events.payloads.ingress import (
 from awooop.contracts.events.payloads.run import MessageQueued, MessageRejected, RunStarted
 from awooop.contracts.records.envelope import Envelope, new_event_id, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
-from awooop.contracts.registries.topics import Topics
 from awooop.security.redaction import redact_text
 
 REVISION = "demo-agent@1:0123456789ab"
@@ -230,16 +229,3 @@ class ChannelTraffic:
 def run_of(message: Event) -> uuid.UUID:
     """A run's id is the id of the message that started it."""
     return message.event_id
-
-
-def topic_and_key(envelope: Event) -> tuple[str, bytes]:
-    """Where the platform produces an event, and under which key (ARCHITECTURE §3)."""
-    kind, p = envelope.event_type, envelope.payload
-    if kind.startswith("ingress."):
-        subject = getattr(p, "platform_subject_id", None) or envelope.stream_id
-        return Topics.INGRESS_EVENTS.name, f"{envelope.project_id}:{subject}".encode()
-    if kind == "channel.outbound_requested":
-        return Topics.CHANNEL_OUTBOUND.name, f"{envelope.project_id}:{p.chat_id}".encode()
-    if kind == "channel.delivery_reported":
-        return Topics.CHANNEL_DELIVERY.name, f"{envelope.project_id}:{p.chat_id}".encode()
-    return Topics.RUN_EVENTS.name, envelope.correlation_id.encode()
