@@ -27,7 +27,7 @@ from awooop.security.redaction import (
     redact_value,
     truncation_marker,
 )
-from awooop.security.redaction_patterns import luhn_valid, mod97_valid
+from awooop.security.redaction_patterns import luhn_valid, mod97_valid, national_id_valid
 
 pytestmark = pytest.mark.unit
 
@@ -74,6 +74,11 @@ SECRETS: dict[str, tuple[str, str]] = {
     "stripe": ("sk_live_" + "a1b2" * 6, "api_key"),
     "stripe restricted": ("rk_live_" + "Z9y8" * 6, "api_key"),
     "telegram bot": ("123456789:" + "AAE" + "x1Y2z3" * 5 + "Ab", "api_key"),
+    "taiwan national id": ("A123456789", "national_id"),
+    "taiwan national id, female": ("F231104095", "national_id"),
+    "taiwan resident certificate": ("A800000014", "national_id"),
+    "taiwan resident certificate, female": ("O912345676", "national_id"),
+    "taiwan national id, last letter": ("Z298765438", "national_id"),
     "jwt": (JWT, "jwt"),
     "pem": (
         "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA" + "q1W2" * 16 + "\n"
@@ -147,6 +152,8 @@ def test_the_value_after_a_sensitive_key_in_text_is_replaced(text: str, expected
         "Authorization is required. The token was revoked. Bearer bonds are old.",
         "emoji 🎉🔥👍🏽 and CJK 今日は良い天気です and Arabic مرحبا بالعالم and Hebrew שלום עולם",
         "key: value and sort_key=name and primary key: id",
+        "Ids failing their checksum: A123456788, A800000015; longer: xA123456789, A1234567890.",
+        "Not an id: a123456789, A323456789, A12345678, AB12345678.",
         "",
     ],
 )
@@ -188,6 +195,12 @@ def test_the_checksums() -> None:
     assert not luhn_valid("4111111111111112")
     assert mod97_valid("DE89370400440532013000")
     assert not mod97_valid("DE89370400440532013001")
+    assert national_id_valid("A123456789")
+    assert national_id_valid("A800000014")
+    assert not national_id_valid("A123456788")
+    assert not national_id_valid("A800000015")
+    assert not national_id_valid("a123456789")
+    assert not national_id_valid("A12345678\uff19")  # a full-width digit is no ASCII digit
 
 
 def test_markers_are_exported_for_leftover_searches() -> None:
@@ -210,7 +223,10 @@ def test_markers_are_exported_for_leftover_searches() -> None:
         "access_key", "aws_secret_access_key", "private_key", "privateKey", "signing_key",
         "authorization", "Proxy-Authorization", "cookie", "Set-Cookie", "session",
         "credential", "credentials", "GOOGLE_APPLICATION_CREDENTIALS", "basic_auth",
-        "access_tokens",
+        "access_tokens", "accesstoken", "refreshToken", "clientsecret", "webhookSecret",
+        "API-KEY", "Api_Key", "privatekey", "secretkey", "csrftoken", "session_id",
+        "sessionId", "sessionid", "PHPSESSID", "JSESSIONID", "ASP.NET_SessionId", "cvv",
+        "card_cvc",
     ],
 )  # fmt: skip
 def test_sensitive_keys(key: str) -> None:
@@ -222,8 +238,8 @@ def test_sensitive_keys(key: str) -> None:
     [
         "max_tokens", "maxTokens", "token_count", "tokenCount", "total_tokens", "prompt_tokens",
         "completion_tokens", "input_tokens", "tokenizer", "token_type", "tokens_used",
-        "key", "keys", "sort_key", "primary_key", "keyboard", "monkey", "session_id",
-        "author", "oauth_provider", "name", "description", "", "---",
+        "key", "keys", "sort_key", "primary_key", "keyboard", "monkey", "session_state",
+        "author", "oauth_provider", "name", "description", "secretary", "", "---",
     ],
 )  # fmt: skip
 def test_keys_that_are_not_sensitive(key: str) -> None:
