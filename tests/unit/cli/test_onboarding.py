@@ -133,7 +133,7 @@ def test_every_contract_ends_active_with_its_signers_never_the_author(
     assert all(result.activated for result in done)
     assert [result.family for result in done] == [
         "runtime_run_state",
-        "tool",
+        *["tool"] * 7,
         "agent",
         "policy",
         "budget",
