@@ -31,6 +31,11 @@
 | `AWOOOP_CONTRACT_SIGNATURES` | signers per family, e.g. `policy=3,agent=2` | see decision 0025 |
 | `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring verifying published contracts | home's file |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
+| `AWOOOP_MCP_CALL_TIMEOUT_SECONDS` | longest one MCP tool call (or tool listing) may take | 30 |
+| `AWOOOP_MCP_OPEN_TIMEOUT_SECONDS` | longest opening an MCP session may take | 20 |
+| `AWOOOP_MCP_CONCURRENCY` | MCP calls the gateway's executor runs at once | 8 |
+| `AWOOOP_MCP_TOOL_LIST_REFRESH_SECONDS` | MCP tools are listed again at least this often | 300 |
+| `AWOOOP_SECRETS_ROOT` | folder of mounted tenant secrets, one folder per project | none |
 
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
@@ -153,6 +158,18 @@ class Settings:
     (the approval service's; decision 0025)."""
     """The key ring (``awooop.security.signing_keys.KeyRing`` spec) every contract reader
     verifies publication signatures with: public keys only in the Ed25519 setup."""
+    mcp_call_timeout_seconds: float = 30.0
+    """The longest one MCP tool call, or one listing of a server's tools, may take."""
+    mcp_open_timeout_seconds: float = 20.0
+    """The longest opening an MCP session may take: start or reach the server, shake
+    hands, list its tools."""
+    mcp_concurrency: int = 8
+    """MCP calls the gateway's executor has in flight at most."""
+    mcp_tool_list_refresh_seconds: float = 300.0
+    """An MCP server's tool listing (gate 1's pins) is never older than this."""
+    secrets_root: Path | None = None
+    """The folder of mounted tenant secrets: ``file:NAME`` reads ``<root>/<project>/NAME``,
+    ``k8s:SECRET/KEY`` reads ``<root>/<project>/SECRET/KEY``; None: only ``env:``."""
 
     @property
     def kafka(self) -> KafkaSettings:
@@ -262,6 +279,13 @@ class Settings:
             ),
             contract_verifying_keys=env.get("AWOOOP_CONTRACT_VERIFYING_KEYS")
             or _read_file(home / "contract-verifying.keys"),
+            mcp_call_timeout_seconds=_positive(env, "AWOOOP_MCP_CALL_TIMEOUT_SECONDS", 30.0),
+            mcp_open_timeout_seconds=_positive(env, "AWOOOP_MCP_OPEN_TIMEOUT_SECONDS", 20.0),
+            mcp_concurrency=int(_positive(env, "AWOOOP_MCP_CONCURRENCY", 8, whole=True)),
+            mcp_tool_list_refresh_seconds=_positive(
+                env, "AWOOOP_MCP_TOOL_LIST_REFRESH_SECONDS", 300.0
+            ),
+            secrets_root=Path(root) if (root := env.get("AWOOOP_SECRETS_ROOT")) else None,
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:
@@ -294,6 +318,22 @@ def _signature_counts(text: str) -> dict[str, int]:
             raise SettingsError(f"AWOOOP_CONTRACT_SIGNATURES: {family} needs at least 1 signer")
         counts[family] = int(count)
     return counts
+
+
+def _positive(env: Mapping[str, str], var: str, default: float, *, whole: bool = False) -> float:
+    """A positive number from `var` (a whole one when `whole`), else `default`;
+    `SettingsError` naming the variable otherwise."""
+    text = env.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = 0
+    if not value > 0 or value == float("inf"):
+        kind = "a positive whole number" if whole else "a positive number of seconds"
+        raise SettingsError(f"{var}={text!r} is not {kind}")
+    return value
 
 
 def _read_secret(home: Path) -> str | None:
