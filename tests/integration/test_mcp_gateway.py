@@ -10,180 +10,64 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import TopicPartition
 
 from awooop.contracts.events.payloads.run import ToolCallRequested
 from awooop.contracts.families.tool import Tool
-from awooop.contracts.records.codec import EnvelopeCodec
-from awooop.contracts.records.envelope import Envelope, new_trace_id
-from awooop.contracts.records.headers import make_traceparent, record_headers
-from awooop.contracts.records.typed_envelopes import new_envelope
-from awooop.contracts.registries.topics import Topics
-from awooop.infra.kafka.producer import create_producer
-from awooop.infra.runner import ServiceRunner
+from awooop.contracts.records.envelope import Envelope
 from awooop.mcp_gateway.adapters.executor_connection import LOCK_CLASS, liveness_key
 from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
-from awooop.mcp_gateway.app import spec
-from awooop.mcp_gateway.executor import ToolCallExecutor
-from support.contracts import demo_agent_ref, demo_documents, publish_contracts, status_tool_body
-from support.infra import StackUrls, migrated, unique
+from support.contracts import (
+    agent_body,
+    agent_ref,
+    demo_documents,
+    deployed_tool,
+    granting,
+    status_tool_body,
+)
+from support.gateway import (
+    Gateway,
+    answers,
+    assert_answers,
+    demo_servers,
+    of_call,
+    request,
+    running_gateway,
+    send,
+)
+from support.infra import StackUrls, unique
 from support.pipeline import wait_for
 
 pytestmark = pytest.mark.integration
 
-CODEC = EnvelopeCodec()
 PROJECT = unique("gw")
 """The module's one project: its tool contract is active before the gateway starts."""
-REVISION = demo_agent_ref()
-DEMO_SERVER = b"awooop.mcp_gateway.demo_server"
-
-
-@dataclass
-class Gateway:
-    runner: ServiceRunner
-    executor: ToolCallExecutor
-    producer: AIOKafkaProducer
-    urls: StackUrls
-    tool_revision: str
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        assert self.runner.pool is not None
-        return self.runner.pool
+AGENT = granting(agent_body(), ("status__demo", "read"), ("diagnose__demo", "read"))
+REVISION = agent_ref(AGENT)
 
 
 @pytest.fixture(scope="module")
 async def gateway(kafka_ready: StackUrls) -> AsyncIterator[Gateway]:
-    settings = kafka_ready.settings()
-    refs = await publish_contracts(settings, PROJECT, demo_documents(PROJECT))
-    executor = ToolCallExecutor(sweep_interval=0.5)
-    runner = ServiceRunner(spec(executor), settings)
-    await migrated(kafka_ready.database, runner.spec)
-    servers_before = _demo_servers()
-    await runner.start()
-    producer = create_producer(settings.kafka, client_id="mcp-gateway-test")
-    await producer.start()
-    try:
-        yield Gateway(runner, executor, producer, kafka_ready, refs["status-demo"])
-    finally:
-        await producer.stop()
-        await runner.stop()
-    # Shutting the service down closes its MCP sessions: no demo server outlives it.
-    await wait_for(
-        lambda: not (_demo_servers() - servers_before), message="MCP servers stopped at shutdown"
-    )
-
-
-def request(
-    project: str,
-    run_id: str,
-    call_id: str,
-    *,
-    tool: str = "status__demo",
-    arguments: dict[str, Any] | None = None,
-    execute_within: dt.timedelta = dt.timedelta(minutes=5),
-    seq: int = 1,
-) -> Envelope[ToolCallRequested]:
-    now = dt.datetime.now(dt.UTC)
-    return new_envelope(
-        ToolCallRequested(
-            call_id=call_id,
-            tool=tool,
-            arguments={"service": "checkout"} if arguments is None else arguments,
-            execute_before=now + execute_within,
-            revisions=(REVISION,),
-        ),
-        occurred_at=now,
-        project_id=project,
-        stream_type="run",
-        stream_id=run_id,
-        stream_seq=seq,
-        trace_id=new_trace_id(),
-        correlation_id=run_id,
-        actor="service:runtime",
-        producer="runtime",
-    )
-
-
-async def send(gateway: Gateway, *envelopes: Envelope[Any]) -> None:
-    for envelope in envelopes:
-        await gateway.producer.send_and_wait(
-            Topics.RUN_EVENTS.name,
-            CODEC.encode(envelope),
-            key=envelope.correlation_id.encode(),
-            headers=record_headers(envelope, make_traceparent(envelope.trace_id)),
-        )
-
-
-async def answers(
-    urls: StackUrls,
-    run_ids: set[str],
-    done: Callable[[list[Envelope[Any]]], bool],
-    *,
-    within: float = 30.0,
-    settle: float = 1.5,
-) -> list[Envelope[Any]]:
-    """Every gateway event of `run_ids`, read from the beginning until `done` holds, then
-    for `settle` seconds more so that a duplicate answer would be seen too."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=urls.kafka, enable_auto_commit=False)
-    await consumer.start()
-    topic = Topics.GATEWAY_EVENTS
-    try:
-        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        found: list[Envelope[Any]] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        settled_at: float | None = None
-        while settled_at is None or loop.time() < settled_at:
-            if settled_at is None and loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for gateway answers, saw {found}")
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    envelope = CODEC.decode(record.value)
-                    if envelope.correlation_id in run_ids:
-                        assert record.key == envelope.correlation_id.encode()
-                        found.append(envelope)
-            if settled_at is None and done(found):
-                settled_at = loop.time() + settle
-        return found
-    finally:
-        await consumer.stop()
-
-
-def of_call(found: list[Envelope[Any]], call_id: str) -> list[Envelope[Any]]:
-    return [e for e in found if e.stream_id == call_id]
-
-
-def assert_answers(envelope: Envelope[Any], asked: Envelope[ToolCallRequested]) -> None:
-    assert envelope.stream_type == "tool_call"
-    assert envelope.stream_id == asked.payload.call_id
-    assert envelope.stream_seq == 1
-    assert envelope.project_id == asked.project_id
-    assert envelope.correlation_id == asked.correlation_id
-    assert envelope.causation_id == str(asked.event_id)
-    assert envelope.trace_id == asked.trace_id
-    assert (envelope.producer, envelope.actor) == ("mcp_gateway", "service:mcp_gateway")
+    documents = {
+        **demo_documents(PROJECT),
+        "demo-agent": AGENT,
+        "diagnose": deployed_tool("diagnose"),
+    }
+    async with running_gateway(kafka_ready, {PROJECT: documents}) as running:
+        yield running
 
 
 async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
     gateway: Gateway,
 ) -> None:
     project, run_id = PROJECT, unique("run-")
-    first = request(project, run_id, unique("call-"), arguments={"service": "checkout"})
-    second = request(project, run_id, unique("call-"), arguments={"service": "payments"}, seq=2)
+    first = ask(project, run_id, unique("call-"), arguments={"service": "checkout"})
+    second = ask(project, run_id, unique("call-"), arguments={"service": "payments"}, seq=2)
     await send(gateway, first, second)
 
     found = await answers(gateway.urls, {run_id}, lambda f: len(f) >= 2)
@@ -191,7 +75,7 @@ async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
     assert len(found) == 2
     for asked, service in ((first, "checkout"), (second, "payments")):
         (answer,) = of_call(found, asked.payload.call_id)
-        assert answer.event_type == "gateway.tool_call_succeeded"
+        assert answer.event_type == "gateway.tool_call_succeeded", answer.payload
         assert answer.payload.result == {"service": service, "status": "healthy", "checks": 3}
         assert answer.payload.revisions == (gateway.tool_revision,)
         assert_answers(answer, asked)
@@ -209,7 +93,7 @@ async def test_a_known_tool_runs_on_the_demo_server_over_one_reused_session(
 
 async def test_an_unknown_tool_is_blocked_at_gate_1(gateway: Gateway) -> None:
     project, run_id = PROJECT, unique("run-")
-    asked = request(project, run_id, unique("call-"), tool="drop_tables__demo")
+    asked = ask(project, run_id, unique("call-"), tool="drop_tables__demo")
     await send(gateway, asked)
 
     found = await answers(gateway.urls, {run_id}, bool)
@@ -265,16 +149,16 @@ async def test_a_request_delivered_again_is_executed_once_at_the_mcp_server(
     service = unique("svc-")  # the server counts per service: only this test's calls
     sessions_before = dict(gateway.executor.sessions.opened)
     arguments = {"service": service}
-    asked = request(project, run_id, unique("call-"), arguments=arguments)
+    asked = ask(project, run_id, unique("call-"), arguments=arguments)
     call_id = asked.payload.call_id
-    asked_again = request(project, run_id, call_id, arguments=arguments, seq=2)
+    asked_again = ask(project, run_id, call_id, arguments=arguments, seq=2)
     # Same key, so same partition: once a marker is answered, the ones before it were decided.
-    marker = request(project, run_id, unique("call-"), tool="unknown__demo", seq=3)
+    marker = ask(project, run_id, unique("call-"), tool="unknown__demo", seq=3)
     await send(gateway, asked, asked, asked_again, marker)
     await answers(gateway.urls, {run_id}, lambda f: bool(of_call(f, call_id)) and len(f) >= 2)
 
-    asked_late = request(project, run_id, call_id, arguments=arguments, seq=4)
-    late_marker = request(project, run_id, unique("call-"), tool="unknown__demo", seq=5)
+    asked_late = ask(project, run_id, call_id, arguments=arguments, seq=4)
+    late_marker = ask(project, run_id, unique("call-"), tool="unknown__demo", seq=5)
     await send(gateway, asked, asked_late, late_marker)
     found = await answers(
         gateway.urls, {run_id}, lambda f: bool(of_call(f, late_marker.payload.call_id))
@@ -306,7 +190,7 @@ async def test_a_request_delivered_again_is_executed_once_at_the_mcp_server(
 
 async def test_a_call_past_its_execute_before_fails_without_running(gateway: Gateway) -> None:
     project, run_id = PROJECT, unique("run-")
-    asked = request(project, run_id, unique("call-"), execute_within=dt.timedelta(seconds=-30))
+    asked = ask(project, run_id, unique("call-"), execute_within=dt.timedelta(seconds=-30))
     await send(gateway, asked)
 
     found = await answers(gateway.urls, {run_id}, bool)
@@ -329,7 +213,9 @@ async def test_a_call_past_its_execute_before_fails_without_running(gateway: Gat
 
 async def test_a_tool_error_is_answered_failed_with_the_servers_text(gateway: Gateway) -> None:
     project, run_id = PROJECT, unique("run-")
-    asked = request(project, run_id, unique("call-"), arguments={"service": 5})
+    asked = ask(
+        project, run_id, unique("call-"), tool="diagnose__demo", arguments={"service": "Nope!"}
+    )
     await send(gateway, asked)
 
     found = await answers(gateway.urls, {run_id}, bool)
@@ -337,7 +223,8 @@ async def test_a_tool_error_is_answered_failed_with_the_servers_text(gateway: Ga
     (answer,) = found
     assert answer.event_type == "gateway.tool_call_failed"
     assert answer.payload.code == "E-MCP-CALL-FAILED"
-    assert "service" in answer.payload.reason  # the server's own validation message
+    assert "no service named 'Nope!'" in answer.payload.reason  # the server's own words
+    assert answer.payload.transient is False
     assert_answers(answer, asked)
 
 
@@ -366,8 +253,8 @@ async def test_calls_left_executing_by_a_gone_process_are_answered_unknown_never
     gateway: Gateway,
 ) -> None:
     project, run_id = PROJECT, unique("run-")
-    orphan = request(project, run_id, unique("call-"))
-    in_flight = request(project, run_id, unique("call-"))
+    orphan = ask(project, run_id, unique("call-"))
+    in_flight = ask(project, run_id, unique("call-"))
     gone, alive = unique("mcp_gateway-gone-"), unique("mcp_gateway-alive-")
     # A live peer holds its liveness lock: its call in flight must be left alone.
     peer = await asyncpg.connect(gateway.urls.database)
@@ -420,41 +307,29 @@ async def test_a_provider_that_cannot_start_raises_session_unavailable() -> None
         await sessions.close()
 
 
-def _demo_servers() -> set[int]:
-    """Demo MCP servers spawned by this process (children whose command line names it)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and DEMO_SERVER in cmdline:
-            found.add(int(entry.name))
-    return found
-
-
 async def test_a_session_whose_server_died_is_reopened_on_the_next_call() -> None:
     tool = Tool.model_validate(status_tool_body())
-    before = _demo_servers()
+    before = demo_servers()
     sessions = McpSessionPool()
     try:
         first = await sessions.call(PROJECT, tool, {"service": "a"})
         assert first.structured == {"service": "a", "status": "healthy", "checks": 3}
-        (server,) = _demo_servers() - before
+        (server,) = demo_servers() - before
         os.kill(server, 9)
-        await wait_for(lambda: server not in _demo_servers(), message="the server to exit")
+        await wait_for(lambda: server not in demo_servers(), message="the server to exit")
         await asyncio.sleep(0.2)
 
         again = await sessions.call(PROJECT, tool, {"service": "b"})
 
         assert again.structured == {"service": "b", "status": "healthy", "checks": 3}
         assert sessions.opened == {"demo": 2}
-        (replacement,) = _demo_servers() - before
+        (replacement,) = demo_servers() - before
         assert replacement != server
     finally:
         await sessions.close()
-    await wait_for(lambda: not (_demo_servers() - before), message="servers stopped on close")
+    await wait_for(lambda: not (demo_servers() - before), message="servers stopped on close")
+
+
+def ask(*args: Any, **kwargs: Any) -> Envelope[ToolCallRequested]:
+    """A request asked by the module's agent revision."""
+    return request(*args, revision=REVISION, **kwargs)

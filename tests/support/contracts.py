@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiokafka import AIOKafkaProducer
 
 from awooop.contracts.events.payloads.contract import (
@@ -48,9 +50,11 @@ DEMO_SERVER = ["{python}", "-m", "awooop.mcp_gateway.demo_server"]
 STATUS_DESCRIPTION = "Reports the health of one service of the demo estate."
 STATUS_SCHEMA = {
     "type": "object",
-    "properties": {"service": {"type": "string"}},
+    "title": "statusArguments",
+    "properties": {"service": {"type": "string", "title": "Service"}},
     "required": ["service"],
 }
+"""The input schema exactly as the demo server lists `status`: its pin is the live one."""
 
 
 def bot_of(project: str) -> str:
@@ -101,6 +105,83 @@ def status_tool_body(*, enabled: bool = True) -> dict[str, Any]:
         "credentials": {},
         "enabled": enabled,
     }
+
+
+OPS_SCHEMA = {
+    "type": "object",
+    "properties": {"service": {"type": "string", "minLength": 1}},
+    "required": ["service"],
+    "additionalProperties": False,
+}
+
+
+DEPLOYED_DEMO = Path(__file__).resolve().parents[2] / "deploy" / "contracts" / "demo"
+
+
+def deployed_tool(tool: str) -> dict[str, Any]:
+    """The demo project's contract body of `tool`, pinned to the demo server as it is."""
+    body = yaml.safe_load((DEPLOYED_DEMO / f"tool-{tool.replace('_', '-')}.yaml").read_text())
+    return dict(body["body"])
+
+
+def tool_body(
+    tool: str,
+    *,
+    scope: str = "read",
+    destructive: bool = False,
+    description: str | None = None,
+    input_schema: dict[str, Any] | None = None,
+    provider: str = "demo",
+    transport: dict[str, Any] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A tool contract of `tool` on `provider`, pinned to `description` and `input_schema`
+    (a tool the server does not offer passes the gates a test is about and fails later)."""
+    description = description if description is not None else f"The {tool} tool."
+    schema = input_schema if input_schema is not None else OPS_SCHEMA
+    return {
+        "family": "tool",
+        "schema_version": 1,
+        "name": f"{tool}__{provider}",
+        "provider": provider,
+        "tool": tool,
+        "description": description,
+        "transport": transport or {"kind": "stdio", "command": DEMO_SERVER},
+        "scope": scope,
+        "is_destructive": destructive,
+        "observation_only": False,
+        "input_schema": schema,
+        "pinned_sha256": tool_pin_sha256(description, schema),
+        "credentials": credentials or {},
+        "enabled": True,
+    }
+
+
+def policy_body(
+    mode: str,
+    *,
+    rate_limits: list[dict[str, Any]] | None = None,
+    approval_required_tools: list[str] | None = None,
+) -> dict[str, Any]:
+    """A policy in `mode` with two approvers, one approval required."""
+    return {
+        "family": "policy",
+        "schema_version": 1,
+        "mode": mode,
+        "approvers": [
+            {"approver_id": "alice", "chat_subjects": [], "api_subject": "operator:alice"},
+            {"approver_id": "bob", "chat_subjects": [], "api_subject": "operator:bob"},
+        ],
+        "approvals_required": 1,
+        "approval_expiry_seconds": 300,
+        "rate_limits": rate_limits or [],
+        "approval_required_tools": approval_required_tools or [],
+    }
+
+
+def granting(agent: dict[str, Any], *grants: tuple[str, str]) -> dict[str, Any]:
+    """`agent` with its tools granted as (name, scope) pairs instead."""
+    return {**agent, "tools": [{"name": name, "scope": scope} for name, scope in grants]}
 
 
 def telegram_binding_body(bot_id: str, agent_id: str = "demo-agent") -> dict[str, Any]:
@@ -276,4 +357,9 @@ def every_project(documents: Mapping[str, dict[str, Any]] | None = None) -> Cont
 
 def demo_agent_ref() -> str:
     """The ref of the demo agent's revision 1 (the same in every project's fold)."""
-    return view_of((TEMPLATE, {"demo-agent": agent_body()})).refs()[(TEMPLATE, "demo-agent")]
+    return agent_ref(agent_body())
+
+
+def agent_ref(body: dict[str, Any], contract_id: str = "demo-agent") -> str:
+    """The ref revision 1 of the agent `body` gets as `contract_id`, in any project."""
+    return view_of((TEMPLATE, {contract_id: body})).refs()[(TEMPLATE, contract_id)]

@@ -119,21 +119,11 @@ def test_domain_code_importing_io_or_infra_breaks_purity(package: str, module: s
 def test_every_consuming_service_builds_its_processor_on_the_one_base() -> None:
     """Break caught: a service that grows its own `BatchProcessor` beside the base, so
     "where is event X handled" has two answers again."""
-    import datetime as dt
-
-    from awooop.infra.contracts.reader import ContractSource
     from awooop.infra.processor import EventProcessor
     from awooop.ingress.handlers import IngressProcessor
-    from awooop.mcp_gateway.handlers import tool_call_requests
+    from awooop.mcp_gateway.processor import GatewayProcessor
     from awooop.projector.handlers import ReadModelProjector
     from awooop.runtime.handlers import RuntimeProcessor
 
-    for processor in (IngressProcessor, RuntimeProcessor, ReadModelProjector):
+    for processor in (IngressProcessor, RuntimeProcessor, ReadModelProjector, GatewayProcessor):
         assert issubclass(processor, EventProcessor), processor
-    gateway = tool_call_requests(
-        lambda: None,
-        contracts=ContractSource(),
-        clock=lambda: dt.datetime.now(dt.UTC),
-        service="mcp_gateway",
-    )
-    assert isinstance(gateway, EventProcessor)

@@ -329,12 +329,18 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected
-    third = {"run.tool_call_requested", "run.started", "ingress.message_received"}
+    third = {
+        "run.tool_call_requested",
+        "run.started",
+        "ingress.message_received",
+        "gateway.tool_call_succeeded",
+        "gateway.tool_call_blocked",
+    }
     revised = {
         "channel.outbound_requested",
         "run.tool_result_accepted",
-        "gateway.tool_call_succeeded",
-        "gateway.tool_call_blocked",
+        "gateway.tool_call_failed",
+        "gateway.approval_required",
         "run.completed",
         "run.failed",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,8 +22,9 @@ from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.mcp_gateway.adapters.mcp_sessions import server_parameters, tool_answer
 from awooop.mcp_gateway.domain.calls import blocked, failed, requested_call, succeeded
-from awooop.mcp_gateway.domain.gate import GateRefusal
+from awooop.mcp_gateway.domain.gates import GateRefusal
 from awooop.mcp_gateway.domain.results import ToolAnswer
+from awooop.security.canonical_json import canonical_sha256
 from support.contracts import status_tool_body
 
 pytestmark = pytest.mark.unit
@@ -88,18 +90,47 @@ def test_every_outcome_is_the_first_event_of_the_call_stream(kind: str) -> None:
     assert envelope.event_id != request.event_id
 
 
-def test_outcome_payloads_carry_gate_code_result_and_revision() -> None:
+ARGUMENT_HASH = canonical_sha256({"service": "checkout"})
+FACTS: dict[str, Any] = {
+    "call_id": "call-7",
+    "tool": "status__demo",
+    "argument_hash": ARGUMENT_HASH,
+    "arguments": {"service": "checkout"},
+    "redactions": {},
+}
+
+
+def test_the_request_names_the_agent_revision_that_asked() -> None:
+    assert requested_call(_request()).agent_ref == "demo-agent@1:0123456789ab"
+
+
+def test_outcome_payloads_carry_the_call_facts_gate_code_result_and_revision() -> None:
     call = requested_call(_request())
-    refusal = GateRefusal(1, "E-MCP-GATE-001", "disabled", (REF,))
+    refusal = GateRefusal(4, "E-MCP-GATE-007", "limited", (REF,), retry_after=1.5)
     assert blocked(call, refusal, AT).payload == ToolCallBlocked(
-        call_id="call-7", gate=1, code="E-MCP-GATE-001", revisions=(REF,)
+        **FACTS, gate=4, code="E-MCP-GATE-007", reason="limited", revisions=(REF,), retry_after=1.5
     )
-    assert succeeded(call, "text", REF, AT).payload == ToolCallSucceeded(
-        call_id="call-7", result="text", revisions=(REF,)
+    assert succeeded(
+        call, "text", REF, AT, result_redactions={"card": 2}, latency_ms=3.5
+    ).payload == ToolCallSucceeded(
+        **{**FACTS, "redactions": {"card": 2}}, result="text", revisions=(REF,), latency_ms=3.5
     )
     assert failed(call, "E-MCP-CALL-EXPIRED", "late", AT).payload == ToolCallFailed(
-        call_id="call-7", code="E-MCP-CALL-EXPIRED", reason="late"
+        **FACTS, code="E-MCP-CALL-EXPIRED", reason="late"
     )
+
+
+def test_events_show_arguments_redacted_with_the_hash_of_what_was_asked() -> None:
+    asked = {"service": "checkout", "password": "hunter2", "note": "mail ops@example.com"}
+    call = replace(requested_call(_request()), arguments=asked)
+    payload = failed(call, "E-MCP-CALL-FAILED", "boom", AT).payload
+    assert payload.arguments == {
+        "service": "checkout",
+        "password": "[REDACTED:secret]",
+        "note": "mail [REDACTED:email]",
+    }
+    assert payload.argument_hash == canonical_sha256(asked)
+    assert payload.redactions == {"email": 1, "secret": 1}
 
 
 def test_the_contract_command_runs_the_demo_server_with_this_interpreter() -> None:

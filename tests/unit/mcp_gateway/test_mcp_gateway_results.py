@@ -1,12 +1,10 @@
-"""Result shaping: structured content first, text otherwise, nothing over 16 KiB."""
+"""Result shaping: structured content first, text otherwise, redacted, nothing over 16 KiB."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from awooop.mcp_gateway.domain.results import (
     MAX_REASON_CHARS,
@@ -16,12 +14,13 @@ from awooop.mcp_gateway.domain.results import (
     ToolAnswer,
     bound_reason,
     shape_answer,
-    truncate_text,
 )
+from awooop.security.redaction import truncation_marker
 
 pytestmark = pytest.mark.unit
 
 FAILED = "E-MCP-CALL-FAILED"
+CARD = "4111 1111 1111 1111"
 
 
 def test_structured_content_is_the_result() -> None:
@@ -40,9 +39,24 @@ def test_without_structured_content_the_texts_are_joined() -> None:
     assert shape_answer(answer, FAILED) == CallResult("first\nsecond")
 
 
-def test_a_tool_error_becomes_a_failure_with_its_text() -> None:
-    answer = ToolAnswer(structured=None, texts=["Unknown tool: nope"], is_error=True)
-    assert shape_answer(answer, FAILED) == CallError(FAILED, "Unknown tool: nope")
+def test_secrets_in_a_result_are_redacted_and_counted() -> None:
+    answer = ToolAnswer(
+        structured={"owner": "ops@example.com", "card": CARD, "password": "hunter2"},
+        texts=[],
+        is_error=False,
+    )
+    shaped = shape_answer(answer, FAILED)
+    assert shaped == CallResult(
+        {"owner": "[REDACTED:email]", "card": "[REDACTED:card]", "password": "[REDACTED:secret]"},
+        {"card": 1, "email": 1, "secret": 1},
+    )
+
+
+def test_a_tool_error_becomes_a_permanent_failure_with_its_redacted_text() -> None:
+    answer = ToolAnswer(structured=None, texts=[f"card {CARD} declined"], is_error=True)
+    assert shape_answer(answer, FAILED) == CallError(
+        FAILED, "card [REDACTED:card] declined", transient=False
+    )
 
 
 def test_a_tool_error_without_text_still_says_something() -> None:
@@ -59,7 +73,8 @@ def test_a_large_structured_result_becomes_a_marked_string_within_the_limit() ->
     assert len(shaped.result.encode()) <= MAX_RESULT_BYTES
     encoded = json.dumps(big, separators=(",", ":"))
     assert shaped.result.startswith(encoded[:1000])
-    assert shaped.result.endswith(f"…[truncated: {len(encoded)} bytes]")
+    assert "…[truncated " in shaped.result
+    assert shaped.redactions == {"truncated": 1}
 
 
 def test_a_structured_result_at_the_limit_stays_whole() -> None:
@@ -70,28 +85,19 @@ def test_a_structured_result_at_the_limit_stays_whole() -> None:
 
 
 def test_a_large_text_result_is_truncated_and_marked() -> None:
-    shaped = shape_answer(
-        ToolAnswer(structured=None, texts=["é" * MAX_RESULT_BYTES], is_error=False), FAILED
-    )
+    text = "é" * MAX_RESULT_BYTES
+    shaped = shape_answer(ToolAnswer(structured=None, texts=[text], is_error=False), FAILED)
     assert isinstance(shaped, CallResult)
     assert isinstance(shaped.result, str)
-    assert "truncated" in shaped.result
     assert len(shaped.result.encode()) <= MAX_RESULT_BYTES
+    dropped = len(text.encode()) - len(shaped.result.removesuffix(truncation_marker(0)).encode())
+    assert shaped.result.endswith("bytes]")
+    assert dropped > 0
 
 
-@given(st.text(max_size=20_000), st.integers(min_value=64, max_value=MAX_RESULT_BYTES))
-def test_truncation_never_passes_the_limit_and_keeps_a_prefix(text: str, limit: int) -> None:
-    cut = truncate_text(text, limit)
-    assert len(cut.encode()) <= limit
-    if len(text.encode()) <= limit:
-        assert cut == text
-    else:
-        kept = cut[: cut.rindex("…[truncated: ")]
-        assert text.startswith(kept)
-
-
-def test_failure_reasons_fit_the_event_field() -> None:
+def test_failure_reasons_fit_the_event_field_redacted() -> None:
     assert bound_reason("short") == "short"
     long = bound_reason("x" * 10_000)
-    assert len(long) == MAX_REASON_CHARS
-    assert long.endswith("…[truncated]")
+    assert len(long.encode()) <= MAX_REASON_CHARS
+    assert "…[truncated " in long
+    assert bound_reason(f"refused {CARD}") == "refused [REDACTED:card]"

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Mapping
 
 from awooop.contracts.families.tool import Tool
-from awooop.contracts.registries.errors import E_MCP_CALL_FAILED
+from awooop.contracts.registries.errors import E_MCP_CALL_FAILED, E_MCP_CREDENTIAL, E_MCP_GATE_001
 from awooop.infra.contracts.reader import ContractSource, contracts_of
 from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres.errors import is_database_outage
@@ -24,9 +26,14 @@ from awooop.infra.runner import ServiceRunner
 from awooop.mcp_gateway.adapters import call_transactions
 from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
-from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
+from awooop.mcp_gateway.adapters.mcp_sessions import (
+    CallFailure,
+    CredentialUnavailable,
+    McpSessionPool,
+)
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
-from awooop.mcp_gateway.domain.results import CallError, CallResult, bound_reason, shape_answer
+from awooop.mcp_gateway.domain.gates import GateRefusal, pin_mismatch, refusal
+from awooop.mcp_gateway.domain.results import CallError, bound_reason, shape_answer
 from awooop.mcp_gateway.outcome_recorder import BackOff, OutcomeRecorder
 
 log = get_logger(__name__)
@@ -41,27 +48,40 @@ class ToolCallExecutor:
         self,
         sessions: McpSessionPool | None = None,
         *,
-        concurrency: int = 8,
         poll_interval: float = 0.5,
         sweep_interval: float = 5.0,
         max_backoff: float = 5.0,
         shutdown_grace: float = 5.0,
     ) -> None:
         self._contracts: ContractSource | None = None
-        self.sessions = sessions or McpSessionPool()
-        self._concurrency = concurrency
+        self._sessions = sessions
+        self._concurrency = 1
         self._poll_interval = poll_interval
         self._sweep_interval = sweep_interval
         self._max_backoff = max_backoff
         self._shutdown_grace = shutdown_grace
         self._wakeup = asyncio.Event()
 
+    @property
+    def sessions(self) -> McpSessionPool:
+        assert self._sessions is not None, "run() opens the pool"
+        return self._sessions
+
     def wake(self) -> None:
         self._wakeup.set()
 
+    def listing(self, project_id: str, tool: Tool) -> Mapping[str, str] | None:
+        """Gate 1's view of the tool's server from memory (None before its first listing)."""
+        return None if self._sessions is None else self._sessions.listing(project_id, tool)
+
     async def run(self, runner: ServiceRunner) -> None:
         assert runner.pool is not None
-        self._contracts = contracts_of(runner)
+        self._contracts = contracts = contracts_of(runner)
+        if self._sessions is None:
+            self._sessions = McpSessionPool.from_settings(
+                runner.settings, known_projects=lambda: contracts.view.projects()
+            )
+        self._concurrency = runner.settings.mcp_concurrency
         db = ExecutorConnection(runner.pool, runner.instance_id)
         outcomes = OutcomeRecorder(db)
         in_flight: set[asyncio.Task[None]] = set()
@@ -125,25 +145,41 @@ class ToolCallExecutor:
 
     async def _execute(self, claimed: ClaimedCall, outcomes: OutcomeRecorder) -> None:
         call = claimed.call
-        outcome: CallResult | CallError
         with bind_context(project_id=call.project_id, run_id=call.run_id, trace_id=call.trace_id):
             assert self._contracts is not None, "run() sets the contracts"
             # The revision that admitted the call, even if another is active by now.
             admitted = self._contracts.view.at(call.project_id, claimed.revision, Tool)
-            try:
-                if admitted is None:
-                    reason = f"tool revision {claimed.revision!r} is not known"
-                    outcome = CallError(E_MCP_CALL_FAILED.code, reason)
-                else:
-                    answer = await self.sessions.call(
-                        call.project_id, admitted.document, call.arguments
-                    )
-                    outcome = shape_answer(answer, E_MCP_CALL_FAILED.code)
-            except Exception as error:
-                reason = bound_reason(f"{type(error).__name__}: {error}")
-                outcome = CallError(E_MCP_CALL_FAILED.code, reason)
-        outcomes.add(FinishedCall(claimed, outcome))
+            if admitted is None:
+                reason = f"tool revision {claimed.revision!r} is not known"
+                outcomes.add(FinishedCall(claimed, CallError(E_MCP_CALL_FAILED.code, reason)))
+            else:
+                outcomes.add(await self._call(claimed, admitted.document))
         self.wake()  # a slot is free
+
+    async def _call(self, claimed: ClaimedCall, tool: Tool) -> FinishedCall:
+        """Gate 1's pin against the live listing, then the MCP call; never raises."""
+        call = claimed.call
+        started: float | None = None
+        try:
+            listing = await self.sessions.current_listing(call.project_id, tool)
+            changed = pin_refusal(call.tool, tool, listing, claimed.revision)
+            if changed is not None:
+                return FinishedCall(claimed, changed)
+            started = time.perf_counter()
+            answer = await self.sessions.call(call.project_id, tool, call.arguments)
+            took = _ms_since(started)
+            return FinishedCall(claimed, shape_answer(answer, E_MCP_CALL_FAILED.code), took)
+        except CredentialUnavailable as error:
+            failure = CallError(E_MCP_CREDENTIAL.code, bound_reason(error.reason), transient=False)
+        except CallFailure as error:
+            failure = CallError(
+                E_MCP_CALL_FAILED.code, bound_reason(error.reason), transient=error.transient
+            )
+        except Exception as error:
+            reason = bound_reason(f"{type(error).__name__}: {error}")
+            failure = CallError(E_MCP_CALL_FAILED.code, reason)
+        latency = _ms_since(started) if started is not None else None
+        return FinishedCall(claimed, failure, latency)
 
     async def _back_off(
         self, runner: ServiceRunner, stage: str, error: Exception, delay: float
@@ -155,6 +191,25 @@ class ToolCallExecutor:
         runner.readiness.hold(UNREADY, f"{stage}: {error!r}")
         await asyncio.sleep(delay)
         return min(delay * 2, self._max_backoff)
+
+
+def pin_refusal(
+    name: str, tool: Tool, listing: Mapping[str, str], revision: str
+) -> GateRefusal | None:
+    """Gate 1 again, right before the call: the tool as its server lists it now."""
+    live = listing.get(tool.tool)
+    if live == tool.pinned_sha256:
+        return None
+    reason = (
+        f"the server of {name!r} no longer lists {tool.tool!r}"
+        if live is None
+        else pin_mismatch(name, live, tool)
+    )
+    return refusal(E_MCP_GATE_001.code, reason, (revision,))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def _wake_relay(runner: ServiceRunner) -> None:

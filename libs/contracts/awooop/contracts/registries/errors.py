@@ -183,13 +183,23 @@ E_MCP_CALL_UNKNOWN = _code(
     "E-MCP-CALL-UNKNOWN",
     "a call was started but its outcome was never recorded (process died): never retried",
 )
+E_MCP_CREDENTIAL = _code(
+    "E-MCP-CREDENTIAL",
+    "a credential reference of the tool resolves to nothing in its project's own namespace",
+)
 E_MCP_GATE_001 = _code(
     "E-MCP-GATE-001", "gate 1: tool unknown, disabled, or no longer matching its pinned hash"
 )
 E_MCP_GATE_002 = _code("E-MCP-GATE-002", "gate 2: agent unknown or not allowed this tool")
-E_MCP_GATE_003 = _code("E-MCP-GATE-003", "gate 3: the tool's scope is refused by the policy")
+E_MCP_GATE_003 = _code(
+    "E-MCP-GATE-003", "gate 3: the scope granted to the agent does not cover the tool's scope"
+)
 E_MCP_GATE_004 = _code("E-MCP-GATE-004", "gate 3: arguments invalid against the tool's schema")
-E_MCP_GATE_005 = _code("E-MCP-GATE-005", "gate 3: destructive tool blocked in shadow mode")
+E_MCP_GATE_005 = _code(
+    "E-MCP-GATE-005",
+    "gate 3: a write, admin or destructive call blocked in shadow mode "
+    "(recorded as what it would have needed)",
+)
 E_MCP_GATE_006 = _code("E-MCP-GATE-006", "gate 4: the tenant is killed (kill switch tripped)")
 E_MCP_GATE_007 = _code("E-MCP-GATE-007", "gate 4: rate limited; retry after the given delay")
 E_MCP_GATE_008 = _code(
@@ -260,6 +270,7 @@ _ALL = (
     E_MCP_CALL_FAILED,
     E_MCP_CALL_EXPIRED,
     E_MCP_CALL_UNKNOWN,
+    E_MCP_CREDENTIAL,
     E_BROKER_RESET,
     E_SERVICE_CRASHED,
     E_SCHEMA_BEHIND,

@@ -241,6 +241,11 @@ class ContractView:
             return None
         return cast(SignedRevision[M], found)
 
+    def projects(self) -> frozenset[str]:
+        """Every project with a signed revision (a credential's namespace must not be
+        mistaken for another's)."""
+        return frozenset(project_id for project_id, _ in self._by_ref)
+
     def refs(self) -> dict[tuple[str, str], str]:
         """Every active revision's ref by (project, contract id), for logs and tests."""
         return {(a.project_id, a.contract_id): a.ref for a in self.revisions}

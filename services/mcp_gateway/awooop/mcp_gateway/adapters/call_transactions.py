@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
 from awooop.infra.postgres import event_store
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall, Finished, outcome_event
-from awooop.mcp_gateway.domain.calls import failed, succeeded
+from awooop.mcp_gateway.domain.calls import blocked, failed, succeeded
+from awooop.mcp_gateway.domain.gates import GateRefusal
 from awooop.mcp_gateway.domain.results import CallError, CallResult
 
 
@@ -21,7 +23,10 @@ class FinishedCall:
     """A call the executor ran, with what came of it."""
 
     claimed: ClaimedCall
-    outcome: CallResult | CallError
+    outcome: CallResult | CallError | GateRefusal
+    """A result, a failure, or gate 1's refusal when the tool changed before the call."""
+    latency_ms: float | None = None
+    """The MCP call alone; None when no call was made."""
 
 
 def _now() -> dt.datetime:
@@ -51,12 +56,7 @@ async def claim(db: ExecutorConnection, limit: int) -> tuple[list[ClaimedCall], 
 async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> int:
     """Answer finished calls in one transaction; how many were still this executor's."""
     rows: list[tuple[str, Finished, str | None]] = [
-        (
-            f.claimed.call.call_id,
-            "succeeded" if isinstance(f.outcome, CallResult) else "failed",
-            f.outcome.code if isinstance(f.outcome, CallError) else None,
-        )
-        for f in finished
+        (f.claimed.call.call_id, _status(f.outcome), _code(f.outcome)) for f in finished
     ]
     async with db.use() as conn, conn.transaction():
         held = await tool_calls.finish(conn, db.executor_id, rows)
@@ -65,15 +65,43 @@ async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> in
         for f in finished:
             if f.claimed.call.call_id not in held:
                 continue
-            call, outcome = f.claimed.call, f.outcome
-            envelope = (
-                succeeded(call, outcome.result, f.claimed.revision, at)
-                if isinstance(outcome, CallResult)
-                else failed(call, outcome.code, outcome.reason, at)
-            )
-            events.append(outcome_event(envelope))
+            events.append(outcome_event(_answer(f, at)))
         await event_store.append(conn, events)
     return len(held)
+
+
+def _status(outcome: CallResult | CallError | GateRefusal) -> Finished:
+    if isinstance(outcome, CallResult):
+        return "succeeded"
+    return "blocked" if isinstance(outcome, GateRefusal) else "failed"
+
+
+def _code(outcome: CallResult | CallError | GateRefusal) -> str | None:
+    return None if isinstance(outcome, CallResult) else outcome.code
+
+
+def _answer(f: FinishedCall, at: dt.datetime) -> Any:
+    call, outcome, revision = f.claimed.call, f.outcome, f.claimed.revision
+    if isinstance(outcome, CallResult):
+        return succeeded(
+            call,
+            outcome.result,
+            revision,
+            at,
+            result_redactions=outcome.redactions,
+            latency_ms=f.latency_ms,
+        )
+    if isinstance(outcome, GateRefusal):
+        return blocked(call, outcome, at)
+    return failed(
+        call,
+        outcome.code,
+        outcome.reason,
+        at,
+        transient=outcome.transient,
+        revisions=(revision,),
+        latency_ms=f.latency_ms,
+    )
 
 
 async def sweep_abandoned(db: ExecutorConnection) -> int:

@@ -1,9 +1,11 @@
 """The `tool_calls` table: decisions, claims and outcomes, each one statement.
 
 Status moves `admitted → executing → succeeded | failed` (or `admitted →
-failed` when the deadline passed before a start; `blocked` is final from the
-start). Every transition is guarded by the status it leaves, so a call is
-claimed by one executor and answered once.
+failed` when the deadline passed before a start; `executing → blocked` when
+gate 1 finds the tool changed on its server right before the call). `blocked`
+is final from the start, and `awaiting_approval` holds a call for gate 5.
+Every transition is guarded by the status it leaves, so a call is claimed by
+one executor and answered once. A batch's decisions are one statement.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from awooop.infra.events import to_new_event
 from awooop.infra.postgres.event_store import NewEvent
 from awooop.mcp_gateway.domain.calls import ToolCall
 
-Decision = Literal["admitted", "blocked"]
-Finished = Literal["succeeded", "failed"]
+Decision = Literal["admitted", "blocked", "awaiting_approval"]
+Finished = Literal["succeeded", "failed", "blocked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,36 +48,66 @@ def outcome_event(envelope: Any) -> NewEvent:
     return to_new_event(envelope, Topics.GATEWAY_EVENTS, envelope.correlation_id)
 
 
-async def record_decision(
-    conn: asyncpg.Connection, call: ToolCall, decision: Decision, revision: str, code: str | None
-) -> bool:
-    """Record the gate decision on `call`; False when this call id was already decided."""
-    inserted = await conn.fetchval(
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One call's gate decision, as recorded."""
+
+    call: ToolCall
+    status: Decision
+    revision: str
+    """The admitting tool revision (the executor runs that one), or the revisions read."""
+    code: str | None
+
+
+async def undecided(conn: asyncpg.Connection, call_ids: Sequence[str]) -> set[str]:
+    """Which of `call_ids` have no decision yet (a redelivered request is decided once)."""
+    if not call_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT call_id FROM tool_calls WHERE call_id = ANY($1::text[])", list(call_ids)
+    )
+    return set(call_ids) - {row["call_id"] for row in rows}
+
+
+async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided]) -> set[str]:
+    """Record a batch's decisions in one statement; the call ids recorded by it (a call id
+    another process decided meanwhile is left as that process decided it)."""
+    if not decided:
+        return set()
+    calls = [d.call for d in decided]
+    rows = await conn.fetch(
         """
         INSERT INTO tool_calls (call_id, run_id, project_id, tool, arguments, execute_before,
-                                trace_id, request_event_id, status, revision, outcome_code)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
+                                trace_id, request_event_id, status, revision, outcome_code,
+                                agent_ref)
+        SELECT c, r, p, t, a::jsonb, e, tr, q, st, rv, oc, ag
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                    $6::timestamptz[], $7::text[], $8::uuid[], $9::text[], $10::text[],
+                    $11::text[], $12::text[])
+             AS d(c, r, p, t, a, e, tr, q, st, rv, oc, ag)
         ON CONFLICT (call_id) DO NOTHING
-        RETURNING true
+        RETURNING call_id
         """,
-        call.call_id,
-        call.run_id,
-        call.project_id,
-        call.tool,
-        json.dumps(call.arguments),
-        call.execute_before,
-        call.trace_id,
-        call.request_event_id,
-        decision,
-        revision,
-        code,
+        [c.call_id for c in calls],
+        [c.run_id for c in calls],
+        [c.project_id for c in calls],
+        [c.tool for c in calls],
+        [json.dumps(c.arguments) for c in calls],
+        [c.execute_before for c in calls],
+        [c.trace_id for c in calls],
+        [c.request_event_id for c in calls],
+        [d.status for d in decided],
+        [d.revision for d in decided],
+        [d.code for d in decided],
+        [c.agent_ref for c in calls],
     )
-    return bool(inserted)
+    return {row["call_id"] for row in rows}
 
 
 _RETURNING = """
     RETURNING t.call_id, t.run_id, t.project_id, t.tool, t.arguments::text AS arguments,
-              t.execute_before, t.trace_id, t.request_event_id, t.revision, t.status
+              t.execute_before, t.trace_id, t.request_event_id, t.revision, t.status,
+              t.agent_ref
 """
 
 
@@ -173,5 +205,6 @@ def _claimed(row: asyncpg.Record) -> ClaimedCall:
         execute_before=row["execute_before"],
         trace_id=row["trace_id"],
         request_event_id=row["request_event_id"],
+        agent_ref=row["agent_ref"],
     )
     return ClaimedCall(call, row["revision"])

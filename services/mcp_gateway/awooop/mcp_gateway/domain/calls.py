@@ -1,9 +1,11 @@
-"""A tool call as the gateway tracks it, and the outcome events it answers with.
+"""A tool call as the gateway tracks it, and the events it answers with.
 
 Every outcome is the one event of its `tool_call` stream (`stream_id` = the
-call id, `stream_seq` 1): a call is blocked, succeeds or fails exactly once.
-Outcomes name the run as correlation, the request as cause, and carry the
-request's trace id.
+call id, `stream_seq` 1): a call is blocked, succeeds or fails exactly once; a
+call held for an approval says so instead (`gateway.approval_required`, also
+`stream_seq` 1). Events name the run as correlation, the request as cause, and
+carry the request's trace id. Each shows the call's arguments only redacted
+(`Shown`), with their hash and the redaction counts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from awooop.contracts.events.payloads.gateway import (
+    ApprovalRequired,
     ToolCallBlocked,
     ToolCallFailed,
     ToolCallSucceeded,
@@ -22,13 +25,16 @@ from awooop.contracts.events.payloads.run import ToolCallRequested
 from awooop.contracts.records.envelope import Envelope
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.service_names import MCP_GATEWAY
-from awooop.mcp_gateway.domain.gate import GateRefusal
+from awooop.mcp_gateway.domain.gates import GateRefusal
+from awooop.mcp_gateway.domain.results import MAX_RESULT_BYTES
+from awooop.security.canonical_json import NotCanonicalizable, canonical_sha256
+from awooop.security.redaction import redact_counted
 
 STREAM_TYPE = "tool_call"
 OUTCOME_SEQ = 1
 ACTOR = f"service:{MCP_GATEWAY}"
 
-P = TypeVar("P", ToolCallBlocked, ToolCallSucceeded, ToolCallFailed)
+P = TypeVar("P", ToolCallBlocked, ToolCallSucceeded, ToolCallFailed, ApprovalRequired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,40 @@ class ToolCall:
     execute_before: datetime
     trace_id: str
     request_event_id: uuid.UUID
+    agent_ref: str | None = None
+    """The agent revision whose step asked for the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What an event may show of a call's arguments: redacted, with their hash and the
+    redaction counts (the hash is empty for arguments with no canonical JSON form)."""
+
+    arguments: dict[str, Any]
+    argument_hash: str
+    redactions: dict[str, int]
+
+
+def argument_hash(arguments: dict[str, Any]) -> str:
+    """The SHA-256 of the arguments' RFC 8785 canonical JSON, or "" when they have none."""
+    try:
+        return canonical_sha256(arguments)
+    except NotCanonicalizable:
+        return ""
+
+
+def shown(call: ToolCall) -> Shown:
+    redacted = redact_counted(call.arguments, limit=MAX_RESULT_BYTES)
+    value = redacted.value if isinstance(redacted.value, dict) else {"_": redacted.value}
+    return Shown(value, argument_hash(call.arguments), dict(redacted.counts))
+
+
+def merged(*counts: dict[str, int]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in counts:
+        for kind, count in part.items():
+            total[kind] = total.get(kind, 0) + count
+    return total
 
 
 def requested_call(request: Envelope[ToolCallRequested]) -> ToolCall:
@@ -57,25 +97,91 @@ def requested_call(request: Envelope[ToolCallRequested]) -> ToolCall:
         execute_before=payload.execute_before,
         trace_id=request.trace_id,
         request_event_id=request.event_id,
+        agent_ref=payload.revisions[0] if payload.revisions else None,
     )
+
+
+def _facts(call: ToolCall, show: Shown, extra: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "tool": call.tool,
+        "argument_hash": show.argument_hash,
+        "arguments": show.arguments,
+        "redactions": merged(show.redactions, extra or {}),
+    }
 
 
 def blocked(call: ToolCall, refusal: GateRefusal, at: datetime) -> Envelope[ToolCallBlocked]:
     payload = ToolCallBlocked(
-        call_id=call.call_id, gate=refusal.gate, code=refusal.code, revisions=refusal.revisions
+        **_facts(call, shown(call)),
+        gate=refusal.gate,
+        code=refusal.code,
+        reason=refusal.reason,
+        revisions=refusal.revisions,
+        retry_after=refusal.retry_after,
+        would_need=refusal.would_need,
+    )
+    return _outcome(call, payload, at)
+
+
+def approval_required(
+    call: ToolCall,
+    *,
+    action_hash: str,
+    revisions: tuple[str, ...],
+    scope: Any,
+    mode: Any,
+    reason: str,
+    at: datetime,
+) -> Envelope[ApprovalRequired]:
+    payload = ApprovalRequired(
+        **_facts(call, shown(call)),
+        action_hash=action_hash,
+        revisions=revisions,
+        scope=scope,
+        mode=mode,
+        reason=reason,
     )
     return _outcome(call, payload, at)
 
 
 def succeeded(
-    call: ToolCall, result: dict[str, Any] | str, revision: str, at: datetime
+    call: ToolCall,
+    result: dict[str, Any] | str,
+    revision: str,
+    at: datetime,
+    *,
+    result_redactions: dict[str, int] | None = None,
+    latency_ms: float | None = None,
 ) -> Envelope[ToolCallSucceeded]:
-    payload = ToolCallSucceeded(call_id=call.call_id, result=result, revisions=(revision,))
+    payload = ToolCallSucceeded(
+        **_facts(call, shown(call), result_redactions),
+        result=result,
+        revisions=(revision,),
+        latency_ms=latency_ms,
+    )
     return _outcome(call, payload, at)
 
 
-def failed(call: ToolCall, code: str, reason: str, at: datetime) -> Envelope[ToolCallFailed]:
-    return _outcome(call, ToolCallFailed(call_id=call.call_id, code=code, reason=reason), at)
+def failed(
+    call: ToolCall,
+    code: str,
+    reason: str,
+    at: datetime,
+    *,
+    transient: bool | None = None,
+    revisions: tuple[str, ...] = (),
+    latency_ms: float | None = None,
+) -> Envelope[ToolCallFailed]:
+    payload = ToolCallFailed(
+        **_facts(call, shown(call)),
+        code=code,
+        reason=reason,
+        transient=transient,
+        revisions=revisions,
+        latency_ms=latency_ms,
+    )
+    return _outcome(call, payload, at)
 
 
 def _outcome(call: ToolCall, payload: P, at: datetime) -> Envelope[P]:

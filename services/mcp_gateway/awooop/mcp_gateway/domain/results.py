@@ -1,23 +1,26 @@
 """Turning an MCP tool answer into what a gateway event may carry.
 
 A result is the tool's structured content when it has one, else its text
-content. Nothing larger than `MAX_RESULT_BYTES` (16 KiB of UTF-8 JSON or text)
-reaches an event: a larger result becomes a string cut to fit and marked
-truncated, so a consumer can tell a cut answer from a whole one.
+content. Before any event, log or read model sees it, it is redacted
+(`awooop.security.redaction`: secrets and personal data by pattern, values
+under sensitive keys) and bounded: nothing larger than `MAX_RESULT_BYTES`
+(16 KiB of UTF-8 JSON or text) reaches an event; a larger result becomes its
+JSON text cut to fit and ending with the visible truncation marker, so a
+consumer can tell a cut answer from a whole one. Failure reasons are redacted
+too (a tool's error text may quote what it was given).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from awooop.security.redaction import redact_counted, redact_text
 
 MAX_RESULT_BYTES = 16 * 1024
 MAX_REASON_CHARS = 4096
 """The `reason` field of `gateway.tool_call_failed` holds at most this many characters."""
-
-TRUNCATION_MARK = "…[truncated: {size} bytes]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,47 +34,37 @@ class ToolAnswer:
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
-    """A successful call's result, ready for `gateway.tool_call_succeeded`."""
+    """A successful call's result, redacted and bounded, with the redaction counts."""
 
     result: dict[str, Any] | str
+    redactions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class CallError:
-    """A call that produced no result: its error code and a bounded reason."""
+    """A call that produced no result: its error code, a bounded redacted reason, and
+    whether the cause could pass on its own (None: not known)."""
 
     code: str
     reason: str
+    transient: bool | None = None
 
 
 def shape_answer(answer: ToolAnswer, failed_code: str) -> CallResult | CallError:
-    """The event-ready form of `answer`; an MCP error becomes `CallError(failed_code, text)`."""
+    """The event-ready form of `answer`; a tool's own error becomes a permanent
+    `CallError(failed_code, its text)`."""
     if answer.is_error:
         text = "\n".join(answer.texts) or "the tool reported an error without text"
-        return CallError(failed_code, bound_reason(text))
-    if answer.structured is not None:
-        structured = dict(answer.structured)
-        encoded = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
-        if len(encoded.encode("utf-8")) <= MAX_RESULT_BYTES:
-            return CallResult(structured)
-        return CallResult(truncate_text(encoded))
-    return CallResult(truncate_text("\n".join(answer.texts)))
-
-
-def truncate_text(text: str, limit: int = MAX_RESULT_BYTES) -> str:
-    """`text` unchanged when it fits `limit` UTF-8 bytes, else cut and marked, within `limit`."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    mark = TRUNCATION_MARK.format(size=len(raw))
-    room = limit - len(mark.encode("utf-8"))
-    # A cut inside a multi-byte character drops that character, never the limit.
-    return raw[:room].decode("utf-8", errors="ignore") + mark
+        return CallError(failed_code, bound_reason(text), transient=False)
+    value: dict[str, Any] | str = (
+        dict(answer.structured) if answer.structured is not None else "\n".join(answer.texts)
+    )
+    redacted = redact_counted(value, limit=MAX_RESULT_BYTES)
+    shaped = redacted.value
+    assert isinstance(shaped, dict | str)  # a dict stays one when it fits, else JSON text
+    return CallResult(shaped, dict(redacted.counts))
 
 
 def bound_reason(text: str) -> str:
-    """A failure reason that fits the event field (`MAX_REASON_CHARS`)."""
-    if len(text) <= MAX_REASON_CHARS:
-        return text
-    mark = "…[truncated]"
-    return text[: MAX_REASON_CHARS - len(mark)] + mark
+    """A failure reason fit for an event: redacted, at most `MAX_REASON_CHARS`."""
+    return redact_text(text, limit=MAX_REASON_CHARS)

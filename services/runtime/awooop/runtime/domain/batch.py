@@ -301,9 +301,13 @@ def fold_batch(
     return fold.writes
 
 
+REFUSAL_FIELDS = ("gate", "code", "reason", "retry_after", "would_need", "transient")
+"""What a refusal or failure tells the agent (never the call's own facts again)."""
+
+
 def result_of(payload: Any) -> Any:
     """What a gateway event gives the agent: the result, or the refusal."""
     data = payload.model_dump(mode="json")
-    data.pop("call_id", None)
-    data.pop("revisions", None)
-    return data.get("result", data)
+    if "result" in data:
+        return data["result"]
+    return {key: data[key] for key in REFUSAL_FIELDS if data.get(key) is not None}
