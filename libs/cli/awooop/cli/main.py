@@ -28,6 +28,7 @@ from awooop.cli import (
     demo,
     dev,
     dlq,
+    mcp_calls,
     migrate,
     outbox,
     projector,
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.register(verbs)
     bridge.register(verbs)
     queries.register(verbs)
+    mcp_calls.register(verbs)
     runtime_commands.register(verbs)  # after queries: `runs cancel` joins `runs list | show`
     budget_queries.register(verbs)  # after runtime_commands: `budget show` joins `budget reset`
     contracts.register(verbs)

@@ -107,8 +107,12 @@ class QueryClient:
             ("provider_event_id_prefix", prefix),
         )
         params |= {k: v for k, v in chosen if v is not None}
+        return self.items("/v1/channel-events", params)
+
+    def items(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The `items` of a listing; `QueryError` with the API's reason when refused."""
         try:
-            response = self._client.get("/v1/channel-events", params=params)
+            response = self._client.get(path, params=params)
         except httpx.TransportError as error:
             raise QueryError(
                 f"the query API at {self._client.base_url} is unreachable "

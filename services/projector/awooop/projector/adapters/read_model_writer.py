@@ -14,6 +14,7 @@ from pydantic_core import to_json
 from awooop.projector.adapters.budget_writer import write_budget_models
 from awooop.projector.adapters.channel_writer import write_channel_models
 from awooop.projector.adapters.contract_writer import write_contract_models
+from awooop.projector.adapters.mcp_call_writer import write_mcp_calls
 from awooop.projector.domain.rows import (
     RUN_COLUMNS,
     RUN_WRITE_ONCE,
@@ -64,6 +65,7 @@ async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> No
     await write_contract_models(conn, rows.contracts, rows.contract_revisions)
     await write_budget_models(conn, rows)
     await write_channel_models(conn, rows)
+    await write_mcp_calls(conn, rows.mcp_calls)
     if not rows.timeline and not rows.runs:
         return
     await conn.execute(STAGING_DDL)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from awooop.contracts.events.payloads.contract import ContractFamilyName
 from awooop.contracts.families.runtime_run_state import RunState
 from awooop.projector.api.channel_models import ChannelEvent, OutboundMessage
+from awooop.projector.api.mcp_call_models import McpCall
 from awooop.projector.domain.contract_rows import RevisionLifecycle
 
 
@@ -45,7 +46,8 @@ class Run(RunSummary):
 
 
 class TimelineEvent(_Frozen):
-    """One event of a run, with a short redacted summary (no message text, no tool data)."""
+    """One event of a run, with a short redacted summary (no message text, no tool arguments
+    or results)."""
 
     event_id: uuid.UUID
     occurred_at: datetime
@@ -82,6 +84,10 @@ class RunDetail(_Frozen):
     run: Run
     timeline: list[TimelineEvent] = Field(description="sorted by occurred_at, then event_id")
     steps: list[RunStep] = Field(description="its LLM steps, by number")
+    mcp_calls: list[McpCall] = Field(
+        description="the tool calls it asked for, in that order (requested_at, else "
+        "decided_at, then call_id)"
+    )
     inbound: list[ChannelEvent] = Field(
         description="the message that started it, the messages queued on or refused by it, "
         "and repeats of its message, sorted by occurred_at, then event_id"

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from awooop.contracts.events.payloads.contract import CONTRACT_ID_PATTERN, ContractFamilyName
-from awooop.projector.api import channel_queries, contract_queries, queries, run_detail_queries
+from awooop.projector.api import (
+    channel_queries,
+    contract_queries,
+    mcp_call_queries,
+    queries,
+    run_detail_queries,
+)
 from awooop.projector.api.auth import Tenant, TenantSession
 from awooop.projector.api.contract_queries import ContractCursor
 from awooop.projector.api.models import (
@@ -66,9 +72,9 @@ async def list_runs(
     tags=["runs"],
 )
 async def get_run(run_id: uuid.UUID, project_id: Tenant, session: TenantSession) -> RunDetail:
-    """One run of the tenant with its timeline, its LLM steps, its inbound channel events
-    and the messages it asked to send with their delivery; 404 for a run of no or another
-    tenant."""
+    """One run of the tenant with its timeline, its LLM steps, its tool calls, its inbound
+    channel events and the messages it asked to send with their delivery; 404 for a run of
+    no or another tenant."""
     row = await queries.get_run(session, project_id, run_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
@@ -76,6 +82,7 @@ async def get_run(run_id: uuid.UUID, project_id: Tenant, session: TenantSession)
         "run": row,
         "timeline": await queries.get_timeline(session, project_id, run_id),
         "steps": await run_detail_queries.get_steps(session, project_id, run_id),
+        "mcp_calls": await mcp_call_queries.get_mcp_calls(session, project_id, run_id),
         "inbound": await channel_queries.get_inbound(session, project_id, run_id),
         "outbound": await channel_queries.get_outbound(session, project_id, run_id),
     }

@@ -31,6 +31,7 @@ import rfc8785
 from awooop.projector.domain.budget_models import BUDGET_STATE_COLUMNS, BUDGET_TRIP_COLUMNS
 from awooop.projector.domain.channel_events import CHANNEL_EVENT_DIGEST_COLUMNS
 from awooop.projector.domain.contract_rows import CONTRACT_COLUMNS, CONTRACT_REVISION_COLUMNS
+from awooop.projector.domain.mcp_calls import MCP_CALL_COLUMNS
 from awooop.projector.domain.outbound import OUTBOUND_COLUMNS
 from awooop.projector.domain.rows import RUN_COLUMNS, TIMELINE_COLUMNS, ReadModelRows
 from awooop.projector.domain.steps import STEP_COLUMNS
@@ -45,6 +46,7 @@ READ_MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "budget_state": BUDGET_STATE_COLUMNS,
     "budget_trips": BUDGET_TRIP_COLUMNS,
     "channel_events": CHANNEL_EVENT_DIGEST_COLUMNS,
+    "mcp_calls": MCP_CALL_COLUMNS,
 }
 """Every read-model table of the projector's schema, with its columns in digest order.
 
@@ -52,7 +54,14 @@ The view `budget_usage` is not a table: it is computed from `run_steps` and `run
 both digested here. `channel_events.outcome` is a generated column: digesting it holds
 the table's rule to the fold's (`outcome_of`)."""
 
-JSON_COLUMNS = frozenset({("timeline", "summary"), ("contract_revisions", "body")})
+JSON_COLUMNS = frozenset(
+    {
+        ("timeline", "summary"),
+        ("contract_revisions", "body"),
+        ("mcp_calls", "arguments"),
+        ("mcp_calls", "redactions"),
+    }
+)
 """Columns stored as `jsonb`: Postgres hands them back as text, digested as parsed JSON."""
 
 _MODULUS = 2**256
@@ -200,6 +209,7 @@ def checksums_of_rows(rows: ReadModelRows) -> Checksums:
         "outbound_messages": rows.outbound,
         "budget_state": rows.budget_states,
         "budget_trips": rows.budget_trips,
+        "mcp_calls": rows.mcp_calls,
     }
     for table, table_rows in tables.items():
         columns = READ_MODEL_TABLES[table]

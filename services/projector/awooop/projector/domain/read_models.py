@@ -18,10 +18,11 @@ The fold is a pure function of the set of events, whatever their order:
 A step report on a run event gives its `run_steps` row (steps.py); an outbound
 message and its delivery report its `outbound_messages` row (outbound.py); every
 ingress event, and the runtime's word on a message, its `channel_events` row
-(channel_events.py). The SQL merge (adapters) applies the same rules between a staged
-row and the stored one, which is what makes a rebuild equal the live models. Contract
-and budget events, and the ingress events that are no message, belong to no run: they
-fold into the contract read models (contract_models.py), the budget ones
+(channel_events.py); a tool call's request and the gateway's word on it its
+`mcp_calls` row (mcp_calls.py). The SQL merge (adapters) applies the same rules between
+a staged row and the stored one, which is what makes a rebuild equal the live models.
+Contract and budget events, and the ingress events that are no message, belong to no
+run: they fold into the contract read models (contract_models.py), the budget ones
 (budget_models.py) and `channel_events`.
 """
 
@@ -48,6 +49,7 @@ from awooop.projector.domain.contract_models import (
     RevisionKey,
     fold_contract_events,
 )
+from awooop.projector.domain.mcp_calls import McpCallKey, McpCallRow, mcp_call_row, merge_mcp_call
 from awooop.projector.domain.outbound import (
     DELIVERY_REPORTED,
     OUTBOUND_REQUESTED,
@@ -120,6 +122,7 @@ def fold_batch(
     steps: dict[StepKey, StepRow] = {}
     outbound: dict[OutboundKey, OutboundRow] = {}
     channel: dict[ChannelEventKey, ChannelEventRow] = {}
+    calls: dict[McpCallKey, McpCallRow] = {}
     contract_events: list[Envelope[Any]] = []
     budget_events: list[Envelope[Any]] = []
     for envelope in envelopes:
@@ -145,6 +148,8 @@ def fold_batch(
             continue
         if (step := step_row(envelope, run_id)) is not None:
             merge_step(steps, step)
+        if (call := mcp_call_row(envelope, run_id)) is not None:
+            merge_mcp_call(calls, call)
         if envelope.event_type == MESSAGE_RECEIVED:
             trigger = {"trigger_text": envelope.payload.display_text}
             _merge(runs.setdefault(key, RunRow(*key)), trigger)
@@ -169,6 +174,7 @@ def fold_batch(
         budget_states=states,
         budget_trips=trips,
         channel_events=list(channel.values()),
+        mcp_calls=list(calls.values()),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from awooop.projector.domain.budget_models import BudgetStateRow, BudgetTripRow
 from awooop.projector.domain.channel_events import ChannelEventRow
 from awooop.projector.domain.contract_rows import ContractRevisionRow, ContractRow
+from awooop.projector.domain.mcp_calls import McpCallRow
 from awooop.projector.domain.outbound import OutboundRow
 from awooop.projector.domain.steps import StepRow
 from awooop.projector.domain.summaries import Summary
@@ -95,3 +96,4 @@ class ReadModelRows:
     budget_states: list[BudgetStateRow] = field(default_factory=list)
     budget_trips: list[BudgetTripRow] = field(default_factory=list)
     channel_events: list[ChannelEventRow] = field(default_factory=list)
+    mcp_calls: list[McpCallRow] = field(default_factory=list)

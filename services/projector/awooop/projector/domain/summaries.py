@@ -1,11 +1,13 @@
 """A short, redacted description of each projected event for the run timeline.
 
 Built from an allow-list of fields per event type: identifiers, codes, names
-and sizes. Free text (message text, replies, failure reasons), tool arguments
-and tool results never reach the timeline; the message's redacted `display_text`
-lives in the run row and in `channel_events`, the reply in the run row, and the
-redacted text of each outbound message in `outbound_messages`, where the tenant's
-operators expect them. The channel events' summaries are in channel_summaries.py.
+and sizes. Free text (message text, replies, the runtime's failure reasons), tool
+arguments and tool results never reach the timeline; the message's redacted
+`display_text` lives in the run row and in `channel_events`, the reply in the run row,
+the redacted text of each outbound message in `outbound_messages`, and a tool call's
+display arguments in `mcp_calls`, where the tenant's operators expect them. The channel
+events' summaries are in channel_summaries.py, the gateway's (which keep its reasons,
+redacted and cut short) in gateway_summaries.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
-from awooop.projector.domain import channel_summaries
+from awooop.projector.domain import channel_summaries, gateway_summaries
 
 Summary = dict[str, Any]
 
@@ -69,15 +71,6 @@ def _approval_awaited(p: Any) -> Summary:
     return {"text": "waiting for an approval", "call_id": p.call_id}
 
 
-def _approval_required(p: Any) -> Summary:
-    return {
-        "text": f"tool {p.tool} needs an approval",
-        "call_id": p.call_id,
-        "tool": p.tool,
-        "revisions": list(p.revisions),
-    }
-
-
 def _message_queued(p: Any) -> Summary:
     return {
         "text": "message queued behind the active run",
@@ -118,30 +111,6 @@ def _run_timed_out(p: Any) -> Summary:
     return {"text": f"run timed out: {p.code}", "code": p.code}
 
 
-def _tool_call_succeeded(p: Any) -> Summary:
-    kind = "object" if isinstance(p.result, dict) else "text"
-    return {
-        "text": "tool call succeeded",
-        "call_id": p.call_id,
-        "result_kind": kind,
-        "revisions": list(p.revisions),
-    }
-
-
-def _tool_call_blocked(p: Any) -> Summary:
-    return {
-        "text": f"tool call blocked at gate {p.gate}: {p.code}",
-        "call_id": p.call_id,
-        "gate": p.gate,
-        "code": p.code,
-        "revisions": list(p.revisions),
-    }
-
-
-def _tool_call_failed(p: Any) -> Summary:
-    return {"text": f"tool call failed: {p.code}", "call_id": p.call_id, "code": p.code}
-
-
 SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "ingress.message_received": channel_summaries.message_received,
     "run.started": _run_started,
@@ -150,15 +119,15 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "run.message_rejected": _message_rejected,
     "run.message_queued": _message_queued,
     "run.approval_awaited": _approval_awaited,
-    "gateway.approval_required": _approval_required,
+    "gateway.approval_required": gateway_summaries.approval_required,
     "run.transition_refused": _transition_refused,
     "run.completed": _run_completed,
     "run.failed": _run_failed,
     "run.timed_out": _run_timed_out,
     "run.cancelled": _run_cancelled,
-    "gateway.tool_call_succeeded": _tool_call_succeeded,
-    "gateway.tool_call_blocked": _tool_call_blocked,
-    "gateway.tool_call_failed": _tool_call_failed,
+    "gateway.tool_call_succeeded": gateway_summaries.tool_call_succeeded,
+    "gateway.tool_call_blocked": gateway_summaries.tool_call_blocked,
+    "gateway.tool_call_failed": gateway_summaries.tool_call_failed,
     "channel.outbound_requested": channel_summaries.outbound_requested,
     "channel.delivery_reported": channel_summaries.delivery_reported,
 }

@@ -1,0 +1,90 @@
+"""The bulk path of `mcp_calls`: staged by COPY, merged by one statement, in key order, as
+read_model_writer.py does.
+
+The merge applies the fold's rules (domain/mcp_calls.py) between a staged row and the
+stored one: a write-once column keeps its first non-null value, the tool the request's
+once the request is known, and the decision columns are the gateway event's with the
+highest `(rank of its status, decided_at, decided_event_id)`. Only rows that change are
+updated, so a redelivered batch leaves no dead tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+from pydantic_core import to_json
+
+from awooop.projector.domain.mcp_calls import (
+    DECISION_COLUMNS,
+    MCP_CALL_COLUMNS,
+    STATUS_RANKS,
+    WRITE_ONCE_COLUMNS,
+    McpCallRow,
+)
+
+STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS mcp_calls_stage (
+    project_id text, call_id text, run_id uuid, tool text, argument_hash text,
+    arguments jsonb, action_hash text, requested_at timestamptz, status text, gate integer,
+    code text, reason text, retry_after double precision, would_need text, redactions jsonb,
+    latency_ms double precision, transient boolean, revisions text[],
+    decided_at timestamptz, decided_event_id uuid
+) ON COMMIT DELETE ROWS;
+"""
+
+
+def _rank(row: str) -> str:
+    cases = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANKS.items())
+    return f"CASE {row}.status {cases} END"
+
+
+def _decision_key(row: str) -> str:
+    return f"({_rank(row)}, {row}.decided_at, {row}.decided_event_id)"
+
+
+_DECISION_WINS = (
+    "(excluded.decided_event_id IS NOT NULL AND (t.decided_event_id IS NULL OR "
+    f"{_decision_key('excluded')} > {_decision_key('t')}))"
+)
+_REQUEST_ARRIVES = "(t.requested_at IS NULL AND excluded.requested_at IS NOT NULL)"
+_SETS = (
+    {c: f"coalesce(t.{c}, excluded.{c})" for c in WRITE_ONCE_COLUMNS}
+    | {
+        "tool": f"CASE WHEN {_REQUEST_ARRIVES} THEN coalesce(excluded.tool, t.tool) "
+        "ELSE coalesce(t.tool, excluded.tool) END"
+    }
+    | {c: f"CASE WHEN {_DECISION_WINS} THEN excluded.{c} ELSE t.{c} END" for c in DECISION_COLUMNS}
+)
+_LISTED = ", ".join(MCP_CALL_COLUMNS)
+UPSERT_MCP_CALLS = (
+    f"INSERT INTO mcp_calls AS t ({_LISTED}) SELECT {_LISTED} FROM mcp_calls_stage "
+    "ORDER BY project_id, call_id ON CONFLICT (project_id, call_id) DO UPDATE SET "
+    + ", ".join(f"{column} = {value}" for column, value in _SETS.items())
+    + " WHERE "
+    + " OR ".join(
+        [f"(t.{c} IS NULL AND excluded.{c} IS NOT NULL)" for c in WRITE_ONCE_COLUMNS]
+        + [_DECISION_WINS]
+    )
+)
+
+_JSON = frozenset({"arguments", "redactions"})
+
+
+def _record(row: McpCallRow) -> tuple[object, ...]:
+    # jsonb keeps no key order or spacing: any valid JSON text will do.
+    return tuple(
+        to_json(value).decode() if column in _JSON and value is not None else value
+        for column, value in zip(MCP_CALL_COLUMNS, row.values(), strict=True)
+    )
+
+
+async def write_mcp_calls(conn: asyncpg.Connection, rows: Sequence[McpCallRow]) -> None:
+    """Merge one batch's `mcp_calls` rows (inside the batch transaction)."""
+    if not rows:
+        return
+    await conn.execute(STAGING_DDL)
+    await conn.copy_records_to_table(
+        "mcp_calls_stage", columns=MCP_CALL_COLUMNS, records=[_record(row) for row in rows]
+    )
+    await conn.execute(UPSERT_MCP_CALLS)
