@@ -18,7 +18,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from awooop.contracts.events.payloads.channel import OutboundKind, OutboundRequested
+from awooop.contracts.events.payloads.channel import (
+    MAX_OUTBOUND_TEXT,
+    OutboundKind,
+    OutboundRequested,
+)
 from awooop.contracts.events.payloads.run import (
     MessageRejected,
     RunCompleted,
@@ -67,6 +71,13 @@ def progress(run: Run, now: dt.datetime, interval: dt.timedelta) -> OutboundRequ
     return _message(run, "interim", text, now + interval)
 
 
+def fitted(text: str) -> str:
+    """`text` cut to what one outbound message carries, the cut marked with `…`."""
+    if len(text) <= MAX_OUTBOUND_TEXT:
+        return text
+    return text[: MAX_OUTBOUND_TEXT - 1] + "…"
+
+
 def _message(run: Run, kind: OutboundKind, text: str, before: dt.datetime) -> OutboundRequested:
     return OutboundRequested(
         run_id=run.run_id,
@@ -75,7 +86,7 @@ def _message(run: Run, kind: OutboundKind, text: str, before: dt.datetime) -> Ou
         chat_id=run.chat_id,
         thread_id=run.thread_id,
         reply_to=run.reply_to,
-        text=text,
+        text=fitted(text),
         buttons=(),
         edit_of=None,
         deliver_before=before,

@@ -30,6 +30,10 @@ OutboundKind = Literal["interim", "final", "approval_request", "error"]
 DeliveryStatus = Literal["sent", "failed", "expired"]
 
 
+MAX_OUTBOUND_TEXT = 16_384
+"""The longest text one outbound message carries, in characters."""
+
+
 class Button(BaseModel):
     """An inline button (Telegram inline keyboard, Slack Block Kit): ``value`` comes back in
     ``ingress.button_pressed``. Telegram's ``callback_data`` holds at most 64 bytes."""
@@ -57,7 +61,7 @@ class OutboundRequested(EventPayload):
     chat_id: ChatId
     thread_id: ThreadId | None = None
     reply_to: ProviderMessageId | None = None
-    text: Annotated[str, Field(min_length=1, max_length=16_384)]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_OUTBOUND_TEXT)]
     buttons: Annotated[tuple[Button, ...], Field(max_length=8)] = ()
     edit_of: uuid.UUID | None = None
     deliver_before: AwareDatetime
