@@ -10,6 +10,8 @@ its consumer group and the demo servers it spawns are shared by the module.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.topics import Topics
 from awooop.security.action_hash import action_hash
+from awooop.security.tenant_credentials import env_variable_name
 from support.contracts import (
     agent_body,
     agent_ref,
@@ -33,7 +36,7 @@ from support.contracts import (
     policy_body,
     status_tool_body,
 )
-from support.demo_mcp import calls, poison_description, read_journal
+from support.demo_mcp import calls, poison_description, read_journal, sessions
 from support.gateway import (
     CODEC,
     Gateway,
@@ -60,6 +63,11 @@ AGENT = granting(agent_body(), *GRANTS)
 REVISION = agent_ref(AGENT)
 SHADOW, SUGGEST, ACTIVE = unique("gs"), unique("gg"), unique("ga")
 KILLED, LIMITED, POISONED = unique("gk"), unique("gr"), unique("gp")
+HOLDER, OTHER, GREEDY = unique("gca"), unique("gcb"), unique("gcc")
+"""Credentials: HOLDER has its `API_TOKEN`, OTHER names the same reference without one,
+GREEDY names `env:DATABASE_URL` hoping for the gateway's own database URL."""
+TOKEN = "token-of-the-holder-7f3a"
+GATEWAY_DATABASE_URL = "postgresql://awooop_mcp_gateway:its-own-password@db/awooop"
 RATE = [{"tool": "status__demo", "per_minute": 1, "burst": 1}]
 
 
@@ -77,13 +85,30 @@ def documents(policy: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return found
 
 
+def with_credentials(credentials: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """An active project whose `status` tool passes `credentials` to its server (not
+    `diagnose`, whose description the gate 1 test changes on every server)."""
+    found = documents(policy_body("active"))
+    found["status-demo"] = {**found["status-demo"], "credentials": credentials}
+    return found
+
+
 @pytest.fixture(scope="module")
 def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """The demo servers' journal and control file, for every server the gateway spawns."""
     folder = tmp_path_factory.mktemp("demo-mcp")
     paths = (folder / "journal.jsonl", folder / "control.json")
-    saved = {k: os.environ.get(k) for k in ("AWOOOP_DEMO_MCP_JOURNAL", "AWOOOP_DEMO_MCP_CONTROL")}
-    os.environ["AWOOOP_DEMO_MCP_JOURNAL"], os.environ["AWOOOP_DEMO_MCP_CONTROL"] = map(str, paths)
+    env = {
+        "AWOOOP_DEMO_MCP_JOURNAL": str(paths[0]),
+        "AWOOOP_DEMO_MCP_CONTROL": str(paths[1]),
+        "AWOOOP_DEMO_MCP_CREDENTIAL_NAMES": "API_TOKEN,DATABASE_URL",
+        env_variable_name(HOLDER, "API_TOKEN"): TOKEN,
+        # A setting of the gateway itself, in the same environment its servers are
+        # started from: no reference may reach it.
+        "AWOOOP_DATABASE_URL": GATEWAY_DATABASE_URL,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield paths
     finally:
@@ -103,6 +128,9 @@ async def gateway(kafka_ready: StackUrls, journal: tuple[Path, Path]) -> AsyncIt
         KILLED: documents(policy_body("active")),
         LIMITED: documents(policy_body("active", rate_limits=RATE)),
         POISONED: documents(policy_body("active")),
+        HOLDER: with_credentials({"API_TOKEN": "env:API_TOKEN"}),
+        OTHER: with_credentials({"API_TOKEN": "env:API_TOKEN"}),
+        GREEDY: with_credentials({"DATABASE_URL": "env:DATABASE_URL"}),
     }
     async with running_gateway(kafka_ready, projects) as running:
         yield running
@@ -363,3 +391,54 @@ async def test_gate_1_refuses_a_tool_whose_description_changed_on_the_running_se
 def ask(*args: Any, **kwargs: Any) -> Envelope[ToolCallRequested]:
     """A request asked by the module's agent revision."""
     return request(*args, revision=REVISION, **kwargs)
+
+
+async def _status(gateway: Gateway, project: str) -> tuple[Any, str]:
+    run_id, service = unique("run-"), unique("svc-")
+    asked = ask(
+        project, run_id, unique("call-"), tool="status__demo", arguments={"service": service}
+    )
+    await send(gateway, asked)
+    (answer,) = await answers(gateway.urls, {run_id}, bool, settle=0.2)
+    assert_answers(answer, asked)
+    return answer, service
+
+
+async def test_a_tenants_credential_reaches_its_own_server_and_no_other_tenants(
+    gateway: Gateway, journal: tuple[Path, Path]
+) -> None:
+    answer, service = await _status(gateway, HOLDER)
+    assert answer.event_type == "gateway.tool_call_succeeded", answer.payload
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    (served_call,) = served(journal, service)
+    (opened,) = [
+        s for s in sessions(read_journal(journal[0])) if s["session"] == served_call["session"]
+    ]
+    assert opened["credentials"] == {"API_TOKEN": digest}
+
+    refused, other_service = await _status(gateway, OTHER)
+    assert refused.event_type == "gateway.tool_call_failed", refused.payload
+    assert (refused.payload.code, refused.payload.transient) == ("E-MCP-CREDENTIAL", False)
+    assert env_variable_name(OTHER, "API_TOKEN") in refused.payload.reason
+    assert served(journal, other_service) == []
+    holders = [
+        s for s in sessions(read_journal(journal[0])) if s["credentials"].get("API_TOKEN") == digest
+    ]
+    assert len(holders) == 1  # the holder's own session, and no other
+    for text in (TOKEN, digest):
+        assert text not in json.dumps(refused.payload.model_dump(mode="json"))
+        assert text not in json.dumps(answer.payload.model_dump(mode="json"))
+
+
+async def test_a_reference_cannot_reach_the_gateways_own_settings(
+    gateway: Gateway, journal: tuple[Path, Path]
+) -> None:
+    refused, service = await _status(gateway, GREEDY)
+    assert refused.event_type == "gateway.tool_call_failed", refused.payload
+    assert refused.payload.code == "E-MCP-CREDENTIAL"
+    assert env_variable_name(GREEDY, "DATABASE_URL") in refused.payload.reason
+    assert served(journal, service) == []
+    leaked = hashlib.sha256(GATEWAY_DATABASE_URL.encode()).hexdigest()
+    for opened in sessions(read_journal(journal[0])):
+        assert leaked not in opened["credentials"].values()
+        assert "DATABASE_URL" not in opened["credentials"]
