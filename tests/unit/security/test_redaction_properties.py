@@ -15,10 +15,8 @@ kind unless a sensitive key in the text took it whole).
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import string
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,252 +36,27 @@ from awooop.security.redaction import (
     redact_counted,
     redact_value,
 )
+from support.secret_strategies import (
+    Planted,
+    decoy_cards,
+    decoy_national_ids,
+    digit_strings,
+    luhn_check_digit,
+    safe_words,
+    secrets,
+    tw_check_digit,
+)
 
 pytestmark = pytest.mark.unit
 
 TRUNCATION_END = re.compile(r"…\[truncated [0-9]+ bytes\]\Z")
 
 
-# Checksums, written from their definitions rather than taken from the code under test.
-
-
-def _luhn_sum(digits: str) -> int:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        doubled = int(char) * (2 if position % 2 else 1)
-        total += doubled - 9 if doubled > 9 else doubled
-    return total % 10
-
-
-def _luhn_check_digit(payload: str) -> str:
-    return str((10 - _luhn_sum(payload + "0")) % 10)
-
-
-TW_LETTERS = {
-    "A": 10, "B": 11, "C": 12, "D": 13, "E": 14, "F": 15, "G": 16, "H": 17, "I": 34,
-    "J": 18, "K": 19, "L": 20, "M": 21, "N": 22, "O": 35, "P": 23, "Q": 24, "R": 25,
-    "S": 26, "T": 27, "U": 28, "V": 29, "W": 32, "X": 30, "Y": 31, "Z": 33,
-}  # fmt: skip
-
-
-def _tw_check_digit(letter: str, eight_digits: str) -> str:
-    tens, units = divmod(TW_LETTERS[letter], 10)
-    total = (
-        tens
-        + 9 * units
-        + sum(w * int(d) for w, d in zip(range(8, 0, -1), eight_digits, strict=True))
-    )
-    return str(-total % 10)
-
-
 def test_the_checksums_written_here_agree_with_known_numbers() -> None:
-    assert _luhn_check_digit("411111111111111") == "1"
-    assert _luhn_check_digit("37828224631000") == "5"
-    assert _tw_check_digit("A", "12345678") == "9"  # A123456789
-    assert _tw_check_digit("A", "80000001") == "4"  # A800000014, a resident certificate
-
-
-# Planted secrets and decoys.
-
-
-@dataclass(frozen=True)
-class Planted:
-    """A secret of `kind`, as written (`text`); none of `hidden` may survive redaction."""
-
-    kind: str
-    text: str
-    hidden: tuple[str, ...]
-
-
-def _planted(kind: str, text: str, *hidden: str) -> Planted:
-    return Planted(kind, text, (text, *hidden))
-
-
-DIGITS = st.text("0123456789", min_size=1, max_size=1)
-BASE62 = string.ascii_letters + string.digits
-
-
-def _digits(size: int) -> st.SearchStrategy[str]:
-    return st.text("0123456789", min_size=size, max_size=size)
-
-
-def _group(digits: str, sizes: list[int], separator: str) -> str:
-    groups, start = [], 0
-    for size in sizes:
-        groups.append(digits[start : start + size])
-        start += size
-    return separator.join(group for group in groups if group)
-
-
-@st.composite
-def _card_layouts(draw: st.DrawFn, digits: str) -> str:
-    """`digits` written as people write cards: run together, in fours, or 4-6-5 (Amex)."""
-    length = len(digits)
-    style = draw(
-        st.sampled_from(["plain", "fours", "amex"] if length == 15 else ["plain", "fours"])
-    )
-    if style == "plain":
-        return digits
-    separator = draw(st.sampled_from(" -"))
-    sizes = [4, 6, 5] if style == "amex" else [4] * (length // 4) + [length % 4]
-    return _group(digits, sizes, separator)
-
-
-@st.composite
-def cards(draw: st.DrawFn) -> Planted:
-    length = draw(st.integers(13, 19))
-    payload = draw(_digits(length - 1))
-    digits = payload + _luhn_check_digit(payload)
-    return _planted("card", draw(_card_layouts(digits)), digits)
-
-
-def _no_run_of_groups_is_a_card(written: str) -> bool:
-    # Redaction tries every run of up to six neighbouring groups, so a decoy must fail all.
-    groups = re.split("[ -]", written)
-    return not any(
-        13 <= len(run := "".join(groups[start:end])) <= 19 and _luhn_sum(run) == 0
-        for start in range(len(groups))
-        for end in range(start + 1, min(len(groups), start + 6) + 1)
-    )
-
-
-@st.composite
-def decoy_cards(draw: st.DrawFn) -> str:
-    length = draw(st.integers(13, 19))
-    payload = draw(_digits(length - 1))
-    wrong = (int(_luhn_check_digit(payload)) + draw(st.integers(1, 9))) % 10
-    written = draw(_card_layouts(payload + str(wrong)))
-    return written if _no_run_of_groups_is_a_card(written) else payload[:8]
-
-
-@st.composite
-def _tw_id_parts(draw: st.DrawFn) -> tuple[str, str]:
-    letter = draw(st.sampled_from(sorted(TW_LETTERS)))
-    eight = draw(st.sampled_from("1289")) + draw(_digits(7))
-    return letter, eight
-
-
-@st.composite
-def national_ids(draw: st.DrawFn) -> Planted:
-    letter, eight = draw(_tw_id_parts())
-    return _planted("national_id", letter + eight + _tw_check_digit(letter, eight))
-
-
-@st.composite
-def decoy_national_ids(draw: st.DrawFn) -> str:
-    letter, eight = draw(_tw_id_parts())
-    wrong = (int(_tw_check_digit(letter, eight)) + draw(st.integers(1, 9))) % 10
-    return f"{letter}{eight}{wrong}"
-
-
-aws_key_ids = st.builds(
-    lambda prefix, rest: _planted("api_key", prefix + rest),
-    st.sampled_from(["AKIA", "ASIA"]),
-    st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16),
-)
-
-
-def _b64(document: str) -> str:
-    return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
-
-
-jwts = st.builds(
-    lambda alg, subject, signature: _planted(
-        "jwt",
-        ".".join(
-            [
-                _b64(json.dumps({"alg": alg, "typ": "JWT"})),
-                _b64(json.dumps({"sub": subject})),
-                signature,
-            ]
-        ),
-    ),
-    st.sampled_from(["HS256", "RS256", "ES384", "none"]),
-    st.text(max_size=20),
-    st.text(string.ascii_letters + string.digits + "-_", min_size=16, max_size=60),
-)
-
-
-@st.composite
-def private_keys(draw: st.DrawFn) -> Planted:
-    label = draw(st.sampled_from(["", "RSA ", "EC ", "OPENSSH ", "ENCRYPTED ", "DSA "]))
-    lines = draw(
-        st.lists(
-            st.text(string.ascii_letters + string.digits + "+/", min_size=8, max_size=64),
-            min_size=1,
-            max_size=4,
-        )
-    )
-    # Never a drawn string as it is: hypothesis may draw that string again elsewhere (as a
-    # key, say), where it rightly stays.
-    body = "MIIE" + "\n".join(lines)
-    pem = f"-----BEGIN {label}PRIVATE KEY-----\n{body}\n-----END {label}PRIVATE KEY-----"
-    return _planted("private_key", pem, body)
-
-
-@st.composite
-def bearer_tokens(draw: st.DrawFn) -> Planted:
-    before = draw(st.text(BASE62 + "~+/", max_size=20))
-    after = draw(st.text(BASE62 + "~+/", max_size=20))
-    token = before + draw(DIGITS) + after
-    token = token if len(token) >= 8 else token + "0a1b2c3d"
-    prefix = draw(st.sampled_from(["Bearer ", "Authorization: Bearer "]))
-    return Planted("bearer", prefix + token, (token,))
-
-
-# Filler spelt without c, d, e, i, k, p, s, t, v or w: no sensitive word (token, secret,
-# password, cookie, auth, session, pwd, cvv, …) and no shape's literal (Bearer, eyJ, sk-,
-# AKIA, AIza, …) can be made of it, so every marker in the output comes from a plant.
-SAFE_LOWER = "abfghjlmnoqruxyz"
-SAFE_LETTERS = SAFE_LOWER + SAFE_LOWER.upper() + "éøß日本ж"
-safe_words = st.text(SAFE_LETTERS, min_size=1, max_size=8)
-safe_names = st.text(SAFE_LOWER, min_size=1, max_size=8)
-
-
-@st.composite
-def url_passwords(draw: st.DrawFn) -> Planted:
-    scheme = draw(st.sampled_from(["postgres", "https", "redis", "amqp", "mongodb+srv"]))
-    user = draw(safe_names)
-    password = draw(st.text(SAFE_LOWER + string.digits + "!$*~._:", min_size=4, max_size=20))
-    password = draw(DIGITS) + password + draw(st.sampled_from("XYZ"))
-    host = draw(safe_names) + draw(st.sampled_from([".internal", ".example.com", ":5432"]))
-    return Planted("secret", f"{scheme}://{user}:{password}@{host}/", (password,))
-
-
-emails = st.builds(
-    lambda local, tag, domain, tld: _planted("email", f"{local}{tag}@{domain}.{tld}"),
-    safe_names,
-    st.sampled_from(["", ".ops", "+alerts", "-x"]),
-    safe_names,
-    st.sampled_from(["com", "org", "io", "co.uk", "travel"]),
-)
-
-
-@st.composite
-def phones(draw: st.DrawFn) -> Planted:
-    country = str(draw(st.integers(1, 999)))
-    rest = draw(_digits(draw(st.integers(max(0, 8 - len(country)), 15 - len(country)))))
-    style = draw(st.sampled_from(["plain", "spaced", "dashed", "area"]))
-    if style == "plain" or len(rest) < 4:
-        return _planted("phone", f"+{country}{rest}")
-    if style == "area":
-        return _planted("phone", f"+{country} ({rest[:3]}) {rest[3:]}")
-    return _planted(
-        "phone", f"+{country} " + _group(rest, [3, 3, 4, 5], " " if style == "spaced" else "-")
-    )
-
-
-secrets = st.one_of(
-    cards(),
-    national_ids(),
-    aws_key_ids,
-    jwts,
-    private_keys(),
-    bearer_tokens(),
-    url_passwords(),
-    emails,
-    phones(),
-)
+    assert luhn_check_digit("411111111111111") == "1"
+    assert luhn_check_digit("37828224631000") == "5"
+    assert tw_check_digit("A", "12345678") == "9"  # A123456789
+    assert tw_check_digit("A", "80000001") == "4"  # A800000014, a resident certificate
 
 
 # Generated JSON: nodes that remember what was planted where.
@@ -346,8 +119,8 @@ def texts(
 @st.composite
 def card_ints(draw: st.DrawFn) -> CardInt:
     length = draw(st.integers(13, 19))
-    payload = draw(st.sampled_from("123456789")) + draw(_digits(length - 2))
-    check = _luhn_check_digit(payload)
+    payload = draw(st.sampled_from("123456789")) + draw(digit_strings(length - 2))
+    check = luhn_check_digit(payload)
     if draw(st.booleans()):
         return CardInt(int(payload + check), Planted("card", payload + check, (payload + check,)))
     wrong = str((int(check) + draw(st.integers(1, 9))) % 10)
