@@ -267,3 +267,42 @@ def test_gates_run_in_order_the_first_refusal_wins() -> None:
         2,
         "E-MCP-GATE-002",
     )
+
+
+# Arguments no store can keep, and reasons that never echo the agent's words
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"service": "check\x00out"}, "NUL character"),
+        ({"service": "checkout", "n\x00": 1}, "NUL character"),
+        ({"service": "checkout", "n": float("nan")}, "no canonical JSON form"),
+        ({"service": "checkout", "n": 2**60}, "no canonical JSON form"),
+    ],
+)
+def test_arguments_no_store_can_keep_are_refused_at_gate_3(
+    arguments: dict[str, Any], said: str
+) -> None:
+    found = refused(decide(contracts(), "status__demo", arguments), 3, "E-MCP-GATE-004")
+    assert said in found.reason
+
+
+def test_a_schema_error_shows_undeclared_keys_as_a_star_and_stays_bounded() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"to": {"type": "object", "additionalProperties": {"type": "integer"}}},
+    }
+    documents = contracts(**{"notify-demo": tool_body("notify", input_schema=schema)})
+    agent = granting(agent_body(), ("notify__demo", "read"))
+    documents["demo-agent"] = agent
+    key = "AKIAIOSFODNN7EXAMPLE" + "x" * 5000
+    found = refused(
+        decide(documents, "notify__demo", {"to": {key: "y", "ops@example.com": "z"}}),
+        3,
+        "E-MCP-GATE-004",
+    )
+    assert "/to/*: fails type" in found.reason
+    assert "AKIA" not in found.reason
+    assert "example.com" not in found.reason
+    assert len(found.reason) <= 4096

@@ -13,6 +13,7 @@ from awooop.mcp_gateway.domain.results import (
     CallResult,
     ToolAnswer,
     bound_reason,
+    sensitive_values,
     shape_answer,
 )
 from awooop.security.redaction import truncation_marker
@@ -101,3 +102,24 @@ def test_failure_reasons_fit_the_event_field_redacted() -> None:
     assert len(long.encode()) <= MAX_REASON_CHARS
     assert "…[truncated " in long
     assert bound_reason(f"refused {CARD}") == "refused [REDACTED:card]"
+
+
+def test_a_value_the_arguments_hid_by_its_key_is_blotted_where_the_tool_repeats_it() -> None:
+    hidden = sensitive_values({"user": "ops", "password": "hunter2-xyz", "opts": {"token": 1234}})
+    assert hidden == ("hunter2-xyz", "1234")
+    words = ToolAnswer(structured=None, texts=["login failed: hunter2-xyz"], is_error=False)
+    assert shape_answer(words, FAILED, hidden) == CallResult(
+        "login failed: [REDACTED:secret]", {"secret": 1}
+    )
+    nested = ToolAnswer(
+        structured={"echo": {"pin": 1234, "note": "x hunter2-xyz"}}, texts=[], is_error=False
+    )
+    shaped = shape_answer(nested, FAILED, hidden)
+    assert shaped == CallResult(
+        {"echo": {"pin": "[REDACTED:secret]", "note": "x [REDACTED:secret]"}}, {"secret": 2}
+    )
+    refused = ToolAnswer(structured=None, texts=["bad password hunter2-xyz"], is_error=True)
+    failed = shape_answer(refused, FAILED, hidden)
+    assert isinstance(failed, CallError)
+    assert "hunter2-xyz" not in failed.reason
+    assert bound_reason("echo hunter2-xyz", hidden) == "echo [REDACTED:secret]"

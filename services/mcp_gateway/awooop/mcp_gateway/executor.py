@@ -33,7 +33,12 @@ from awooop.mcp_gateway.adapters.mcp_sessions import (
 )
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
 from awooop.mcp_gateway.domain.gates import GateRefusal, pin_mismatch, refusal
-from awooop.mcp_gateway.domain.results import CallError, bound_reason, shape_answer
+from awooop.mcp_gateway.domain.results import (
+    CallError,
+    bound_reason,
+    sensitive_values,
+    shape_answer,
+)
 from awooop.mcp_gateway.outcome_recorder import BackOff, OutcomeRecorder
 
 log = get_logger(__name__)
@@ -159,6 +164,7 @@ class ToolCallExecutor:
     async def _call(self, claimed: ClaimedCall, tool: Tool) -> FinishedCall:
         """Gate 1's pin against the live listing, then the MCP call; never raises."""
         call = claimed.call
+        hidden = sensitive_values(call.arguments)
         started: float | None = None
         try:
             listing = await self.sessions.current_listing(call.project_id, tool)
@@ -168,15 +174,16 @@ class ToolCallExecutor:
             started = time.perf_counter()
             answer = await self.sessions.call(call.project_id, tool, call.arguments)
             took = _ms_since(started)
-            return FinishedCall(claimed, shape_answer(answer, E_MCP_CALL_FAILED.code), took)
+            shaped = shape_answer(answer, E_MCP_CALL_FAILED.code, hidden)
+            return FinishedCall(claimed, shaped, took)
         except CredentialUnavailable as error:
-            failure = CallError(E_MCP_CREDENTIAL.code, bound_reason(error.reason), transient=False)
+            reason = bound_reason(error.reason, hidden)
+            failure = CallError(E_MCP_CREDENTIAL.code, reason, transient=False)
         except CallFailure as error:
-            failure = CallError(
-                E_MCP_CALL_FAILED.code, bound_reason(error.reason), transient=error.transient
-            )
+            reason = bound_reason(error.reason, hidden)
+            failure = CallError(E_MCP_CALL_FAILED.code, reason, transient=error.transient)
         except Exception as error:
-            reason = bound_reason(f"{type(error).__name__}: {error}")
+            reason = bound_reason(f"{type(error).__name__}: {error}", hidden)
             failure = CallError(E_MCP_CALL_FAILED.code, reason)
         latency = _ms_since(started) if started is not None else None
         return FinishedCall(claimed, failure, latency)

@@ -18,11 +18,13 @@ stream or on close, and that is what `watched_stdio` reports.
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from mcp import Client
 from mcp.client.session import MessageHandlerFnT
@@ -114,9 +116,18 @@ class _EndReportingReadStream:
 async def watched_stdio(
     params: StdioServerParameters, on_end: Callable[[], None]
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """`stdio_client(params)`, calling `on_end` once the session stops reading from it."""
-    async with stdio_client(params) as (read_stream, write_stream):
+    """`stdio_client(params)`, calling `on_end` once the session stops reading from it.
+
+    The server's stderr is discarded, not inherited: a server may print what it was
+    given, or its own credentials, and nothing unredacted may reach the gateway's log."""
+    async with stdio_client(params, errlog=discarded_output()) as (read_stream, write_stream):
         yield _EndReportingReadStream(read_stream, on_end), write_stream
+
+
+@functools.cache
+def discarded_output() -> TextIO:
+    """One handle on the null device for the process's lifetime, for servers' stderr."""
+    return open(os.devnull, "w")
 
 
 @asynccontextmanager

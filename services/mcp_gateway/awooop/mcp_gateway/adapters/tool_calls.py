@@ -92,7 +92,9 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
         [c.run_id for c in calls],
         [c.project_id for c in calls],
         [c.tool for c in calls],
-        [json.dumps(c.arguments) for c in calls],
+        # A refused call is never run: its arguments (which may be unstorable, the
+        # reason it was refused) are not kept.
+        [json.dumps(d.call.arguments) if d.status != "blocked" else "{}" for d in decided],
         [c.execute_before for c in calls],
         [c.trace_id for c in calls],
         [c.request_event_id for c in calls],

@@ -42,6 +42,7 @@ from awooop.contracts.registries.errors import (
     E_MCP_GATE_006,
     MCP_GATE_OF,
 )
+from awooop.security.canonical_json import NotCanonicalizable, canonical_json
 
 Scope = Literal["read", "write", "admin"]
 SCOPE_RANK: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
@@ -84,6 +85,16 @@ class GateRefusal:
     would_need: Literal["approval"] | None = None
 
 
+MAX_REASON_CHARS = 4096
+
+
+def bounded(reason: str) -> str:
+    """A reason cut to what the event field holds."""
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return reason[: MAX_REASON_CHARS - 1] + "…"
+
+
 def refusal(code: str, reason: str, revisions: tuple[str, ...] = (), **extra: Any) -> GateRefusal:
     return GateRefusal(MCP_GATE_OF[code], code, reason, revisions, **extra)
 
@@ -120,35 +131,73 @@ class GateInput:
 
 
 class Validators:
-    """Compiled input-schema validators, one per tool revision (a revision never changes)."""
+    """Compiled input-schema validators, one per tool revision (a revision never changes),
+    with the property names each schema declares."""
 
     def __init__(self) -> None:
-        self._by_ref: dict[str, Draft202012Validator] = {}
+        self._by_ref: dict[str, tuple[Draft202012Validator, frozenset[str]]] = {}
 
     def errors(self, ref: str, schema: dict[str, Any], arguments: Mapping[str, Any]) -> list[str]:
-        validator = self._by_ref.get(ref)
-        if validator is None:
-            validator = self._by_ref[ref] = Draft202012Validator(schema)
-        found = sorted(validator.iter_errors(dict(arguments)), key=_error_order)
-        return [_describe(error) for error in found[:MAX_SCHEMA_ERRORS]]
+        known = self._by_ref.get(ref)
+        if known is None:
+            known = self._by_ref[ref] = (Draft202012Validator(schema), declared_names(schema))
+        validator, names = known
+        described = sorted(
+            _describe(error, names) for error in validator.iter_errors(dict(arguments))
+        )
+        return described[:MAX_SCHEMA_ERRORS]
 
 
-def _error_order(error: ValidationError) -> tuple[str, str]:
-    return (_pointer(error), str(error.validator))
+def declared_names(schema: object) -> frozenset[str]:
+    """Every property name a schema declares, at any depth (the words a pointer may show)."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                found.update(key for key in properties if isinstance(key, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(found)
 
 
-def _pointer(error: ValidationError) -> str:
-    """The RFC 6901 JSON pointer of the failing value (`""` for the whole arguments)."""
-    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path)
+def _pointer(error: ValidationError, names: frozenset[str]) -> str:
+    """The RFC 6901 JSON pointer of the failing value (`""` for the whole arguments); a key
+    the schema does not declare is the agent's own word and shows as `*`."""
+    parts = (
+        str(part).replace("~", "~0").replace("/", "~1")
+        if isinstance(part, int) or part in names
+        else "*"
+        for part in error.absolute_path
+    )
     return "".join("/" + part for part in parts)
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, names: frozenset[str]) -> str:
     """`<pointer>: <keyword> <schema value>`: the schema's words, never the argument's."""
     expected = json.dumps(error.validator_value, ensure_ascii=False, separators=(",", ":"))
     if len(expected) > 80:
         expected = expected[:79] + "…"
-    return f"{_pointer(error) or '(root)'}: fails {error.validator} {expected}"
+    return f"{_pointer(error, names) or '(root)'}: fails {error.validator} {expected}"
+
+
+def unstorable(arguments: Mapping[str, Any]) -> str | None:
+    """Why `arguments` cannot be kept, hashed or approved, or None: no RFC 8785 form (NaN,
+    infinities, integers beyond 2**53, lone surrogates) or a NUL character, which no
+    Postgres text or JSON value holds."""
+    try:
+        canonical = canonical_json(dict(arguments))
+    except NotCanonicalizable:
+        return (
+            "the arguments have no canonical JSON form "
+            "(NaN, infinity, an integer beyond 2**53 or a lone surrogate)"
+        )
+    if b"\\u0000" in canonical:  # RFC 8785 writes NUL escaped, in keys and values alike
+        return "the arguments hold a NUL character, which no stored JSON can keep"
+    return None
 
 
 def first_gates(
@@ -189,12 +238,14 @@ def first_gates(
             f"agent {agent_id!r} holds {scope!r} on {call.tool!r}, which needs {document.scope!r}"
         )
         return refusal(E_MCP_GATE_003.code, reason, read)
+    broken = unstorable(call.arguments)
+    if broken is not None:
+        return refusal(E_MCP_GATE_004.code, broken, read)
     errors = validators.errors(tool.ref, document.input_schema, call.arguments)
     if errors:
-        reason = f"arguments invalid against the input schema of {call.tool!r}: " + "; ".join(
-            errors
-        )
-        return refusal(E_MCP_GATE_004.code, reason, read)
+        said = "; ".join(errors)
+        reason = f"arguments invalid against the input schema of {call.tool!r}: {said}"
+        return refusal(E_MCP_GATE_004.code, bounded(reason), read)
 
     policy = view.policy(call.project_id)
     policy_doc: Policy | None = policy.document if policy is not None else None

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from awooop.security.redaction import redact_counted, redact_text
+from awooop.security.redaction import is_sensitive_key, marker, redact_counted, redact_text
 
 MAX_RESULT_BYTES = 16 * 1024
+BLOT = marker("secret")
 MAX_REASON_CHARS = 4096
 """The `reason` field of `gateway.tool_call_failed` holds at most this many characters."""
 
@@ -50,21 +51,83 @@ class CallError:
     transient: bool | None = None
 
 
-def shape_answer(answer: ToolAnswer, failed_code: str) -> CallResult | CallError:
+def shape_answer(
+    answer: ToolAnswer, failed_code: str, hidden: Sequence[str] = ()
+) -> CallResult | CallError:
     """The event-ready form of `answer`; a tool's own error becomes a permanent
-    `CallError(failed_code, its text)`."""
+    `CallError(failed_code, its text)`. `hidden` are values the call's arguments held
+    under sensitive keys: a tool that repeats one in words ("wrong password hunter2")
+    gives it no shape redaction would know, so each is replaced wherever it appears."""
     if answer.is_error:
         text = "\n".join(answer.texts) or "the tool reported an error without text"
-        return CallError(failed_code, bound_reason(text), transient=False)
-    value: dict[str, Any] | str = (
+        return CallError(failed_code, bound_reason(text, hidden), transient=False)
+    value: Any = (
         dict(answer.structured) if answer.structured is not None else "\n".join(answer.texts)
     )
+    value, blotted = _blotted(value, hidden)
     redacted = redact_counted(value, limit=MAX_RESULT_BYTES)
     shaped = redacted.value
     assert isinstance(shaped, dict | str)  # a dict stays one when it fits, else JSON text
-    return CallResult(shaped, dict(redacted.counts))
+    counts = dict(redacted.counts)
+    if blotted:
+        counts[SECRET_KIND] = counts.get(SECRET_KIND, 0) + blotted
+    return CallResult(shaped, counts)
 
 
-def bound_reason(text: str) -> str:
-    """A failure reason fit for an event: redacted, at most `MAX_REASON_CHARS`."""
-    return redact_text(text, limit=MAX_REASON_CHARS)
+SECRET_KIND = "secret"  # noqa: S105 (a redaction kind, not a password)
+MIN_HIDDEN_CHARS = 4
+"""Shorter values under sensitive keys are not searched for (they would match words)."""
+
+
+def sensitive_values(arguments: Mapping[str, Any]) -> tuple[str, ...]:
+    """The values `arguments` holds under sensitive keys, at any depth, as text."""
+    found: list[str] = []
+
+    def walk(value: Any, hiding: bool) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, hiding or (isinstance(key, str) and is_sensitive_key(key)))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item, hiding)
+        elif hiding and isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= MIN_HIDDEN_CHARS:
+                found.append(text)
+
+    walk(arguments, False)
+    # Longest first, so a value inside another is not replaced in part first.
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
+def _blotted(value: Any, hidden: Sequence[str]) -> tuple[Any, int]:
+    """`value` with every `hidden` text replaced by the secret marker, and how many."""
+    if not hidden:
+        return value, 0
+    if isinstance(value, str):
+        count = 0
+        for secret in hidden:
+            if secret in value:
+                count += value.count(secret)
+                value = value.replace(secret, BLOT)
+        return value, count
+    if isinstance(value, dict):
+        total, out = 0, {}
+        for key, item in value.items():
+            new_key, in_key = _blotted(key, hidden)
+            out[new_key], in_item = _blotted(item, hidden)
+            total += in_key + in_item
+        return out, total
+    if isinstance(value, list):
+        parts = [_blotted(item, hidden) for item in value]
+        return [part for part, _ in parts], sum(count for _, count in parts)
+    if isinstance(value, int) and not isinstance(value, bool) and str(value) in hidden:
+        return BLOT, 1
+    return value, 0
+
+
+def bound_reason(text: str, hidden: Sequence[str] = ()) -> str:
+    """A failure reason fit for an event: `hidden` values blotted, redacted, at most
+    `MAX_REASON_CHARS`."""
+    blotted, _ = _blotted(text, hidden)
+    return redact_text(blotted, limit=MAX_REASON_CHARS)
