@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 from fetch_wakeup import AIOKAFKA_DEFAULT_WAIT_MS, SERVICES_FETCH_WAIT_MS
+from gate_evaluation import ARRIVAL_MS, GATE_P99_TARGET_MS, WARMUP
+from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, WARMUP_BATCHES
 from platform_cpu import EXITED, NOT_PLATFORM, POSTGRES
 from read_model_rebuild import COPY_ROUNDS
 from report import REBUILD_AIM, REBUILD_TARGET, STEP_PATHS, Figures, all_tables, percentile
@@ -145,6 +147,7 @@ def reading(f: Figures) -> list[str]:
         f"({r.events_per_s:,.0f} events/s, {r.rows_per_s:,.0f} rows/s); `COPY` wrote the "
         f"same rows at {r.copy.rate:,.0f} rows/s, a ratio of {r.ratio:.3f}, {met}."
     )
+    items += _gateway_reading(f)
     b = f.bridge
     items.append(
         f"**The Telegram bridge** acknowledged {b.acknowledged:,} of {b.requests:,} webhook "
@@ -153,6 +156,23 @@ def reading(f: Figures) -> list[str]:
         "(in process over ASGI, no HTTP server: the bridge and the broker's figures)."
     )
     return bullets(*items)
+
+
+def _gateway_reading(f: Figures) -> list[str]:
+    g, o = f.gates, f.overhead
+    p99_ms = percentile(g.samples, 99) / 1000
+    gate_met = "within" if p99_ms < GATE_P99_TARGET_MS else "over"
+    parts = sorted(o.seconds, key=lambda part: -o.seconds[part])
+    split = ", ".join(f"{part} {o.part_ms(part):.3f} ms" for part in parts)
+    overhead_met = "within" if o.share < OVERHEAD_TARGET else "over"
+    return [
+        f"**The gate decision** took {p99_ms * 1000:,.0f} µs at the 99th percentile over "
+        f"{len(g.samples):,} calls, {gate_met} the {GATE_P99_TARGET_MS * 1000:,.0f} µs target "
+        f"(p50 {percentile(g.samples, 50):,.0f} µs).",
+        f"**The gateway's own time** was {o.own_ms:.3f} ms a call ({split}) against "
+        f"{o.direct_p50_ms:.3f} ms for a direct SDK call to the same server: "
+        f"{o.share:.1%}, {overhead_met} the {OVERHEAD_TARGET:.0%} target.",
+    ]
 
 
 def performance_doc(f: Figures) -> str:
@@ -231,6 +251,51 @@ def performance_doc(f: Figures) -> str:
                 f"{REBUILD_AIM}. The digests of every table and project "
                 "(`schema_checksums`) before and after the rebuild must be equal: that, "
                 "not the time, is checked.",
+                "**The gate decision per tool call** (`tests/bench/gate_evaluation.py`), in "
+                "the bench's process with no database and no MCP call: from a decoded "
+                "`run.tool_call_requested` through `requested_call`, gates 1 to 3 and the "
+                "kill switch (`first_gates`, against an in-memory listing of the pins the demo "
+                "server lists), "
+                "the rate limit (an in-process `RateLimiter`, one `take` per call), gate 5's "
+                "action hash, to the outcome event built and encoded (`approval_required` or "
+                "`blocked`; an admitted call has none), each call timed alone with "
+                "`perf_counter_ns`. The contracts are the demo's (an agent granted "
+                "`status__demo` read, `restart_service__demo` write and `wipe_volume__demo` "
+                "admin, and an `active` policy with a rate limit on `status__demo`) in each "
+                f"of {f.gates.projects} projects. The calls are a fixed mix: mostly admitted "
+                "reads, writes and admin calls held for an approval, and refusals at gates 1, "
+                "2 and 4 (arguments), the kill switch and the rate limit (one noisy project "
+                "has a lower one); the limiter's clock moves "
+                f"{ARRIVAL_MS} ms a call, as if the calls arrived at that pace, so that the "
+                f"buckets refill. {WARMUP} calls go first, untimed (each revision's schema "
+                "validator compiles on its first call). The objects that exist before the "
+                "calls (the bench's, the prebuilt requests) are frozen out of the garbage "
+                "collector (`gc.freeze`), whose full collections would otherwise scan them "
+                "again and again; the collections the calls cause are timed with them. "
+                f"The target: p99 under "
+                f"{GATE_P99_TARGET_MS} ms.",
+                "**The gateway's own time per call** (`tests/bench/gateway_overhead.py`), "
+                "after the runs, in the bench's process on the platform's Postgres (schema "
+                "`mcp_gateway`, over the admin connection) and Redis, for a project of its "
+                "own that the live gateway never hears of (nothing is produced to the broker). "
+                f"Batches of {BATCH} decoded requests (admitted reads of `status__demo`) go "
+                "through the gateway's own code: `GatewayProcessor.process` (inbox, gates, "
+                "one `take` of the rate limits, the decisions `INSERT`), then in groups of "
+                f"{GROUP} (the executor's default concurrency) `call_transactions.claim`, per "
+                "call the admitting revision, the pin check against `current_listing` and "
+                "`shape_answer` of an answer the demo server gave once before (the MCP call "
+                "itself is left out, the answer's handling is not), and "
+                "`call_transactions.record` (the outcome events into the event store and "
+                "outbox). Each batch runs in one transaction that is rolled back, because "
+                "the live relay publishes whatever the gateway's event store commits: every "
+                "statement runs, the batch's `BEGIN` and rollback are not timed, and the "
+                "executor's two transactions are savepoints of it. The own time per call is "
+                f"the time of every part over the calls of the timed batches ({WARMUP_BATCHES} "
+                "warm-up batches first). Beside it, in the same run, one MCP SDK `Client` "
+                "over stdio to the demo server, started as the gateway starts it, times "
+                '`call_tool("status", {"service": "checkout"})` after a warm-up; '
+                "the share is the own time per call over that call's median, the target "
+                f"under {OVERHEAD_TARGET:.0%}.",
             ),
             "",
             "## Machine and parameters",
@@ -288,6 +353,12 @@ def performance_doc(f: Figures) -> str:
                 "log only, in the bench's own process rather than a fresh `awooop` "
                 "process, and the `COPY` of its rows is over in milliseconds: both move "
                 "from run to run, and their ratio with them.",
+                "**The gateway's figures are the bench process's.** Both gateway "
+                "measurements run in the bench's process, beside what the runs left in it, "
+                "not in the gateway's service process. The own time includes the round "
+                "trips to Postgres and Redis but savepoints stand in for the executor's "
+                "commits, and every claim and record takes a full group, the most the "
+                "executor's recorder can group; a record of fewer calls costs more per call.",
             ),
             "",
             "## Running it",

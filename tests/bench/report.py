@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from bridge_load import BRIDGE_CONCURRENCY
 from copy_baseline import CopyBaseline
 from fetch_wakeup import SERVICES_FETCH_WAIT_MS
+from gate_evaluation import GATE_P99_TARGET_MS, GateFigures
+from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, OverheadFigures
 from kafka_baseline import KafkaBaseline
 from platform_cpu import NOT_PLATFORM, CpuFigures
 from read_model_rebuild import COPY_ROUNDS, RebuildFigures
@@ -41,6 +43,8 @@ class Figures:
     gaps: dict[str, list[float]]
     rebuild: RebuildFigures
     bridge: LoadReport
+    gates: GateFigures
+    overhead: OverheadFigures
 
     @property
     def latencies(self) -> list[float]:
@@ -178,6 +182,58 @@ def bridge_table(f: Figures) -> list[str]:
     ]
 
 
+GATE_OUTCOMES = {
+    "admitted": "admitted (no event: the executor runs it)",
+    "approval_required": "held for an approval (`gateway.approval_required`)",
+    "blocked": "refused (`gateway.tool_call_blocked`)",
+}
+
+
+def _us(values: list[float]) -> str:
+    picks = (percentile(values, 50), percentile(values, 99), max(values))
+    return " / ".join(f"{v:,.1f}" for v in picks)
+
+
+def gate_table(f: Figures) -> list[str]:
+    g = f.gates
+    codes = ", ".join(f"{count:,} `{code}`" for code, count in g.codes.items())
+    rows = [
+        f"| {GATE_OUTCOMES.get(outcome, outcome)} | {len(values):,} | {_us(values)} |"
+        for outcome, values in sorted(g.micros.items(), key=lambda item: -len(item[1]))
+    ]
+    return [
+        "| calls | count | p50 / p99 / max, µs |",
+        "|---|---|---|",
+        f"| **every call** (target: p99 under {GATE_P99_TARGET_MS * 1000:,.0f} µs) "
+        f"| **{len(g.samples):,}** | **{_us(g.samples)}** |",
+        *rows,
+        "",
+        f"Refusals by code: {codes}; {g.projects} projects in the contract view; garbage "
+        f"collections during the timed calls, by generation: {', '.join(map(str, g.collections))}.",
+    ]
+
+
+def overhead_table(f: Figures) -> list[str]:
+    o = f.overhead
+    direct = o.direct_ms
+    spread = f"{percentile(o.batch_ms, 50):.3f} / {max(o.batch_ms):.3f}"
+    return [
+        "| figure | value |",
+        "|---|---|",
+        f"| calls through the gateway (batches of {BATCH}, claims and records of {GROUP}; "
+        f"rate limit in {o.limiter}) | {o.calls:,} |",
+        f"| decide: inbox, gates 1 to 5, decisions `INSERT` | {o.part_ms('decide'):.3f} ms |",
+        f"| claim: `call_transactions.claim` | {o.part_ms('claim'):.3f} ms |",
+        f"| answer handling: pin check, `shape_answer` | {o.part_ms('answer'):.3f} ms |",
+        f"| record: `finish`, outcome events appended | {o.part_ms('record'):.3f} ms |",
+        f"| **the gateway's own time per call** (per batch: p50 / max) "
+        f"| **{o.own_ms:.3f} ms** ({spread}) |",
+        f"| direct SDK `call_tool` to the same server, p50 / p99 ({len(direct):,} calls) "
+        f"| {o.direct_p50_ms:.3f} / {percentile(direct, 99):.3f} ms |",
+        f"| **own time ÷ direct call** (target: under {OVERHEAD_TARGET:.0%}) | **{o.share:.1%}** |",
+    ]
+
+
 def rebuild_table(f: Figures) -> list[str]:
     r, c = f.rebuild, f.rebuild.copy
     equal = "no: " + "; ".join(r.differences) if r.differences else "yes, every table and project"
@@ -233,6 +289,15 @@ def all_tables(f: Figures) -> list[str]:
         "One record to a consumer that sat idle in a fetch, on the same broker:",
         "",
         *wakeup_table(f),
+        "",
+        "The gateway's decision per tool call, in process (no database, no MCP call):",
+        "",
+        *gate_table(f),
+        "",
+        "The gateway's own time per call against the bench's Postgres, MCP call excluded, "
+        "beside a direct MCP SDK call:",
+        "",
+        *overhead_table(f),
         "",
         "The read models rebuilt from the log afterwards, on the same platform:",
         "",

@@ -6,9 +6,11 @@ Settings: `AWOOOP_BENCH_RUNS` (default 1,000), `AWOOOP_BENCH_CONCURRENCY`
 first and left out of every figure, default 16), `AWOOOP_BENCH_REPORT`
 (default `docs/performance.md`).
 
-After the runs and the baselines, the read models are rebuilt from the log on the
-same platform (`awooop projector rebuild`'s engine) and the rows it wrote are
-copied raw, for the rebuild's rows/s against `COPY`'s.
+After the runs and the baselines, the gateway's decision per tool call is timed in
+process, and its own time per call beside a direct MCP SDK call (its batches are
+rolled back, so nothing of it reaches the broker). Then the read models are rebuilt
+from the log on the same platform (`awooop projector rebuild`'s engine) and the rows
+it wrote are copied raw, for the rebuild's rows/s against `COPY`'s.
 
 Nothing is asserted on time; the test fails only when a run does not
 complete, the read model misses rows, or the rebuilt read models differ from
@@ -27,6 +29,8 @@ import pytest
 from bridge_load import measure_bridge
 from copy_baseline import raw_copy
 from fetch_wakeup import probe_waits
+from gate_evaluation import measure_gates
+from gateway_overhead import measure_gateway_overhead
 from kafka_baseline import raw_kafka
 from performance_doc import performance_doc
 from platform_cpu import PlatformCpu
@@ -116,6 +120,11 @@ async def _measure(running: RunningPlatform) -> Figures:
     copy_baseline = await raw_copy(
         database_url, PROJECT, rounds=ROUNDS, tables=("runs", "timeline")
     )
+    gates = measure_gates()
+    # Its batches roll back: nothing reaches the broker or the read models.
+    overhead = await measure_gateway_overhead(
+        database_url, Settings.from_env(running.env).redis_url
+    )
     # Last: the swap replaces the read models every figure above was read from.
     ring = Settings.from_env(running.env).contract_key_ring()
     rebuild = await measure_rebuild(kafka, database_url, ring)
@@ -132,6 +141,8 @@ async def _measure(running: RunningPlatform) -> Figures:
         gaps=gaps,
         rebuild=rebuild,
         bridge=bridge,
+        gates=gates,
+        overhead=overhead,
     )
 
 
