@@ -7,7 +7,6 @@ agent produced it is kept."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,16 +19,15 @@ import pytest
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.infra.settings import KafkaSettings, asyncpg_dsn
-from awooop.projector.api.app import create_app
 from awooop.projector.app import spec
 from awooop.projector.domain.checksums import checksums_of_rows, differences
 from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
-from awooop.security.api_tokens import mint_api_token
 from support.contract_envelopes import RING
 from support.infra import StackUrls, migrated, unique
 from support.mcp_call_envelopes import TOOL_REVISION, Event, McpCallTraffic
 from support.projector_checks import projector_past, send_in_order, stored_checksums
+from support.query_api import api_client, viewer
 
 pytestmark = pytest.mark.integration
 
@@ -161,16 +159,12 @@ async def test_no_argument_as_produced_is_kept(
 
 @pytest.fixture
 async def client(kafka_ready: StackUrls) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(dataclasses.replace(kafka_ready.settings(), api_jwt_secret=SECRET))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+    async with api_client(kafka_ready.settings(), SECRET) as http:
         yield http
-    await app.state.engine.dispose()
 
 
 def auth(*projects: str) -> dict[str, str]:
-    token = mint_api_token(SECRET, subject="operator", projects=projects, roles=["viewer"])
-    return {"Authorization": f"Bearer {token}"}
+    return viewer(SECRET, *projects)
 
 
 async def _calls(client: httpx.AsyncClient, project: str, **params: Any) -> list[dict[str, Any]]:

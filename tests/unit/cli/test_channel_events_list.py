@@ -12,6 +12,7 @@ import pytest
 from awooop.cli import queries
 from awooop.cli.main import build_parser, main
 from awooop.projector.domain.channel_events import CHANNEL_OUTCOMES
+from support.query_api import stand_in_queries
 
 pytestmark = pytest.mark.unit
 
@@ -74,32 +75,11 @@ def test_each_outcome_is_one_line_naming_what_happened() -> None:
     assert "a bot's message" in lines["ignored"]
 
 
-def _client(monkeypatch: pytest.MonkeyPatch, answer: Any) -> list[httpx.Request]:
-    seen: list[httpx.Request] = []
-
-    def respond(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return answer(request)  # type: ignore[no-any-return]
-
-    monkeypatch.setenv("AWOOOP_API_JWT_SECRET", "cli-unit-test-secret-of-enough-bytes")
-    monkeypatch.setenv("AWOOOP_API_URL", "http://query-api")
-
-    class Stand(queries.QueryClient):
-        def __init__(self, project: str, api_url: str | None = None) -> None:
-            super().__init__(project, api_url)
-            self._client = httpx.Client(
-                base_url="http://query-api", transport=httpx.MockTransport(respond)
-            )
-
-    monkeypatch.setattr(queries, "QueryClient", Stand)
-    return seen
-
-
 def test_the_filters_become_query_parameters(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = [EXAMPLES["busy"], EXAMPLES["run_started"]]
-    seen = _client(monkeypatch, lambda _r: httpx.Response(200, json={"items": events}))
+    seen = stand_in_queries(monkeypatch, lambda _r: httpx.Response(200, json={"items": events}))
     argv = ["channel-events", "list", "--outcome", "busy", "--channel", "slack"]
     assert main([*argv, "--prefix", "Ev_1", "--limit", "5"]) == 0
     assert dict(seen[0].url.params) == {
@@ -118,7 +98,7 @@ def test_a_refusal_is_one_line_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     detail = [{"loc": ["query", "limit"], "msg": "Input should be less than or equal to 500"}]
-    _client(monkeypatch, lambda _r: httpx.Response(422, json={"detail": detail}))
+    stand_in_queries(monkeypatch, lambda _r: httpx.Response(422, json={"detail": detail}))
     assert main(["channel-events", "list", "--limit", "900"]) == 2
     err = capsys.readouterr().err
     assert err == "awooop: error: HTTP 422: limit: Input should be less than or equal to 500\n"
@@ -130,7 +110,7 @@ def test_an_unreachable_api_is_one_line_on_stderr(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    _client(monkeypatch, down)
+    stand_in_queries(monkeypatch, down)
     assert main(["channel-events", "list"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from awooop.cli import mcp_calls, queries
+from awooop.cli import mcp_calls
 from awooop.cli.main import build_parser, main
 from awooop.projector.domain.mcp_calls import MCP_CALL_STATUSES
+from support.query_api import stand_in_queries
 
 pytestmark = pytest.mark.unit
 
@@ -84,32 +85,11 @@ def test_each_status_is_one_line_naming_what_happened() -> None:
     assert no_tool.startswith(" " * 23 + "  succeeded         ?")
 
 
-def _client(monkeypatch: pytest.MonkeyPatch, answer: Any) -> list[httpx.Request]:
-    seen: list[httpx.Request] = []
-
-    def respond(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return answer(request)  # type: ignore[no-any-return]
-
-    monkeypatch.setenv("AWOOOP_API_JWT_SECRET", "cli-unit-test-secret-of-enough-bytes")
-    monkeypatch.setenv("AWOOOP_API_URL", "http://query-api")
-
-    class Stand(queries.QueryClient):
-        def __init__(self, project: str, api_url: str | None = None) -> None:
-            super().__init__(project, api_url)
-            self._client = httpx.Client(
-                base_url="http://query-api", transport=httpx.MockTransport(respond)
-            )
-
-    monkeypatch.setattr(queries, "QueryClient", Stand)
-    return seen
-
-
 def test_the_filters_become_query_parameters(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls = [EXAMPLES["blocked"], EXAMPLES["succeeded"]]
-    seen = _client(monkeypatch, lambda _r: httpx.Response(200, json={"items": calls}))
+    seen = stand_in_queries(monkeypatch, lambda _r: httpx.Response(200, json={"items": calls}))
     argv = ["mcp-calls", "list", "--project", "acme", "--run", RUN, "--status", "blocked"]
     assert main([*argv, "--gate", "4", "--tool", "status__demo", "--limit", "5"]) == 0
     assert seen[0].url.path == "/v1/mcp-calls"
@@ -129,7 +109,7 @@ def test_the_filters_become_query_parameters(
 def test_no_match_says_so(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _client(monkeypatch, lambda _r: httpx.Response(200, json={"items": []}))
+    stand_in_queries(monkeypatch, lambda _r: httpx.Response(200, json={"items": []}))
     assert main(["mcp-calls", "list", "--project", "acme"]) == 0
     assert capsys.readouterr().out == "no tool calls in project acme match\n"
 
@@ -138,7 +118,7 @@ def test_a_refusal_is_one_line_on_stderr(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     detail = [{"loc": ["query", "run_id"], "msg": "Input should be a valid UUID"}]
-    _client(monkeypatch, lambda _r: httpx.Response(422, json={"detail": detail}))
+    stand_in_queries(monkeypatch, lambda _r: httpx.Response(422, json={"detail": detail}))
     assert main(["mcp-calls", "list", "--run", "nope"]) == 2
     err = capsys.readouterr().err
     assert err == "awooop: error: HTTP 422: run_id: Input should be a valid UUID\n"
@@ -150,7 +130,7 @@ def test_an_unreachable_api_is_one_line_on_stderr(
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    _client(monkeypatch, down)
+    stand_in_queries(monkeypatch, down)
     assert main(["mcp-calls", "list"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1

@@ -3,36 +3,20 @@ OpenAPI document publishes, and the prefix pattern handed to LIKE."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from awooop.infra.settings import KafkaSettings, Settings
-from awooop.projector.api.app import create_app
 from awooop.projector.api.channel_queries import like_prefix
 from awooop.projector.domain.channel_events import CHANNEL_OUTCOMES
+from support.query_api import openapi_document
 
 pytestmark = pytest.mark.unit
 
-SETTINGS = Settings(
-    kafka_config=KafkaSettings(bootstrap="127.0.0.1:1"),
-    postgres_url="postgresql://127.0.0.1:1/none",
-    redis_url="redis://127.0.0.1:1/0",
-    home=Path("/nonexistent"),
-    api_jwt_secret="unit-test-signing-secret-of-enough-bytes",
-)
-
 
 @pytest.fixture
-async def document() -> AsyncIterator[dict[str, Any]]:
-    app = create_app(SETTINGS)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-        yield (await http.get("/openapi.json")).json()
-    await app.state.engine.dispose()
+async def document() -> dict[str, Any]:
+    return await openapi_document()
 
 
 def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
