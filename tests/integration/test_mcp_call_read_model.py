@@ -25,7 +25,15 @@ from awooop.projector.domain.read_models import fold_batch
 from awooop.projector.rebuild import Rebuild
 from support.contract_envelopes import RING
 from support.infra import StackUrls, migrated, unique
-from support.mcp_call_envelopes import TOOL_REVISION, Event, McpCallTraffic
+from support.mcp_call_envelopes import (
+    CARD,
+    EMAIL,
+    INVALID,
+    TOOL_REVISION,
+    Event,
+    McpCallTraffic,
+    every_status,
+)
 from support.projector_checks import projector_past, send_in_order, stored_checksums
 from support.query_api import api_client, viewer
 
@@ -33,9 +41,7 @@ pytestmark = pytest.mark.integration
 
 SECRET = "mcp-call-read-model-test-secret-of-32-bytes"
 AT = dt.datetime(2026, 5, 4, 11, 0, tzinfo=dt.UTC)
-EMAIL, CARD = "jane.doe@example.com", "4111 1111 1111 1111"
 SECRETS = (EMAIL, CARD, "4111111111111111")
-INVALID = "arguments invalid: /service: 3 is not of type 'string'"
 
 
 @dataclass(frozen=True)
@@ -54,29 +60,7 @@ class Projected:
 
 
 def _traffic(t: McpCallTraffic) -> dict[str, Event]:
-    n: dict[str, Event] = {"started": t.started()}
-    n["ok"] = t.requested("status__demo", {"service": "checkout", "notify": EMAIL})
-    n["ok_done"] = t.succeeded(n["ok"], result={"status": "green"}, latency_ms=42.0)
-    n["held"] = t.requested("restart__demo", {"service": "cache", "card": CARD})
-    n["held_asked"] = t.approval_required(n["held"], reason="restarts need an approval")
-    n["held_done"] = t.succeeded(n["held"], result={"restarted": True}, latency_ms=1800.0)
-    n["bad"] = t.requested("status__demo", {"service": 3})
-    n["bad_refused"] = t.blocked(n["bad"], gate=3, code="E-MCP-GATE-004", reason=INVALID)
-    n["busy"] = t.requested("status__demo", {"service": "db"})
-    n["busy_refused"] = t.blocked(
-        n["busy"], gate=4, code="E-MCP-GATE-007", reason="rate limited", retry_after=1.5
-    )
-    n["down"] = t.requested("status__demo", {"service": "queue"})
-    n["down_failed"] = t.failed(
-        n["down"],
-        code="E-MCP-CALL-FAILED",
-        reason=f"ConnectionRefusedError: mail {EMAIL}",
-        transient=True,
-        latency_ms=3.0,
-    )
-    n["waiting"] = t.requested("restart__demo", {"service": "web"})
-    n["waiting_asked"] = t.approval_required(n["waiting"], scope="admin", mode="active")
-    n["asked"] = t.requested("status__demo", {"service": "dns"})
+    n = every_status(t)
     n["late"] = t.requested("restart__demo", {"service": "mail"})
     n["late_asked"] = t.approval_required(n["late"], reason="restarts need an approval")
     n["late_done"] = t.blocked(

@@ -191,3 +191,37 @@ class McpCallTraffic:
                 latency_ms=latency_ms,
             )
         )
+
+
+EMAIL, CARD = "jane.doe@example.com", "4111 1111 1111 1111"
+"""Secrets the traffic's arguments and reasons carry; no read-model row may show them."""
+INVALID = "arguments invalid: /service: 3 is not of type 'string'"
+
+
+def every_status(t: McpCallTraffic) -> dict[str, Any]:
+    """A run's calls in every status, by name: succeeded (one after an approval), refused
+    at gates 3 and 4, failed, waiting for an approval, and only asked for."""
+    n: dict[str, Any] = {"started": t.started()}
+    n["ok"] = t.requested("status__demo", {"service": "checkout", "notify": EMAIL})
+    n["ok_done"] = t.succeeded(n["ok"], result={"status": "green"}, latency_ms=42.0)
+    n["held"] = t.requested("restart__demo", {"service": "cache", "card": CARD})
+    n["held_asked"] = t.approval_required(n["held"], reason="restarts need an approval")
+    n["held_done"] = t.succeeded(n["held"], result={"restarted": True}, latency_ms=1800.0)
+    n["bad"] = t.requested("status__demo", {"service": 3})
+    n["bad_refused"] = t.blocked(n["bad"], gate=3, code="E-MCP-GATE-004", reason=INVALID)
+    n["busy"] = t.requested("status__demo", {"service": "db"})
+    n["busy_refused"] = t.blocked(
+        n["busy"], gate=4, code="E-MCP-GATE-007", reason="rate limited", retry_after=1.5
+    )
+    n["down"] = t.requested("status__demo", {"service": "queue"})
+    n["down_failed"] = t.failed(
+        n["down"],
+        code="E-MCP-CALL-FAILED",
+        reason=f"ConnectionRefusedError: mail {EMAIL}",
+        transient=True,
+        latency_ms=3.0,
+    )
+    n["waiting"] = t.requested("restart__demo", {"service": "web"})
+    n["waiting_asked"] = t.approval_required(n["waiting"], scope="admin", mode="active")
+    n["asked"] = t.requested("status__demo", {"service": "dns"})
+    return n

@@ -104,19 +104,6 @@ def test_a_refusal_is_one_line_on_stderr(
     assert err == "awooop: error: HTTP 422: limit: Input should be less than or equal to 500\n"
 
 
-def test_an_unreachable_api_is_one_line_on_stderr(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    stand_in_queries(monkeypatch, down)
-    assert main(["channel-events", "list"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1
-    assert "unreachable (ConnectError)" in err[0]
-
-
 def test_an_unknown_outcome_is_refused_by_the_parser() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["channel-events", "list", "--outcome", "lost"])

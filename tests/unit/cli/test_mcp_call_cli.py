@@ -124,19 +124,6 @@ def test_a_refusal_is_one_line_on_stderr(
     assert err == "awooop: error: HTTP 422: run_id: Input should be a valid UUID\n"
 
 
-def test_an_unreachable_api_is_one_line_on_stderr(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def down(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    stand_in_queries(monkeypatch, down)
-    assert main(["mcp-calls", "list"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1
-    assert "unreachable (ConnectError)" in err[0]
-
-
 @pytest.mark.parametrize(
     "wrong", [["--status", "lost"], ["--gate", "6"], ["--gate", "one"], ["--limit", "x"]]
 )

@@ -24,14 +24,21 @@ from awooop.projector.domain.mcp_calls import (
     merge_mcp_call,
 )
 from awooop.projector.domain.read_models import fold_batch
-from support.mcp_call_envelopes import TOOL_REVISION, Event, McpCallTraffic, display_facts
+from support.mcp_call_envelopes import (
+    CARD,
+    EMAIL,
+    INVALID,
+    TOOL_REVISION,
+    Event,
+    McpCallTraffic,
+    display_facts,
+    every_status,
+)
 
 pytestmark = pytest.mark.unit
 
 AT = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
 CODEC = EnvelopeCodec()
-EMAIL, CARD = "jane.doe@example.com", "4111 1111 1111 1111"
-INVALID = "arguments invalid: /service: 3 is not of type 'string'"
 
 
 @dataclass
@@ -50,18 +57,7 @@ class Scenario:
 
 def scenario(project: str = "acme") -> Scenario:
     t = McpCallTraffic(project, AT)
-    n: dict[str, Event] = {"started": t.started()}
-    n["ok"] = t.requested("status__demo", {"service": "checkout", "notify": EMAIL})
-    n["ok_done"] = t.succeeded(n["ok"], result={"status": "green"}, latency_ms=42.0)
-    n["held"] = t.requested("restart__demo", {"service": "cache", "card": CARD})
-    n["held_asked"] = t.approval_required(n["held"], reason="restarts need an approval")
-    n["held_done"] = t.succeeded(n["held"], result={"restarted": True}, latency_ms=1800.0)
-    n["bad"] = t.requested("status__demo", {"service": 3})
-    n["bad_refused"] = t.blocked(n["bad"], gate=3, code="E-MCP-GATE-004", reason=INVALID)
-    n["busy"] = t.requested("status__demo", {"service": "db"})
-    n["busy_refused"] = t.blocked(
-        n["busy"], gate=4, code="E-MCP-GATE-007", reason="rate limited", retry_after=1.5
-    )
+    n = every_status(t)
     n["shadow"] = t.requested("restart__demo", {"service": "db"})
     n["shadow_refused"] = t.blocked(
         n["shadow"],
@@ -70,17 +66,6 @@ def scenario(project: str = "acme") -> Scenario:
         reason="a write call in shadow mode",
         would_need="approval",
     )
-    n["down"] = t.requested("status__demo", {"service": "queue"})
-    n["down_failed"] = t.failed(
-        n["down"],
-        code="E-MCP-CALL-FAILED",
-        reason=f"ConnectionRefusedError: mail {EMAIL}",
-        transient=True,
-        latency_ms=3.0,
-    )
-    n["waiting"] = t.requested("restart__demo", {"service": "web"})
-    n["waiting_asked"] = t.approval_required(n["waiting"], scope="admin", mode="active")
-    n["asked"] = t.requested("status__demo", {"service": "dns"})
     return Scenario(t, n)
 
 
