@@ -326,6 +326,13 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "ingress.inbound_ignored",
         "ingress.duplicate_received",
         "ingress.inbound_rejected",
+        "run.tool_call_approved",
+        "gateway.tool_call_retried",
+        "approval.requested",
+        "approval.vote_recorded",
+        "approval.vote_refused",
+        "approval.granted",
+        "approval.denied",
     }
     classes = CODEC.registry.payload_classes()
     assert {cls.event_type for cls in classes} == expected
@@ -335,10 +342,10 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "ingress.message_received",
         "gateway.tool_call_succeeded",
         "gateway.tool_call_blocked",
+        "run.tool_result_accepted",
     }
     revised = {
         "channel.outbound_requested",
-        "run.tool_result_accepted",
         "gateway.tool_call_failed",
         "gateway.approval_required",
         "run.completed",

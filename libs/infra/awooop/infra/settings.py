@@ -36,6 +36,11 @@
 | `AWOOOP_MCP_CONCURRENCY` | MCP calls the gateway's executor runs at once | 8 |
 | `AWOOOP_MCP_TOOL_LIST_REFRESH_SECONDS` | MCP tools are listed again at least this often | 300 |
 | `AWOOOP_SECRETS_ROOT` | folder of mounted tenant secrets, one folder per project | none |
+| `AWOOOP_MCP_RETRY_DELAY_SECONDS` | wait before an approved call's retry | 0.5 |
+| `AWOOOP_APPROVAL_TOKEN_SIGNING_KEY` | approval token signing key (approval only) | generated |
+| `AWOOOP_APPROVAL_TOKEN_VERIFYING_KEYS` | ring verifying approval tokens | home's file |
+| `AWOOOP_APPROVAL_TOKEN_TTL_SECONDS` | how long a granted approval token is valid | 600 |
+| `AWOOOP_APPROVAL_EXPIRY_CHECK_SECONDS` | how often expiries are checked | 1 |
 
 A URL that is not in the environment is read from the embedded stack's
 `stack.json` (written by `awooop dev up`), so the CLI and the tests find the
@@ -65,6 +70,11 @@ SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 DEV_FETCH_MAX_WAIT_MS = 25
 """The embedded broker answers a parked fetch only at its own polling step, not when a
 record arrives, so a long fetch wait adds ~100 ms to every hop (docs/performance.md)."""
+APPROVAL_TOKEN_SIGNING_KEY_FILE = "approval-token-signing.key"  # noqa: S105 (a file name)
+"""The embedded stack's development key of approval tokens: the platform launcher hands
+it to the approval process only."""
+APPROVAL_TOKEN_VERIFYING_KEYS_FILE = "approval-token-verifying.keys"  # noqa: S105
+
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -167,6 +177,16 @@ class Settings:
     """MCP calls the gateway's executor has in flight at most."""
     mcp_tool_list_refresh_seconds: float = 300.0
     """An MCP server's tool listing (gate 1's pins) is never older than this."""
+    mcp_retry_delay_seconds: float = 0.5
+    """The wait before an approved call is tried again after a transient failure."""
+    approval_token_signing_key: str | None = field(default=None, repr=False)
+    """The spec of the key that signs approval tokens; held by the approval process only,
+    so it is read from the environment and never from a file of the shared home."""
+    approval_token_verifying_keys: str | None = field(default=None, repr=False)
+    """The key ring (``KeyRing`` spec) the gateway verifies approval tokens with: public
+    keys only in the Ed25519 setup (with HS256 it holds the secret: hence no repr)."""
+    approval_token_ttl_seconds: float = 600.0
+    approval_expiry_check_seconds: float = 1.0
     secrets_root: Path | None = None
     """The folder of mounted tenant secrets: ``file:NAME`` reads ``<root>/<project>/NAME``,
     ``k8s:SECRET/KEY`` reads ``<root>/<project>/SECRET/KEY``; None: only ``env:``."""
@@ -190,6 +210,20 @@ class Settings:
             return KeyRing.from_spec(self.contract_verifying_keys)
         except InvalidKey as invalid:
             raise SettingsError(f"AWOOOP_CONTRACT_VERIFYING_KEYS: {invalid}") from None
+
+    def approval_token_ring(self) -> KeyRing:
+        """The ring the gateway verifies approval tokens with; `SettingsError` when missing
+        or invalid."""
+        if not self.approval_token_verifying_keys:
+            raise SettingsError(
+                "AWOOOP_APPROVAL_TOKEN_VERIFYING_KEYS is not set and there is no "
+                f"{self.home}/approval-token-verifying.keys: export it, or start the "
+                "embedded stack with `awooop dev up`"
+            )
+        try:
+            return KeyRing.from_spec(self.approval_token_verifying_keys)
+        except InvalidKey as invalid:
+            raise SettingsError(f"AWOOOP_APPROVAL_TOKEN_VERIFYING_KEYS: {invalid}") from None
 
     @property
     def postgres_location(self) -> str:
@@ -286,6 +320,14 @@ class Settings:
                 env, "AWOOOP_MCP_TOOL_LIST_REFRESH_SECONDS", 300.0
             ),
             secrets_root=Path(root) if (root := env.get("AWOOOP_SECRETS_ROOT")) else None,
+            mcp_retry_delay_seconds=_non_negative(env, "AWOOOP_MCP_RETRY_DELAY_SECONDS", 0.5),
+            approval_token_signing_key=env.get("AWOOOP_APPROVAL_TOKEN_SIGNING_KEY") or None,
+            approval_token_verifying_keys=env.get("AWOOOP_APPROVAL_TOKEN_VERIFYING_KEYS")
+            or _read_file(home / APPROVAL_TOKEN_VERIFYING_KEYS_FILE),
+            approval_token_ttl_seconds=_positive(env, "AWOOOP_APPROVAL_TOKEN_TTL_SECONDS", 600.0),
+            approval_expiry_check_seconds=_positive(
+                env, "AWOOOP_APPROVAL_EXPIRY_CHECK_SECONDS", 1.0
+            ),
         )
 
     def with_kafka(self, **changes: int | str) -> Settings:
@@ -333,6 +375,21 @@ def _positive(env: Mapping[str, str], var: str, default: float, *, whole: bool =
     if not value > 0 or value == float("inf"):
         kind = "a positive whole number" if whole else "a positive number of seconds"
         raise SettingsError(f"{var}={text!r} is not {kind}")
+    return value
+
+
+def _non_negative(env: Mapping[str, str], var: str, default: float) -> float:
+    """A number of seconds from `var`, zero allowed, else `default`; `SettingsError`
+    naming the variable otherwise."""
+    text = env.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise SettingsError(f"{var}={text!r} is not a number of seconds, zero or more")
     return value
 
 

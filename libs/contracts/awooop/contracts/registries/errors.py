@@ -206,6 +206,30 @@ E_MCP_GATE_008 = _code(
     "E-MCP-GATE-008", "gate 5: approval token missing, invalid or expired for write/admin scope"
 )
 E_MCP_GATE_009 = _code("E-MCP-GATE-009", "gate 5: approval token replayed or bound to another call")
+E_APPROVAL_REJECTED = _code(
+    "E-APPROVAL-REJECTED", "an approval request was rejected by its approvers; the call never runs"
+)
+E_APPROVAL_EXPIRED = _code(
+    "E-APPROVAL-EXPIRED",
+    "an approval request expired (or its run timed out) before enough approvers granted it",
+)
+E_APPROVAL_NOT_APPROVER = _code(
+    "E-APPROVAL-NOT-APPROVER", "a vote by someone the request's policy does not list as approver"
+)
+E_APPROVAL_REQUESTER = _code(
+    "E-APPROVAL-REQUESTER", "the person whose message started the run voted on its own request"
+)
+E_APPROVAL_DUPLICATE = _code(
+    "E-APPROVAL-DUPLICATE", "an approver voted again on one request: one person counts once"
+)
+E_APPROVAL_DECIDED = _code(
+    "E-APPROVAL-DECIDED", "a vote on a request already granted, denied or expired"
+)
+E_APPROVAL_UNKNOWN = _code("E-APPROVAL-UNKNOWN", "a vote names no approval request of the project")
+E_APPROVAL_POLICY = _code(
+    "E-APPROVAL-POLICY",
+    "the policy revision the gateway read cannot build a request (unknown, or k above n)",
+)
 E_CONTRACT_SIG_MALFORMED = _code(
     "E-CONTRACT-SIG-MALFORMED", "a contract signature is not well formed (fields, kid, lengths)"
 )
@@ -320,6 +344,14 @@ _ALL = (
     E_MCP_GATE_007,
     E_MCP_GATE_008,
     E_MCP_GATE_009,
+    E_APPROVAL_REJECTED,
+    E_APPROVAL_EXPIRED,
+    E_APPROVAL_NOT_APPROVER,
+    E_APPROVAL_REQUESTER,
+    E_APPROVAL_DUPLICATE,
+    E_APPROVAL_DECIDED,
+    E_APPROVAL_UNKNOWN,
+    E_APPROVAL_POLICY,
     E_CONTRACT_SIG_MALFORMED,
     E_CONTRACT_SIG_KID,
     E_CONTRACT_SIG_RETIRED,

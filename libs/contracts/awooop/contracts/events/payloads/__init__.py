@@ -4,6 +4,13 @@ One module per producing area. A payload class is the current shape of its event
 a new version of a published shape is a new version plus an upcaster, never an edit.
 """
 
+from awooop.contracts.events.payloads.approval import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    VoteRecorded,
+    VoteRefused,
+)
 from awooop.contracts.events.payloads.budget import ScopeTripped, TenantKilled, TenantReset
 from awooop.contracts.events.payloads.channel import DeliveryReported, OutboundRequested
 from awooop.contracts.events.payloads.contract import (
@@ -29,6 +36,9 @@ from awooop.contracts.events.payloads.run import (
 )
 
 __all__ = [
+    "ApprovalDenied",
+    "ApprovalGranted",
+    "ApprovalRequested",
     "ButtonPressed",
     "ContractActivated",
     "ContractDraftCreated",
@@ -50,4 +60,6 @@ __all__ = [
     "ToolCallBlocked",
     "ToolCallRequested",
     "ToolCallSucceeded",
+    "VoteRecorded",
+    "VoteRefused",
 ]

@@ -107,6 +107,19 @@ class ApprovalRequired(CallFacts):
     reason: Reason = ""
 
 
+@register_payload("gateway.tool_call_retried", 1)
+class ToolCallRetried(CallFacts):
+    """One attempt of an approved call failed for a cause that may pass on its own
+    (``transient``): the gateway tries again after ``retry_in`` seconds. ``attempt``
+    counts from 1; the call's outcome event follows the last attempt."""
+
+    attempt: Annotated[int, Field(strict=True, ge=1, le=10)]
+    code: ErrorCodeText
+    reason: Reason
+    retry_in: Annotated[float, Field(ge=0)]
+    latency_ms: LatencyMs | None = None
+
+
 register_upcaster("gateway.tool_call_succeeded", 1)(revisions_from_v1)
 register_upcaster("gateway.tool_call_blocked", 1)(revisions_from_v1)
 

@@ -84,18 +84,36 @@ class ToolCallRequested(EventPayload):
     """The LLM step that asked for the call."""
 
 
-@register_payload("run.tool_result_accepted", 2)
+@register_payload("run.tool_result_accepted", 3)
 class ToolResultAccepted(EventPayload):
     """The run took the answer to the call it waited for and runs again.
 
     ``result`` is what the agent is given: the gateway's result (already redacted and
-    truncated there), or its refusal or failure; with it the run's own stream replays
-    to the run's state.
+    truncated there), its refusal or failure, or the approval's denial (``denied``: the
+    call never ran); with it the run's own stream replays to the run's state.
     """
 
     call_id: CallId
-    outcome: Literal["succeeded", "blocked", "failed"]
+    outcome: Literal["succeeded", "blocked", "failed", "denied"]
     result: dict[str, Any] | str | None
+
+
+@register_upcaster("run.tool_result_accepted", 2)
+def _undeniable_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 came before approvals could deny a call: its outcomes are all still valid.
+    return dict(payload)
+
+
+@register_payload("run.tool_call_approved", 1)
+class ToolCallApproved(EventPayload):
+    """The approval of the call the run waits for was granted: the gateway runs the call
+    with ``token`` (gates 1 to 5 again, the token checked against the call itself).
+    ``approval_id`` is the request granted. The token is a one-time bearer credential:
+    no read model or log shows it."""
+
+    call_id: CallId
+    approval_id: uuid.UUID
+    token: Annotated[str, Field(min_length=16, max_length=4096)]
 
 
 @register_payload("run.approval_awaited", 1)
