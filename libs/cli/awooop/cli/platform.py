@@ -3,7 +3,8 @@ process (`awooop run <name>`), as they would run in separate pods.
 
 The supervisor runs `awooop migrate` once with the admin URL, then starts each
 process with only its own credentials: no admin URL, no other role's password, and
-the contract signing key for the approval process alone. The approval process also
+the contract and approval-token signing keys for the approval process alone (every
+process reads the verifying rings from the home). The approval process also
 serves the contract command API on a port of its own, and the runtime its run and
 budget command API on another; `platform.json` records their addresses
 (`approval_url`, `runtime_url`) next to the query API's (`api_url`). Without a real
@@ -27,12 +28,16 @@ import httpx
 from awooop.cli import dev_chat
 from awooop.infra.embedded.processes import free_port, port_open
 from awooop.infra.embedded.stack import CONTRACT_SIGNING_KEY_FILE
-from awooop.infra.settings import without_credentials
+from awooop.infra.settings import APPROVAL_TOKEN_SIGNING_KEY_FILE, without_credentials
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 DEFAULT_API_PORT = 8700
 SIGNING_KEY_VAR = "AWOOOP_CONTRACT_SIGNING_KEY"
 """The contract signing key: only the approval process, which publishes, receives it."""
+APPROVAL_TOKEN_KEY_VAR = "AWOOOP_APPROVAL_TOKEN_SIGNING_KEY"  # noqa: S105 (a variable name)
+"""The approval-token signing key: only the approval process, which grants, receives it;
+the gateway verifies tokens with the public ring and can never mint one."""
+APPROVAL_ONLY_VARS = (SIGNING_KEY_VAR, APPROVAL_TOKEN_KEY_VAR)
 
 
 class PlatformError(RuntimeError):
@@ -53,12 +58,22 @@ class Platform:
     runtime_api_port: int | None = None
     """The port of the runtime command API, served by the process called `runtime` (when
     it is restarted too); another runtime process of the same platform serves none."""
+    approval_api_port: int | None = None
+    """The port of the approval command API, served by the process called `approval`
+    (when it is restarted too); another approval process of the same platform serves none."""
+    approval_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    """The signing keys every approval process gets, a restarted one too
+    (`approval_signing_keys`); no other process ever does."""
 
     def start(self, name: str, env: dict[str, str], service: str | None = None) -> None:
         """Start `awooop run <service>` (default: `name`) as the process called `name`."""
         self.logs.mkdir(parents=True, exist_ok=True)
         if name == "runtime" and self.runtime_api_port is not None:
             env = {**env, "AWOOOP_RUNTIME_API_PORT": str(self.runtime_api_port)}
+        if name == "approval" and self.approval_api_port is not None:
+            env = {**env, "AWOOOP_APPROVAL_API_PORT": str(self.approval_api_port)}
+        if (service or name) == "approval":
+            env = {**env, **self.approval_keys}
         with (self.logs / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "awooop.cli.main", "run", service or name],
@@ -98,9 +113,9 @@ class Platform:
 
 def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
     """`env` as one service process (or `api`) gets it: Postgres's location instead of
-    the admin URL, of the role passwords only its own, the contract signing key only
-    for the approval service, and tenants' chat bot tokens only for ingress (which
-    delivers their messages)."""
+    the admin URL, of the role passwords only its own, the contract and approval-token
+    signing keys only for the approval service, and tenants' chat bot tokens only for
+    ingress (which delivers their messages)."""
     own = "AWOOOP_API_DB_PASSWORD" if service == "api" else f"AWOOOP_DB_PASSWORD_{service.upper()}"
     kept = {
         name: value
@@ -108,7 +123,7 @@ def service_environment(env: dict[str, str], service: str) -> dict[str, str]:
         if name != "AWOOOP_DATABASE_URL"
         and not (name.startswith("AWOOOP_DB_PASSWORD_") and name != own)
         and not (name == "AWOOOP_API_DB_PASSWORD" and name != own)
-        and not (name == SIGNING_KEY_VAR and service != "approval")
+        and not (name in APPROVAL_ONLY_VARS and service != "approval")
         and not (dev_chat.is_bot_token_variable(name) and service != "ingress")
     }
     if (admin := env.get("AWOOOP_DATABASE_URL")) and "AWOOOP_POSTGRES_URL" not in kept:
@@ -139,6 +154,8 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
     approval = int(base.get("AWOOOP_APPROVAL_API_PORT") or free_port(avoid={api}))
     runtime = int(base.get("AWOOOP_RUNTIME_API_PORT") or free_port(avoid={api, approval}))
     platform.runtime_api_port = runtime
+    platform.approval_api_port = approval
+    platform.approval_keys = approval_signing_keys(base, home)
     platform.runtime_url = f"http://127.0.0.1:{runtime}"
     if not base.get("AWOOOP_TELEGRAM_API_URL"):
         base.update(dev_chat.chat_environment(base))
@@ -153,8 +170,7 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
         taken = {api, approval, runtime, *platform.health_ports.values()}
         port = free_port(avoid=taken | _port_of(platform.fake_chat_url))
         platform.health_ports[name] = port
-        extra = _approval_env(base, home, approval) if name == "approval" else {}
-        platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port), **extra})
+        platform.start(name, {**base, "AWOOOP_HEALTH_PORT": str(port)})
     platform.approval_url = f"http://127.0.0.1:{approval}"
     port = api
     if port_open(port):
@@ -175,13 +191,18 @@ def _port_of(url: str) -> set[int]:
     return {int(url.rsplit(":", 1)[1])} if url else set()
 
 
-def _approval_env(base: dict[str, str], home: Path, port: int) -> dict[str, str]:
-    """The approval process's command API port and contract signing key (the environment's,
-    else the one the embedded stack generated in `home`)."""
-    extra = {"AWOOOP_APPROVAL_API_PORT": str(port)}
-    path = home / CONTRACT_SIGNING_KEY_FILE
-    if not base.get(SIGNING_KEY_VAR) and path.exists():
-        extra[SIGNING_KEY_VAR] = path.read_text().strip()
+def approval_signing_keys(base: dict[str, str], home: Path) -> dict[str, str]:
+    """The signing keys an approval process needs and `base` lacks: the contract signing
+    key and the approval-token signing key the embedded stack generated in `home` (a key
+    in the environment wins, and reaches the process through `base` itself)."""
+    extra = {}
+    for var, file in (
+        (SIGNING_KEY_VAR, CONTRACT_SIGNING_KEY_FILE),
+        (APPROVAL_TOKEN_KEY_VAR, APPROVAL_TOKEN_SIGNING_KEY_FILE),
+    ):
+        path = home / file
+        if not base.get(var) and path.exists():
+            extra[var] = path.read_text().strip()
     return extra
 
 

@@ -13,6 +13,10 @@ from typing import Literal
 
 from awooop.infra.embedded import broker, postgres, redis
 from awooop.infra.embedded.processes import PieceInfo, StackStartError, port_open
+from awooop.infra.settings import (
+    APPROVAL_TOKEN_SIGNING_KEY_FILE,
+    APPROVAL_TOKEN_VERIFYING_KEYS_FILE,
+)
 from awooop.security.signing_keys import generate_ed25519_keys, verifying_spec_of
 
 PIECES = ("broker", "postgres", "redis")
@@ -36,6 +40,22 @@ class PieceStatus:
     state: PieceState
     url: str
     detail: str = ""
+
+
+def _ensure_key_pair(home: Path, kid: str, signing_file: str, verifying_file: str) -> None:
+    """An Ed25519 development key `kid` in `home`: its signing spec in `signing_file`
+    (mode 0600), its verifying ring in `verifying_file`. An existing key is kept, and a
+    ring it lacks is derived from it."""
+    key = home / signing_file
+    ring = home / verifying_file
+    if not key.exists():
+        pair = generate_ed25519_keys(kid)
+        key.touch(mode=0o600)
+        key.write_text(pair.signing_spec)
+        ring.write_text(pair.verifying_spec)
+    elif not ring.exists():
+        # A home made before its readers verified: derive the public half once.
+        ring.write_text(verifying_spec_of(key.read_text().strip()))
 
 
 class EmbeddedStack:
@@ -138,18 +158,19 @@ class EmbeddedStack:
         if not path.exists():
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(32))
-        # The development key of published contracts (AWOOOP_CONTRACT_SIGNING_KEY wins);
-        # the platform launcher hands it to the approval process only.
-        key = self.home / CONTRACT_SIGNING_KEY_FILE
-        ring = self.home / CONTRACT_VERIFYING_KEYS_FILE
-        if not key.exists():
-            pair = generate_ed25519_keys("dev-contracts")
-            key.touch(mode=0o600)
-            key.write_text(pair.signing_spec)
-            ring.write_text(pair.verifying_spec)
-        elif not ring.exists():
-            # A home made before readers verified: derive the public half once.
-            ring.write_text(verifying_spec_of(key.read_text().strip()))
+        # The development keys of published contracts (AWOOOP_CONTRACT_SIGNING_KEY wins)
+        # and of approval tokens (AWOOOP_APPROVAL_TOKEN_SIGNING_KEY wins): the platform
+        # launcher hands each signing key to the approval process only; every reader
+        # (the gateway for tokens) verifies with the public ring.
+        _ensure_key_pair(
+            self.home, "dev-contracts", CONTRACT_SIGNING_KEY_FILE, CONTRACT_VERIFYING_KEYS_FILE
+        )
+        _ensure_key_pair(
+            self.home,
+            "dev-approvals",
+            APPROVAL_TOKEN_SIGNING_KEY_FILE,
+            APPROVAL_TOKEN_VERIFYING_KEYS_FILE,
+        )
 
     def _up_postgres(self, pieces: dict[str, PieceInfo], wipe: bool) -> PieceStatus:
         known = pieces.get("postgres")
