@@ -77,13 +77,18 @@ class _Wiring:
 
 
 def spec(clock: Clock = utc_now, service: str = RUNTIME) -> ServiceSpec:
-    """The runtime: runs folded from ingress messages and gateway outcomes, steps leased
+    """The runtime: runs folded from ingress messages, gateway outcomes and approval events
+    (requests posted into the run's chat, grants handed to the gateway), steps leased
     to a local pool, agents and policies read from the contracts; the command API (run
     cancel, budget reset) served beside them when `AWOOOP_RUNTIME_API_PORT` is set."""
     wiring = _Wiring(clock, service)
     return ServiceSpec(
         service=service,
-        topics=(Topics.INGRESS_EVENTS.name, Topics.GATEWAY_EVENTS.name),
+        topics=(
+            Topics.INGRESS_EVENTS.name,
+            Topics.GATEWAY_EVENTS.name,
+            Topics.APPROVAL_EVENTS.name,
+        ),
         processor=wiring.processor,
         branches=("store", "contracts", "runtime"),
         reads_contracts=True,

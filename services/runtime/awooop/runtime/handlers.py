@@ -2,7 +2,8 @@
 
 `STEPS` is where each event type is handled. Per batch, behind the inbox:
 one statement locks every run row the batch touches (in id order), one the
-waiting messages of its subjects, one reads which of its projects are killed;
+waiting messages of its subjects, one reads which of its projects are killed, one
+what is kept of the approvals it has events of;
 the batch is decided in memory in partition-offset order (`domain.batch`), then
 one statement per table writes it (`adapters.batch_writes`). It never calls an
 agent: when a step is due it leases the run to this process and, once the batch
@@ -17,12 +18,19 @@ from typing import Protocol
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
 from awooop.infra.processor import BatchContext, EventProcessor, envelopes_of
-from awooop.runtime.adapters import batch_writes, budget_ledger, queues, run_batch
+from awooop.runtime.adapters import (
+    approval_messages,
+    batch_writes,
+    budget_ledger,
+    queues,
+    run_batch,
+)
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.domain.batch import (
     MESSAGE,
     BatchFold,
     Step,
+    approval_ids_of,
     fold_batch,
     lock_keys,
     tool_outcome,
@@ -35,6 +43,10 @@ STEPS: Mapping[str, Step] = {
     "gateway.tool_call_blocked": tool_outcome("blocked"),
     "gateway.tool_call_failed": tool_outcome("failed"),
     "gateway.approval_required": BatchFold.approval_required,
+    "approval.requested": BatchFold.approval_requested,
+    "approval.vote_recorded": BatchFold.vote_recorded,
+    "approval.granted": BatchFold.approval_granted,
+    "approval.denied": BatchFold.approval_denied,
 }
 
 
@@ -50,7 +62,8 @@ class StepHandoff(Protocol):
 
 
 class RuntimeProcessor(EventProcessor):
-    """A BatchProcessor over ingress messages and gateway outcomes, idempotent on `event_id`."""
+    """A BatchProcessor over ingress messages, gateway outcomes and approval events,
+    idempotent on `event_id`."""
 
     def __init__(
         self,
@@ -75,6 +88,7 @@ class RuntimeProcessor(EventProcessor):
         queued = await queues.lock_queues(conn, subjects)
         projects = sorted({project for project, _ in subjects})
         killed = await budget_ledger.killed(conn, projects) if projects else set()
+        approvals = await approval_messages.load(conn, approval_ids_of(envelopes))
         writes = fold_batch(
             locked,
             envelopes,
@@ -84,6 +98,7 @@ class RuntimeProcessor(EventProcessor):
             service=self._service,
             queued=queued,
             killed=frozenset(killed),
+            approvals=approvals,
         )
         leased = await batch_writes.write(
             conn,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from awooop.infra.postgres.event_store import NewEvent
-from awooop.runtime.adapters import chat_turns, queues, run_batch, run_events
+from awooop.runtime.adapters import approval_messages, chat_turns, queues, run_batch, run_events
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.domain.batch import BatchWrites
 
@@ -36,5 +36,6 @@ async def write(
     await chat_turns.keep(conn, writes.turns)
     await queues.enqueue(conn, writes.enqueued)
     await queues.dequeue(conn, writes.dequeued)
+    await approval_messages.store(conn, list(writes.approvals.values()))
     await append(run_events.stored(writes.events))
     return leased

@@ -5,6 +5,13 @@ partition-offset order, decides through the run's decision functions exactly
 as one event at a time would, and returns what to write: the runs to insert,
 the runs to update and the run-stream envelopes to append, in order. The
 service's handler table names which step each event type takes.
+
+Approval events (`awooop.approval.events.v1`, keyed by run) are folded over the same
+locked runs and over what the runtime keeps of each approval (`ApprovalMessage`): the
+request posted into the run's chat, edited as votes come, and a grant or a denial of
+the call the run waits for decided on the run. Relative to the gateway's events their
+order is not guaranteed, so a run `waiting_tool` for the call counts as waiting for
+it as much as one `waiting_approval`.
 """
 
 from __future__ import annotations
@@ -15,10 +22,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from awooop.contracts.events.payloads.approval import ApprovalFacts
+from awooop.contracts.events.payloads.channel import OutboundRequested
 from awooop.contracts.records.envelope import Envelope
+from awooop.runtime.domain import approval_messages
+from awooop.runtime.domain.approval_messages import ApprovalMessage
 from awooop.runtime.domain.contracts import RunContracts
 from awooop.runtime.domain.machines import machine_for
-from awooop.runtime.domain.outbound import messages_for
+from awooop.runtime.domain.outbound import messages_for, visible
 from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.recording import record, record_outbound
 from awooop.runtime.domain.run import (
@@ -26,12 +37,15 @@ from awooop.runtime.domain.run import (
     Decision,
     Run,
     accept_tool_result,
+    approve_call,
     await_approval,
+    deny_call,
     interrupt,
     queue_double_text,
     refusing_illegal,
     reject_double_text,
     start_run,
+    waits_for,
 )
 
 MESSAGE = "ingress.message_received"
@@ -80,11 +94,27 @@ class BatchWrites:
     """Queued messages (by `seq`) whose runs this batch started."""
     cancelled: list[uuid.UUID] = field(default_factory=list)
     """Runs this batch cancelled: their outstanding reservations are settled."""
+    approvals: dict[uuid.UUID, ApprovalMessage] = field(default_factory=dict)
+    """What is kept of each approval the batch took an event of, as it is afterwards."""
 
 
 def run_id_of(env: Envelope[Any]) -> uuid.UUID:
-    """The run an envelope belongs to: a message's own id, an outcome's correlation id."""
-    return env.event_id if env.event_type == MESSAGE else uuid.UUID(env.correlation_id)
+    """The run an envelope belongs to: a message's own id, the run an approval event
+    names, an outcome's correlation id."""
+    if env.event_type == MESSAGE:
+        return env.event_id
+    if isinstance(env.payload, ApprovalFacts):
+        return env.payload.run_id
+    return uuid.UUID(env.correlation_id)
+
+
+def approval_ids_of(envelopes: Iterable[Envelope[Any]]) -> list[uuid.UUID]:
+    """The approvals whose kept messages the batch must read, in id order."""
+    return sorted({env.payload.approval_id for env in envelopes if is_approval_event(env)})
+
+
+def is_approval_event(env: Envelope[Any]) -> bool:
+    return isinstance(env.payload, ApprovalFacts)
 
 
 def lock_keys(envelopes: Iterable[Envelope[Any]]) -> tuple[list[uuid.UUID], list[Subject]]:
@@ -102,7 +132,8 @@ class BatchFold:
     """The runs of one batch as the fold moves them; each step takes one envelope.
 
     `queued` holds the stored queue of every subject the batch touches (oldest first),
-    `killed` the projects whose kill switch is tripped."""
+    `killed` the projects whose kill switch is tripped, `approvals` what is kept of the
+    approvals the batch has events of."""
 
     def __init__(
         self,
@@ -113,6 +144,7 @@ class BatchFold:
         *,
         queued: Sequence[Queued] = (),
         killed: frozenset[str] = frozenset(),
+        approvals: Iterable[ApprovalMessage] = (),
     ) -> None:
         self._runs = {
             run.run_id: replace(run, machine=machine_for(contracts, run.project_id).table)
@@ -124,6 +156,7 @@ class BatchFold:
             self._queues.setdefault(waiting.subject, []).append(waiting)
         self._contracts = contracts
         self._killed = killed
+        self._approvals = {kept.approval_id: kept for kept in approvals}
         self._now, self._service = now, service
         self.writes = BatchWrites()
 
@@ -271,6 +304,132 @@ class BatchFold:
         decision = refusing_illegal(known, revision, wait)
         self._apply(decision, known, env, saved=decision.run is not known)
 
+    def approval_requested(self, env: Envelope[Any]) -> None:
+        """An approval request for the call the run waits for: posted into the run's chat
+        with Approve and Reject buttons (in a mode that shows messages), and kept."""
+        found = self._approval_of(env)
+        if found is None:
+            return
+        run, kept = found
+        request = env.payload
+        if kept is not None or not waits_for(run, request.call_id):
+            return
+        new, message = approval_messages.requested(run, request, env.stream_seq)
+        if visible(run):
+            (posted,) = self._say(run, message, env)
+            new = replace(new, request_event_id=posted.event_id)
+        self._keep(new)
+
+    def vote_recorded(self, env: Envelope[Any]) -> None:
+        """A counted vote: the pending request message shows the votes so far."""
+        found = self._approval_of(env)
+        if found is None:
+            return
+        run, kept = found
+        if kept is None or not kept.editable:
+            return
+        after, edit = approval_messages.voted(run, kept, env.payload, env.stream_seq, self._now)
+        self._say(run, edit, env)
+        self._keep(after)
+
+    def approval_granted(self, env: Envelope[Any]) -> None:
+        """The grant of the call the run waits for: the gateway is told to run it (with the
+        token), and the request message says who approved it. A grant for a call the
+        run no longer waits for changes nothing."""
+        found = self._approval_of(env)
+        if found is None:
+            return
+        run, kept = found
+        grant = env.payload
+        if kept is not None and kept.outcome is not None:
+            return
+        decision = approve_call(run, grant.call_id, grant.approval_id, grant.token)
+        if decision is None:
+            return
+        self._apply(decision, run, env, saved=False)
+        if kept is not None and kept.editable:
+            kept, edit = approval_messages.granted(run, kept, grant, env.stream_seq, self._now)
+            self._say(run, edit, env)
+        elif kept is not None:
+            kept = replace(kept, last_seq=env.stream_seq, outcome="granted")
+        else:
+            kept = approval_messages.decided_unshown(
+                run, grant.approval_id, grant.call_id, env.stream_seq, "granted"
+            )
+        self._keep(kept)
+
+    def approval_denied(self, env: Envelope[Any]) -> None:
+        """The denial of the call the run waits for: the agent gets it as the call's result
+        and the run goes on; a pending request message says it was rejected, expired or
+        why else it will not run."""
+        found = self._approval_of(env)
+        if found is None:
+            return
+        run, kept = found
+        denial = env.payload
+        if kept is not None and kept.outcome is not None:
+            return
+        waiting = waits_for(run, denial.call_id)
+        if waiting:
+
+            def deny(current: Run) -> Decision:
+                decision = deny_call(current, denial.call_id, denial.code, denial.reason)
+                assert decision is not None  # it waits for this very call
+                return decision
+
+            revision = machine_for(self._contracts, run.project_id).revision
+            decision = refusing_illegal(run, revision, deny)
+            self._apply(decision, run, env, saved=decision.run is not run)
+        if kept is not None and kept.editable:
+            kept, edit = approval_messages.denied(run, kept, denial, env.stream_seq, self._now)
+            self._say(run, edit, env)
+        elif kept is not None:
+            kept = replace(kept, last_seq=env.stream_seq, outcome="denied")
+        elif waiting:
+            kept = approval_messages.decided_unshown(
+                run, denial.approval_id, denial.call_id, env.stream_seq, "denied"
+            )
+        else:
+            return
+        self._keep(kept)
+
+    def _approval_of(self, env: Envelope[Any]) -> tuple[Run, ApprovalMessage | None] | None:
+        """The locked run an approval event is for and what is kept of its approval; None
+        when the run is not of the event's project, or the event was taken in before
+        (redelivered past the inbox horizon)."""
+        facts = env.payload
+        run = self._runs.get(facts.run_id)
+        if run is None or run.project_id != env.project_id:
+            return None
+        kept = self._approvals.get(facts.approval_id)
+        if kept is not None and (
+            kept.took(env.stream_seq)
+            or kept.project_id != env.project_id
+            or kept.run_id != run.run_id
+        ):
+            return None
+        return run, kept
+
+    def _say(
+        self, run: Run, message: OutboundRequested, cause: Envelope[Any]
+    ) -> list[Envelope[Any]]:
+        """Record one message of an approval: its own stream, named by the approval and the
+        position of the approval event it answers (`outbound:<run>:<approval>:<seq>`)."""
+        said = record_outbound(
+            run,
+            [message],
+            f"{cause.payload.approval_id}:{cause.stream_seq}",
+            causation_id=str(cause.event_id),
+            now=self._now,
+            service=self._service,
+        )
+        self.writes.events.extend(said)
+        return said
+
+    def _keep(self, kept: ApprovalMessage) -> None:
+        self._approvals[kept.approval_id] = kept
+        self.writes.approvals[kept.approval_id] = kept
+
 
 Step = Callable[[BatchFold, Envelope[Any]], None]
 """What one event type does to the batch's runs."""
@@ -291,11 +450,15 @@ def fold_batch(
     service: str,
     queued: Sequence[Queued] = (),
     killed: frozenset[str] = frozenset(),
+    approvals: Iterable[ApprovalMessage] = (),
 ) -> BatchWrites:
     """Fold `envelopes` (new to this service, in order) over the `locked` runs, each by the
     step `steps` names for its event type, under the `contracts` of this batch (`queued`:
-    the stored queues of the batch's subjects; `killed`: projects whose switch tripped)."""
-    fold = BatchFold(locked, contracts, now, service, queued=queued, killed=killed)
+    the stored queues of the batch's subjects; `killed`: projects whose switch tripped;
+    `approvals`: what is kept of the approvals the batch has events of)."""
+    fold = BatchFold(
+        locked, contracts, now, service, queued=queued, killed=killed, approvals=approvals
+    )
     for env in envelopes:
         steps[env.event_type](fold, env)
     return fold.writes

@@ -6,20 +6,25 @@ become messages: a reply is the `final` message, a failure or a timeout an `erro
 message, a double text refused while the run works an `interim` one, and the claim
 loop's progress timer an `interim` "still working" message. Cancelled runs say nothing
 (an interrupted run's successor answers; an operator's cancel is the operator's to tell).
+An approval request is an `approval_request` message with Approve and Reject buttons,
+edited in place as its votes and its decision come (`domain.approval_messages`).
 
 Each message is its own one-event stream, `outbound:<run>:<n>`: `n` is the run version
-its decision reached (or `p<k>` for the k-th progress message), so the same decision
-can never produce a second copy.
+its decision reached (`p<k>` for the k-th progress message, `<approval>:<k>` for the
+message answering the k-th event of an approval), so the same decision can never
+produce a second copy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from awooop.contracts.events.payloads.channel import (
     MAX_OUTBOUND_TEXT,
+    Button,
     OutboundKind,
     OutboundRequested,
 )
@@ -79,6 +84,20 @@ def fitted(text: str) -> str:
 
 
 def _message(run: Run, kind: OutboundKind, text: str, before: dt.datetime) -> OutboundRequested:
+    return message_in_chat(run, kind, text, before)
+
+
+def message_in_chat(
+    run: Run,
+    kind: OutboundKind,
+    text: str,
+    before: dt.datetime,
+    *,
+    buttons: Sequence[Button] = (),
+    edit_of: uuid.UUID | None = None,
+) -> OutboundRequested:
+    """A message of `run` where its other messages go (its chat, thread and the message
+    it answers); `edit_of` names the earlier message it replaces in place."""
     return OutboundRequested(
         run_id=run.run_id,
         kind=kind,
@@ -87,7 +106,7 @@ def _message(run: Run, kind: OutboundKind, text: str, before: dt.datetime) -> Ou
         thread_id=run.thread_id,
         reply_to=run.reply_to,
         text=fitted(text),
-        buttons=(),
-        edit_of=None,
+        buttons=tuple(buttons),
+        edit_of=edit_of,
         deliver_before=before,
     )

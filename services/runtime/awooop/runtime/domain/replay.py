@@ -24,6 +24,7 @@ from awooop.contracts.events.payloads.run import (
     RunFailed,
     RunStarted,
     RunTimedOut,
+    ToolCallApproved,
     ToolCallRequested,
     ToolResultAccepted,
     TransitionRefused,
@@ -93,6 +94,8 @@ def _state_after(run: Run, payload: Any) -> str:
         return "cancelled"
     if isinstance(payload, MessageRejected | MessageQueued | TransitionRefused):
         return run.state  # recorded on the run, which it leaves as it was
+    if isinstance(payload, ToolCallApproved):
+        return run.state  # the run waits on for the approved call's outcome
     raise NotARunStream(f"{type(payload).__name__} is not a run event")
 
 

@@ -28,6 +28,7 @@ from awooop.contracts.events.payloads.run import (
     RunStarted,
     RunTimedOut,
     StepReport,
+    ToolCallApproved,
     ToolCallRequested,
     ToolResultAccepted,
     TransitionRefused,
@@ -300,11 +301,32 @@ def await_approval(run: Run, call_id: str, action_hash: str) -> Decision | None:
 def accept_tool_result(run: Run, call_id: str, outcome: str, result: Any) -> Decision | None:
     """The answer to the call the run waits for (whether or not it waited for an approval)
     resumes it; any other answer is ignored."""
-    if run.state not in WAITING_FOR_CALL or run.pending_call_id != call_id:
+    if not waits_for(run, call_id):
         return None
     accepted = ToolResultAccepted(call_id=call_id, outcome=outcome, result=result)
     resumed = run.moved("running", pending_call_id=None, last_result=result)
     return Decision(resumed, (accepted,), step_due=True)
+
+
+def waits_for(run: Run, call_id: str) -> bool:
+    """Whether the run waits for the answer to `call_id` (held for an approval or not)."""
+    return run.state in WAITING_FOR_CALL and run.pending_call_id == call_id
+
+
+def approve_call(run: Run, call_id: str, approval_id: uuid.UUID, token: str) -> Decision | None:
+    """The approval of the call the run waits for was granted: the gateway is told to run
+    it with `token`. The run keeps waiting for the call's outcome; a grant for any other
+    call is ignored."""
+    if not waits_for(run, call_id):
+        return None
+    return Decision(run, (ToolCallApproved(call_id=call_id, approval_id=approval_id, token=token),))
+
+
+def deny_call(run: Run, call_id: str, code: str, reason: str) -> Decision | None:
+    """The approval of the call the run waits for was denied (rejected, expired, or no
+    request could be made): the call never runs, and the agent gets the denial as the
+    call's result; a denial for any other call is ignored."""
+    return accept_tool_result(run, call_id, "denied", {"code": code, "reason": reason})
 
 
 def give_up(run: Run, *, timed_out: bool) -> Decision:
