@@ -6,7 +6,10 @@ import pytest
 
 from awooop.cli.dlq_replay import DlqCommandError, replay_target
 from awooop.cli.migrate import SERVICE_APPS
+from awooop.infra.runner import ServiceSpec
+from awooop.infra.settings import SettingsError
 from awooop.runtime.claim_handoff import REPLAY_OWNER, ClaimLoopHandoff, ReplayRuntimeProcessor
+from awooop.security.signing_keys import generate_ed25519_keys
 
 pytestmark = pytest.mark.unit
 
@@ -30,4 +33,18 @@ def test_the_runtime_replay_leaves_its_steps_to_the_claim_loops() -> None:
 
 def test_a_service_that_consumes_nothing_has_no_handler() -> None:
     with pytest.raises(DlqCommandError, match="consumes nothing"):
+        replay_target("awooop.approval", lambda service: ServiceSpec(service=service))
+
+
+def test_the_approval_replay_grants_with_the_deployments_token_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A vote replayed from the DLQ may grant: the replay signs as the live service would.
+    monkeypatch.delenv("AWOOOP_APPROVAL_TOKEN_SIGNING_KEY", raising=False)
+    with pytest.raises(SettingsError, match="AWOOOP_APPROVAL_TOKEN_SIGNING_KEY"):
         replay_target("awooop.approval")
+    key = generate_ed25519_keys("replay").signing_spec
+    monkeypatch.setenv("AWOOOP_APPROVAL_TOKEN_SIGNING_KEY", key)
+    target = replay_target("awooop.approval")
+    assert target.service == "approval"
+    assert callable(target.processor.process)

@@ -1,25 +1,35 @@
-"""The approval process: its event store and relay, and the contract command API.
+"""The approval process: its event store and relay, the approval flow's consumer, the
+expiry of pending requests, and the API (contract commands and votes).
 
-The command API (`AWOOOP_APPROVAL_API_PORT`) runs as a supervised background job of the
-runner, over the runner's pool; each command that appended wakes the relay. Without a
-port the API is not served; without `AWOOOP_CONTRACT_SIGNING_KEY` it refuses to start.
-The approval flow (gate 5) comes with its own consumer.
+The consumer (`processor.ApprovalProcessor`) reads held calls from the gateway, runs from
+the runtime and button presses from ingress. The API (`AWOOOP_APPROVAL_API_PORT`) and the
+expiry run as supervised background jobs of the runner, over the runner's pool; each
+command or decision that appended wakes the relay. Without a port the API is not
+served; without `AWOOOP_CONTRACT_SIGNING_KEY` it refuses to start. Without
+`AWOOOP_APPROVAL_TOKEN_SIGNING_KEY` the process refuses to start: it could not grant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import asyncpg
 
+from awooop.approval.adapters.approval_decisions import expire_due
 from awooop.approval.api.app import create_api
+from awooop.approval.processor import ApprovalProcessor
+from awooop.approval.recording import KeyMinter
 from awooop.contracts.registries.service_names import APPROVAL
+from awooop.contracts.registries.topics import Topics
+from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.http_server import embedded_server
 from awooop.infra.logging import get_logger
+from awooop.infra.postgres.errors import is_database_outage
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
-from awooop.infra.settings import SettingsError
+from awooop.infra.settings import Settings, SettingsError
 from awooop.security.signing_keys import InvalidKey, SigningKey
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -35,6 +45,35 @@ def _pool(runner: ServiceRunner) -> asyncpg.Pool:
 def _wake(runner: ServiceRunner) -> None:
     if runner.relay is not None:
         runner.relay.wake()
+
+
+def token_minter(settings: Settings) -> KeyMinter:
+    """The signer of grants' tokens from settings; `SettingsError` when it has none."""
+    spec = settings.approval_token_signing_key
+    if not spec:
+        raise SettingsError(
+            "the approval service needs AWOOOP_APPROVAL_TOKEN_SIGNING_KEY to grant approvals"
+        )
+    try:
+        key = SigningKey.from_spec(spec)
+    except InvalidKey as invalid:
+        raise SettingsError(f"AWOOOP_APPROVAL_TOKEN_SIGNING_KEY: {invalid}") from None
+    return KeyMinter(key, dt.timedelta(seconds=settings.approval_token_ttl_seconds))
+
+
+async def expire_requests(runner: ServiceRunner) -> None:
+    """Deny pending requests past their expiry, every `approval_expiry_check_seconds`;
+    an outage is waited out, never a crash."""
+    every = runner.settings.approval_expiry_check_seconds
+    while True:
+        await asyncio.sleep(every)
+        try:
+            while await expire_due(_pool(runner)):
+                _wake(runner)
+        except Exception as error:
+            if not is_database_outage(error):
+                raise
+            log.warning("approval_expiry_outage", error=repr(error))
 
 
 async def serve_commands(runner: ServiceRunner) -> None:
@@ -59,6 +98,7 @@ async def serve_commands(runner: ServiceRunner) -> None:
         signing_key=key,
         wake=lambda: _wake(runner),
         signatures=settings.contract_required_signatures,
+        mint=token_minter(settings),
     )
     server = embedded_server(app, settings.approval_api_host, port)
     serving = asyncio.ensure_future(server.serve())
@@ -74,14 +114,27 @@ async def serve_commands(runner: ServiceRunner) -> None:
 
 
 def spec() -> ServiceSpec:
-    """The approval service: the event store branch, its own tables, the command API."""
+    """The approval service: its consumer over held calls, runs and button presses, its
+    own tables, the API and the expiry of requests; policies read from the contracts."""
+
+    def processor(runner: ServiceRunner | None) -> ApprovalProcessor:
+        settings = runner.settings if runner is not None else Settings.from_env()
+        return ApprovalProcessor(
+            contracts=contracts_of(runner), mint=token_minter(settings), service=APPROVAL
+        )
+
     return ServiceSpec(
         service=APPROVAL,
-        topics=(),
-        processor=None,
-        branches=("store", "approval"),
+        topics=(
+            Topics.GATEWAY_EVENTS.name,
+            Topics.RUN_EVENTS.name,
+            Topics.INGRESS_EVENTS.name,
+        ),
+        processor=processor,
+        branches=("store", "contracts", "approval"),
+        reads_contracts=True,
         migrations=[MIGRATIONS],
-        background=[serve_commands],
+        background=[serve_commands, expire_requests],
     )
 
 

@@ -21,7 +21,7 @@ OPERATOR = "operator"
 bearer = HTTPBearer(auto_error=False, description="an HS256 token from `awooop token`")
 
 
-def _unauthorized(reason: str) -> ApiRefusal:
+def unauthorized(reason: str) -> ApiRefusal:
     challenge = 'Bearer error="invalid_token"'
     return ApiRefusal(401, E_API_UNAUTHORIZED.code, reason, **{"WWW-Authenticate": challenge})
 
@@ -33,11 +33,11 @@ async def contract_admin(
 ) -> ApiClaims:
     """The claims of a token allowed to send contract commands for ``project_id``."""
     if credentials is None:
-        raise _unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     try:
         claims = verify_api_token(credentials.credentials, request.app.state.jwt_secret)
     except InvalidApiToken as refused:
-        raise _unauthorized(f"invalid bearer token: {refused.reason}") from None
+        raise unauthorized(f"invalid bearer token: {refused.reason}") from None
     if project_id not in claims.projects and OPERATOR not in claims.roles:
         reason = f"the token does not grant project {project_id!r}"
         raise ApiRefusal(403, E_API_FORBIDDEN.code, reason)
