@@ -90,6 +90,7 @@ def test_the_service_spec() -> None:
         Topics.INGRESS_EVENTS.name,
         Topics.RUN_EVENTS.name,
         Topics.GATEWAY_EVENTS.name,
+        Topics.APPROVAL_EVENTS.name,
         Topics.CONTRACT_EVENTS.name,
         Topics.BUDGET_EVENTS.name,
         Topics.CHANNEL_OUTBOUND.name,

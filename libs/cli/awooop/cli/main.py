@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 
 from awooop.cli import (
+    approvals,
     audit,
     bridge,
     broker_recovery,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.register(verbs)
     queries.register(verbs)
     mcp_calls.register(verbs)
+    approvals.register(verbs)
     runtime_commands.register(verbs)  # after queries: `runs cancel` joins `runs list | show`
     budget_queries.register(verbs)  # after runtime_commands: `budget show` joins `budget reset`
     contracts.register(verbs)

@@ -6,7 +6,8 @@ timeline line) and `run_facts.RUN_FACTS` (the types that move a run row);
 step reports, and outbound messages with their delivery reports, give their own rows
 (`steps`, `outbound`); every ingress event, with the runtime's word on a message, gives
 its `channel_events` row (`channel_events`, `channel_facts`); a tool call's request and
-the gateway's word on it give its `mcp_calls` row (`mcp_calls`);
+the gateway's word on it give its `mcp_calls` row (`mcp_calls`); an approval request's
+events give its `approvals` row (`approvals`);
 budget events fold into the budget read models (`budget_models`), and contract
 events into the contract read models (`contract_models`), their publication
 signatures checked with the key ring the processor is given. No
@@ -40,8 +41,9 @@ READ_MODELS = "projector.read_models"
 
 
 class ReadModelProjector(EventProcessor):
-    """Projects ingress, run, gateway, outbound and delivery events into `runs`,
-    `timeline`, `run_steps`, `outbound_messages`, `channel_events` and `mcp_calls`, budget
+    """Projects ingress, run, gateway, approval, outbound and delivery events into `runs`,
+    `timeline`, `run_steps`, `outbound_messages`, `channel_events`, `mcp_calls` and
+    `approvals`, budget
     events into `budget_state` and `budget_trips`, and contract events into `contracts`
     and `contract_revisions`.
 

@@ -4,8 +4,9 @@ read_model_writer.py does.
 The merge applies the fold's rules (domain/mcp_calls.py) between a staged row and the
 stored one: a write-once column keeps its first non-null value, the tool the request's
 once the request is known, and the decision columns are the gateway event's with the
-highest `(rank of its status, decided_at, decided_event_id)`. Only rows that change are
-updated, so a redelivered batch leaves no dead tuples.
+highest `(rank of its status, decided_at, decided_event_id)`; `retries` the highest
+attempt retried (`greatest` ignores nulls). Only rows that change are updated, so a
+redelivered batch leaves no dead tuples.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ CREATE TEMP TABLE IF NOT EXISTS mcp_calls_stage (
     arguments jsonb, action_hash text, requested_at timestamptz, status text, gate integer,
     code text, reason text, retry_after double precision, would_need text, redactions jsonb,
     latency_ms double precision, transient boolean, revisions text[],
-    decided_at timestamptz, decided_event_id uuid
+    decided_at timestamptz, decided_event_id uuid, retries integer
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -55,6 +56,10 @@ _SETS = (
         "ELSE coalesce(t.tool, excluded.tool) END"
     }
     | {c: f"CASE WHEN {_DECISION_WINS} THEN excluded.{c} ELSE t.{c} END" for c in DECISION_COLUMNS}
+    | {"retries": "greatest(t.retries, excluded.retries)"}
+)
+_MORE_RETRIES = (
+    "(excluded.retries IS NOT NULL AND (t.retries IS NULL OR excluded.retries > t.retries))"
 )
 _LISTED = ", ".join(MCP_CALL_COLUMNS)
 UPSERT_MCP_CALLS = (
@@ -64,7 +69,7 @@ UPSERT_MCP_CALLS = (
     + " WHERE "
     + " OR ".join(
         [f"(t.{c} IS NULL AND excluded.{c} IS NOT NULL)" for c in WRITE_ONCE_COLUMNS]
-        + [_DECISION_WINS]
+        + [_DECISION_WINS, _MORE_RETRIES]
     )
 )
 

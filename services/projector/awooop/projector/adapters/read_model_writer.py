@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 from pydantic_core import to_json
 
+from awooop.projector.adapters.approval_writer import write_approvals
 from awooop.projector.adapters.budget_writer import write_budget_models
 from awooop.projector.adapters.channel_writer import write_channel_models
 from awooop.projector.adapters.contract_writer import write_contract_models
@@ -66,6 +67,7 @@ async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> No
     await write_budget_models(conn, rows)
     await write_channel_models(conn, rows)
     await write_mcp_calls(conn, rows.mcp_calls)
+    await write_approvals(conn, rows.approvals)
     if not rows.timeline and not rows.runs:
         return
     await conn.execute(STAGING_DDL)

@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from awooop.infra.logging import configure_logging
 from awooop.infra.settings import Settings, SettingsError, sqlalchemy_url
-from awooop.projector.api import budget_routes, channel_routes, mcp_call_routes
+from awooop.projector.api import (
+    approval_routes,
+    budget_routes,
+    channel_routes,
+    mcp_call_routes,
+)
 from awooop.projector.api.routes import router
 
 READ_MODEL_SCHEMA = "projector"
@@ -48,8 +53,8 @@ def create_app(settings: Settings, *, schema: str = READ_MODEL_SCHEMA) -> FastAP
     app = FastAPI(
         title="AwoooP query API",
         version="1",
-        summary="Tenant-scoped runs, timelines, channel events, tool calls, contracts and budgets "
-        "from the projector's read models",
+        summary="Tenant-scoped runs, timelines, channel events, tool calls, approvals, "
+        "contracts and budgets from the projector's read models",
         lifespan=lifespan,
     )
     app.state.engine = engine
@@ -59,6 +64,7 @@ def create_app(settings: Settings, *, schema: str = READ_MODEL_SCHEMA) -> FastAP
     app.include_router(budget_routes.router)
     app.include_router(channel_routes.router)
     app.include_router(mcp_call_routes.router)
+    app.include_router(approval_routes.router)
     return app
 
 

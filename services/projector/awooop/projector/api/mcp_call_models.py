@@ -23,10 +23,14 @@ class McpCall(BaseModel):
     status: McpCallStatus = Field(
         description="requested (no word from the gateway yet), awaiting_approval (gate 5 "
         "holds it: action_hash), succeeded (latency_ms), blocked (gate, code, reason, "
-        "retry_after, would_need), failed (code, reason, transient, latency_ms)"
+        "retry_after, would_need; a denied approval is blocked at gate 5 with its "
+        "E-APPROVAL-… code), failed (code, reason, transient, latency_ms)"
     )
     gate: int | None = Field(description="the gate (1..5) that refused a blocked call")
-    code: str | None = Field(description="why it was blocked (E-MCP-GATE-…) or failed")
+    code: str | None = Field(
+        description="why it was blocked (E-MCP-GATE-…, E-APPROVAL-… for a denied approval) "
+        "or failed"
+    )
     reason: str | None = Field(
         description="the gateway's reason for the status (redacted); for awaiting_approval, "
         "why it needs one"
@@ -55,6 +59,10 @@ class McpCall(BaseModel):
     decided_at: datetime | None = Field(description="occurred_at of the deciding event")
     decided_event_id: uuid.UUID | None = Field(
         description="the gateway event that decided the status (its timeline line)"
+    )
+    retries: int | None = Field(
+        description="attempts of an approved call that failed and were tried again "
+        "(gateway.tool_call_retried); null when none was"
     )
 
 

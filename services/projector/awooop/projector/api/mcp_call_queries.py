@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 _COLUMNS = (
     "call_id, run_id, tool, status, gate, code, reason, retry_after, would_need, "
     "argument_hash, arguments, redactions, latency_ms, transient, action_hash, revisions, "
-    "requested_at, decided_at, decided_event_id"
+    "requested_at, decided_at, decided_event_id, retries"
 )
 _NEWEST = "coalesce(requested_at, decided_at) DESC, call_id DESC"
 _OF_RUN = text(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from awooop.contracts.events.payloads.contract import ContractFamilyName
 from awooop.contracts.families.runtime_run_state import RunState
+from awooop.projector.api.approval_models import Approval
 from awooop.projector.api.channel_models import ChannelEvent, OutboundMessage
 from awooop.projector.api.mcp_call_models import McpCall
 from awooop.projector.domain.contract_rows import RevisionLifecycle
@@ -87,6 +88,10 @@ class RunDetail(_Frozen):
     mcp_calls: list[McpCall] = Field(
         description="the tool calls it asked for, in that order (requested_at, else "
         "decided_at, then call_id)"
+    )
+    approvals: list[Approval] = Field(
+        description="the approval requests of its held calls, in the order they were made "
+        "(requested_at, then approval_id)"
     )
     inbound: list[ChannelEvent] = Field(
         description="the message that started it, the messages queued on or refused by it, "

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from awooop.contracts.events.payloads.contract import CONTRACT_ID_PATTERN, ContractFamilyName
 from awooop.projector.api import (
+    approval_queries,
     channel_queries,
     contract_queries,
     mcp_call_queries,
@@ -72,9 +73,9 @@ async def list_runs(
     tags=["runs"],
 )
 async def get_run(run_id: uuid.UUID, project_id: Tenant, session: TenantSession) -> RunDetail:
-    """One run of the tenant with its timeline, its LLM steps, its tool calls, its inbound
-    channel events and the messages it asked to send with their delivery; 404 for a run of
-    no or another tenant."""
+    """One run of the tenant with its timeline, its LLM steps, its tool calls and their
+    approval requests, its inbound channel events and the messages it asked to send with
+    their delivery; 404 for a run of no or another tenant."""
     row = await queries.get_run(session, project_id, run_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} not found")
@@ -83,6 +84,7 @@ async def get_run(run_id: uuid.UUID, project_id: Tenant, session: TenantSession)
         "timeline": await queries.get_timeline(session, project_id, run_id),
         "steps": await run_detail_queries.get_steps(session, project_id, run_id),
         "mcp_calls": await mcp_call_queries.get_mcp_calls(session, project_id, run_id),
+        "approvals": await approval_queries.get_approvals(session, project_id, run_id),
         "inbound": await channel_queries.get_inbound(session, project_id, run_id),
         "outbound": await channel_queries.get_outbound(session, project_id, run_id),
     }

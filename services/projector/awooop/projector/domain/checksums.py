@@ -28,6 +28,7 @@ from typing import Any
 
 import rfc8785
 
+from awooop.projector.domain.approvals import APPROVAL_COLUMNS
 from awooop.projector.domain.budget_models import BUDGET_STATE_COLUMNS, BUDGET_TRIP_COLUMNS
 from awooop.projector.domain.channel_events import CHANNEL_EVENT_DIGEST_COLUMNS
 from awooop.projector.domain.contract_rows import CONTRACT_COLUMNS, CONTRACT_REVISION_COLUMNS
@@ -47,6 +48,7 @@ READ_MODEL_TABLES: dict[str, tuple[str, ...]] = {
     "budget_trips": BUDGET_TRIP_COLUMNS,
     "channel_events": CHANNEL_EVENT_DIGEST_COLUMNS,
     "mcp_calls": MCP_CALL_COLUMNS,
+    "approvals": APPROVAL_COLUMNS,
 }
 """Every read-model table of the projector's schema, with its columns in digest order.
 
@@ -60,6 +62,8 @@ JSON_COLUMNS = frozenset(
         ("contract_revisions", "body"),
         ("mcp_calls", "arguments"),
         ("mcp_calls", "redactions"),
+        ("approvals", "arguments"),
+        ("approvals", "votes"),
     }
 )
 """Columns stored as `jsonb`: Postgres hands them back as text, digested as parsed JSON."""
@@ -210,6 +214,7 @@ def checksums_of_rows(rows: ReadModelRows) -> Checksums:
         "budget_state": rows.budget_states,
         "budget_trips": rows.budget_trips,
         "mcp_calls": rows.mcp_calls,
+        "approvals": rows.approvals,
     }
     for table, table_rows in tables.items():
         columns = READ_MODEL_TABLES[table]

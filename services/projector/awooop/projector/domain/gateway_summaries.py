@@ -26,7 +26,8 @@ def _tool(p: Any) -> str:
     return f"tool {p.tool}" if p.tool else "tool call"
 
 
-def _because(reason: str) -> str:
+def because(reason: str) -> str:
+    """`: <reason>`, redacted, on one line and cut to `REASON_CHARS`; empty for none."""
     said = " ".join(redact_text(reason).split()) if reason else ""
     if not said:
         return ""
@@ -53,7 +54,7 @@ def approval_required(p: Any) -> Summary:
     )
     held = f" ({granted})" if granted else ""
     return {
-        "text": f"{_tool(p)} needs an approval{held}{_because(p.reason)}",
+        "text": f"{_tool(p)} needs an approval{held}{because(p.reason)}",
         "call_id": p.call_id,
         "tool": p.tool,
         "scope": p.scope,
@@ -80,7 +81,7 @@ def tool_call_succeeded(p: Any) -> Summary:
 
 
 def tool_call_blocked(p: Any) -> Summary:
-    said = f"{_tool(p)} refused at gate {p.gate} ({p.code}){_because(p.reason)}"
+    said = f"{_tool(p)} refused at gate {p.gate} ({p.code}){because(p.reason)}"
     if p.retry_after is not None:
         said += f"; retry after {p.retry_after:g} s"
     if p.would_need is not None:
@@ -101,7 +102,7 @@ def tool_call_failed(p: Any) -> Summary:
     cause = ", ".join(said for said in (p.code, _TRANSIENCE[p.transient]) if said)
     after = f" after {_ms(p.latency_ms)}" if p.latency_ms is not None else ""
     return {
-        "text": f"{_tool(p)} failed{after} ({cause}){_because(p.reason)}",
+        "text": f"{_tool(p)} failed{after} ({cause}){because(p.reason)}",
         "call_id": p.call_id,
         "tool": p.tool,
         "code": p.code,

@@ -1,7 +1,8 @@
 """Every tool call a run asked for, as the read side shows it: one `mcp_calls` row per
 `call_id`, with what the gateway decided about it.
 
-Two streams feed a row, on two topics, in no guaranteed order:
+The runtime's and the gateway's streams feed a row, on two topics, in no guaranteed
+order (and a denied approval, below):
 
 * the runtime's `run.tool_call_requested` (`awooop.run.events.v1`) owns `requested_at`
   and names the tool. Its `arguments` are the agent's own and never reach the row;
@@ -12,11 +13,22 @@ Two streams feed a row, on two topics, in no guaranteed order:
   `action_hash` is the approval's alone.
 
 The decision columns (`DECISION_COLUMNS`: status, gate, code, reason, …) are owned
-together by one gateway event: the one with the highest `(rank of its status,
+together by one gateway event (or denial): the one with the highest `(rank of its status,
 occurred_at, event_id)`, where an outcome outranks `awaiting_approval`. A row that only
 the request has fed is `requested`. The same rule runs in memory (`McpCallRow.merged`)
 and in the SQL merge, so the row is the same whatever order the events of a call arrive
 in, and a redelivered event changes nothing.
+
+An approved call runs after its `gateway.approval_required` (seq 1 of the call's
+`tool_call` stream): its outcome (seq 2 or later) outranks the approval as any outcome
+does. Each attempt of it that failed and was tried again is one
+`gateway.tool_call_retried`; `retries` keeps the highest `attempt` they name (the
+number of retried attempts, whatever order they arrive in), and owns no decision.
+
+A call whose approval is denied never runs and the gateway says nothing more of it: the
+approval service's `approval.denied` is its outcome, shown as a refusal at gate 5
+(`blocked`, gate 5, the `E-APPROVAL-*` code and the redacted reason) and ranked as any
+outcome.
 
 The tool is the request's when the request is known (it names what the agent asked for),
 else the gateway's. An event upcast from a version that recorded no call facts
@@ -53,12 +65,17 @@ STATUS_RANKS: dict[str, int] = {
 
 TOOL_CALL_REQUESTED = "run.tool_call_requested"
 APPROVAL_REQUIRED = "gateway.approval_required"
+TOOL_CALL_RETRIED = "gateway.tool_call_retried"
+APPROVAL_DENIED = "approval.denied"
+APPROVAL_GATE = 5
 _OUTCOMES: dict[str, McpCallStatus] = {
     "gateway.tool_call_succeeded": "succeeded",
     "gateway.tool_call_blocked": "blocked",
     "gateway.tool_call_failed": "failed",
 }
-MCP_CALL_EVENT_TYPES = frozenset({TOOL_CALL_REQUESTED, APPROVAL_REQUIRED, *_OUTCOMES})
+MCP_CALL_EVENT_TYPES = frozenset(
+    {TOOL_CALL_REQUESTED, APPROVAL_REQUIRED, TOOL_CALL_RETRIED, APPROVAL_DENIED, *_OUTCOMES}
+)
 
 WRITE_ONCE_COLUMNS = (
     "run_id",
@@ -87,7 +104,7 @@ DECISION_COLUMNS = (
 )
 """Owned together by the winning gateway event (`decision_key`)."""
 
-MCP_CALL_COLUMNS = ("project_id", "call_id", *WRITE_ONCE_COLUMNS, *DECISION_COLUMNS)
+MCP_CALL_COLUMNS = ("project_id", "call_id", *WRITE_ONCE_COLUMNS, *DECISION_COLUMNS, "retries")
 
 McpCallKey = tuple[str, str]
 DecisionKey = tuple[int, dt.datetime, uuid.UUID]
@@ -117,6 +134,7 @@ class McpCallRow:
     revisions: list[str] | None = None
     decided_at: dt.datetime | None = None
     decided_event_id: uuid.UUID | None = None
+    retries: int | None = None
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, column) for column in MCP_CALL_COLUMNS)
@@ -140,6 +158,8 @@ class McpCallRow:
         mine, theirs = self.decision_key, other.decision_key
         if theirs is not None and (mine is None or theirs > mine):
             changes |= {c: getattr(other, c) for c in DECISION_COLUMNS}
+        if other.retries is not None and (self.retries is None or other.retries > self.retries):
+            changes["retries"] = other.retries
         return replace(self, **changes)
 
 
@@ -181,6 +201,37 @@ def _decided(e: Envelope[Any], run_id: uuid.UUID, status: McpCallStatus) -> McpC
     )
 
 
+def _retried(e: Envelope[Any], run_id: uuid.UUID) -> McpCallRow:
+    """A retried attempt: the call's facts and its attempt number, no decision."""
+    p = e.payload
+    recorded = p.argument_hash != ""
+    return McpCallRow(
+        e.project_id,
+        p.call_id,
+        run_id=run_id,
+        tool=p.tool or None,
+        argument_hash=p.argument_hash if recorded else None,
+        arguments=dict(p.arguments) if recorded else None,
+        retries=p.attempt,
+    )
+
+
+def _denied(e: Envelope[Any], run_id: uuid.UUID) -> McpCallRow:
+    """A denied approval: the call's outcome, a refusal at gate 5 with the approval's code."""
+    p = e.payload
+    return McpCallRow(
+        e.project_id,
+        p.call_id,
+        run_id=run_id,
+        status="blocked",
+        gate=APPROVAL_GATE,
+        code=p.code,
+        reason=_reason(p.reason),
+        decided_at=e.occurred_at,
+        decided_event_id=e.event_id,
+    )
+
+
 def mcp_call_row(envelope: Envelope[Any], run_id: uuid.UUID) -> McpCallRow | None:
     """What one event says about its call's row; None for an event about no tool call."""
     event_type, p = envelope.event_type, envelope.payload
@@ -189,6 +240,10 @@ def mcp_call_row(envelope: Envelope[Any], run_id: uuid.UUID) -> McpCallRow | Non
     if event_type == APPROVAL_REQUIRED:
         row = _decided(envelope, run_id, "awaiting_approval")
         return replace(row, action_hash=p.action_hash)
+    if event_type == TOOL_CALL_RETRIED:
+        return _retried(envelope, run_id)
+    if event_type == APPROVAL_DENIED:
+        return _denied(envelope, run_id)
     status = _OUTCOMES.get(event_type)
     if status is None:
         return None

@@ -19,7 +19,9 @@ A step report on a run event gives its `run_steps` row (steps.py); an outbound
 message and its delivery report its `outbound_messages` row (outbound.py); every
 ingress event, and the runtime's word on a message, its `channel_events` row
 (channel_events.py); a tool call's request and the gateway's word on it its
-`mcp_calls` row (mcp_calls.py). The SQL merge (adapters) applies the same rules between
+`mcp_calls` row (mcp_calls.py); an approval event its request's `approvals` row
+(approvals.py). An approval event names its run in its payload (`run_id`), as a
+delivery report does. The SQL merge (adapters) applies the same rules between
 a staged row and the stored one, which is what makes a rebuild equal the live models.
 Contract and budget events, and the ingress events that are no message, belong to no
 run: they fold into the contract read models (contract_models.py), the budget ones
@@ -33,6 +35,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
+from awooop.projector.domain.approvals import (
+    APPROVAL_EVENT_TYPES,
+    ApprovalKey,
+    ApprovalRow,
+    approval_row,
+    merge_approval,
+)
 from awooop.projector.domain.budget_models import BUDGET_EVENT_TYPES, fold_budget_events
 from awooop.projector.domain.channel_events import (
     ChannelEventKey,
@@ -76,7 +85,7 @@ class NotARunId(ValueError):
 
 
 def run_id_of(envelope: Envelope[Any]) -> uuid.UUID:
-    if envelope.event_type == DELIVERY_REPORTED:
+    if envelope.event_type == DELIVERY_REPORTED or envelope.event_type in APPROVAL_EVENT_TYPES:
         run_id: uuid.UUID = envelope.payload.run_id
         return run_id
     try:
@@ -123,6 +132,7 @@ def fold_batch(
     outbound: dict[OutboundKey, OutboundRow] = {}
     channel: dict[ChannelEventKey, ChannelEventRow] = {}
     calls: dict[McpCallKey, McpCallRow] = {}
+    approvals: dict[ApprovalKey, ApprovalRow] = {}
     contract_events: list[Envelope[Any]] = []
     budget_events: list[Envelope[Any]] = []
     for envelope in envelopes:
@@ -150,6 +160,9 @@ def fold_batch(
             merge_step(steps, step)
         if (call := mcp_call_row(envelope, run_id)) is not None:
             merge_mcp_call(calls, call)
+        if (approval := approval_row(envelope)) is not None:
+            merge_approval(approvals, approval)
+            continue
         if envelope.event_type == MESSAGE_RECEIVED:
             trigger = {"trigger_text": envelope.payload.display_text}
             _merge(runs.setdefault(key, RunRow(*key)), trigger)
@@ -175,6 +188,7 @@ def fold_batch(
         budget_trips=trips,
         channel_events=list(channel.values()),
         mcp_calls=list(calls.values()),
+        approvals=list(approvals.values()),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from awooop.projector.domain.approvals import ApprovalRow
 from awooop.projector.domain.budget_models import BudgetStateRow, BudgetTripRow
 from awooop.projector.domain.channel_events import ChannelEventRow
 from awooop.projector.domain.contract_rows import ContractRevisionRow, ContractRow
@@ -97,3 +98,4 @@ class ReadModelRows:
     budget_trips: list[BudgetTripRow] = field(default_factory=list)
     channel_events: list[ChannelEventRow] = field(default_factory=list)
     mcp_calls: list[McpCallRow] = field(default_factory=list)
+    approvals: list[ApprovalRow] = field(default_factory=list)

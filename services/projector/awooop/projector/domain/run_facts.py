@@ -53,6 +53,8 @@ RUN_FACTS: dict[str, Callable[[Envelope[Any]], RunFacts]] = {
     "run.tool_call_requested": lambda _e: ("waiting_tool", {}),
     "run.tool_result_accepted": lambda _e: ("running", {}),
     "run.approval_awaited": lambda _e: ("waiting_approval", {}),
+    # The run waits on, for the gateway's outcome of the call it approved.
+    "run.tool_call_approved": lambda _e: ("waiting_approval", {}),
     "run.completed": _completed,
     "run.failed": _failed,
     "run.timed_out": _timed_out,

@@ -7,7 +7,9 @@ arguments and tool results never reach the timeline; the message's redacted
 the redacted text of each outbound message in `outbound_messages`, and a tool call's
 display arguments in `mcp_calls`, where the tenant's operators expect them. The channel
 events' summaries are in channel_summaries.py, the gateway's (which keep its reasons,
-redacted and cut short) in gateway_summaries.py.
+redacted and cut short) in gateway_summaries.py, an approval's (its request, votes,
+grant or denial, the approved call and its retried attempts; never the token) in
+approval_summaries.py.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from awooop.contracts.records.envelope import Envelope
-from awooop.projector.domain import channel_summaries, gateway_summaries
+from awooop.projector.domain import approval_summaries, channel_summaries, gateway_summaries
 
 Summary = dict[str, Any]
 
@@ -51,8 +53,12 @@ def _step(p: Any) -> Summary:
 
 
 def _tool_result_accepted(p: Any) -> Summary:
+    if p.outcome == "denied":
+        said = f"tool call {p.call_id} denied: the agent is told it never ran"
+    else:
+        said = f"tool result accepted ({p.outcome})"
     return {
-        "text": f"tool result accepted ({p.outcome})",
+        "text": said,
         "call_id": p.call_id,
         "outcome": p.outcome,
     }
@@ -128,6 +134,13 @@ SUMMARIES: dict[str, Callable[[Any], Summary]] = {
     "gateway.tool_call_succeeded": gateway_summaries.tool_call_succeeded,
     "gateway.tool_call_blocked": gateway_summaries.tool_call_blocked,
     "gateway.tool_call_failed": gateway_summaries.tool_call_failed,
+    "gateway.tool_call_retried": approval_summaries.tool_call_retried,
+    "run.tool_call_approved": approval_summaries.tool_call_approved,
+    "approval.requested": approval_summaries.requested,
+    "approval.vote_recorded": approval_summaries.vote_recorded,
+    "approval.vote_refused": approval_summaries.vote_refused,
+    "approval.granted": approval_summaries.granted,
+    "approval.denied": approval_summaries.denied,
     "channel.outbound_requested": channel_summaries.outbound_requested,
     "channel.delivery_reported": channel_summaries.delivery_reported,
 }
