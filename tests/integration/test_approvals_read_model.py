@@ -36,13 +36,12 @@ from support.approval_envelopes import (
     TOKEN_SIGNATURE,
     ApprovalTraffic,
     approvals_of_a_run,
-    send_in_order,
     token_id_of,
 )
 from support.contract_envelopes import RING
 from support.infra import StackUrls, migrated, unique
 from support.mcp_call_envelopes import Event
-from support.projector_checks import projector_past, stored_checksums
+from support.projector_checks import projector_past, send_in_order, stored_checksums
 from support.query_api import api_client, viewer
 
 pytestmark = pytest.mark.integration

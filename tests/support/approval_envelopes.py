@@ -14,12 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
 
 from awooop.contracts.events.payloads.approval import (
     ApprovalDenied,
@@ -32,11 +28,7 @@ from awooop.contracts.events.payloads.approval import (
 from awooop.contracts.events.payloads.gateway import ToolCallRetried
 from awooop.contracts.events.payloads.run import ToolCallApproved, ToolResultAccepted
 from awooop.contracts.records.codec import EnvelopeCodec
-from awooop.contracts.records.envelope import Envelope
-from awooop.contracts.records.headers import make_traceparent, record_headers
-from awooop.contracts.registries.topics import Topics
 from support.mcp_call_envelopes import POLICY_REVISION, TOOL_REVISION, Event, McpCallTraffic
-from support.projector_checks import topic_and_key
 
 TOKEN = (
     "eyJhbGciOiJFZERTQSIsImtpZCI6ImRldi1hcHByb3ZhbHMiLCJ0eXAiOiJKV1QifQ"
@@ -254,25 +246,3 @@ def approvals_of_a_run(t: ApprovalTraffic) -> dict[str, Event]:
     n["scale_asked"] = t.approval_requested(n["scale_held"], approvers=("alice", "bob"))
     n["scale_vote"] = t.voted(n["scale_asked"], "bob")
     return n
-
-
-def platform_topic_and_key(envelope: Envelope[Any]) -> tuple[str, bytes]:
-    """Where the platform produces an event, and under which key (ARCHITECTURE §3)."""
-    if envelope.event_type.startswith("approval."):
-        return Topics.APPROVAL_EVENTS.name, str(envelope.payload.run_id).encode()
-    return topic_and_key(envelope)
-
-
-async def send_in_order(
-    producer: AIOKafkaProducer, envelopes: Sequence[Envelope[Any]]
-) -> list[RecordMetadata]:
-    """Produce each envelope where the platform would, each acknowledged before the
-    next; the records' metadata."""
-    sent = []
-    for envelope in envelopes:
-        topic, key = platform_topic_and_key(envelope)
-        headers = record_headers(envelope, make_traceparent(envelope.trace_id))
-        sent.append(
-            await producer.send_and_wait(topic, _CODEC.encode(envelope), key=key, headers=headers)
-        )
-    return sent

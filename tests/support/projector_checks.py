@@ -64,6 +64,8 @@ def topic_and_key(envelope: Envelope[Any]) -> tuple[str, bytes]:
         return Topics.CHANNEL_DELIVERY.name, f"{project}:{p.chat_id}".encode()
     if kind.startswith("contract."):
         return Topics.CONTRACT_EVENTS.name, f"{project}:{p.contract_id}".encode()
+    if kind.startswith("approval."):
+        return Topics.APPROVAL_EVENTS.name, str(p.run_id).encode()
     topic = Topics.GATEWAY_EVENTS if kind.startswith("gateway.") else Topics.RUN_EVENTS
     return topic.name, envelope.correlation_id.encode()
 
