@@ -1,5 +1,6 @@
 """The demo MCP server as the tests use it: over streamable HTTP in a process of its own,
-the journal of what it served, and a tool description replaced while it runs.
+the journal of what it served, a tool description replaced while it runs, and the next
+calls of a tool failed on purpose.
 
 The journal's lines and the control file are described in
 `awooop.mcp_gateway.demo_sessions` and `awooop.mcp_gateway.demo_control`.
@@ -22,6 +23,7 @@ import httpx
 from mcp.client.stdio import StdioServerParameters
 
 from awooop.infra.embedded.processes import free_port
+from awooop.mcp_gateway.demo_control import control_lock, write_control
 from awooop.mcp_gateway.demo_sessions import JOURNAL_ENV
 
 DEMO_SERVER_MODULE = "awooop.mcp_gateway.demo_server"
@@ -62,31 +64,58 @@ def list_changes(journal: list[Event]) -> list[Event]:
 def poison_description(control_path: Path | str, tool: str, text: str) -> None:
     """Make the servers reading `control_path` list `tool` with the description `text`
     (the other overrides in the file stay)."""
-    descriptions = _descriptions(Path(control_path))
-    descriptions[tool] = text
-    _replace(Path(control_path), descriptions)
+    with _control(Path(control_path)) as document:
+        document.setdefault("descriptions", {})[tool] = text
 
 
 def restore_description(control_path: Path | str, tool: str) -> None:
     """Let `tool` be listed with its own description again."""
-    descriptions = _descriptions(Path(control_path))
-    descriptions.pop(tool, None)
-    _replace(Path(control_path), descriptions)
+    with _control(Path(control_path)) as document:
+        document.setdefault("descriptions", {}).pop(tool, None)
 
 
-def _descriptions(path: Path) -> dict[str, str]:
+def fail_next_calls(
+    control_path: Path | str,
+    tool: str,
+    message: str,
+    *,
+    count: int = 1,
+    arguments: Mapping[str, Any] | None = None,
+) -> None:
+    """Make the next `count` calls of `tool` (whose arguments hold `arguments`, when
+    given) at any server reading `control_path` answer an error result saying `message`,
+    without running the tool. The journal still records each of those calls."""
+    rule = {
+        "tool": tool,
+        "message": message,
+        "remaining": count,
+        "arguments": dict(arguments or {}),
+    }
+    with _control(Path(control_path)) as document:
+        document.setdefault("failures", []).append(rule)
+
+
+def failures_left(control_path: Path | str) -> list[dict[str, Any]]:
+    """The failure rules of the control file, each with the calls it still fails."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(Path(control_path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
-    return dict(document.get("descriptions", {}))
+        return []
+    return list(document.get("failures", []))
 
 
-def _replace(path: Path, descriptions: dict[str, str]) -> None:
-    # A server must never read half a file: write beside it, then rename over it.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"descriptions": descriptions}), encoding="utf-8")
-    os.replace(temporary, path)
+@contextmanager
+def _control(path: Path) -> Iterator[dict[str, Any]]:
+    """The control file's document to change in place, written back whole under the lock
+    the servers take to spend failures (a server never reads half a file: it is
+    written beside it, then renamed over it)."""
+    with control_lock(str(path)):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            document = {}
+        yield document
+        write_control(str(path), document)
 
 
 def demo_stdio_parameters(

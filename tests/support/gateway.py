@@ -1,16 +1,18 @@
 """The MCP gateway in tests: requests as the runtime asks them, and the answers read back.
 
 A test module runs the gateway in-process (`ServiceRunner(spec(executor), settings)`)
-against the shared broker and Postgres, sends `run.tool_call_requested` records with
-`send`, and reads every gateway event of its runs from the start of the topic with
-`answers`.
+against the shared broker and Postgres, sends `run.tool_call_requested` and
+`run.tool_call_approved` records (`request`, `approved`) with `send`, and reads every
+gateway event of its runs from the start of the topic with `answers`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from awooop.contracts.events.payloads.run import ToolCallRequested
+from awooop.contracts.events.payloads.approval import approval_id_of
+from awooop.contracts.events.payloads.run import ToolCallApproved, ToolCallRequested
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, record_headers
@@ -31,6 +34,8 @@ from awooop.infra.kafka.producer import create_producer
 from awooop.infra.runner import ServiceRunner
 from awooop.mcp_gateway.app import spec
 from awooop.mcp_gateway.executor import ToolCallExecutor
+from awooop.security.approval_tokens import ApprovalGrant, mint_approval_token
+from awooop.security.signing_keys import SigningKey
 from support.contracts import demo_agent_ref, publish_contracts
 from support.infra import StackUrls, migrated
 from support.pipeline import wait_for
@@ -55,12 +60,16 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    urls: StackUrls, documents: Mapping[str, Mapping[str, dict[str, Any]]]
+    urls: StackUrls,
+    documents: Mapping[str, Mapping[str, dict[str, Any]]],
+    **settings_changes: Any,
 ) -> AsyncIterator[Gateway]:
     """The gateway in this process, the contracts of each project in `documents` active
-    before it starts (`tool_revision`: the first project's `status-demo`, if any). At
-    the end no demo MCP server it spawned outlives it."""
-    settings = urls.settings()
+    before it starts (`tool_revision`: the first project's `status-demo`, if any), its
+    settings those of `urls` with `settings_changes` (`Settings` fields, as the
+    environment would set them: `approval_token_verifying_keys=...`). At the end no demo
+    MCP server it spawned outlives it."""
+    settings = dataclasses.replace(urls.settings(), **settings_changes)
     refs: dict[str, str] = {}
     for project, project_documents in documents.items():
         published = await publish_contracts(settings, project, dict(project_documents))
@@ -113,6 +122,59 @@ def request(
         stream_seq=seq,
         trace_id=new_trace_id(),
         correlation_id=run_id,
+        actor="service:runtime",
+        producer="runtime",
+    )
+
+
+def approval_token(
+    signing_spec: str,
+    asked: Envelope[ToolCallRequested],
+    action_hash: str,
+    *,
+    run_id: str | None = None,
+    issued_at: dt.datetime | None = None,
+    lifetime: dt.timedelta = dt.timedelta(minutes=10),
+) -> tuple[uuid.UUID, str]:
+    """The approval of the call `asked` requested (its one approval id) and a token for it
+    naming `action_hash`, signed with `signing_spec`, as the approval service grants it;
+    `run_id` and `issued_at` bind it to another run or time instead."""
+    approval_id = approval_id_of(asked.project_id, asked.payload.call_id)
+    issued = (issued_at or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    grant = ApprovalGrant(
+        approval_id=approval_id,
+        project_id=asked.project_id,
+        run_id=run_id or asked.correlation_id,
+        call_id=asked.payload.call_id,
+        action_hash=action_hash,
+        issued_at=issued,
+        expires_at=issued + lifetime,
+    )
+    return approval_id, mint_approval_token(SigningKey.from_spec(signing_spec), grant)
+
+
+def approved(
+    asked: Envelope[ToolCallRequested],
+    approval_id: uuid.UUID,
+    token: str,
+    *,
+    seq: int = 2,
+    call_id: str | None = None,
+) -> Envelope[ToolCallApproved]:
+    """The runtime's `run.tool_call_approved` for the call `asked` requested (or for
+    `call_id`, on the same run), presenting `token` for `approval_id`."""
+    now = dt.datetime.now(dt.UTC)
+    return new_envelope(
+        ToolCallApproved(
+            call_id=call_id or asked.payload.call_id, approval_id=approval_id, token=token
+        ),
+        occurred_at=now,
+        project_id=asked.project_id,
+        stream_type="run",
+        stream_id=asked.correlation_id,
+        stream_seq=seq,
+        trace_id=asked.trace_id,
+        correlation_id=asked.correlation_id,
         actor="service:runtime",
         producer="runtime",
     )

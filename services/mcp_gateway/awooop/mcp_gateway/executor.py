@@ -8,14 +8,25 @@ relay. It wakes when the handler commits new admissions and polls briefly
 otherwise, so work left by another process is found too. Calls left
 `executing` by a process that is gone are answered `E-MCP-CALL-UNKNOWN` at
 start-up and every `sweep_interval`, and never run again.
+
+An approved call (one that waited for an approval) differs in two ways. A tool whose
+contract says `observation_only` is never called: the call succeeds with a result
+saying the action was observed, not performed. Otherwise a failure is classified
+(`domain.retries`, the tool's own error result included) and a transient one is tried
+again, at most twice, after `mcp_retry_delay_seconds` times the attempt number, while
+the call's deadline allows; each retried attempt is recorded with the outcome, as
+`gateway.tool_call_retried`. A process that dies between attempts leaves the call
+`executing`: the sweep answers it `E-MCP-CALL-UNKNOWN`, and its attempts are not told.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from awooop.contracts.families.tool import Tool
 from awooop.contracts.registries.errors import E_MCP_CALL_FAILED, E_MCP_CREDENTIAL, E_MCP_GATE_001
@@ -36,8 +47,15 @@ from awooop.mcp_gateway.domain.gates import GateRefusal, pin_mismatch, refusal
 from awooop.mcp_gateway.domain.results import (
     CallError,
     bound_reason,
+    observed,
     sensitive_values,
     shape_answer,
+)
+from awooop.mcp_gateway.domain.retries import (
+    RetriedAttempt,
+    classify,
+    retry_delay,
+    should_retry,
 )
 from awooop.mcp_gateway.outcome_recorder import BackOff, OutcomeRecorder
 
@@ -65,6 +83,7 @@ class ToolCallExecutor:
         self._sweep_interval = sweep_interval
         self._max_backoff = max_backoff
         self._shutdown_grace = shutdown_grace
+        self._retry_delay = 0.5
         self._wakeup = asyncio.Event()
 
     @property
@@ -87,6 +106,7 @@ class ToolCallExecutor:
                 runner.settings, known_projects=lambda: contracts.view.projects()
             )
         self._concurrency = runner.settings.mcp_concurrency
+        self._retry_delay = runner.settings.mcp_retry_delay_seconds
         db = ExecutorConnection(runner.pool, runner.instance_id)
         outcomes = OutcomeRecorder(db)
         in_flight: set[asyncio.Task[None]] = set()
@@ -157,12 +177,55 @@ class ToolCallExecutor:
             if admitted is None:
                 reason = f"tool revision {claimed.revision!r} is not known"
                 outcomes.add(FinishedCall(claimed, CallError(E_MCP_CALL_FAILED.code, reason)))
-            else:
+            elif claimed.approval_id is None:
                 outcomes.add(await self._call(claimed, admitted.document))
+            elif admitted.document.observation_only:
+                outcomes.add(FinishedCall(claimed, observed(call.tool)))
+            else:
+                await self._approved(claimed, admitted.document, outcomes)
         self.wake()  # a slot is free
+
+    async def _approved(self, claimed: ClaimedCall, tool: Tool, outcomes: OutcomeRecorder) -> None:
+        """An approved call: attempts until one succeeds, a failure is permanent, two
+        retries are spent or the deadline would pass; the outcome and every retried
+        attempt go to the recorder together."""
+        retries: list[RetriedAttempt] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            finished, transport_transient = await self._attempt(claimed, tool)
+            failure = finished.outcome
+            if not isinstance(failure, CallError):
+                outcomes.add(replace(finished, retries=tuple(retries)))
+                return
+            verdict = classify(failure.reason, transport_transient)
+            failure = replace(failure, transient=verdict.kind == "transient")
+            ended = FinishedCall(claimed, failure, finished.latency_ms, tuple(retries))
+            now = dt.datetime.now(dt.UTC)
+            delay = retry_delay(self._retry_delay, attempt)
+            left = (claimed.call.execute_before - now).total_seconds()
+            if not should_retry(verdict, attempt, seconds_left=left, delay=delay):
+                outcomes.add(ended)
+                return
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                # Stopping between attempts: the last failure is the outcome, never unknown.
+                outcomes.add(ended)
+                raise
+            retries.append(
+                RetriedAttempt(attempt, failure.code, failure.reason, delay, ended.latency_ms, now)
+            )
 
     async def _call(self, claimed: ClaimedCall, tool: Tool) -> FinishedCall:
         """Gate 1's pin against the live listing, then the MCP call; never raises."""
+        finished, _ = await self._attempt(claimed, tool)
+        return finished
+
+    async def _attempt(self, claimed: ClaimedCall, tool: Tool) -> tuple[FinishedCall, bool | None]:
+        """One attempt of `_call`, with what the transport concluded of a failure: its
+        `transient`, or None when it knew nothing (the tool's own error result, or an
+        error no transport raised)."""
         call = claimed.call
         hidden = sensitive_values(call.arguments)
         started: float | None = None
@@ -170,12 +233,12 @@ class ToolCallExecutor:
             listing = await self.sessions.current_listing(call.project_id, tool)
             changed = pin_refusal(call.tool, tool, listing, claimed.revision)
             if changed is not None:
-                return FinishedCall(claimed, changed)
+                return FinishedCall(claimed, changed), None
             started = time.perf_counter()
             answer = await self.sessions.call(call.project_id, tool, call.arguments)
             took = _ms_since(started)
             shaped = shape_answer(answer, E_MCP_CALL_FAILED.code, hidden)
-            return FinishedCall(claimed, shaped, took)
+            return FinishedCall(claimed, shaped, took), None
         except CredentialUnavailable as error:
             reason = bound_reason(error.reason, hidden)
             failure = CallError(E_MCP_CREDENTIAL.code, reason, transient=False)
@@ -186,7 +249,7 @@ class ToolCallExecutor:
             reason = bound_reason(f"{type(error).__name__}: {error}", hidden)
             failure = CallError(E_MCP_CALL_FAILED.code, reason)
         latency = _ms_since(started) if started is not None else None
-        return FinishedCall(claimed, failure, latency)
+        return FinishedCall(claimed, failure, latency), failure.transient
 
     async def _back_off(
         self, runner: ServiceRunner, stage: str, error: Exception, delay: float

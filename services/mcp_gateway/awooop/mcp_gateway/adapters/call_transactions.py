@@ -1,5 +1,9 @@
 """The executor's transactions: each changes `tool_calls` and appends the outcomes it
-decided in one commit, on the executor's own connection (never across an MCP call)."""
+decided in one commit, on the executor's own connection (never across an MCP call).
+
+Each event takes the call's next `stream_seq` (`ClaimedCall.next_seq`): 1 for a call
+never held, 2 and on for an approved one; the retried attempts of an approved call are
+recorded with its outcome, in attempt order, in the same transaction."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from typing import Any
 
 from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
 from awooop.infra.postgres import event_store
+from awooop.infra.postgres.event_store import NewEvent
 from awooop.mcp_gateway.adapters import tool_calls
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall, Finished, outcome_event
-from awooop.mcp_gateway.domain.calls import blocked, failed, succeeded
+from awooop.mcp_gateway.domain.calls import blocked, failed, retried, succeeded
 from awooop.mcp_gateway.domain.gates import GateRefusal
 from awooop.mcp_gateway.domain.results import CallError, CallResult
+from awooop.mcp_gateway.domain.retries import RetriedAttempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,8 @@ class FinishedCall:
     """A result, a failure, or gate 1's refusal when the tool changed before the call."""
     latency_ms: float | None = None
     """The MCP call alone; None when no call was made."""
+    retries: tuple[RetriedAttempt, ...] = ()
+    """The earlier attempts of an approved call that failed transiently, in order."""
 
 
 def _now() -> dt.datetime:
@@ -45,6 +53,7 @@ async def claim(db: ExecutorConnection, limit: int) -> tuple[list[ClaimedCall], 
                     E_MCP_CALL_EXPIRED.code,
                     f"not started before its execute_before {c.call.execute_before.isoformat()}",
                     at,
+                    seq=c.next_seq,
                 )
             )
             for c in claimed.expired
@@ -61,13 +70,31 @@ async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> in
     async with db.use() as conn, conn.transaction():
         held = await tool_calls.finish(conn, db.executor_id, rows)
         at = _now()
-        events = []
+        events: list[NewEvent] = []
         for f in finished:
             if f.claimed.call.call_id not in held:
                 continue
-            events.append(outcome_event(_answer(f, at)))
+            events.extend(outcome_event(e) for e in _retried(f))
+            events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
         await event_store.append(conn, events)
     return len(held)
+
+
+def _retried(f: FinishedCall) -> list[Any]:
+    call, seq = f.claimed.call, f.claimed.next_seq
+    return [
+        retried(
+            call,
+            attempt=r.attempt,
+            code=r.code,
+            reason=r.reason,
+            retry_in=r.retry_in,
+            latency_ms=r.latency_ms,
+            at=r.at,
+            seq=seq + n,
+        )
+        for n, r in enumerate(f.retries)
+    ]
 
 
 def _status(outcome: CallResult | CallError | GateRefusal) -> Finished:
@@ -80,7 +107,7 @@ def _code(outcome: CallResult | CallError | GateRefusal) -> str | None:
     return None if isinstance(outcome, CallResult) else outcome.code
 
 
-def _answer(f: FinishedCall, at: dt.datetime) -> Any:
+def _answer(f: FinishedCall, at: dt.datetime, seq: int) -> Any:
     call, outcome, revision = f.claimed.call, f.outcome, f.claimed.revision
     if isinstance(outcome, CallResult):
         return succeeded(
@@ -90,9 +117,10 @@ def _answer(f: FinishedCall, at: dt.datetime) -> Any:
             at,
             result_redactions=outcome.redactions,
             latency_ms=f.latency_ms,
+            seq=seq,
         )
     if isinstance(outcome, GateRefusal):
-        return blocked(call, outcome, at)
+        return blocked(call, outcome, at, seq=seq)
     return failed(
         call,
         outcome.code,
@@ -101,6 +129,7 @@ def _answer(f: FinishedCall, at: dt.datetime) -> Any:
         transient=outcome.transient,
         revisions=(revision,),
         latency_ms=f.latency_ms,
+        seq=seq,
     )
 
 
@@ -121,7 +150,9 @@ async def sweep_abandoned(db: ExecutorConnection) -> int:
                 await event_store.append(
                     conn,
                     [
-                        outcome_event(failed(c.call, E_MCP_CALL_UNKNOWN.code, reason, at))
+                        outcome_event(
+                            failed(c.call, E_MCP_CALL_UNKNOWN.code, reason, at, seq=c.next_seq)
+                        )
                         for c in abandoned
                     ],
                 )

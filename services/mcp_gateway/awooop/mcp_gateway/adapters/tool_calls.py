@@ -3,14 +3,17 @@
 Status moves `admitted → executing → succeeded | failed` (or `admitted →
 failed` when the deadline passed before a start; `executing → blocked` when
 gate 1 finds the tool changed on its server right before the call). `blocked`
-is final from the start, and `awaiting_approval` holds a call for gate 5.
-Every transition is guarded by the status it leaves, so a call is claimed by
-one executor and answered once. A batch's decisions are one statement.
+is final from the start, and `awaiting_approval` holds a call for gate 5 until
+an approval moves it to `admitted` (or `blocked`, refused), remembering the
+approval's id. Every transition is guarded by the status it leaves, so a call is
+claimed by one executor and answered once. A batch's decisions, new and approved,
+are one statement. `next_stream_seq` is the `stream_seq` of the call's next event.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +24,8 @@ from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UN
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.events import to_new_event
 from awooop.infra.postgres.event_store import NewEvent
-from awooop.mcp_gateway.domain.calls import ToolCall
+from awooop.mcp_gateway.domain.approvals import HeldCall
+from awooop.mcp_gateway.domain.calls import OUTCOME_SEQ, ToolCall
 
 Decision = Literal["admitted", "blocked", "awaiting_approval"]
 Finished = Literal["succeeded", "failed", "blocked"]
@@ -33,6 +37,10 @@ class ClaimedCall:
 
     call: ToolCall
     revision: str
+    approval_id: uuid.UUID | None = None
+    """The approval that let the call through gate 5; None for a call never held."""
+    next_seq: int = OUTCOME_SEQ
+    """The `stream_seq` of the call's next event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +58,17 @@ def outcome_event(envelope: Any) -> NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class Decided:
-    """One call's gate decision, as recorded."""
+    """One call's gate decision, as recorded: of a new request, or of a held call an
+    approval was presented for (`approval_id` set)."""
 
     call: ToolCall
     status: Decision
     revision: str
     """The admitting tool revision (the executor runs that one), or the revisions read."""
     code: str | None
+    approval_id: uuid.UUID | None = None
+    next_seq: int = OUTCOME_SEQ
+    """The `stream_seq` the call's next event will take."""
 
 
 async def undecided(conn: asyncpg.Connection, call_ids: Sequence[str]) -> set[str]:
@@ -69,23 +81,49 @@ async def undecided(conn: asyncpg.Connection, call_ids: Sequence[str]) -> set[st
     return set(call_ids) - {row["call_id"] for row in rows}
 
 
+async def held(conn: asyncpg.Connection, call_ids: Sequence[str]) -> dict[str, HeldCall]:
+    """The calls of `call_ids` still `awaiting_approval`, by call id (one `SELECT`)."""
+    if not call_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT call_id, run_id, project_id, tool, arguments::text AS arguments, "
+        "execute_before, trace_id, request_event_id, agent_ref, next_stream_seq "
+        "FROM tool_calls WHERE call_id = ANY($1::text[]) AND status = 'awaiting_approval'",
+        list(set(call_ids)),
+    )
+    return {row["call_id"]: HeldCall(_call(row), row["next_stream_seq"]) for row in rows}
+
+
 async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided]) -> set[str]:
-    """Record a batch's decisions in one statement; the call ids recorded by it (a call id
-    another process decided meanwhile is left as that process decided it)."""
+    """Record a batch's decisions in one statement; the call ids recorded by it.
+
+    A new request's row is inserted; a call id another process decided meanwhile is
+    left as that process decided it. A decision on an approved call (`approval_id`
+    set) updates the existing row, only while it is still `awaiting_approval`, and
+    never inserts one. A call id appears at most once in `decided`.
+    """
     if not decided:
         return set()
     calls = [d.call for d in decided]
     rows = await conn.fetch(
         """
-        INSERT INTO tool_calls (call_id, run_id, project_id, tool, arguments, execute_before,
-                                trace_id, request_event_id, status, revision, outcome_code,
-                                agent_ref)
-        SELECT c, r, p, t, a::jsonb, e, tr, q, st, rv, oc, ag
+        INSERT INTO tool_calls AS t (call_id, run_id, project_id, tool, arguments,
+                                     execute_before, trace_id, request_event_id, status,
+                                     revision, outcome_code, agent_ref, approval_id,
+                                     next_stream_seq)
+        SELECT c, r, p, tl, a::jsonb, e, tr, q, st, rv, oc, ag, ap, ns
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                     $6::timestamptz[], $7::text[], $8::uuid[], $9::text[], $10::text[],
-                    $11::text[], $12::text[])
-             AS d(c, r, p, t, a, e, tr, q, st, rv, oc, ag)
-        ON CONFLICT (call_id) DO NOTHING
+                    $11::text[], $12::text[], $13::uuid[], $14::int[])
+             AS d(c, r, p, tl, a, e, tr, q, st, rv, oc, ag, ap, ns)
+        WHERE d.ap IS NULL OR EXISTS (SELECT 1 FROM tool_calls h WHERE h.call_id = d.c)
+        ON CONFLICT (call_id) DO UPDATE SET
+            status = excluded.status,
+            revision = excluded.revision,
+            outcome_code = excluded.outcome_code,
+            approval_id = excluded.approval_id,
+            next_stream_seq = excluded.next_stream_seq
+        WHERE t.status = 'awaiting_approval' AND excluded.approval_id IS NOT NULL
         RETURNING call_id
         """,
         [c.call_id for c in calls],
@@ -93,7 +131,7 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
         [c.project_id for c in calls],
         [c.tool for c in calls],
         # A refused call is never run: its arguments (which may be unstorable, the
-        # reason it was refused) are not kept.
+        # reason it was refused) are not kept. An approved call's row keeps its own.
         [json.dumps(d.call.arguments) if d.status != "blocked" else "{}" for d in decided],
         [c.execute_before for c in calls],
         [c.trace_id for c in calls],
@@ -102,6 +140,8 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
         [d.revision for d in decided],
         [d.code for d in decided],
         [c.agent_ref for c in calls],
+        [d.approval_id for d in decided],
+        [d.next_seq for d in decided],
     )
     return {row["call_id"] for row in rows}
 
@@ -109,7 +149,7 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
 _RETURNING = """
     RETURNING t.call_id, t.run_id, t.project_id, t.tool, t.arguments::text AS arguments,
               t.execute_before, t.trace_id, t.request_event_id, t.revision, t.status,
-              t.agent_ref
+              t.agent_ref, t.approval_id, t.next_stream_seq
 """
 
 
@@ -198,15 +238,36 @@ async def fail_abandoned(conn: asyncpg.Connection, claimer: str) -> list[Claimed
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedCall:
-    call = ToolCall(
+    return ClaimedCall(_call(row), row["revision"], row["approval_id"], row["next_stream_seq"])
+
+
+MAX_EXACT_INT = 2**53 - 1
+"""The largest integer RFC 8785 writes exactly (gate 3 refused every larger one)."""
+
+
+def _stored_number(text: str) -> int | float:
+    # jsonb writes a float with an integral value of 2**53 or more (1e20) as digits only;
+    # gate 3 refused every integer that large, so such digits were a float.
+    value = int(text)
+    return value if abs(value) <= MAX_EXACT_INT else float(text)
+
+
+def stored_arguments(text: str) -> dict[str, Any]:
+    """The arguments as the agent produced them, from their `jsonb` text: every value
+    reads back equal (a float stays a float), so their action hash is unchanged."""
+    value: dict[str, Any] = json.loads(text, parse_int=_stored_number)
+    return value
+
+
+def _call(row: asyncpg.Record) -> ToolCall:
+    return ToolCall(
         call_id=row["call_id"],
         run_id=row["run_id"],
         project_id=row["project_id"],
         tool=row["tool"],
-        arguments=json.loads(row["arguments"]),
+        arguments=stored_arguments(row["arguments"]),
         execute_before=row["execute_before"],
         trace_id=row["trace_id"],
         request_event_id=row["request_event_id"],
         agent_ref=row["agent_ref"],
     )
-    return ClaimedCall(call, row["revision"])

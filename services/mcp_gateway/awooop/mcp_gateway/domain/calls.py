@@ -1,11 +1,14 @@
 """A tool call as the gateway tracks it, and the events it answers with.
 
-Every outcome is the one event of its `tool_call` stream (`stream_id` = the
-call id, `stream_seq` 1): a call is blocked, succeeds or fails exactly once; a
-call held for an approval says so instead (`gateway.approval_required`, also
-`stream_seq` 1). Events name the run as correlation, the request as cause, and
-carry the request's trace id. Each shows the call's arguments only redacted
-(`Shown`), with their hash and the redaction counts.
+A call's events form its `tool_call` stream (`stream_id` = the call id): a call
+is blocked, succeeds or fails exactly once. A call never held has that outcome as
+its one event (`stream_seq` 1). A call held for an approval says so first
+(`gateway.approval_required`, `stream_seq` 1), and every later event of it
+continues the sequence: the attempts of the approved call that are retried
+(`gateway.tool_call_retried`), then its outcome, or gate 5's refusal. Events name
+the run as correlation, the request as cause, and carry the request's trace id.
+Each shows the call's arguments only redacted (`Shown`), with their hash and the
+redaction counts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from awooop.contracts.events.payloads.gateway import (
     ApprovalRequired,
     ToolCallBlocked,
     ToolCallFailed,
+    ToolCallRetried,
     ToolCallSucceeded,
 )
 from awooop.contracts.events.payloads.run import ToolCallRequested
@@ -32,9 +36,12 @@ from awooop.security.redaction import redact_counted
 
 STREAM_TYPE = "tool_call"
 OUTCOME_SEQ = 1
+"""The `stream_seq` of a call's first event (its outcome, or the approval it waits for)."""
 ACTOR = f"service:{MCP_GATEWAY}"
 
-P = TypeVar("P", ToolCallBlocked, ToolCallSucceeded, ToolCallFailed, ApprovalRequired)
+P = TypeVar(
+    "P", ToolCallBlocked, ToolCallSucceeded, ToolCallFailed, ApprovalRequired, ToolCallRetried
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +118,9 @@ def _facts(call: ToolCall, show: Shown, extra: dict[str, int] | None = None) -> 
     }
 
 
-def blocked(call: ToolCall, refusal: GateRefusal, at: datetime) -> Envelope[ToolCallBlocked]:
+def blocked(
+    call: ToolCall, refusal: GateRefusal, at: datetime, *, seq: int = OUTCOME_SEQ
+) -> Envelope[ToolCallBlocked]:
     payload = ToolCallBlocked(
         **_facts(call, shown(call)),
         gate=refusal.gate,
@@ -121,7 +130,7 @@ def blocked(call: ToolCall, refusal: GateRefusal, at: datetime) -> Envelope[Tool
         retry_after=refusal.retry_after,
         would_need=refusal.would_need,
     )
-    return _outcome(call, payload, at)
+    return _outcome(call, payload, at, seq)
 
 
 def approval_required(
@@ -153,6 +162,7 @@ def succeeded(
     *,
     result_redactions: dict[str, int] | None = None,
     latency_ms: float | None = None,
+    seq: int = OUTCOME_SEQ,
 ) -> Envelope[ToolCallSucceeded]:
     payload = ToolCallSucceeded(
         **_facts(call, shown(call), result_redactions),
@@ -160,7 +170,7 @@ def succeeded(
         revisions=(revision,),
         latency_ms=latency_ms,
     )
-    return _outcome(call, payload, at)
+    return _outcome(call, payload, at, seq)
 
 
 def failed(
@@ -172,6 +182,7 @@ def failed(
     transient: bool | None = None,
     revisions: tuple[str, ...] = (),
     latency_ms: float | None = None,
+    seq: int = OUTCOME_SEQ,
 ) -> Envelope[ToolCallFailed]:
     payload = ToolCallFailed(
         **_facts(call, shown(call)),
@@ -181,17 +192,41 @@ def failed(
         revisions=revisions,
         latency_ms=latency_ms,
     )
-    return _outcome(call, payload, at)
+    return _outcome(call, payload, at, seq)
 
 
-def _outcome(call: ToolCall, payload: P, at: datetime) -> Envelope[P]:
+def retried(
+    call: ToolCall,
+    *,
+    attempt: int,
+    code: str,
+    reason: str,
+    retry_in: float,
+    latency_ms: float | None,
+    at: datetime,
+    seq: int,
+) -> Envelope[ToolCallRetried]:
+    """Attempt `attempt` of an approved call failed transiently; the next starts after
+    `retry_in` seconds. `reason` is already redacted and bounded, as a failure's."""
+    payload = ToolCallRetried(
+        **_facts(call, shown(call)),
+        attempt=attempt,
+        code=code,
+        reason=reason,
+        retry_in=retry_in,
+        latency_ms=latency_ms,
+    )
+    return _outcome(call, payload, at, seq)
+
+
+def _outcome(call: ToolCall, payload: P, at: datetime, seq: int = OUTCOME_SEQ) -> Envelope[P]:
     return new_envelope(
         payload,
         occurred_at=at,
         project_id=call.project_id,
         stream_type=STREAM_TYPE,
         stream_id=call.call_id,
-        stream_seq=OUTCOME_SEQ,
+        stream_seq=seq,
         trace_id=call.trace_id,
         correlation_id=call.run_id,
         causation_id=str(call.request_event_id),

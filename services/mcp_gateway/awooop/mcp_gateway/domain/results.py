@@ -74,6 +74,19 @@ def shape_answer(
     return CallResult(shaped, counts)
 
 
+def observed(tool: str) -> CallResult:
+    """The result of an approved call to an observation-only tool: the action was
+    approved and recorded, and never performed (no MCP server was called)."""
+    return CallResult(
+        {
+            "observed": True,
+            "performed": False,
+            "tool": tool,
+            "note": "observation-only tool: the approved action was recorded, not performed",
+        }
+    )
+
+
 SECRET_KIND = "secret"  # noqa: S105 (a redaction kind, not a password)
 MIN_HIDDEN_CHARS = 4
 """Shorter values under sensitive keys are not searched for (they would match words)."""
