@@ -56,7 +56,7 @@ async def _list_tools(command: tuple[str, ...]) -> dict[str, tuple[str, dict[str
 
 
 def test_the_demo_and_a_second_tenant_are_there() -> None:
-    assert [folder.name for folder in tenant_folders(ROOT)] == ["acme", "demo"]
+    assert [folder.name for folder in tenant_folders(ROOT)] == ["acme", "demo", "ops"]
     for folder in FOLDERS:
         families = Counter(read.family for read in FILES if read.path.parent == folder)
         assert set(families) == set(FAMILY_ORDER), folder.name

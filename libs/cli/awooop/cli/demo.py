@@ -1,8 +1,9 @@
 """`awooop run-demo`, what `make run` starts: the platform, the demo tenants onboarded
 from their contract files (`deploy/contracts/<project>/`: applied, published, signed and
 activated over the approval API), a short demo conversation pushed through it (each
-message after the previous run completed, its timeline printed), then the platform keeps
-serving until Ctrl-C."""
+message after the previous run completed, its timeline printed), a restart approved by a
+second person's button press in the fake Telegram chat (`demo_approval`), then the
+platform keeps serving until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from awooop.cli import dev_chat
 from awooop.cli.contract_files import ContractFileError
+from awooop.cli.demo_approval import push_approval
 from awooop.cli.demo_signals import StopSignals
 from awooop.cli.onboarding import onboard, read_tenant_files, tenant_folders, wait_until_read
 from awooop.cli.queries import QueryClient, format_channel_event, format_timeline
@@ -182,6 +184,8 @@ def run_demo(args: argparse.Namespace) -> int:
             with running_platform(args.fresh, stop) as platform:
                 onboard_tenants(demo_contracts_folder(args.contracts))
                 finished = push_conversation(stop, platform.fake_chat_url)
+                if finished and platform.fake_chat_url:
+                    finished = push_approval(stop, platform.fake_chat_url)
                 if not finished:
                     return 1
                 show_channel_events()

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-DEMO_TENANT_BOTS = {"DEMO": "7000", "ACME": "7100"}
+DEMO_TENANT_BOTS = {"DEMO": "7000", "ACME": "7100", "OPS": "7200"}
 """The demo tenants' Telegram bots (deploy/contracts): their tokens are generated."""
 _TOKEN_VARIABLE = re.compile(
     r"^AWOOOP_TENANT_(?P<project>[A-Z0-9_]+)_(?P<kind>TELEGRAM|SLACK)_BOT_TOKEN$"

@@ -32,19 +32,47 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
 
 
 def telegram_record(
-    *, project: str, bot: str, update_id: int, user: str, text: str
+    *, project: str, bot: str, update_id: int, user: str, text: str, chat: str | None = None
 ) -> tuple[bytes, bytes]:
-    """The inbound record (key, value) a Telegram bridge produces for one text message."""
+    """The inbound record (key, value) a Telegram bridge produces for one text message,
+    written by `user` in `chat` (default: the private chat with `user`)."""
+    where = {"id": int(chat), "type": "group"} if chat else {"id": int(user), "type": "private"}
     update = {
         "update_id": update_id,
         "message": {
             "message_id": update_id,
             "date": int(time.time()),
-            "chat": {"id": int(user), "type": "private"},
+            "chat": where,
             "from": {"id": int(user), "is_bot": False, "first_name": "Demo"},
             "text": text,
         },
     }
+    return _inbound(project, bot, update_id, update)
+
+
+def telegram_callback_record(
+    *, project: str, bot: str, update_id: int, user: str, chat: str, message_id: int, data: str
+) -> tuple[bytes, bytes]:
+    """The inbound record a Telegram bridge produces when `user` presses an inline button
+    (its `data`) of message `message_id` in `chat`: a `callback_query` update."""
+    update = {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cb-{update_id}",
+            "from": {"id": int(user), "is_bot": False, "first_name": "Demo"},
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": int(chat), "type": "group"},
+            },
+            "chat_instance": f"ci-{chat}",
+            "data": data,
+        },
+    }
+    return _inbound(project, bot, update_id, update)
+
+
+def _inbound(project: str, bot: str, update_id: int, update: dict[str, Any]) -> tuple[bytes, bytes]:
     provider_event_id = f"{bot}:{update_id}"
     record = {
         "project_id": project,
