@@ -27,10 +27,11 @@ URL_VARS = ("AWOOOP_KAFKA_BOOTSTRAP", "AWOOOP_DATABASE_URL", "AWOOOP_REDIS_URL")
 def test_make_run_shows_runs_with_their_tool_calls_and_replies_in_the_chat(
     tmp_path: Path,
 ) -> None:
-    """What `make run` runs: both demo tenants onboarded through the approval API, the demo
+    """What `make run` runs: the demo tenants onboarded through the approval API, the demo
     conversation (three messages to the demo bot, one to acme's), every run's timeline and,
-    for the `active` demo tenant, the reply its fake Telegram chat received; then serving.
-    acme stays in `shadow`: its reply is suppressed and no chat sees it."""
+    for the `active` demo tenant, the reply its fake Telegram chat received; a restart
+    approved by button in the `ops` tenant; then serving. acme stays in `shadow`: its
+    reply is suppressed and no chat sees it."""
     home = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in URL_VARS}
     env["AWOOOP_HOME"] = str(home)
@@ -60,8 +61,8 @@ def test_make_run_shows_runs_with_their_tool_calls_and_replies_in_the_chat(
         # The second tenant side by side: its own bot, agent and two of its four tools.
         acme = re.findall(r"^run \S+  (\w+)  agent acme-diagnostics  mode shadow$", text, re.M)
         assert acme == ["completed"], text
-        assert text.count("run.tool_call_requested") == 3 + 2
-        assert text.count("gateway.tool_call_succeeded") == 3 + 2
+        assert text.count("run.tool_call_requested") == 3 + 2 + 1
+        assert text.count("gateway.tool_call_succeeded") == 3 + 2 + 1
         assert text.count("reply (suppressed: shadow mode)") == 1
         # Every inbound record of the demo is listed with its outcome: each started a run.
         shown = re.findall(r"^  \S+  run_started\s+telegram\s+(7000|7100):", text, re.M)
@@ -73,6 +74,31 @@ def test_make_run_shows_runs_with_their_tool_calls_and_replies_in_the_chat(
         assert (
             len(re.findall(r"^  agent revision acme-diagnostics@1:[0-9a-f]{12}$", text, re.M)) == 1
         )
+        # Last, a restart in suggest mode waits for a person: alice's button press in the
+        # on-call group approves it, it runs once (the MCP server counts the restart) and
+        # the run completes; its timeline shows the request, the vote, the token, the run.
+        ops = re.findall(r"^run \S+  (\w+)  agent ops-agent  mode suggest$", text, re.M)
+        assert ops == ["completed"], text
+        assert re.search(
+            r"^  the on-call group received the approval request: "
+            r".*restart_service__demo.* \[Approve\] \[Reject\]$",
+            text,
+            re.M,
+        ), text
+        approval = text[text.index("agent ops-agent") :]
+        steps = [
+            "gateway.approval_required",
+            "approval.requested",
+            "approval.vote_recorded       alice approved via button",
+            "approval.granted",
+            "run.tool_call_approved",
+            "gateway.tool_call_succeeded  tool restart_service__demo",
+            "run.completed",
+        ]
+        at = [approval.index(step) for step in steps]
+        assert at == sorted(at), approval
+        assert "reply: 'Restart requested. Outcome: service: checkout, restarts: 1'" in approval
+        assert "Approved by alice: running it now." in approval
         pieces = json.loads((home / "stack.json").read_text())["pieces"].values()
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
