@@ -11,6 +11,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+from approved_runs import APPROVED_CONCURRENCY, APPROVED_RUNS
+from approved_runs import POLL as APPROVAL_POLL
 from fetch_wakeup import AIOKAFKA_DEFAULT_WAIT_MS, SERVICES_FETCH_WAIT_MS
 from gate_evaluation import ARRIVAL_MS, GATE_P99_TARGET_MS, WARMUP
 from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, WARMUP_BATCHES
@@ -148,6 +150,14 @@ def reading(f: Figures) -> list[str]:
         f"same rows at {r.copy.rate:,.0f} rows/s, a ratio of {r.ratio:.3f}, {met}."
     )
     items += _gateway_reading(f)
+    a = f.approved
+    items.append(
+        f"**Approved runs** completed at {a.runs_per_s:,.1f} runs/s with "
+        f"{APPROVED_CONCURRENCY} in flight, p50 produce → `completed` "
+        f"{percentile(a.latencies, 50) * 1000:,.0f} ms: each waits for the approval "
+        "service's request, the approver's next poll of the read model, its vote, the "
+        "grant through the runtime and the gateway's second pass of the gates."
+    )
     b = f.bridge
     items.append(
         f"**The Telegram bridge** acknowledged {b.acknowledged:,} of {b.requests:,} webhook "
@@ -296,6 +306,19 @@ def performance_doc(f: Figures) -> str:
                 '`call_tool("status", {"service": "checkout"})` after a warm-up; '
                 "the share is the own time per call over that call's median, the target "
                 f"under {OVERHEAD_TARGET:.0%}.",
+                "**Approved runs** (`tests/bench/approved_runs.py`), after the gateway's "
+                "figures and before the rebuild: a tenant of its own (`bench-ops`, the "
+                "`ops` tenant's agent, restart tool and `suggest` policy, one approval "
+                f"needed) gets {APPROVED_RUNS:,} messages, at most {APPROVED_CONCURRENCY} "
+                "runs in flight. Each run asks for a restart (a write), gate 5 holds it, the "
+                "approval service makes the request and the runtime posts it to the chat; "
+                "an automatic approver polls the `approvals` read model every "
+                f"{APPROVAL_POLL * 1000:.0f} ms and approves each pending request once over "
+                "HTTP as an approver of the policy; the token goes through the runtime to "
+                "the gateway, which runs the restart; the run completes. Timed like the "
+                "skeleton runs, from the produce to `completed` in the read model (so the "
+                "approver's poll and the read model's lag are in the time, as a person's "
+                "reaction would be).",
             ),
             "",
             "## Machine and parameters",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from approved_runs import ApprovedFigures, approved_table
 from bridge_load import BRIDGE_CONCURRENCY
 from copy_baseline import CopyBaseline
 from fetch_wakeup import SERVICES_FETCH_WAIT_MS
@@ -45,6 +46,7 @@ class Figures:
     bridge: LoadReport
     gates: GateFigures
     overhead: OverheadFigures
+    approved: ApprovedFigures
 
     @property
     def latencies(self) -> list[float]:
@@ -298,6 +300,10 @@ def all_tables(f: Figures) -> list[str]:
         "beside a direct MCP SDK call:",
         "",
         *overhead_table(f),
+        "",
+        "Approved runs: a restart in `suggest` mode each, approved by an automatic approver:",
+        "",
+        *approved_table(f.approved, percentile),
         "",
         "The read models rebuilt from the log afterwards, on the same platform:",
         "",

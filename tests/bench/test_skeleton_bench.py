@@ -8,9 +8,10 @@ first and left out of every figure, default 16), `AWOOOP_BENCH_REPORT`
 
 After the runs and the baselines, the gateway's decision per tool call is timed in
 process, and its own time per call beside a direct MCP SDK call (its batches are
-rolled back, so nothing of it reaches the broker). Then the read models are rebuilt
-from the log on the same platform (`awooop projector rebuild`'s engine) and the rows
-it wrote are copied raw, for the rebuild's rows/s against `COPY`'s.
+rolled back, so nothing of it reaches the broker); then writes that wait for an
+approval run, each approved by an automatic approver (`approved_runs`). Then the read
+models are rebuilt from the log on the same platform (`awooop projector rebuild`'s
+engine) and the rows it wrote are copied raw, for the rebuild's rows/s against `COPY`'s.
 
 Nothing is asserted on time; the test fails only when a run does not
 complete, the read model misses rows, or the rebuilt read models differ from
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from approved_runs import BOT_TOKEN_ENV, measure_approved_runs, onboard_approved_tenant
 from bridge_load import measure_bridge
 from copy_baseline import raw_copy
 from fetch_wakeup import probe_waits
@@ -125,6 +127,7 @@ async def _measure(running: RunningPlatform) -> Figures:
     overhead = await measure_gateway_overhead(
         database_url, Settings.from_env(running.env).redis_url
     )
+    approved = await measure_approved_runs(running, kafka, database_url)
     # Last: the swap replaces the read models every figure above was read from.
     ring = Settings.from_env(running.env).contract_key_ring()
     rebuild = await measure_rebuild(kafka, database_url, ring)
@@ -143,6 +146,7 @@ async def _measure(running: RunningPlatform) -> Figures:
         bridge=bridge,
         gates=gates,
         overhead=overhead,
+        approved=approved,
     )
 
 
@@ -159,9 +163,12 @@ def _drop_cluster(data_dir: Path) -> None:
 def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Path) -> None:
     clusters: list[Path] = []
     try:
-        with own_platform(tmp_path / "bench", AWOOOP_LOG_LEVEL="warning") as running:
+        with own_platform(
+            tmp_path / "bench", AWOOOP_LOG_LEVEL="warning", **BOT_TOKEN_ENV
+        ) as running:
             clusters.append(Path(running.stack.stack.recorded()["postgres"].data_dir))
             running.onboard_like_demo(PROJECT, BOT)
+            onboard_approved_tenant(running)
             figures = asyncio.run(_measure(running))
     finally:
         for data_dir in clusters:  # Postgres is stopped by now
@@ -170,6 +177,8 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     assert not failed, f"{len(failed)} runs ended {sorted({r.state for r in failed})}"
     assert len(figures.load.runs) == RUNS
     assert figures.runs_rows == RUNS
+    approved = figures.approved
+    assert len(approved.latencies) == len(approved.load.runs), "an approved run did not complete"
     assert figures.timeline_rows >= 6 * RUNS
     assert not figures.rebuild.differences, "rebuilt read models differ from the live ones: " + (
         "; ".join(figures.rebuild.differences)

@@ -158,6 +158,19 @@ async def _chat_call(
     return found[0]
 
 
+def _press(request: dict[str, Any], user: str) -> tuple[bytes, bytes]:
+    """`user` pressing Approve on the request message in the on-call group."""
+    return telegram_callback_record(
+        project="ops",
+        bot=OPS_BOT,
+        update_id=next(_UPDATES),
+        user=user,
+        chat=OPS_CHAT,
+        message_id=int(request["message_id"]),
+        data=_button(request, "Approve"),
+    )
+
+
 def _button(call: dict[str, Any], label: str) -> str:
     return str(next(b["data"] for row in call["buttons"] for b in row if b["text"] == label))
 
@@ -191,18 +204,22 @@ async def test_a_telegram_button_press_grants_the_restart_which_runs_once(
     request = await _chat_call(platform, OPS_CHAT, "sendMessage", buttons=True)
     assert "restart_service__demo" in request["text"]
     assert f"ops:telegram:{ASKER}" in request["text"]
-    # The person who asked presses Approve first: refused, nothing runs.
-    for user in (ASKER, ALICE):
-        pressed = telegram_callback_record(
-            project="ops",
-            bot=OPS_BOT,
-            update_id=next(_UPDATES),
-            user=user,
-            chat=OPS_CHAT,
-            message_id=int(request["message_id"]),
-            data=_button(request, "Approve"),
-        )
-        await _produce(platform, pressed)
+    # The person who asked presses Approve first: refused (and recorded), nothing runs.
+    await _produce(platform, _press(request, ASKER))
+    with platform.api("ops") as client:
+        refused: list[dict[str, Any]] = []
+
+        def requester_refused() -> bool:
+            listed = client.get("/v1/approvals", params={"state": "pending"}).json()["items"]
+            refused[:] = [v for a in listed for v in a["votes"] if not v["counted"]]
+            return bool(refused)
+
+        await wait_for(requester_refused, message="the requester's press refused")
+    assert [(v["code"], v["subject"]) for v in refused] == [
+        ("E-APPROVAL-REQUESTER", f"ops:telegram:{ASKER}")
+    ]
+    assert _restarts(platform) == before
+    await _produce(platform, _press(request, ALICE))
     detail = await _run_state(platform, "ops", "completed")
     assert detail["run"]["reply"] == "Restart requested. Outcome: service: checkout, restarts: 1"
     kinds = [e["event_type"] for e in detail["timeline"]]
@@ -210,6 +227,7 @@ async def test_a_telegram_button_press_grants_the_restart_which_runs_once(
     assert kinds.count("approval.granted") == kinds.count("run.tool_call_approved") == 1
     (approval,) = detail["approvals"]
     assert approval["state"] == "granted"
+    assert [v["approver_id"] for v in approval["votes"] if v["counted"]] == ["alice"]
     edited = await _chat_call(
         platform, OPS_CHAT, "editMessageText", buttons=False, text="Approved by alice"
     )

@@ -56,7 +56,8 @@ def test_make_run_shows_runs_with_their_tool_calls_and_replies_in_the_chat(
             r"^  the fake Telegram chat 1001 received \(sendMessage\): (.+)$", text, re.M
         )
         assert len(chat) == 3, text
-        replies = re.findall(r"^  reply: (.+)$", text, re.M)
+        conversation = text[: text.index("[approval]")]
+        replies = re.findall(r"^  reply: (.+)$", conversation, re.M)
         assert chat == replies, text
         # The second tenant side by side: its own bot, agent and two of its four tools.
         acme = re.findall(r"^run \S+  (\w+)  agent acme-diagnostics  mode shadow$", text, re.M)

@@ -22,7 +22,7 @@ import pytest
 from awooop.approval.api.app import create_api
 from awooop.approval.app import spec, token_minter
 from awooop.contracts.events.payloads.approval import approval_id_of, button_value
-from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.envelope import Envelope, new_event_id
 from awooop.contracts.registries.errors import (
     E_APPROVAL_DECIDED,
     E_APPROVAL_DUPLICATE,
@@ -182,7 +182,7 @@ async def test_two_of_three_distinct_approvers_grant_once_with_a_token_bound_to_
 ) -> None:
     run_id, approval_id, held = await held_request(service, PROJECT)
     # The same held call redelivered (another record) asks nothing again.
-    await send(service.producer, held.model_copy(update={"event_id": uuid.uuid4()}))
+    await send(service.producer, held.model_copy(update={"event_id": new_event_id()}))
 
     first = await vote(service.http, approval_id, "sso:alice", "approve", PROJECT)
     assert first.status_code == 200, first.text

@@ -126,9 +126,21 @@ def served(journal: tuple[Path, Path], tool: str, **arguments: Any) -> list[dict
     ]
 
 
-def ask(project: str, tool: str, **arguments: Any) -> Envelope[ToolCallRequested]:
+def ask(
+    project: str,
+    tool: str,
+    *,
+    within: dt.timedelta = dt.timedelta(minutes=5),
+    **arguments: Any,
+) -> Envelope[ToolCallRequested]:
     return request(
-        project, unique("run-"), unique("call-"), tool=tool, arguments=arguments, revision=REVISION
+        project,
+        unique("run-"),
+        unique("call-"),
+        tool=tool,
+        arguments=arguments,
+        revision=REVISION,
+        execute_within=within,
     )
 
 
@@ -206,6 +218,22 @@ async def test_an_approved_write_runs_once_and_answers_at_seq_2(
     assert [(u["call_id"], u["approval_id"]) for u in used] == [
         (asked.payload.call_id, approval_id)
     ]
+
+
+async def test_an_approval_granted_after_the_requests_deadline_still_runs(
+    gateway: Gateway, journal: tuple[Path, Path]
+) -> None:
+    """People take longer than a step: the approved call runs by the approval's deadline,
+    not by the one its request had (which passed while they decided)."""
+    service = unique("svc-")
+    asked = ask(SUGGEST, "restart_service__demo", within=dt.timedelta(seconds=1), service=service)
+    held = await hold(gateway, asked)
+    await asyncio.sleep(1.5)  # the request's own deadline is gone
+    approval_id, token = approval_token(KEYS.signing_spec, asked, held.payload.action_hash)
+    await send(gateway, approved(asked, approval_id, token))
+    events = await outcome_of(gateway, asked)
+    assert events[1].event_type == "gateway.tool_call_succeeded", events[1]
+    assert len(served(journal, "restart_service", service=service)) == 1
 
 
 async def test_an_approval_redelivered_or_its_token_presented_again_is_ignored(

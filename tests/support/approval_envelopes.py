@@ -174,7 +174,12 @@ class ApprovalTraffic(McpCallTraffic):
         """The runtime's word that the gateway may run the granted call, with the token."""
         p = request.payload
         return self._run_event(
-            ToolCallApproved(call_id=p.call_id, approval_id=p.approval_id, token=token)
+            ToolCallApproved(
+                call_id=p.call_id,
+                approval_id=p.approval_id,
+                token=token,
+                execute_before=self.at + dt.timedelta(minutes=5),
+            )
         )
 
     def retried(

@@ -160,13 +160,17 @@ def approved(
     *,
     seq: int = 2,
     call_id: str | None = None,
+    execute_within: dt.timedelta = dt.timedelta(minutes=5),
 ) -> Envelope[ToolCallApproved]:
     """The runtime's `run.tool_call_approved` for the call `asked` requested (or for
     `call_id`, on the same run), presenting `token` for `approval_id`."""
     now = dt.datetime.now(dt.UTC)
     return new_envelope(
         ToolCallApproved(
-            call_id=call_id or asked.payload.call_id, approval_id=approval_id, token=token
+            call_id=call_id or asked.payload.call_id,
+            approval_id=approval_id,
+            token=token,
+            execute_before=now + execute_within,
         ),
         occurred_at=now,
         project_id=asked.project_id,

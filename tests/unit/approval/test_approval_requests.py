@@ -285,3 +285,13 @@ def test_a_policy_that_cannot_decide_denies_at_once(rules: Policy | None, proble
     assert denied.code == E_APPROVAL_POLICY.code
     assert problem in denied.reason
     assert decision.request.state == "denied"
+
+
+def test_a_request_only_the_requester_could_complete_is_denied_at_once() -> None:
+    # Two approvals needed of carol (who asked) and alice: never reachable.
+    rules = policy(k=2, approvers=APPROVERS[:2])
+    request, (denied,) = made(rules)
+    assert isinstance(denied, ApprovalDenied)
+    assert denied.code == E_APPROVAL_POLICY.code
+    assert "only 1 approvers are not the person who asked" in denied.reason
+    assert request.state == "denied"

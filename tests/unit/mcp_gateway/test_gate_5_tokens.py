@@ -178,7 +178,12 @@ def test_arguments_read_back_from_jsonb_name_the_same_action(arguments: dict[str
 
 def _approval_event(project: str, run_id: str) -> Envelope[ToolCallApproved]:
     return new_envelope(
-        ToolCallApproved(call_id=CALL.call_id, approval_id=APPROVAL, token="t" * 32),
+        ToolCallApproved(
+            call_id=CALL.call_id,
+            approval_id=APPROVAL,
+            token="t" * 32,
+            execute_before=NOW + dt.timedelta(minutes=5),
+        ),
         occurred_at=NOW,
         project_id=project,
         stream_type="run",

@@ -1,9 +1,11 @@
 """The approval service's consumer: requests from held calls, votes from chat buttons,
 and the runs they belong to.
 
-Per batch, inside the consumer's transaction: one statement reads the runs the batch
-names, one takes the holds that waited for runs starting in it, one locks the requests
-it touches (in id order, so a vote over HTTP and a batch never deadlock); the batch is
+Per batch, inside the consumer's transaction: one statement takes a lock per run the
+batch names (in a fixed order: the held call and its run's start come on different
+topics, perhaps to different processes, and must not interleave), one takes the holds
+that waited for runs starting in it, one reads the runs, one locks the requests it
+touches (in id order, so a vote over HTTP and a batch never deadlock); the batch is
 decided in memory in partition-offset order, then one statement per table writes it.
 
 - `gateway.approval_required` makes a request from the policy revision the gateway read
@@ -85,7 +87,10 @@ class _Batch:
         if payload.agent_revision:
             agent = self.view.at(env.project_id, payload.agent_revision, Agent)
             if agent is not None:
-                seconds = agent.document.run_timeout_seconds
+                # Decided a step before the run's timeout: the agent can still go on.
+                limits = agent.document
+                seconds = limits.run_timeout_seconds - limits.step_timeout_seconds
+                seconds = seconds if seconds > 0 else limits.run_timeout_seconds
                 deadline = env.occurred_at + dt.timedelta(seconds=seconds)
         known = self.runs.get(run_id)
         ended = known.ended if known is not None else None
@@ -192,6 +197,9 @@ class ApprovalProcessor(EventProcessor):
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         conn = context.conn
         envelopes = [item.body for item in records]
+        await approval_store.lock_runs(
+            conn, {e.correlation_id for e in envelopes if e.event_type != BUTTON_PRESSED}
+        )
         starting = {e.correlation_id for e in envelopes if e.event_type == RUN_STARTED}
         released = await approval_store.held_for(conn, starting)
         work: list[tuple[Envelope[Any], bytes]] = [

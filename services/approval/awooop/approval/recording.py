@@ -73,14 +73,16 @@ def _event(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class KeyMinter:
-    """Mints the token of a grant decided at `at`: valid from then for `ttl`. The same
-    request and time give the same token (the jti is derived from the approval)."""
+    """Mints the token of a grant decided at `at`, valid for `ttl` from then or from now,
+    whichever is later: a press consumed late (a lagging consumer) still gets its full
+    lifetime. The jti is derived from the approval, so whatever mints it names one token
+    id; a batch that rolled back published nothing it minted."""
 
     key: SigningKey
     ttl: dt.timedelta
 
     def __call__(self, request: ApprovalRequest, at: dt.datetime) -> MintedToken:
-        issued = at.replace(microsecond=0)
+        issued = max(at, dt.datetime.now(dt.UTC)).replace(microsecond=0)
         grant = ApprovalGrant(
             approval_id=request.approval_id,
             project_id=request.project_id,

@@ -46,7 +46,14 @@ def approval_verifier(runner: ServiceRunner | None) -> ApprovalTokenVerifier | N
             reason="AWOOOP_APPROVAL_TOKEN_VERIFYING_KEYS is not set: approved calls are refused",
         )
         return None
-    return ApprovalTokenVerifier(settings.approval_token_ring())
+    return ApprovalTokenVerifier(
+        settings.approval_token_ring(), leeway_seconds=TOKEN_LEEWAY_SECONDS
+    )
+
+
+TOKEN_LEEWAY_SECONDS = 30.0
+"""How far the approval service's clock (which stamps `nbf` and `exp`) may be from this
+one: a token is never refused as not yet valid because the hosts disagree by a second."""
 
 
 def spec(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -273,7 +273,9 @@ def _presented(envelope: Envelope[Any], held: dict[str, HeldCall]) -> Presented 
         envelope.correlation_id,
     ):
         return None
-    return Presented(found, payload.approval_id, payload.token)
+    # The call runs by the approval's deadline: its request's passed while people decided.
+    fresh = replace(found, call=replace(found.call, execute_before=payload.execute_before))
+    return Presented(fresh, payload.approval_id, payload.token)
 
 
 def _approval_decided(

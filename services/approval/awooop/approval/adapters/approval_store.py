@@ -174,6 +174,25 @@ def _vote_json(vote: CastVote) -> dict[str, Any]:
     }
 
 
+RUN_LOCKS = 0x61707276
+"""The first key of the per-run advisory locks of approval batches (two int4 keys)."""
+
+
+async def lock_runs(conn: asyncpg.Connection, run_ids: Collection[str]) -> None:
+    """Hold, until the transaction ends, one lock per run of `run_ids`, taken in a fixed
+    order: a batch that holds a call for a run, one that starts or ends it and one that
+    releases its holds are never interleaved, on whichever process each runs (a hold
+    inserted after the run's start committed would wait forever)."""
+    if not run_ids:
+        return
+    await conn.execute(
+        "SELECT count(pg_advisory_xact_lock($1, k)) "
+        "FROM (SELECT DISTINCT hashtext(r) AS k FROM unnest($2::text[]) r ORDER BY k) keys",
+        RUN_LOCKS,
+        list(run_ids),
+    )
+
+
 async def runs(conn: asyncpg.Connection, run_ids: Collection[str]) -> dict[str, RunFacts]:
     if not run_ids:
         return {}

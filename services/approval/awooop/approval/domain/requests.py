@@ -173,14 +173,23 @@ def request_for(
     run_deadline: dt.datetime | None,
     at: dt.datetime,
 ) -> Decision:
-    """The request of a held call, or its denial when its policy cannot decide one. It
-    expires the policy's expiry after `at` (the hold), never after the run's deadline."""
+    """The request of a held call, or its denial when its policy cannot decide one (or
+    could never grant it: the requester never counts). It expires the policy's expiry
+    after `at` (the hold), never after `run_deadline` (by when the run must have its
+    answer)."""
     facts: dict[str, Any] = {
         "approval_id": approval_id,
         "run_id": uuid.UUID(run_id),
         "call_id": held.call_id,
     }
     problem = policy_problem(policy, policy_ref)
+    if problem is None and policy is not None and requester is not None:
+        others = [a for a in policy.approvers if requester not in a.chat_subjects]
+        if len(others) < policy.approvals_required:
+            problem = (
+                f"the policy needs {policy.approvals_required} approvals and only "
+                f"{len(others)} approvers are not the person who asked"
+            )
     if problem is not None or policy is None:
         # Kept as a decided request, so a second hold of the same call asks nothing again.
         refused = ApprovalRequest(

@@ -122,7 +122,8 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
             revision = excluded.revision,
             outcome_code = excluded.outcome_code,
             approval_id = excluded.approval_id,
-            next_stream_seq = excluded.next_stream_seq
+            next_stream_seq = excluded.next_stream_seq,
+            execute_before = excluded.execute_before
         WHERE t.status = 'awaiting_approval' AND excluded.approval_id IS NOT NULL
         RETURNING call_id
         """,

@@ -24,6 +24,7 @@ from typing import Any
 
 from awooop.contracts.events.payloads.approval import ApprovalFacts
 from awooop.contracts.events.payloads.channel import OutboundRequested
+from awooop.contracts.families.agent import Agent
 from awooop.contracts.records.envelope import Envelope
 from awooop.runtime.domain import approval_messages
 from awooop.runtime.domain.approval_messages import ApprovalMessage
@@ -49,6 +50,8 @@ from awooop.runtime.domain.run import (
 )
 
 MESSAGE = "ingress.message_received"
+DEFAULT_STEP_SECONDS = 30
+"""An approved call's time when the run's agent revision is no longer known."""
 
 Subject = tuple[str, str]
 
@@ -343,7 +346,12 @@ class BatchFold:
         grant = env.payload
         if kept is not None and kept.outcome is not None:
             return
-        decision = approve_call(run, grant.call_id, grant.approval_id, grant.token)
+        # The request's deadline passed while people decided: the approved call gets a
+        # fresh step's time, as the agent's revision sets it.
+        agent = self._contracts.at(run.project_id, run.revision, Agent) if run.revision else None
+        step = agent.document.step_timeout_seconds if agent is not None else DEFAULT_STEP_SECONDS
+        execute_before = self._now + dt.timedelta(seconds=step)
+        decision = approve_call(run, grant.call_id, grant.approval_id, grant.token, execute_before)
         if decision is None:
             return
         self._apply(decision, run, env, saved=False)

@@ -313,13 +313,18 @@ def waits_for(run: Run, call_id: str) -> bool:
     return run.state in WAITING_FOR_CALL and run.pending_call_id == call_id
 
 
-def approve_call(run: Run, call_id: str, approval_id: uuid.UUID, token: str) -> Decision | None:
+def approve_call(
+    run: Run, call_id: str, approval_id: uuid.UUID, token: str, execute_before: dt.datetime
+) -> Decision | None:
     """The approval of the call the run waits for was granted: the gateway is told to run
-    it with `token`. The run keeps waiting for the call's outcome; a grant for any other
-    call is ignored."""
+    it with `token` before `execute_before`. The run keeps waiting for the call's outcome;
+    a grant for any other call is ignored."""
     if not waits_for(run, call_id):
         return None
-    return Decision(run, (ToolCallApproved(call_id=call_id, approval_id=approval_id, token=token),))
+    approved = ToolCallApproved(
+        call_id=call_id, approval_id=approval_id, token=token, execute_before=execute_before
+    )
+    return Decision(run, (approved,))
 
 
 def deny_call(run: Run, call_id: str, code: str, reason: str) -> Decision | None:

@@ -107,13 +107,15 @@ def _undeniable_v2(payload: dict[str, Any]) -> dict[str, Any]:
 @register_payload("run.tool_call_approved", 1)
 class ToolCallApproved(EventPayload):
     """The approval of the call the run waits for was granted: the gateway runs the call
-    with ``token`` (gates 1 to 5 again, the token checked against the call itself).
-    ``approval_id`` is the request granted. The token is a one-time bearer credential:
-    no read model or log shows it."""
+    with ``token`` (gates 1 to 5 again, the token checked against the call itself), no
+    later than ``execute_before`` (a fresh step's time from the grant: the request's own
+    deadline passed while people decided). ``approval_id`` is the request granted. The
+    token is a one-time bearer credential: no read model or log shows it."""
 
     call_id: CallId
     approval_id: uuid.UUID
     token: Annotated[str, Field(min_length=16, max_length=4096)]
+    execute_before: AwareDatetime
 
 
 @register_payload("run.approval_awaited", 1)
