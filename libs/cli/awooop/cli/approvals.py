@@ -17,24 +17,19 @@ policy decides whether that subject is one of the request's approvers.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 import httpx
 
 from awooop.cli import queries
-from awooop.cli.contract_client import default_subject, refusal_line
-from awooop.cli.platform import recorded_approval_url
+from awooop.cli.contract_client import approval_url, bearer_token, refusal_line
 from awooop.cli.send import DEFAULT_PROJECT
-from awooop.infra.settings import Settings, state_dir
 from awooop.projector.domain.approvals import APPROVAL_STATES
-from awooop.security.api_tokens import mint_api_token
 
 VOTER = "approver"
 """The role of a development token that votes (the policy, not the role, decides who
 counts)."""
-DEV_TOKEN_SECONDS = 600
 EXIT_NOT_COUNTED = 1
 EXIT_ERROR = 2
 REASON_CHARS = 60
@@ -132,45 +127,13 @@ def list_approvals(args: argparse.Namespace) -> int:
     return 0
 
 
-def decision_token(project: str, token: str | None, subject: str | None) -> str:
-    """``token``, else ``AWOOOP_TOKEN``, else a development token for ``subject``."""
-    if given := token or os.environ.get("AWOOOP_TOKEN"):
-        return given
-    secret = Settings.from_env().api_jwt_secret
-    if not secret:
-        raise ApprovalCommandError(
-            "no token: pass --token or set AWOOOP_TOKEN (in development, `awooop dev up` "
-            "writes <home>/api-jwt.secret and a token is minted for --as)"
-        )
-    try:
-        return mint_api_token(
-            secret,
-            subject=subject or default_subject(),
-            projects=[project],
-            roles=[VOTER],
-            ttl_seconds=DEV_TOKEN_SECONDS,
-        )
-    except ValueError as error:
-        raise ApprovalCommandError(f"cannot mint a development token: {error}") from None
-
-
-def approval_api_url() -> str:
-    """The approval API's address; refuses when nothing records one."""
-    url = recorded_approval_url(state_dir())
-    if not url:
-        raise ApprovalCommandError(
-            "no approval API address: set AWOOOP_APPROVAL_URL or start the platform (`awooop up`)"
-        )
-    return url
-
-
 class DecisionClient:
     """Posts votes to the approval API with one bearer token."""
 
     def __init__(
         self, token: str, url: str | None = None, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self.url = url or approval_api_url()
+        self.url = url or approval_url(ApprovalCommandError)
         self._client = httpx.Client(
             base_url=self.url,
             timeout=15.0,
@@ -222,7 +185,10 @@ def describe_decision(decision: str, answer: dict[str, Any]) -> str:
 
 def decide(args: argparse.Namespace) -> int:
     try:
-        with DecisionClient(decision_token(args.project, args.token, args.subject)) as client:
+        token = bearer_token(
+            args.project, args.token, args.subject, role=VOTER, refusal=ApprovalCommandError
+        )
+        with DecisionClient(token) as client:
             answer = client.vote(args.approval_id, args.decision)
     except ApprovalCommandError as error:
         print(f"awooop: error: {error}", file=sys.stderr)

@@ -29,15 +29,22 @@ def default_subject() -> str:
     return f"operator:{getpass.getuser()}"
 
 
-def bearer_token(project: str, token: str | None, subject: str | None) -> str:
+def bearer_token(
+    project: str,
+    token: str | None,
+    subject: str | None,
+    *,
+    role: str = CONTRACT_ADMIN,
+    refusal: type[Exception] = ContractCommandError,
+) -> str:
     """``token`` (``--token``), else ``AWOOOP_TOKEN``, else a 10-minute development token
-    for ``subject`` with the role ``contract_admin`` on ``project``, signed with
-    ``AWOOOP_API_JWT_SECRET`` or ``<home>/api-jwt.secret``."""
+    for ``subject`` with ``role`` on ``project``, signed with ``AWOOOP_API_JWT_SECRET`` or
+    ``<home>/api-jwt.secret``. Raises ``refusal`` when none can be had."""
     if given := token or os.environ.get("AWOOOP_TOKEN"):
         return given
     secret = Settings.from_env().api_jwt_secret
     if not secret:
-        raise ContractCommandError(
+        raise refusal(
             "no token: pass --token or set AWOOOP_TOKEN (in development, `awooop dev up` "
             "writes <home>/api-jwt.secret and a token is minted for --as)"
         )
@@ -46,18 +53,18 @@ def bearer_token(project: str, token: str | None, subject: str | None) -> str:
             secret,
             subject=subject or default_subject(),
             projects=[project],
-            roles=[CONTRACT_ADMIN],
+            roles=[role],
             ttl_seconds=DEV_TOKEN_SECONDS,
         )
     except ValueError as error:
-        raise ContractCommandError(f"cannot mint a development token: {error}") from None
+        raise refusal(f"cannot mint a development token: {error}") from None
 
 
-def approval_url() -> str:
-    """The approval command API's address; refuses when nothing records one."""
+def approval_url(refusal: type[Exception] = ContractCommandError) -> str:
+    """The approval API's address; raises ``refusal`` when nothing records one."""
     url = recorded_approval_url(state_dir())
     if not url:
-        raise ContractCommandError(
+        raise refusal(
             "no approval API address: set AWOOOP_APPROVAL_URL or start the platform (`awooop up`)"
         )
     return url
