@@ -40,6 +40,12 @@ POLL = 0.02
 BOT_TOKEN_ENV = {"AWOOOP_TENANT_BENCH_OPS_TELEGRAM_BOT_TOKEN": f"{BOT}:token-of-bench-ops"}
 """The tenant's bot token, so the fake chat takes its approval requests and replies."""
 
+SAID = """
+SELECT (SELECT count(*) FROM projector.outbound_messages WHERE project_id = $1) AS said,
+       (SELECT count(*) FROM projector.timeline
+        WHERE project_id = $1 AND event_type = 'channel.delivery_reported') AS reported
+"""
+
 PENDING = """
 SELECT approval_id FROM projector.approvals
 WHERE project_id = $1 AND state = 'pending' AND NOT (approval_id = ANY($2::uuid[]))
@@ -142,7 +148,31 @@ async def measure_approved_runs(
         voting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await voting
+    await _all_delivered(database_url)
     return ApprovedFigures(result, len(approver.voted), approver.refused)
+
+
+async def _all_delivered(database_url: str, within: float = 60.0) -> None:
+    """Wait until every message the approved runs said (requests, their edits, replies)
+    has its delivery report in the read model, twice in a row: a run completes before
+    its last messages are delivered, and the rebuild after this must find the live read
+    models at rest to compare them."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        last = None
+        while True:
+            row = await conn.fetchrow(SAID, PROJECT)
+            now = (row["said"], row["reported"])
+            if now == last and now[0] == now[1]:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"approved runs' messages said / reported: {now}")
+            last = now
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
 
 
 def approved_table(a: ApprovedFigures, percentile: Any) -> list[str]:

@@ -38,7 +38,7 @@ from awooop.infra.runner import ServiceRunner
 from awooop.security.api_tokens import mint_api_token
 from awooop.security.approval_tokens import ApprovalTokenVerifier, check_binding
 from awooop.security.signing_keys import KeyRing, SigningKey, generate_ed25519_keys
-from support.approval_inputs import button, held_call, run_completed, run_started, send
+from support.approval_inputs import button, held_call, run_cancelled, run_started, send
 from support.contracts import agent_body, publish_contracts
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
@@ -166,7 +166,7 @@ def types(events: list[Envelope[Any]]) -> list[str]:
 async def held_request(
     service: Service, project: str, *, agent: str = "demo-agent"
 ) -> tuple[str, uuid.UUID, Envelope[Any]]:
-    run_id, call_id = str(uuid.uuid4()), unique("call-")
+    run_id, call_id = str(new_event_id()), unique("call-")
     held = held_call(project, run_id, call_id, service.refs[project]["policy"])
     await send(
         service.producer,
@@ -254,7 +254,7 @@ async def test_one_reject_denies_and_a_vote_of_another_tenant_is_unknown(service
 
 
 async def test_a_hold_read_before_its_run_waits_for_the_run(service: Service) -> None:
-    run_id, call_id = str(uuid.uuid4()), unique("call-")
+    run_id, call_id = str(new_event_id()), unique("call-")
     await send(
         service.producer, held_call(PROJECT, run_id, call_id, service.refs[PROJECT]["policy"])
     )
@@ -288,10 +288,10 @@ async def test_a_request_expires_with_its_run_and_ends_denied(service: Service) 
 
 async def test_the_end_of_its_run_denies_a_pending_request(service: Service) -> None:
     run_id, _, _ = await held_request(service, PROJECT)
-    await send(service.producer, run_completed(PROJECT, run_id))
+    await send(service.producer, run_cancelled(PROJECT, run_id))
     found = await events_of(service.urls, run_id, lambda f: "approval.denied" in types(f))
     assert found[-1].payload.code == E_APPROVAL_EXPIRED.code
-    assert "the run ended (completed)" in found[-1].payload.reason
+    assert "the run ended (cancelled)" in found[-1].payload.reason
 
 
 async def test_two_processes_racing_on_one_decision_grant_once(service: Service) -> None:

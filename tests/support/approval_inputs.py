@@ -1,18 +1,18 @@
-"""What the approval service reads, as the services upstream produce it: a run's start and
-end (runtime), a held call (gateway) and a button press (ingress); and a producer that
-sends each to its topic with the key that topic orders by."""
+"""What the approval service reads, as the services upstream produce it: a run waiting
+for an approval and a run's end (runtime), a held call (gateway) and a button press
+(ingress); and a producer that sends each to its topic with the key that topic orders
+by."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from awooop.contracts.events.payloads.gateway import ApprovalRequired
 from awooop.contracts.events.payloads.ingress import ButtonPressed
-from awooop.contracts.events.payloads.run import RunCompleted, RunStarted
+from awooop.contracts.events.payloads.run import ApprovalAwaited, RunCancelled
 from awooop.contracts.records.codec import EnvelopeCodec
 from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.records.headers import make_traceparent, record_headers
@@ -31,35 +31,32 @@ def _now() -> dt.datetime:
 
 
 def run_started(
-    project: str, run_id: str, user: str, agent_ref: str, *, trace_id: str | None = None
+    project: str, run_id: str, user: str, agent_ref: str, *, call_id: str = "call"
 ) -> Envelope[Any]:
-    """The runtime's `run.started` of `run_id`, asked by telegram user `user`."""
+    """The runtime's `run.approval_awaited` of `run_id` (what the approval service reads of
+    a run): telegram user `user` asked, the run is pinned to `agent_ref`."""
     return new_envelope(
-        RunStarted(
-            agent_id="demo-agent",
-            channel_type="telegram",
-            chat_id=user,
-            platform_subject_id=f"{project}:telegram:{user}",
-            trigger_event_id=uuid.uuid4(),
-            mode="suggest",
-            revisions=(agent_ref,),
+        ApprovalAwaited(
+            call_id=call_id,
+            action_hash="c" * 64,
+            requester=f"{project}:telegram:{user}",
             agent_revision=agent_ref,
         ),
         occurred_at=_now(),
         project_id=project,
         stream_type="run",
         stream_id=run_id,
-        stream_seq=1,
-        trace_id=trace_id or new_trace_id(),
+        stream_seq=4,
+        trace_id=new_trace_id(),
         correlation_id=run_id,
         actor="service:runtime",
         producer="runtime",
     )
 
 
-def run_completed(project: str, run_id: str, seq: int = 9) -> Envelope[Any]:
+def run_cancelled(project: str, run_id: str, seq: int = 9) -> Envelope[Any]:
     return new_envelope(
-        RunCompleted(reply="done", suppressed=False),
+        RunCancelled(code="E-RUN-CANCELLED", reason="stopped by an operator", actor="user:op"),
         occurred_at=_now(),
         project_id=project,
         stream_type="run",

@@ -21,6 +21,7 @@ from awooop.approval.domain.requests import (
     expire,
     request_for,
 )
+from awooop.approval.processor import run_began
 from awooop.contracts.events.payloads.approval import (
     ApprovalDenied,
     ApprovalGranted,
@@ -295,3 +296,13 @@ def test_a_request_only_the_requester_could_complete_is_denied_at_once() -> None
     assert denied.code == E_APPROVAL_POLICY.code
     assert "only 1 approvers are not the person who asked" in denied.reason
     assert request.state == "denied"
+
+
+def test_a_run_began_when_its_message_was_recorded() -> None:
+    # The run id is the UUIDv7 event id of the message that started it.
+    began = dt.datetime(2026, 12, 7, 9, 30, 15, 123000, tzinfo=dt.UTC)
+    millis = int(began.timestamp() * 1000)
+    run_id = uuid.UUID(int=(millis << 80) | (0x7 << 76) | (0b10 << 62) | 12345)
+    assert run_id.version == 7
+    assert run_began(str(run_id), T0) == began
+    assert run_began(str(uuid.uuid4()), T0) == T0  # no time in it: the event's own

@@ -345,6 +345,7 @@ def test_production_registry_holds_the_walking_skeleton_types() -> None:
         "run.tool_result_accepted",
     }
     revised = {
+        "run.approval_awaited",
         "channel.outbound_requested",
         "gateway.tool_call_failed",
         "gateway.approval_required",

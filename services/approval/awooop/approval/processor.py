@@ -9,12 +9,17 @@ touches (in id order, so a vote over HTTP and a batch never deadlock); the batch
 decided in memory in partition-offset order, then one statement per table writes it.
 
 - `gateway.approval_required` makes a request from the policy revision the gateway read
-  (`approval.requested`), or, when its run's `run.started` has not been read yet (they
-  come on different topics), waits in `held_calls` until it is;
-- `run.started` records who asked and when the run must end; a run's end
-  (`run.completed`, `failed`, `cancelled`, `timed_out`) denies its pending requests;
+  (`approval.requested`), once the runtime's `run.approval_awaited` for the same run
+  said who asked and which agent revision the run is pinned to (they come on different
+  topics: whichever is read first waits, the held call in `held_calls`);
+- a run's end while it waits (`run.cancelled`, `run.timed_out`, `run.failed`: a run
+  cannot complete while it waits for a call) denies its pending requests;
 - `ingress.button_pressed` with an approval button's data is a vote (`approve:<id>`,
   `reject:<id>`); other buttons are not this service's.
+
+Only those types are decoded: every other record of the three topics (every message,
+every step of every run) is skipped by its header, and a batch of nothing but those
+costs no transaction.
 """
 
 from __future__ import annotations
@@ -41,13 +46,27 @@ from awooop.infra.postgres.event_store import NewEvent
 from awooop.infra.processor import BatchContext, EventProcessor
 
 APPROVAL_REQUIRED = "gateway.approval_required"
-RUN_STARTED = "run.started"
-RUN_ENDED = ("run.completed", "run.failed", "run.cancelled", "run.timed_out")
+RUN_STARTED = "run.approval_awaited"
+"""The run event that says who asked (named for its role here: the run's facts)."""
+RUN_ENDED = ("run.failed", "run.cancelled", "run.timed_out")
 BUTTON_PRESSED = "ingress.button_pressed"
 HANDLED = (APPROVAL_REQUIRED, RUN_STARTED, *RUN_ENDED, BUTTON_PRESSED)
 
 _CODEC = EnvelopeCodec()
 log = get_logger(__name__)
+
+
+def run_began(run_id: str, otherwise: dt.datetime) -> dt.datetime:
+    """When the run began: its id is the UUIDv7 event id of the message that started it,
+    whose first 48 bits are that moment in Unix milliseconds (a run started later from a
+    queued message began after this, so its requests expire no later than its run)."""
+    try:
+        parsed = uuid.UUID(run_id)
+    except ValueError:
+        return otherwise
+    if parsed.version != 7:
+        return otherwise
+    return dt.datetime.fromtimestamp((parsed.int >> 80) / 1000, dt.UTC)
 
 
 def voter_actor(approver_id: str | None, subject: str) -> str:
@@ -81,6 +100,7 @@ class _Batch:
         self.events.extend(events)
 
     def started(self, env: Envelope[Any]) -> None:
+        """`run.approval_awaited`: who asked, and by when the run must have its answer."""
         run_id = env.correlation_id
         payload = env.payload
         deadline = None
@@ -91,10 +111,10 @@ class _Batch:
                 limits = agent.document
                 seconds = limits.run_timeout_seconds - limits.step_timeout_seconds
                 seconds = seconds if seconds > 0 else limits.run_timeout_seconds
-                deadline = env.occurred_at + dt.timedelta(seconds=seconds)
+                deadline = run_began(run_id, env.occurred_at) + dt.timedelta(seconds=seconds)
         known = self.runs.get(run_id)
         ended = known.ended if known is not None else None
-        facts = RunFacts(run_id, env.project_id, payload.platform_subject_id, deadline, ended)
+        facts = RunFacts(run_id, env.project_id, payload.requester, deadline, ended)
         self.runs[run_id] = self.changed_runs[run_id] = facts
         for approval_id, (held, held_env) in list(self.held.items()):
             if held.run_id == run_id:

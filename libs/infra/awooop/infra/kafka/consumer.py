@@ -423,6 +423,22 @@ class BatchConsumer:
         offsets: Offsets,
         rejected: Sequence[Rejection] = (),
     ) -> None:
+        # A batch of records this service does not handle records nothing: unless its
+        # offsets live in the database, they are committed without a transaction.
+        if records or rejected or self._store.in_database:
+            await self._record(records, offsets, rejected)
+        assert self.consumer is not None
+        await self._store.committed(self.consumer, offsets)
+        self._processor.committed()
+        if self._on_committed is not None:
+            self._on_committed()
+
+    async def _record(
+        self,
+        records: Sequence[DecodedRecord],
+        offsets: Offsets,
+        rejected: Sequence[Rejection],
+    ) -> None:
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -437,11 +453,6 @@ class BatchConsumer:
                 continue
         else:
             raise ConflictBoundExceeded(f"{self.group}: conflicts past {MAX_CONFLICT_RETRIES}")
-        assert self.consumer is not None
-        await self._store.committed(self.consumer, offsets)
-        self._processor.committed()
-        if self._on_committed is not None:
-            self._on_committed()
 
     async def _judgeable(self) -> None:
         problem = await self._probe()

@@ -27,6 +27,10 @@ Offsets = dict[TopicPartition, int]
 
 
 class OffsetStore(Protocol):
+    in_database: bool
+    """Whether offsets are stored in the batch transaction (a batch with nothing to apply
+    still needs one)."""
+
     def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         """Seek synchronously, before anything awaits."""
 
@@ -64,6 +68,8 @@ async def commit_assigned(consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
 class KafkaOffsetStore:
     """Offsets committed to Kafka after the transaction (the default)."""
 
+    in_database = False
+
     def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         return None
 
@@ -88,6 +94,8 @@ def _raw(record: Any) -> RawRecord:
 
 class PostgresOffsetStore:
     """Offsets in `projector_offsets`, in the batch transaction; Kafka commits for lag only."""
+
+    in_database = True
 
     def __init__(self, pool: asyncpg.Pool, group: str) -> None:
         self._pool = pool

@@ -292,7 +292,12 @@ def await_approval(run: Run, call_id: str, action_hash: str) -> Decision | None:
     for approval; an approval asked for any other call is ignored."""
     if run.state != "waiting_tool" or run.pending_call_id != call_id:
         return None
-    awaited = ApprovalAwaited(call_id=call_id, action_hash=action_hash)
+    awaited = ApprovalAwaited(
+        call_id=call_id,
+        action_hash=action_hash,
+        requester=run.platform_subject_id,
+        agent_revision=run.revision or None,
+    )
     # The table has no waiting_tool -> waiting_approval: the run takes the gateway's
     # answer (running) and waits for the approval it asks for.
     return Decision(run.moved("running").moved("waiting_approval"), (awaited,))

@@ -118,13 +118,26 @@ class ToolCallApproved(EventPayload):
     execute_before: AwareDatetime
 
 
-@register_payload("run.approval_awaited", 1)
+@register_payload("run.approval_awaited", 2)
 class ApprovalAwaited(EventPayload):
     """The gateway asked for an approval of the call the run waits for: the run waits in
-    ``waiting_approval`` until that call's outcome (run after a grant, or refused)."""
+    ``waiting_approval`` until that call's outcome (run after a grant, or refused).
+
+    ``requester`` is the person whose message started the run (who never approves it)
+    and ``agent_revision`` the revision the run is pinned to (its timeouts bound the
+    request's expiry): what the approval service needs of the run, on the one run event
+    it reads for every held call."""
 
     call_id: CallId
     action_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    requester: PlatformSubjectId | None = None
+    agent_revision: Revision | None = None
+
+
+@register_upcaster("run.approval_awaited", 1)
+def _awaited_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    # Version 1 came before the approval service read it: who asked was not recorded.
+    return {**payload, "requester": None, "agent_revision": None}
 
 
 @register_payload("run.message_rejected", 1)
