@@ -20,6 +20,11 @@ table inside it), repeat. Failures take one of three paths:
 Each fetched batch is decoded once and every record of it is dead-lettered
 at most once, however many outage retries the batch takes. A halt (broker
 reset) ends the loop at once, also in the middle of an outage.
+
+A batch with nothing to apply (every record of a type the service does not
+handle) opens no transaction when offsets live in Kafka: its offsets are
+committed with the next batch that applies something, or within
+`SKIPPED_COMMIT_SECONDS` (re-reading such records changes nothing).
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ from awooop.infra.settings import KafkaSettings
 
 log = get_logger(__name__)
 
+SKIPPED_COMMIT_SECONDS = 1.0
+"""How long the offsets past batches with nothing to apply may wait for the next commit."""
 OUTAGE = "outage"
 BROKER_EPOCH = "broker-epoch"
 JOINING = "joining-group"
@@ -185,6 +192,9 @@ class BatchConsumer:
         self._client_factory = client_factory
         self._on_halt = on_halt
         self._lock = asyncio.Lock()
+        self._skipped: Offsets = {}
+        """Offsets past batches that held nothing to apply, not committed yet."""
+        self._skipped_since: float | None = None
         self._unchecked: set[TopicPartition] = set()
         self._unrefined: set[TopicPartition] = set()
         self._halted = asyncio.Event()
@@ -214,6 +224,9 @@ class BatchConsumer:
     async def stop(self) -> None:
         """Leave the group; call after cancelling `run()` (a cancelled batch never commits)."""
         if self.consumer is not None:
+            if not self.halted:
+                with contextlib.suppress(Exception):
+                    await self.flush_skipped(older_than=0.0)
             await self.consumer.stop()
 
     def halt(self, reason: str) -> None:
@@ -280,6 +293,7 @@ class BatchConsumer:
             if records:
                 records.sort(key=lambda r: (r.topic, r.partition, r.offset))
                 await self._work_through(records)
+            await self.flush_skipped()
         # Halted by a broker reset: leave the group now, so no metadata request
         # of this client auto-creates topics on the new broker. Never under the
         # batch lock: stopping may run the revocation callback, which takes it.
@@ -424,14 +438,31 @@ class BatchConsumer:
         rejected: Sequence[Rejection] = (),
     ) -> None:
         # A batch of records this service does not handle records nothing: unless its
-        # offsets live in the database, they are committed without a transaction.
-        if records or rejected or self._store.in_database:
-            await self._record(records, offsets, rejected)
+        # offsets live in the database, it needs no transaction, and its offsets ride
+        # with the next commit (or `flush_skipped`): re-reading it after a crash or a
+        # rebalance changes nothing.
+        if not (records or rejected or self._store.in_database):
+            for tp, offset in offsets.items():
+                self._skipped[tp] = max(offset, self._skipped.get(tp, 0))
+            if self._skipped_since is None:
+                self._skipped_since = time.monotonic()
+            return
+        await self._record(records, offsets, rejected)
         assert self.consumer is not None
-        await self._store.committed(self.consumer, offsets)
+        skipped, self._skipped, self._skipped_since = self._skipped, {}, None
+        await self._store.committed(self.consumer, {**skipped, **offsets})
         self._processor.committed()
         if self._on_committed is not None:
             self._on_committed()
+
+    async def flush_skipped(self, older_than: float = SKIPPED_COMMIT_SECONDS) -> None:
+        """Commit the offsets of skipped batches once the oldest waited `older_than`."""
+        since = self._skipped_since
+        if since is None or time.monotonic() - since < older_than or self.consumer is None:
+            return
+        async with self._lock:
+            skipped, self._skipped, self._skipped_since = self._skipped, {}, None
+            await self._store.committed(self.consumer, skipped)
 
     async def _record(
         self,
