@@ -29,7 +29,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -56,6 +56,8 @@ from awooop.infra.settings import Settings
 log = get_logger(__name__)
 
 BROKER_UNREACHABLE = "broker-unreachable"
+PATIENT_FETCH_WAIT_MS = 250
+PATIENT_FETCH_MIN_BYTES = 256 * 1024
 CRASHED = "crashed"
 
 
@@ -84,6 +86,10 @@ class ServiceSpec:
     reads_contracts: bool = False
     """Run a contract reader (`runner.contracts`) and start consuming once it caught up;
     the schema then needs the `contracts` migration branch."""
+    patient_fetch: bool = False
+    """A service that acts at a person's pace and handles few of the records it reads:
+    its consumer lets the broker gather records for up to `PATIENT_FETCH_WAIT_MS` (or
+    `PATIENT_FETCH_MIN_BYTES` of them) per fetch, so it fetches far less often."""
 
     @property
     def consumer_group(self) -> str:
@@ -243,8 +249,13 @@ class ServiceRunner:
             if self.spec.offsets == "postgres"
             else KafkaOffsetStore()
         )
+        kafka = self.settings.kafka
+        if self.spec.patient_fetch:
+            wait = max(kafka.fetch_max_wait_ms, PATIENT_FETCH_WAIT_MS)
+            kafka = replace(kafka, fetch_max_wait_ms=wait)
         return BatchConsumer(
-            settings=self.settings.kafka,
+            settings=kafka,
+            fetch_min_bytes=PATIENT_FETCH_MIN_BYTES if self.spec.patient_fetch else 1,
             group=group,
             topics=self.spec.topics,
             processor=processor,

@@ -133,6 +133,9 @@ def spec() -> ServiceSpec:
         processor=processor,
         branches=("store", "contracts", "approval"),
         reads_contracts=True,
+        # People decide here: a quarter second more per hop is nothing to them, and the
+        # service reads three whole topics for the few held calls and presses in them.
+        patient_fetch=True,
         migrations=[MIGRATIONS],
         background=[serve_commands, expire_requests],
     )

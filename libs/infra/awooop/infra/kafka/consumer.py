@@ -170,6 +170,7 @@ class BatchConsumer:
         offset_store: OffsetStore | None = None,
         epoch_confirmed: Callable[[], Awaitable[bool]] | None = None,
         on_committed: Callable[[], None] | None = None,
+        fetch_min_bytes: int = 1,
         max_backoff: float = 5.0,
         schema: str | None = None,
         probe: Probe | None = None,
@@ -187,6 +188,7 @@ class BatchConsumer:
         self._store: OffsetStore = offset_store or KafkaOffsetStore()
         self._epoch_confirmed = epoch_confirmed
         self._on_committed = on_committed
+        self._fetch_min_bytes = fetch_min_bytes
         self._max_backoff = max_backoff
         self._probe: Probe = probe or (lambda: writable_problem(pool, schema))
         self._client_factory = client_factory
@@ -213,6 +215,7 @@ class BatchConsumer:
             max_poll_interval_ms=600_000,
             max_partition_fetch_bytes=MAX_RECORD_BYTES + 64 * 1024,
             fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch_min_bytes,
             request_timeout_ms=self._settings.request_timeout_ms,
         )
         # Unready until the group's first assignment: before it, records sent
