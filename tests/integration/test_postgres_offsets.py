@@ -22,6 +22,7 @@ from support.infra import StackUrls, unique
 from support.pipeline import (
     CODEC,
     TOPIC,
+    ApplyEveryRecord,
     RunningConsumer,
     create_applied_table,
     envelope,
@@ -31,33 +32,6 @@ from support.pipeline import (
 from support.schemas import service_schema
 
 pytestmark = pytest.mark.integration
-
-
-class ApplyEveryRecord:
-    """A processor with no inbox: only the offset store stands between it and duplicates."""
-
-    def __init__(self, project: str) -> None:
-        self.name = f"apply-{project}"
-        self._project = project
-
-    def handles(self, record: RawRecord) -> bool:
-        return record.header("project_id") == self._project
-
-    def decode(self, record: RawRecord) -> DecodedRecord:
-        assert record.value is not None
-        return DecodedRecord(record, CODEC.decode(record.value))
-
-    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
-        await conn.execute(
-            "INSERT INTO applied (event_id, stream_id, stream_seq) "
-            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[])",
-            [r.body.event_id for r in records],
-            [r.body.stream_id for r in records],
-            [r.body.stream_seq for r in records],
-        )
-
-    def committed(self) -> None:
-        return None
 
 
 async def _produce(urls: StackUrls, project: str, start: int, count: int) -> None:

@@ -5,7 +5,6 @@ message, run step and tool call for the few held calls and button presses among 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -14,9 +13,15 @@ from aiokafka.structs import TopicPartition
 
 from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.infra.kafka.producer import create_producer
-from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from support.infra import StackUrls, unique
-from support.pipeline import CODEC, TOPIC, create_applied_table, envelope, running_consumer
+from support.pipeline import (
+    CODEC,
+    TOPIC,
+    ApplyEveryRecord,
+    create_applied_table,
+    envelope,
+    running_consumer,
+)
 from support.pipeline import wait_for as poll_until
 from support.schemas import service_schema
 
@@ -38,33 +43,6 @@ class CountingPool:
         return getattr(self._pool, name)
 
 
-class ApplyOneProject:
-    """Handles the records of `project` only (by header), writing an `applied` row each."""
-
-    def __init__(self, project: str) -> None:
-        self.name = f"apply-{project}"
-        self._project = project
-
-    def handles(self, record: RawRecord) -> bool:
-        return record.header("project_id") == self._project
-
-    def decode(self, record: RawRecord) -> DecodedRecord:
-        assert record.value is not None
-        return DecodedRecord(record, CODEC.decode(record.value))
-
-    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
-        await conn.execute(
-            "INSERT INTO applied (event_id, stream_id, stream_seq) "
-            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[])",
-            [r.body.event_id for r in records],
-            [r.body.stream_id for r in records],
-            [r.body.stream_seq for r in records],
-        )
-
-    def committed(self) -> None:
-        return None
-
-
 async def test_records_a_service_does_not_handle_are_passed_without_a_transaction(
     kafka_ready: StackUrls,
 ) -> None:
@@ -82,7 +60,7 @@ async def test_records_a_service_does_not_handle_are_passed_without_a_transactio
                 settings,
                 counting,
                 unique("g-"),
-                ApplyOneProject(mine),  # type: ignore[arg-type]
+                ApplyEveryRecord(mine),  # type: ignore[arg-type]
             ) as running:
                 sent = None
                 for seq in range(1, 21):

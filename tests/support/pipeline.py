@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from awooop.infra.kafka.consumer import BatchConsumer
 from awooop.infra.kafka.dlq import DeadLetters
 from awooop.infra.kafka.offsets import OffsetStore
 from awooop.infra.kafka.producer import DLQ_REQUEST_BYTES, create_producer
+from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.readiness import Readiness
 from awooop.infra.settings import Settings
 
@@ -91,6 +92,34 @@ def applying_processor(
         )
 
     return HandlerTable(name, {"run.completed": on_completed}, CODEC)
+
+
+class ApplyEveryRecord:
+    """A processor of `project`'s records only (by header), with no inbox: one `applied`
+    row per record applied, so only the offset store stands between it and duplicates."""
+
+    def __init__(self, project: str) -> None:
+        self.name = f"apply-{project}"
+        self._project = project
+
+    def handles(self, record: RawRecord) -> bool:
+        return record.header("project_id") == self._project
+
+    def decode(self, record: RawRecord) -> DecodedRecord:
+        assert record.value is not None
+        return DecodedRecord(record, CODEC.decode(record.value))
+
+    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
+        await conn.execute(
+            "INSERT INTO applied (event_id, stream_id, stream_seq) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[])",
+            [r.body.event_id for r in records],
+            [r.body.stream_id for r in records],
+            [r.body.stream_seq for r in records],
+        )
+
+    def committed(self) -> None:
+        return None
 
 
 @dataclass
