@@ -445,19 +445,26 @@ async def test_a_used_token_is_refused_by_postgres_and_early_by_redis(
         assert served(journal, "restart_service", service=service) == []
 
 
-async def test_a_transient_failure_is_retried_and_succeeds_on_the_second_attempt(
-    gateway: Gateway, journal: tuple[Path, Path]
-) -> None:
+async def approved_restart_failing(
+    gateway: Gateway, journal: tuple[Path, Path], message: str, times: int
+) -> tuple[str, Envelope[ToolCallRequested]]:
+    """A restart held, its server set to fail the next `times` calls of it with `message`,
+    then approved: the service it restarts and the request."""
     service = unique("svc-")
     asked = ask(SUGGEST, "restart_service__demo", service=service)
     held = await hold(gateway, asked)
     fail_next_calls(
-        journal[1], "restart_service", "503 service unavailable", arguments={"service": service}
+        journal[1], "restart_service", message, count=times, arguments={"service": service}
     )
-    await send(
-        gateway,
-        approved(asked, *approval_token(KEYS.signing_spec, asked, held.payload.action_hash)),
-    )
+    token = approval_token(KEYS.signing_spec, asked, held.payload.action_hash)
+    await send(gateway, approved(asked, *token))
+    return service, asked
+
+
+async def test_a_transient_failure_is_retried_and_succeeds_on_the_second_attempt(
+    gateway: Gateway, journal: tuple[Path, Path]
+) -> None:
+    service, asked = await approved_restart_failing(gateway, journal, "503 service unavailable", 1)
     events = await outcome_of(gateway, asked, count=3)
     assert [e.event_type for e in events] == [
         "gateway.approval_required",
@@ -474,17 +481,8 @@ async def test_a_transient_failure_is_retried_and_succeeds_on_the_second_attempt
 async def test_a_permanent_failure_is_never_retried(
     gateway: Gateway, journal: tuple[Path, Path]
 ) -> None:
-    service = unique("svc-")
-    asked = ask(SUGGEST, "restart_service__demo", service=service)
-    held = await hold(gateway, asked)
     # A transient sign and a permanent one: permanent wins.
-    fail_next_calls(
-        journal[1], "restart_service", "503: not found", count=3, arguments={"service": service}
-    )
-    await send(
-        gateway,
-        approved(asked, *approval_token(KEYS.signing_spec, asked, held.payload.action_hash)),
-    )
+    service, asked = await approved_restart_failing(gateway, journal, "503: not found", 3)
     events = await outcome_of(gateway, asked, settle=1.0)
     assert [e.event_type for e in events] == [
         "gateway.approval_required",
@@ -497,19 +495,8 @@ async def test_a_permanent_failure_is_never_retried(
 async def test_a_transient_failure_that_persists_stops_after_three_attempts(
     gateway: Gateway, journal: tuple[Path, Path]
 ) -> None:
-    service = unique("svc-")
-    asked = ask(SUGGEST, "restart_service__demo", service=service)
-    held = await hold(gateway, asked)
-    fail_next_calls(
-        journal[1],
-        "restart_service",
-        "Connection reset by peer",
-        count=10,
-        arguments={"service": service},
-    )
-    await send(
-        gateway,
-        approved(asked, *approval_token(KEYS.signing_spec, asked, held.payload.action_hash)),
+    service, asked = await approved_restart_failing(
+        gateway, journal, "Connection reset by peer", 10
     )
     events = await outcome_of(gateway, asked, count=4, settle=1.0)
     assert [e.event_type for e in events] == [
