@@ -18,8 +18,9 @@ from support.infra import StackUrls
 class OwnStack:
     """Never the stack named by environment URLs: these pieces get killed."""
 
-    def __init__(self, home: Path) -> None:
-        self.stack = EmbeddedStack(home, env={}, say=lambda _line: None)
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+        # Only the stack's own options (`AWOOOP_EMBEDDED_*`), never the caller's URLs.
+        self.stack = EmbeddedStack(home, env=dict(env or {}), say=lambda _line: None)
 
     @property
     def urls(self) -> StackUrls:

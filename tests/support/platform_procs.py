@@ -127,12 +127,17 @@ class RunningPlatform:
 
 @contextmanager
 def own_platform(
-    home: Path, *, tenants: tuple[str, ...] = (), **extra_env: str
+    home: Path,
+    *,
+    tenants: tuple[str, ...] = (),
+    stack_env: dict[str, str] | None = None,
+    **extra_env: str,
 ) -> Iterator[RunningPlatform]:
-    """Stack, five services and the API; `extra_env` reaches every process. Each of
-    `tenants` (a folder of `deploy/contracts`, e.g. `demo`) is onboarded through the
-    approval API, and the platform is yielded once every service decides by it."""
-    stack = OwnStack(home)
+    """Stack, five services and the API; `extra_env` reaches every process, `stack_env`
+    the embedded stack (its `AWOOOP_EMBEDDED_*` options). Each of `tenants` (a folder of
+    `deploy/contracts`, e.g. `demo`) is onboarded through the approval API, and the
+    platform is yielded once every service decides by it."""
+    stack = OwnStack(home, stack_env)
     stack.stack.up()
     env = {**stack.stack.urls(), "AWOOOP_HOME": str(home), **extra_env}
     # A port of its own: two platforms at once (tests, a bench, a developer's

@@ -120,8 +120,31 @@ def has_cluster(data_dir: Path) -> bool:
     return (data_dir / "PG_VERSION").exists()
 
 
-def start_postgres(data_dir: Path, port: int | None = None) -> PieceInfo:
-    """initdb when the folder is empty, then `pg_ctl start` on 127.0.0.1:`port`."""
+def server_options(*, durable: bool = False, statement_stats: bool = False) -> str:
+    """The `-c` settings the embedded server starts with.
+
+    Without `durable`, fsync is off: the embedded stack is for development and
+    tests, where losing data to a machine crash costs nothing and commit latency
+    does. A commit still waits for its WAL to reach the operating system
+    (`synchronous_commit` stays on), so a crash of Postgres alone (the fault tests'
+    immediate stop) loses nothing committed. `durable` flushes every commit to the
+    disk (`fsync=on`, `synchronous_commit=on`), as a production server does: the
+    bench's default, so its figures compare with engines that fsync.
+    `statement_stats` loads `pg_stat_statements`.
+    """
+    flush = "on" if durable else "off"
+    options = f"-c fsync={flush} -c synchronous_commit=on -c max_connections=300"
+    if statement_stats:
+        options += " -c shared_preload_libraries=pg_stat_statements"
+        options += " -c pg_stat_statements.track=all"
+    return options
+
+
+def start_postgres(
+    data_dir: Path, port: int | None = None, *, options: str | None = None
+) -> PieceInfo:
+    """initdb when the folder is empty, then `pg_ctl start` on 127.0.0.1:`port` with
+    `options` (`server_options()` when none are given)."""
     port = port or free_port()
     if port_open(port):
         raise StackStartError("postgres", f"port {port} is already taken")
@@ -142,9 +165,8 @@ def start_postgres(data_dir: Path, port: int | None = None) -> PieceInfo:
             ],
             "initdb",
         )
-    # fsync is off: the embedded stack is for development and tests, where
-    # losing data to a machine crash costs nothing and commit latency does.
-    options = f"-h 127.0.0.1 -p {port} -k {data_dir} -c fsync=off -c max_connections=300"
+    settings = server_options() if options is None else options
+    address = f"-h 127.0.0.1 -p {port} -k {data_dir} {settings}"
     _run(
         [
             str(bin_dir / "pg_ctl"),
@@ -156,7 +178,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> PieceInfo:
             "-l",
             str(log),
             "-o",
-            options,
+            address,
             "start",
         ],
         "pg_ctl start",

@@ -58,6 +58,15 @@ def _ensure_key_pair(home: Path, kid: str, signing_file: str, verifying_file: st
         ring.write_text(verifying_spec_of(key.read_text().strip()))
 
 
+def _flag(env: dict[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise StackStartError("postgres", f"{name} must be on or off, not {value!r}")
+
+
 class EmbeddedStack:
     """The embedded broker, Postgres and Redis of one `home` folder.
 
@@ -186,7 +195,11 @@ class EmbeddedStack:
         if known and postgres.postgres_alive(known):
             return PieceStatus("postgres", "running", known.url)
         port = known.port if known else None
-        pieces["postgres"] = postgres.start_postgres(data_dir, port)
+        options = postgres.server_options(
+            durable=_flag(self.env, "AWOOOP_EMBEDDED_POSTGRES_DURABLE"),
+            statement_stats=_flag(self.env, "AWOOOP_EMBEDDED_POSTGRES_STATEMENT_STATS"),
+        )
+        pieces["postgres"] = postgres.start_postgres(data_dir, port, options=options)
         self._record(pieces)
         return PieceStatus("postgres", "started", pieces["postgres"].url, detail)
 
