@@ -36,6 +36,8 @@ from awooop.runtime.steps import StepExecutor
 
 log = get_logger(__name__)
 
+STEP_GROUP = 32
+"""Queued steps one worker takes together, in one transaction (`StepExecutor.steps`)."""
 PROGRESS_PER_TICK = 256
 """Progress messages one claim tick sends at most (the rest wait for the next tick)."""
 
@@ -186,40 +188,45 @@ class StepPool:
 
     async def _work(self) -> None:
         while True:
-            lease = await self._queue.get()
+            # What is queued already goes together: under load a worker's group grows,
+            # and an idle pool still takes a lone step at once.
+            group = [await self._queue.get()]
+            while len(group) < STEP_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
             try:
-                follow_up = await self._step_through_outages(lease)
+                follow_ups = await self._steps_through_outages(group)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 # The step's own code failed: its lease runs out and the claim loop
                 # retries the step as a counted attempt.
-                log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
-                follow_up = None
+                log.warning("step_failed", run_id=str(group[0].run_id), error=repr(error))
+                follow_ups = []
             finally:
-                self._release(lease)
-            if follow_up is not None:
+                for lease in group:
+                    self._release(lease)
+            for follow_up in follow_ups:
                 self.submit(follow_up, claimed=False)
 
-    async def _step_through_outages(self, lease: Lease) -> Lease | None:
-        if self._step_delay and not lease.timed_out:
+    async def _steps_through_outages(self, group: list[Lease]) -> list[Lease]:
+        if self._step_delay and not all(lease.timed_out for lease in group):
             await asyncio.sleep(self._step_delay)  # the provider's thinking, outside any lock
         backoff = self._claim_interval
         while True:
             try:
-                return await self._step(lease)
+                return await self.executor.steps(self._pool, group)
             except Exception as error:
                 if not is_database_outage(error):
                     raise
                 self.outage_retries += 1
                 log.warning(
-                    "step_outage", run_id=str(lease.run_id), error=repr(error), retry_in=backoff
+                    "step_outage",
+                    run_ids=[str(lease.run_id) for lease in group],
+                    error=repr(error),
+                    retry_in=backoff,
                 )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
-
-    async def _step(self, lease: Lease) -> Lease | None:
-        return await self.executor.step(self._pool, lease)
 
     @property
     def steps(self) -> int:

@@ -10,6 +10,13 @@ keyed by (run, step), is reused by whichever process takes the step again.
 A local provider (the scripted one) does no I/O, so its answer is computed and
 committed in the first transaction: a scripted step costs one transaction.
 
+Steps are taken in groups (`steps`): the leases of a group are checked and their
+runs locked in one statement, each run decided in memory, and what the group
+decided written in one statement per table (`_Saves`), all in one transaction. A
+group whose own code fails is taken again one step at a time, so one bad run never
+holds back the others; remote calls of a group are asked concurrently, each
+committed in its own transaction.
+
 A transient provider failure (a 429 or 5xx the client's own retries did not
 cure, a timeout) raises: the lease runs out and the claim loop retries the step
 as a counted attempt. A permanent one fails the run with `E-LLM-FAILED`.
@@ -20,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,9 +41,10 @@ from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres import event_store
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.runtime import kill_switch, step_requests
-from awooop.runtime.adapters import budget_ledger, chat_turns, run_events, runs
+from awooop.runtime.adapters import budget_ledger, chat_turns, run_batch, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
+from awooop.runtime.domain.batch import Written
 from awooop.runtime.domain.llm import Provider, ProviderError, StepRequest
 from awooop.runtime.domain.machines import Machine, machine_for
 from awooop.runtime.domain.outbound import messages_for
@@ -77,6 +85,31 @@ class RemoteCall:
     provider: Provider
 
 
+@dataclass
+class _Saves:
+    """What the decisions of one transaction write, stored in one statement per table."""
+
+    events: list[Any] = dataclasses.field(default_factory=list)
+    written: list[Written] = dataclasses.field(default_factory=list)
+    turns: list[NewTurn] = dataclasses.field(default_factory=list)
+    spent: list[Any] = dataclasses.field(default_factory=list)
+    """Runs whose reservations count as spent (ended otherwise than by their answer)."""
+
+    async def flush(
+        self, conn: asyncpg.Connection, owner: str, lease_seconds: float
+    ) -> list[Lease]:
+        """Store every decision; the leases of the runs whose next step is due at once."""
+        if not self.written:
+            return []
+        await event_store.append(conn, run_events.stored(self.events))
+        if self.spent:
+            await budget_ledger.settle_in_full(conn, self.spent)
+        await chat_turns.keep(conn, self.turns)
+        return await run_batch.update_runs(
+            conn, self.written, owner=owner, lease_seconds=lease_seconds
+        )
+
+
 class StepExecutor:
     """Takes the steps of the runs leased to `owner`."""
 
@@ -107,24 +140,83 @@ class StepExecutor:
 
     async def step(self, pool: asyncpg.Pool, lease: Lease) -> Lease | None:
         """Take the step `lease` is for; the next lease when the run goes on at once."""
+        follow_ups = await self.steps(pool, [lease])
+        return follow_ups[0] if follow_ups else None
+
+    async def steps(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> list[Lease]:
+        """Take the steps of `leases` together; the next leases of the runs that go on at
+        once. Raises only what a single step raised (a group's failure is retried one
+        step at a time, and remote steps failing are logged: their leases run out)."""
+        if len(leases) > 1:
+            try:
+                return await self._group(pool, leases)
+            except Exception as error:
+                if is_database_outage(error):
+                    raise
+                log.warning("step_group_failed", steps=len(leases), error=repr(error))
+            follow_ups: list[Lease] = []
+            for lease in leases:
+                try:
+                    follow_ups += await self._group(pool, [lease])
+                except Exception as error:
+                    if is_database_outage(error):
+                        raise
+                    log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
+            return follow_ups
+        return await self._group(pool, leases)
+
+    async def _group(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> list[Lease]:
         self._budget.begin_step()
+        saves = _Saves()
+        remote: list[tuple[Lease, RemoteCall]] = []
         async with pool.acquire() as conn, conn.transaction():
-            prepared = await self._prepare(conn, lease)
-        if not isinstance(prepared, RemoteCall):
-            await self._kill_spent_tenants(pool)
+            held = await runs.holds_leases(conn, leases, self.owner)
+            for lease in leases:
+                run = held.get(lease)
+                if run is None or not run.active:
+                    continue  # the lease was lost, or the run ended meanwhile
+                prepared = await self._prepare(conn, lease, run, saves)
+                if prepared is not None:
+                    remote.append((lease, prepared))
+            follow_ups = await saves.flush(conn, self.owner, self._lease_seconds)
+        self.committed += len(saves.written)
+        await self._kill_spent_tenants(pool)
+        if saves.written:
             self._wake_relay()
-            return prepared
-        # Nothing is held while the provider thinks: no transaction, no connection.
+        if len(remote) == 1 and len(leases) == 1:
+            answered: list[Lease | BaseException | None] = [await self._remote(pool, *remote[0])]
+        else:
+            answered = await asyncio.gather(
+                *(self._remote(pool, lease, call) for lease, call in remote),
+                return_exceptions=True,
+            )
+        for (lease, _call), result in zip(remote, answered, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception) or len(leases) == 1:
+                    raise result
+                log.warning("step_failed", run_id=str(lease.run_id), error=repr(result))
+            elif result is not None:
+                follow_ups.append(result)
+        return follow_ups
+
+    async def _remote(self, pool: asyncpg.Pool, lease: Lease, call: RemoteCall) -> Lease | None:
+        """Ask the provider with nothing held, then commit its answer under the lease."""
+        self._budget.begin_step()  # a task of its own: its crossings are its own
         loop = asyncio.get_running_loop()
         started = loop.time()
-        outcome = await self._ask(prepared)
+        outcome = await self._ask(call)
         latency_ms = int((loop.time() - started) * 1000)
         # From here on the model has answered: an outage retries the commit alone (never
         # the call), and the kill of a tenant the step found spent alone.
 
         async def commit() -> Lease | None:
+            saves = _Saves()
             async with pool.acquire() as conn, conn.transaction():
-                return await self._commit(conn, lease, prepared, outcome, latency_ms)
+                if not await self._commit(conn, lease, call, outcome, latency_ms, saves):
+                    return None
+                follow_ups = await saves.flush(conn, self.owner, self._lease_seconds)
+            self.committed += 1
+            return follow_ups[0] if follow_ups else None
 
         follow_up = await self._through_outages(commit)
         await self._kill_spent_tenants(pool)
@@ -163,40 +255,45 @@ class StepExecutor:
 
             await self._through_outages(kill)
 
-    async def _prepare(self, conn: asyncpg.Connection, lease: Lease) -> RemoteCall | Lease | None:
-        held = await runs.holds_lease(conn, lease, self.owner)
-        if held is None or not held.active:
-            return None  # the lease was lost, or the run ended meanwhile
+    async def _prepare(
+        self, conn: asyncpg.Connection, lease: Lease, held: Run, saves: _Saves
+    ) -> RemoteCall | None:
+        """Decide the step of `held` (locked under `lease`) into `saves`, or prepare its
+        remote call."""
         machine = machine_for(self._contracts.view, held.project_id)
         run = dataclasses.replace(held, machine=machine.table)
         with bind_context(project_id=run.project_id, run_id=str(run.run_id)):
             now = self._clock()
             if lease.timed_out or lease.attempt > lease.max_attempts:
-                return await self._save(conn, run, give_up(run, timed_out=lease.timed_out))
+                self._save(run, give_up(run, timed_out=lease.timed_out), saves)
+                return None
             view = self._contracts.view
             pinned = view.at(run.project_id, run.revision, Agent)
             try:
                 planned = plan_step(run, pinned.document if pinned is not None else None)
             except IllegalTransition as illegal:
-                return await self._save(conn, run, refused(run, machine.revision, illegal))
+                self._save(run, refused(run, machine.revision, illegal), saves)
+                return None
             if isinstance(planned, Decision):
-                return await self._save(conn, run, planned)
+                self._save(run, planned, saves)
+                return None
             try:
                 provider = self._providers.provider(
                     run.project_id, run.revision, planned.agent, self._projects()
                 )
             except CredentialMissing as missing:
-                return await self._save(
-                    conn, run, fail(planned.run, E_LLM_CREDENTIAL.code, missing.reason)
-                )
+                self._save(run, fail(planned.run, E_LLM_CREDENTIAL.code, missing.reason), saves)
+                return None
             if isinstance(provider, ScriptedChat):
-                return await self._scripted(conn, run, machine, planned, provider, now)
+                await self._scripted(conn, run, machine, planned, provider, now, saves)
+                return None
             request = await step_requests.remote(
                 conn, self._contracts.view, planned, DEFAULT_MAX_TOKENS
             )
             hold = await self._budget.reserve(conn, planned, request, DEFAULT_MAX_TOKENS, now)
             if isinstance(hold, Decision):
-                return await self._save(conn, run, hold)
+                self._save(run, hold, saves)
+                return None
             request = dataclasses.replace(request, max_tokens=hold.max_tokens)
             return RemoteCall(planned, request, hold, provider)
 
@@ -208,15 +305,17 @@ class StepExecutor:
         plan: StepPlan,
         chat: ScriptedChat,
         now: dt.datetime,
-    ) -> Lease | None:
+        saves: _Saves,
+    ) -> None:
         output = chat.answer(step_requests.scripted(plan, DEFAULT_MAX_TOKENS))
         charged = await self._budget.charge(conn, plan, output, now)
         if isinstance(charged, Decision):
-            return await self._save(conn, run, charged)
+            self._save(run, charged, saves)
+            return
         decision = refusing_illegal(
             run, machine.revision, lambda _r: decide_output(plan, output, charged, now)
         )
-        return await self._save(conn, run, decision)
+        self._save(run, decision, saves)
 
     async def _ask(self, call: RemoteCall) -> StructuredAnswer | SchemaRefused | ProviderError:
         try:
@@ -237,10 +336,12 @@ class StepExecutor:
         call: RemoteCall,
         outcome: StructuredAnswer | SchemaRefused | ProviderError,
         latency_ms: int,
-    ) -> Lease | None:
+        saves: _Saves,
+    ) -> bool:
+        """Decide the answer into `saves`; false when the lease was lost meanwhile."""
         held = await runs.holds_lease(conn, lease, self.owner)
         if held is None or not held.active:
-            return None  # lost meanwhile: the reservation waits for the step's next attempt
+            return False  # lost meanwhile: the reservation waits for the step's next attempt
         now = self._clock()
         machine = machine_for(self._contracts.view, held.project_id)
         run = dataclasses.replace(held, machine=machine.table)
@@ -258,7 +359,8 @@ class StepExecutor:
             decision = refusing_illegal(
                 run, machine.revision, lambda _r: decide_output(plan, output, report, now)
             )
-        return await self._save(conn, run, decision)
+        self._save(run, decision, saves)
+        return True
 
     def _projects(self) -> set[str]:
         """Every project with an active contract (the credential namespaces in use)."""
@@ -272,7 +374,8 @@ class StepExecutor:
         pinned = view.at(run.project_id, run.revision, Agent)
         return pinned is None or not isinstance(pinned.document.provider, ScriptedProvider)
 
-    async def _save(self, conn: asyncpg.Connection, run: Run, decision: Decision) -> Lease | None:
+    def _save(self, run: Run, decision: Decision, saves: _Saves) -> None:
+        """Record `decision` into `saves`, written when its transaction flushes them."""
         now = self._clock()
         moved, envelopes = record(
             decision, run.version, causation_id=None, now=now, service=self._service
@@ -281,29 +384,25 @@ class StepExecutor:
         outbound = record_outbound(
             moved, said, str(moved.version), causation_id=None, now=now, service=self._service
         )
-        await event_store.append(conn, run_events.stored([*envelopes, *outbound]))
+        saves.events += [*envelopes, *outbound]
         if not moved.active and self._may_hold_reservation(moved):
             # A run ending otherwise than by its answer (attempts spent, its timeout) may
             # have made the call its reservation paid for: the reservation counts as spent.
-            await budget_ledger.settle_in_full(conn, [moved.run_id])
-        self.committed += 1
+            saves.spent.append(moved.run_id)
         if moved.state == "completed":
             reply = envelopes[-1].payload.reply
-            turn = NewTurn(
-                moved.project_id,
-                moved.channel_type,
-                moved.chat_id,
-                moved.run_id,
-                "assistant",
-                reply,
+            saves.turns.append(
+                NewTurn(
+                    moved.project_id,
+                    moved.channel_type,
+                    moved.chat_id,
+                    moved.run_id,
+                    "assistant",
+                    reply,
+                )
             )
-            await chat_turns.keep(conn, [turn])
-        return await runs.save_run(
-            conn,
-            moved,
-            last_event_id=envelopes[-1].event_id,
-            lease_to=self.owner if decision.step_due else None,
-            lease_seconds=self._lease_seconds,
+        saves.written.append(
+            Written(moved, envelopes[-1].event_id, saved=True, due=decision.step_due)
         )
 
 

@@ -40,55 +40,35 @@ class Lease:
     timed_out: bool
 
 
-async def save_run(
-    conn: asyncpg.Connection,
-    run: Run,
-    *,
-    last_event_id: uuid.UUID,
-    lease_to: str | None,
-    lease_seconds: float,
-) -> Lease | None:
-    """Store the run after a decision. With `lease_to`, its next step is due now and leased
-    to that process (a new epoch); otherwise any lease is released and it waits for input."""
-    row = await conn.fetchrow(
-        "UPDATE runs SET state = $2, version = $3, step = $4, pending_call_id = $5, "
-        " last_result = $6::jsonb, last_event_id = $7, "
-        " wake_at = CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
-        " lease_owner = $8, "
-        " lease_epoch = lease_epoch + 1, "
-        " lease_until = CASE WHEN $8::text IS NULL THEN NULL "
-        "               ELSE least(now() + make_interval(secs => $9), timeout_at) END, "
-        " attempt = CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END "
-        "WHERE run_id = $1 RETURNING lease_epoch, max_attempts",
-        run.run_id,
-        run.state,
-        run.version,
-        run.step,
-        run.pending_call_id,
-        to_json(run.last_result),
-        last_event_id,
-        lease_to,
-        lease_seconds,
-    )
-    if lease_to is None or row is None:
-        return None
-    return Lease(run.run_id, row["lease_epoch"], 1, row["max_attempts"], False)
-
-
 def to_json(value: Any) -> str | None:
     return json.dumps(value) if value is not None else None
 
 
 async def holds_lease(conn: asyncpg.Connection, lease: Lease, owner: str) -> Run | None:
     """Lock the run; return it only while `owner` still holds `lease`'s epoch."""
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM runs WHERE run_id = $1 AND lease_owner = $2 "
-        "AND lease_epoch = $3 FOR UPDATE",
-        lease.run_id,
+    return (await holds_leases(conn, [lease], owner)).get(lease)
+
+
+async def holds_leases(
+    conn: asyncpg.Connection, leases: Sequence[Lease], owner: str
+) -> dict[Lease, Run]:
+    """Lock, in one statement and in id order (as every batch locks runs), the runs whose
+    lease `owner` still holds at each lease's epoch; the others are absent."""
+    rows = await conn.fetch(
+        f"SELECT r.lease_epoch, {', '.join('r.' + c.strip() for c in COLUMNS.split(','))} "
+        "FROM runs r JOIN unnest($2::uuid[], $3::int[]) AS l(run_id, epoch) "
+        " ON l.run_id = r.run_id AND r.lease_epoch = l.epoch "
+        "WHERE r.lease_owner = $1 ORDER BY r.run_id FOR UPDATE OF r",
         owner,
-        lease.epoch,
+        [lease.run_id for lease in leases],
+        [lease.epoch for lease in leases],
     )
-    return run_of(row) if row else None
+    held: dict[tuple[uuid.UUID, int], Run] = {}
+    for row in rows:
+        values = dict(row)
+        epoch = values.pop("lease_epoch")
+        held[(values["run_id"], epoch)] = run_of(values)
+    return {lease: run for lease in leases if (run := held.get((lease.run_id, lease.epoch)))}
 
 
 CLAIM_DUE = (
