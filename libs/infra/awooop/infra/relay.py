@@ -89,11 +89,17 @@ RECORD_REFUSALS: tuple[type[Exception], ...] = (
 Everything else (connection loss, timeouts, leader changes) is an outage."""
 
 # Sizes only first, so the byte bound is applied before any row's data is read. A row
-# is taken while the bytes before it are under the bound: the first row always is.
+# is taken while the bytes before it are under the bound: the first row always is. The
+# head of the outbox is found first and each of its events looked up by position (a
+# subquery per row): a join lets the planner walk `events` from its oldest row, and
+# with the outbox's deleted rows not yet vacuumed its statistics invite just that
+# (23 ms against 0.6 ms a read, 200,000 events, 15 rows waiting).
 _READ = """
 WITH head AS (
-    SELECT o.position, octet_length(e.data) + coalesce(octet_length(e.key), 0) AS size
-    FROM outbox o JOIN events e USING (position)
+    SELECT o.position,
+           (SELECT octet_length(e.data) + coalesce(octet_length(e.key), 0)
+            FROM events e WHERE e.position = o.position) AS size
+    FROM outbox o
     ORDER BY o.position
     LIMIT $1
 ), bounded AS (
