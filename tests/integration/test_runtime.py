@@ -397,6 +397,93 @@ async def test_heartbeats_renew_a_held_lease_at_a_third_of_its_length(
         await runner.stop()
 
 
+class _Groups:
+    """The groups a pool's executor was handed, and which runs' own code fails."""
+
+    def __init__(self, steps: StepPool, failing: frozenset[uuid.UUID] = frozenset()) -> None:
+        self.sizes: list[int] = []
+        executor = steps.executor
+        group_steps, prepare = executor.steps, executor._prepare
+
+        async def recorded(pool: asyncpg.Pool, leases: Any) -> Any:
+            self.sizes.append(len(leases))
+            return await group_steps(pool, leases)
+
+        async def failing_prepare(conn: Any, lease: Any, run: Any, saves: Any) -> Any:
+            if run.run_id in failing:
+                raise RuntimeError("this run's own step fails")
+            return await prepare(conn, lease, run, saves)
+
+        executor.steps = recorded  # type: ignore[method-assign]
+        executor._prepare = failing_prepare  # type: ignore[method-assign]
+
+
+async def _all_waiting_tool(pool: asyncpg.Pool, run_ids: list[uuid.UUID]) -> bool:
+    states = await pool.fetch("SELECT state FROM runs WHERE run_id = ANY($1::uuid[])", run_ids)
+    return all(row["state"] == "waiting_tool" for row in states)
+
+
+async def test_steps_claimed_together_commit_as_groups_each_run_once(
+    kafka_ready: StackUrls,
+) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        pool = runner.pool
+        run_ids = [await _due_run(pool) for _ in range(40)]
+        steps = _step_pool(pool)
+        groups = _Groups(steps)
+        async with _running(steps):
+            await wait_for(
+                lambda: _all_waiting_tool(pool, run_ids), within=30, message="every first step"
+            )
+        # One claim leases up to 32 (twice the workers); a worker takes what is queued.
+        assert max(groups.sizes) > 1, groups.sizes
+        assert sum(groups.sizes) == 40, groups.sizes
+        assert steps.steps == 40
+        for run_id in run_ids:
+            assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
+
+        # An idle pool takes a lone step at once, in a group of its own.
+        lone = await _due_run(pool)
+        steps = _step_pool(pool)
+        groups = _Groups(steps)
+        async with _running(steps):
+            await wait_for(lambda: _state_is(pool, lone, "waiting_tool"), within=20, message="it")
+        assert groups.sizes == [1]
+    finally:
+        await runner.stop()
+
+
+async def test_a_run_whose_own_step_fails_never_holds_back_its_group(
+    kafka_ready: StackUrls,
+) -> None:
+    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
+    await migrated(kafka_ready.database, runner.spec)
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        pool = runner.pool
+        bad = await _due_run(pool)
+        good = [await _due_run(pool) for _ in range(9)]
+        steps = _step_pool(pool)
+        groups = _Groups(steps, failing=frozenset({bad}))
+        async with _running(steps):
+            await wait_for(
+                lambda: _all_waiting_tool(pool, good), within=30, message="the other steps"
+            )
+        assert groups.sizes[0] == 10, groups.sizes
+        for run_id in good:
+            assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
+        # The failing step wrote nothing: its lease runs out and it is tried again.
+        assert await _event_types(pool, bad) == []
+        assert (await _run_row(pool, bad))["state"] == "pending"
+    finally:
+        await runner.stop()
+
+
 async def _claimed(pool: asyncpg.Pool, run_id: uuid.UUID) -> bool:
     return (await _run_row(pool, run_id))["lease_owner"] is not None
 
