@@ -13,12 +13,23 @@ from pathlib import Path
 
 from approved_runs import APPROVED_CONCURRENCY, APPROVED_RUNS
 from approved_runs import POLL as APPROVAL_POLL
+from efficiency import STORES
 from fetch_wakeup import AIOKAFKA_DEFAULT_WAIT_MS, SERVICES_FETCH_WAIT_MS
 from gate_evaluation import ARRIVAL_MS, GATE_P99_TARGET_MS, WARMUP
 from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, WARMUP_BATCHES
 from platform_cpu import EXITED, NOT_PLATFORM, POSTGRES
 from read_model_rebuild import COPY_ROUNDS
-from report import REBUILD_AIM, REBUILD_TARGET, STEP_PATHS, Figures, all_tables, percentile
+from report import (
+    REBUILD_AIM,
+    REBUILD_TARGET,
+    STEP_PATHS,
+    BenchParameters,
+    Figures,
+    all_tables,
+    executions_line,
+    percentile,
+    replica_table,
+)
 
 
 def machine() -> dict[str, str]:
@@ -185,10 +196,107 @@ def _gateway_reading(f: Figures) -> list[str]:
     ]
 
 
+def durability(p: BenchParameters) -> str:
+    if p.durable:
+        return "durable: `fsync=on`, `synchronous_commit=on` (`AWOOOP_BENCH_DURABLE`)"
+    return "`fsync=off` (`AWOOOP_BENCH_DURABLE=off`)"
+
+
+def processes(p: BenchParameters) -> str:
+    more = ", ".join(f"{service} {count}" for service, count in p.replicas.items() if count > 1)
+    if not more:
+        return "one of each (`AWOOOP_BENCH_REPLICAS`)"
+    return f"{more}, one of every other service (`AWOOOP_BENCH_REPLICAS`)"
+
+
+def parameter_lines(f: Figures) -> list[str]:
+    """The "Machine and parameters" table, and a warning when the run was profiled."""
+    p = f.parameters
+    lines = [
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in machine().items()),
+        f"| runs | {p.runs:,} (`AWOOOP_BENCH_RUNS`) |",
+        f"| concurrency | {p.concurrency} (`AWOOOP_BENCH_CONCURRENCY`) |",
+        f"| warm-up runs | {p.warmup} (`AWOOOP_BENCH_WARMUP`) |",
+        f"| poll interval | {p.poll_interval * 1000:.0f} ms |",
+        f"| Postgres durability | {durability(p)} |",
+        f"| processes per service | {processes(p)} |",
+        f"| measured on | {dt.datetime.now(dt.UTC).date().isoformat()} |",
+    ]
+    if p.profiled:
+        lines += [
+            "",
+            *_wrap(
+                "**Profiled run (`AWOOOP_BENCH_PROFILE`).** py-spy sampled every Python "
+                "service and Postgres counted its statements over the measured span: these "
+                "figures were taken under sampling and are not comparable with those of "
+                "other runs.",
+                "> ",
+                "> ",
+            ),
+        ]
+    return lines
+
+
+def replicas_section(f: Figures) -> list[str]:
+    """`## Replicas`, only when the run had more than one process of a service."""
+    if f.executions is None:
+        return []
+    return [
+        "## Replicas",
+        "",
+        *paragraph(
+            "More than one process of a service shared its consumer group "
+            "(`AWOOOP_BENCH_REPLICAS`). The partitions each process held after the runs, "
+            "read from its own `/metrics`, and the tool calls the runs executed, counted in "
+            "the journal every demo MCP server (one per gateway process) writes: a run "
+            "executed by two members that both believed they owned it would count twice."
+        ),
+        "",
+        *replica_table(f),
+        "",
+        *paragraph(executions_line(f)),
+        "",
+    ]
+
+
+def durability_caveat(p: BenchParameters) -> str:
+    if p.durable:
+        return (
+            "Postgres runs with `fsync=on` and `synchronous_commit=on`: every commit waits "
+            "for its WAL to be flushed to this machine's disk, as on a durable server, so "
+            "a commit costs what a flush of that disk costs."
+        )
+    return (
+        "Postgres runs with `fsync=off` (`AWOOOP_BENCH_DURABLE=off`): a commit waits for "
+        "its WAL to reach the operating system, not the disk, so every transaction costs "
+        "less than on a durable server."
+    )
+
+
+def efficiency_bullet() -> str:
+    stores = ", ".join(f"`{store}`" for store in STORES)
+    return (
+        "**Pipeline efficiency** (the report against the floor): the platform's runs/s "
+        "over the runs/s of the least I/O the same runs need. Every record a run moves "
+        "through the broker is produced and consumed once, at the raw produce + consume "
+        "records/s above: the inbound record the bench produces, and every event the "
+        f"services append to their event stores (the `events` table of schemas {stores}, "
+        "counted over the admin connection just before the first produce and just after "
+        "the last completion; the outbox relay publishes each row once); a record read by "
+        "two services counts once. The read-model rows the runs wrote (`runs` + "
+        "`timeline`) are copied once, at the raw `COPY` rows/s. The floor's seconds per "
+        "run are records per run ÷ produce + consume records/s + rows per run ÷ `COPY` "
+        "rows/s; the floor runs/s is their inverse. An efficiency of 1 would be a "
+        "platform that did nothing but that I/O, in the raw baselines' large batches, "
+        "broker and Postgres one after the other."
+    )
+
+
 def performance_doc(f: Figures) -> str:
     p = f.parameters
     poll = f"{p.poll_interval * 1000:.0f} ms"
-    day = dt.datetime.now(dt.UTC).date().isoformat()
     return "\n".join(
         [
             "# Performance",
@@ -319,23 +427,18 @@ def performance_doc(f: Figures) -> str:
                 "skeleton runs, from the produce to `completed` in the read model (so the "
                 "approver's poll and the read model's lag are in the time, as a person's "
                 "reaction would be).",
+                efficiency_bullet(),
             ),
             "",
             "## Machine and parameters",
             "",
-            "| | |",
-            "|---|---|",
-            *(f"| {k} | {v} |" for k, v in machine().items()),
-            f"| runs | {p.runs:,} (`AWOOOP_BENCH_RUNS`) |",
-            f"| concurrency | {p.concurrency} (`AWOOOP_BENCH_CONCURRENCY`) |",
-            f"| warm-up runs | {p.warmup} (`AWOOOP_BENCH_WARMUP`) |",
-            f"| poll interval | {poll} |",
-            f"| measured on | {day} |",
+            *parameter_lines(f),
             "",
             "## Figures of one run",
             "",
             *all_tables(f),
             "",
+            *replicas_section(f),
             "## Reading the figures",
             "",
             *reading(f),
@@ -345,8 +448,7 @@ def performance_doc(f: Figures) -> str:
             *bullets(
                 "**Embedded pieces.** The broker is Tansu with memory storage: nothing "
                 "reaches a disk, so produce and fetch cost less than on a real Kafka "
-                "cluster. Postgres runs with `fsync=off`: no commit waits for a flush, so "
-                "every transaction costs less than on a durable server.",
+                "cluster. " + durability_caveat(p),
                 "**One shared machine.** The bench client, the broker, Postgres, Redis and "
                 "six Python processes share the cores above with whatever else runs there "
                 "(the last CPU row, from `/proc/stat`); `cores busy` is CPU seconds over "
@@ -389,7 +491,21 @@ def performance_doc(f: Figures) -> str:
             "```",
             "make bench",
             "AWOOOP_BENCH_RUNS=200 AWOOOP_BENCH_CONCURRENCY=16 make bench",
+            "AWOOOP_BENCH_DURABLE=off AWOOOP_BENCH_REPLICAS=runtime=2,mcp_gateway=2 make bench",
+            "AWOOOP_BENCH_PROFILE=docs/performance make bench",
             "```",
+            "",
+            *paragraph(
+                "`AWOOOP_BENCH_DURABLE=off` starts the embedded Postgres with `fsync=off` "
+                "(the default, `on`, flushes every commit with `fsync=on` and "
+                "`synchronous_commit=on`). `AWOOOP_BENCH_REPLICAS=<service>=<count>,…` "
+                "runs that many processes of each service named, the first included, and "
+                "checks that every run executed once. `AWOOOP_BENCH_PROFILE=<folder>` writes "
+                "a py-spy flame graph `<process>.svg` of every Python service and "
+                "`statements.md` from `pg_stat_statements` over the measured span into the "
+                "folder (the committed ones are in `docs/performance/`) and marks the page's "
+                "figures as not comparable."
+            ),
             "",
             *paragraph(
                 "`AWOOOP_BENCH_REPORT=<file>` writes the page elsewhere (for trial runs). "

@@ -30,7 +30,7 @@ from process_cpu import (
 )
 
 BENCH_CLIENT = "bench client (producer, poller)"
-BENCH_BACKENDS = "postgres backends of the bench (poller, meter)"
+BENCH_BACKENDS = "postgres backends of the bench (poller, meter, event counts)"
 OTHERS = "every other process on the machine"
 NOT_PLATFORM = (BENCH_CLIENT, BENCH_BACKENDS, OTHERS)
 BENCH_APPLICATIONS = "awooop-bench"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from approved_runs import ApprovedFigures, approved_table
 from bridge_load import BRIDGE_CONCURRENCY
 from copy_baseline import CopyBaseline
+from efficiency import PipelineFloor
 from fetch_wakeup import SERVICES_FETCH_WAIT_MS
 from gate_evaluation import GATE_P99_TARGET_MS, GateFigures
 from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, OverheadFigures
@@ -28,6 +29,12 @@ class BenchParameters:
     poll_interval: float
     rounds: int
     project: str
+    durable: bool = True
+    """The embedded Postgres flushed every commit (`fsync`, `synchronous_commit`)."""
+    replicas: dict[str, int] = field(default_factory=dict)
+    """Processes per service, where more than one."""
+    profiled: bool = False
+    """py-spy sampled the services and `pg_stat_statements` counted: figures not comparable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,12 @@ class Figures:
     gates: GateFigures
     overhead: OverheadFigures
     approved: ApprovedFigures
+    executions: int | None = None
+    """`status` calls the demo MCP servers journaled for the skeleton runs (with replicas)."""
+    spread: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Process of a replicated service → topic → partitions it held after the runs."""
+    appended: dict[str, int] = field(default_factory=dict)
+    """Service schema → events appended to its event store over the measured span."""
 
     @property
     def latencies(self) -> list[float]:
@@ -63,6 +76,22 @@ class Figures:
     @property
     def platform_cpu(self) -> float:
         return sum(v for k, v in self.cpu.seconds.items() if k not in NOT_PLATFORM)
+
+    @property
+    def floor(self) -> PipelineFloor:
+        """The least I/O of the measured runs at the raw baselines' rates."""
+        return PipelineFloor(
+            runs=len(self.load.runs),
+            rows=self.runs_rows + self.timeline_rows,
+            records_per_s=self.kafka.round_trip_rate,
+            copy_rows_per_s=self.copy.rate,
+            appended=self.appended,
+        )
+
+    @property
+    def efficiency(self) -> float:
+        """Platform runs/s ÷ the floor's runs/s."""
+        return self.floor.efficiency(self.runs_per_s)
 
 
 STEP_PATHS = {
@@ -157,7 +186,49 @@ def baseline_tables(f: Figures) -> list[str]:
         f"| {f.runs_per_s / k.round_trip_rate:.4f} (1 : {k.round_trip_rate / f.runs_per_s:,.0f}) |",
         f"| projector read-model rows/s ÷ raw `COPY` rows/s "
         f"| {f.rows_per_s / c.rate:.4f} (1 : {c.rate / f.rows_per_s:,.0f}) |",
+        *efficiency_rows(f),
     ]
+
+
+def efficiency_rows(f: Figures) -> list[str]:
+    """The floor's inputs and the pipeline efficiency (none without the events counted)."""
+    if not f.appended:
+        return []
+    floor, runs = f.floor, len(f.load.runs)
+    stores = ", ".join(f"`{store}` {count / runs:.2f}" for store, count in f.appended.items())
+    return [
+        f"| records per run through the broker: the inbound one + events appended ({stores}) "
+        f"| {floor.records_per_run:.2f} |",
+        f"| read-model rows per run (`runs` + `timeline`) | {floor.rows_per_run:.2f} |",
+        "| floor runs/s: 1 ÷ (records per run ÷ raw produce + consume records/s + rows per run "
+        f"÷ raw `COPY` rows/s) | {floor.runs_per_s:,.1f} |",
+        "| **pipeline efficiency**: platform runs/s ÷ the floor of the same runs' I/O "
+        f"| **{f.efficiency:.4f}** (1 : {1 / f.efficiency:,.1f}) |",
+    ]
+
+
+def replica_table(f: Figures) -> list[str]:
+    """Each replicated service's processes with the partitions they held, per topic."""
+    lines = ["| service | process | partitions held, per topic |", "|---|---|---|"]
+    for process, topics in f.spread.items():
+        held = ", ".join(f"`{topic}` {count}" for topic, count in sorted(topics.items()))
+        lines.append(f"| {process.split('-')[0]} | {process} | {held or 'none'} |")
+    return lines
+
+
+def executions_line(f: Figures) -> str:
+    """The `status` calls the demo MCP servers served against the runs (with replicas)."""
+    runs = f.parameters.runs + f.parameters.warmup
+    executions = f.executions or 0
+    verdict = (
+        "every run executed once"
+        if executions == runs
+        else f"{executions - runs:+,} against one call per run"
+    )
+    return (
+        f"The demo MCP servers served {executions:,} `status` calls for {runs:,} runs "
+        f"(warm-up included): {verdict}."
+    )
 
 
 REBUILD_TARGET = 0.25
@@ -315,10 +386,25 @@ def all_tables(f: Figures) -> list[str]:
     ]
 
 
+def efficiency_line(f: Figures) -> list[str]:
+    """The pipeline efficiency in one line (none without the events counted)."""
+    if not f.appended:
+        return []
+    floor = f.floor
+    return [
+        f"pipeline efficiency {f.efficiency:.4f}: {f.runs_per_s:,.1f} runs/s against a floor "
+        f"of {floor.runs_per_s:,.1f} ({floor.records_per_run:.2f} records through the broker, "
+        f"{floor.rows_per_run:.2f} read-model rows per run)"
+    ]
+
+
 def stdout_report(f: Figures) -> str:
     p = f.parameters
     head = (
         f"skeleton bench: {p.runs:,} runs, concurrency {p.concurrency}, "
-        f"{p.warmup} warm-up runs, poll every {p.poll_interval * 1000:.0f} ms"
+        f"{p.warmup} warm-up runs, poll every {p.poll_interval * 1000:.0f} ms, "
+        f"Postgres fsync={'on' if p.durable else 'off'}"
+        + (" (profiled: not comparable)" if p.profiled else "")
     )
-    return "\n".join(["", head, "", *all_tables(f), ""])
+    spread = [] if f.executions is None else ["", *replica_table(f), "", executions_line(f)]
+    return "\n".join(["", head, *efficiency_line(f), *spread, "", *all_tables(f), ""])

@@ -1,10 +1,17 @@
 """`make bench`: N skeleton runs from produce to `completed` in the read model, with the
-CPU of every process and the raw Kafka and `COPY` baselines of the same run.
+CPU of every process, the raw Kafka and `COPY` baselines of the same run, and the
+pipeline efficiency: the runs/s against the floor of the same runs' I/O at those raw
+rates (`efficiency.py`).
 
 Settings: `AWOOOP_BENCH_RUNS` (default 1,000), `AWOOOP_BENCH_CONCURRENCY`
 (default 64), `AWOOOP_BENCH_WARMUP` (runs of another project pushed through
 first and left out of every figure, default 16), `AWOOOP_BENCH_REPORT`
-(default `docs/performance.md`).
+(default `docs/performance.md`), `AWOOOP_BENCH_DURABLE` (`on`, the default: the
+embedded Postgres flushes every commit; `off`: `fsync=off`), `AWOOOP_BENCH_REPLICAS`
+(more processes of a service, e.g. `runtime=2,mcp_gateway=2`: each service's count,
+the first included; every run is then counted where it executes, in the demo MCP
+server's journal), `AWOOOP_BENCH_PROFILE` (a folder: flame graphs of every Python
+process and Postgres's statements per run over the measured span, see `profiles.py`).
 
 After the runs and the baselines, the gateway's decision per tool call is timed in
 process, and its own time per call beside a direct MCP SDK call (its batches are
@@ -30,13 +37,16 @@ import pytest
 from approved_runs import BOT_TOKEN_ENV, measure_approved_runs, onboard_approved_tenant
 from bridge_load import measure_bridge
 from copy_baseline import raw_copy
+from efficiency import AppendedEvents
 from fetch_wakeup import probe_waits
 from gate_evaluation import measure_gates
 from gateway_overhead import measure_gateway_overhead
 from kafka_baseline import raw_kafka
 from performance_doc import performance_doc
 from platform_cpu import PlatformCpu
+from profiles import Profiles
 from read_model_rebuild import measure_rebuild
+from replicas import Replicas, parse_replicas
 from report import BenchParameters, Figures, stdout_report
 from skeleton_load import SkeletonLoad
 from timeline_gaps import timeline_gaps
@@ -58,6 +68,10 @@ WARMUP_FIRST = 10_000_000
 """The warm-up's update ids and users start here, apart from the measured runs'."""
 POLL_INTERVAL = 0.02
 ROUNDS = 5
+DURABLE = os.environ.get("AWOOOP_BENCH_DURABLE", "on").strip().lower() not in ("off", "0", "no")
+REPLICAS = parse_replicas(os.environ.get("AWOOOP_BENCH_REPLICAS", ""))
+PROFILE = os.environ.get("AWOOOP_BENCH_PROFILE") or None
+PYTHON_PROCESSES = ("ingress", "runtime", "mcp_gateway", "projector", "approval")
 
 
 def _roots(running: RunningPlatform) -> tuple[dict[str, int], int]:
@@ -84,10 +98,18 @@ async def _row_counts(database_url: str) -> tuple[int, int]:
     return int(runs), int(timeline)
 
 
-async def _measure(running: RunningPlatform) -> Figures:
+async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
     database_url = running.env["AWOOOP_DATABASE_URL"]
     kafka = Settings.from_env(running.env).kafka
     roots, postmaster = _roots(running)
+    profiles = None
+    if PROFILE:
+        sampled = {
+            name: pid
+            for name, pid in roots.items()
+            if name.split("-")[0] in PYTHON_PROCESSES or name.rsplit("-", 1)[0] in PYTHON_PROCESSES
+        }
+        profiles = Profiles(Path(PROFILE), sampled, database_url)
     if WARMUP:
         # Every consumer holds its partitions and the gateway the project's MCP session
         # (sessions are per tenant) once one run went all the way through; those
@@ -112,9 +134,28 @@ async def _measure(running: RunningPlatform) -> Figures:
         concurrency=CONCURRENCY,
         poll_interval=POLL_INTERVAL,
     )
-    async with PlatformCpu(roots, postmaster, database_url) as meter:
-        result = await load.drive(running.platform.check_alive, meter.start, meter.stop)
+    # The events counter's connection stays open across the span: a bench backend.
+    async with (
+        PlatformCpu(roots, postmaster, database_url) as meter,
+        AppendedEvents(database_url) as events,
+    ):
+
+        async def started() -> None:
+            if profiles is not None:
+                await profiles.start()
+            await events.start()
+            await meter.start()
+
+        async def stopped() -> None:
+            await meter.stop()
+            await events.stop()
+            if profiles is not None:
+                await profiles.stop(RUNS)
+
+        result = await load.drive(running.platform.check_alive, started, stopped)
     assert meter.figures is not None
+    executions = replicas.executions()
+    spread = replicas.partitions(running)
     runs_rows, timeline_rows = await _row_counts(database_url)
     gaps = await timeline_gaps(database_url, PROJECT, result.runs)
     kafka_floor = await raw_kafka(kafka, result.records, rounds=ROUNDS)
@@ -133,7 +174,20 @@ async def _measure(running: RunningPlatform) -> Figures:
     rebuild = await measure_rebuild(kafka, database_url, ring)
     bridge = await measure_bridge(kafka)
     return Figures(
-        parameters=BenchParameters(RUNS, CONCURRENCY, WARMUP, POLL_INTERVAL, ROUNDS, PROJECT),
+        parameters=BenchParameters(
+            RUNS,
+            CONCURRENCY,
+            WARMUP,
+            POLL_INTERVAL,
+            ROUNDS,
+            PROJECT,
+            durable=DURABLE,
+            replicas=replicas.counts,
+            profiled=bool(PROFILE),
+        ),
+        executions=executions,
+        spread=spread,
+        appended=events.appended,
         load=result,
         cpu=meter.figures,
         kafka=kafka_floor,
@@ -163,13 +217,23 @@ def _drop_cluster(data_dir: Path) -> None:
 def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Path) -> None:
     clusters: list[Path] = []
     try:
+        home = tmp_path / "bench"
+        replicas = Replicas(home, REPLICAS)
         with own_platform(
-            tmp_path / "bench", AWOOOP_LOG_LEVEL="warning", **BOT_TOKEN_ENV
+            home,
+            stack_env={
+                "AWOOOP_EMBEDDED_POSTGRES_DURABLE": "on" if DURABLE else "off",
+                "AWOOOP_EMBEDDED_POSTGRES_STATEMENT_STATS": "on" if PROFILE else "off",
+            },
+            AWOOOP_LOG_LEVEL="warning",
+            **BOT_TOKEN_ENV,
+            **replicas.environment(),
         ) as running:
             clusters.append(Path(running.stack.stack.recorded()["postgres"].data_dir))
+            replicas.start(running)
             running.onboard_like_demo(PROJECT, BOT)
             onboard_approved_tenant(running)
-            figures = asyncio.run(_measure(running))
+            figures = asyncio.run(_measure(running, replicas))
     finally:
         for data_dir in clusters:  # Postgres is stopped by now
             _drop_cluster(data_dir)
@@ -180,6 +244,10 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     approved = figures.approved
     assert len(approved.latencies) == len(approved.load.runs), "an approved run did not complete"
     assert figures.timeline_rows >= 6 * RUNS
+    if figures.executions is not None:
+        assert figures.executions == RUNS + WARMUP, (
+            f"the MCP server served {figures.executions} status calls for {RUNS + WARMUP} runs"
+        )
     assert not figures.rebuild.differences, "rebuilt read models differ from the live ones: " + (
         "; ".join(figures.rebuild.differences)
     )
