@@ -31,8 +31,8 @@
 | `AWOOOP_CONTRACT_SIGNATURES` | signers per family, e.g. `policy=3,agent=2` | see decision 0025 |
 | `AWOOOP_CONTRACT_VERIFYING_KEYS` | key ring verifying published contracts | home's file |
 | `AWOOOP_EMBEDDED_BROKER_WARN_MB` | `dev status` warns past this estimate of broker memory | 512 |
-| `AWOOOP_EMBEDDED_POSTGRES_DURABLE` | the embedded Postgres flushes every commit (`fsync`, `synchronous_commit`) | off (`make bench`: on) |
-| `AWOOOP_EMBEDDED_POSTGRES_STATEMENT_STATS` | the embedded Postgres loads `pg_stat_statements` | off |
+| `AWOOOP_EMBEDDED_POSTGRES_DURABLE` | embedded Postgres flushes each commit (fsync) | off |
+| `AWOOOP_EMBEDDED_POSTGRES_STATEMENT_STATS` | it loads `pg_stat_statements` | off |
 | `AWOOOP_MCP_CALL_TIMEOUT_SECONDS` | longest one MCP tool call (or tool listing) may take | 30 |
 | `AWOOOP_MCP_OPEN_TIMEOUT_SECONDS` | longest opening an MCP session may take | 20 |
 | `AWOOOP_MCP_CONCURRENCY` | MCP calls the gateway's executor runs at once | 8 |
