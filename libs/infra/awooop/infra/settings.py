@@ -14,6 +14,7 @@
 | `AWOOOP_KAFKA_REPLICATION_FACTOR` | replicas of every registry topic | 3 (embedded broker: 1) |
 | `AWOOOP_KAFKA_MIN_INSYNC_REPLICAS` | `min.insync.replicas` of every topic | 2 (embedded: 1) |
 | `AWOOOP_KAFKA_FETCH_MAX_WAIT_MS` | longest a fetch waits for records | 500 (dev, tests: 25) |
+| `AWOOOP_KAFKA_LINGER_MS` | a busy consumer waits this long for more records per batch | 5 |
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
 | `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
@@ -70,6 +71,8 @@ SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 """Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
 
 DEV_FETCH_MAX_WAIT_MS = 25
+DEFAULT_LINGER_MS = 5
+"""A busy consumer's wait for more records before a batch (decision 0064)."""
 """The embedded broker answers a parked fetch only at its own polling step, not when a
 record arrives, so a long fetch wait adds ~100 ms to every hop (docs/performance.md)."""
 APPROVAL_TOKEN_SIGNING_KEY_FILE = "approval-token-signing.key"  # noqa: S105 (a file name)
@@ -118,6 +121,9 @@ class KafkaSettings:
     max_poll_records: int = 500
     request_timeout_ms: int = 30_000
     fetch_max_wait_ms: int = 500
+    linger_ms: int = 0
+    """How long a consumer that is busy (its last fetch brought records) waits for more
+    before it applies a batch; a record that finds the consumer idle is applied at once."""
     replication_factor: int = 3
     """Replicas of every registry topic (1 on the embedded broker)."""
     min_insync_replicas: int = 2
@@ -285,6 +291,7 @@ class Settings:
                 fetch_max_wait_ms=int(
                     env.get("AWOOOP_KAFKA_FETCH_MAX_WAIT_MS", DEV_FETCH_MAX_WAIT_MS if dev else 500)
                 ),
+                linger_ms=int(env.get("AWOOOP_KAFKA_LINGER_MS", DEFAULT_LINGER_MS)),
             )
         passwords = {
             service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]
