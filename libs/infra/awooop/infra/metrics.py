@@ -85,6 +85,7 @@ class ServiceMetrics(Collector):
                 ("consumer_batches", "batches committed", stats.batches),
                 ("consumer_records", "records handled in committed batches", stats.records),
                 ("consumer_outage_retries", "batch attempts that met an outage", stats.outages),
+                ("consumer_lingers", "batches that waited for more records (busy)", stats.lingers),
             ):
                 yield _counter(name, doc, {"service": service, "group": group}, value)
             yield _counter(
