@@ -177,3 +177,31 @@ def test_a_port_in_use_is_one_line_of_error() -> None:
     assert line.startswith(
         f"awooop.mcp_gateway.demo_server: error: cannot listen on 127.0.0.1:{port}"
     )
+
+
+_INITIALIZE = (
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+    '"capabilities":{},"clientInfo":{"name":"file","version":"1"}}}\n'
+)
+
+
+@pytest.mark.parametrize("wire", ["pipes", "files"])
+def test_stdio_answers_on_pipes_and_on_plain_files(wire: str, tmp_path: Path) -> None:
+    """A client's pipes are served on the event loop's own pipe transports; standard
+    streams that are files (no pipe transport takes them) the SDK's way: the same answer."""
+    if wire == "pipes":
+        done = subprocess.run(
+            [*SERVER_COMMAND], input=_INITIALIZE.encode(), capture_output=True, timeout=60
+        )
+        answer = done.stdout.decode()
+    else:
+        request, response = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+        request.write_text(_INITIALIZE)
+        with request.open("rb") as stdin, response.open("wb") as stdout:
+            done = subprocess.run(
+                [*SERVER_COMMAND], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, timeout=60
+            )
+        answer = response.read_text()
+    assert done.returncode == 0, done.stderr.decode()
+    assert '"id":1' in answer
+    assert '"serverInfo":{"name":"awooop-demo"' in answer

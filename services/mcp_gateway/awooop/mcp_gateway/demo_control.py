@@ -34,8 +34,11 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as ListedTool
+
+from awooop.mcp_gateway.demo_stdio import pipe_stdio, stdio_are_pipes
 
 CONTROL_ENV = "AWOOOP_DEMO_MCP_CONTROL"
 
@@ -194,6 +197,16 @@ class DemoServer(MCPServer[Any]):
             # Answered as the tool's own error result, as a failing tool would.
             raise ToolError(message)
         return await super().call_tool(name, arguments, context)
+
+    async def run_stdio_on_pipes(self) -> None:
+        """Serve stdio as `run_stdio_async` does, on the loop's own pipes (`demo_stdio`);
+        a standard stream that is not a pipe (a terminal, a file) is served the SDK's way."""
+        if not stdio_are_pipes():
+            await self.run_stdio_async()
+            return
+        async with pipe_stdio() as streams, stdio_server(*streams) as (reading, writing):
+            lowlevel = self._lowlevel_server
+            await lowlevel.run(reading, writing, lowlevel.create_initialization_options())
 
     async def list_tools(self) -> list[ListedTool]:
         replaced = self.overrides.descriptions

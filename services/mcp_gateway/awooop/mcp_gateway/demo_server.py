@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     overrides.refresh()
     if not args.http:
         sessions.transport = "stdio"
-        anyio.run(_serve_watched, server.run_stdio_async)
+        anyio.run(_serve_watched, server.run_stdio_on_pipes)
         return
     host = args.host or "127.0.0.1"
     sock = _listening_socket(host, args.port)
