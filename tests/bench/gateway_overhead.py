@@ -9,17 +9,18 @@ nothing is produced to Kafka. Each batch of `BATCH` decoded `run.tool_call_reque
 - **decide**: `GatewayProcessor.process`, the consumer's call: inbox claim, undecided
   calls, kill switches, gates 1 to 3 against the live listing, one rate-limit `take`,
   gate 5, one `INSERT` of the decisions;
-- **claim**: `call_transactions.claim`, in groups of the executor's concurrency;
+- **claim**: `call_transactions.claim` of the first group (the executor's concurrency);
 - **answer**: per call, as `ToolCallExecutor._call` does around the MCP call: the
   admitting revision, `current_listing` and the pin compare, and `shape_answer` of the
   answer the server gave to one real call before the batches;
-- **record**: `call_transactions.record` of each group: `finish` and the
-  `gateway.tool_call_succeeded` events appended to the event store and outbox.
+- **record**: `call_transactions.record` of each group: `finish`, the
+  `gateway.tool_call_succeeded` events appended to the event store and outbox, and the
+  claim of the next group in the same transaction, as a busy executor does.
 
 Every batch runs in one transaction that is rolled back: the live gateway's relay
 publishes whatever the event store commits, and the rebuild later checks the read
 models. So every statement runs, but nothing commits: the batch's `BEGIN` and its
-rollback are not timed, and the executor's two transactions are savepoints of it
+rollback are not timed, and the executor's transactions are savepoints of it
 (`SAVEPOINT` and `RELEASE` in place of `BEGIN` and `COMMIT`). Claims and records take
 whole groups at once, the most the executor's recorder could group.
 """
@@ -209,17 +210,23 @@ async def _batch(
         started = time.perf_counter()
         await gateway.processor.process(conn, records)
         spent["decide"] = time.perf_counter() - started
+        # As the executor does under load: a claim of its own first, then each group's
+        # answers recorded in the transaction that claims the next group.
+        started = time.perf_counter()
+        claimed = await call_transactions.claim(db, lambda: GROUP)
+        spent["claim"] += time.perf_counter() - started
         while mine:
+            to_run, expired = claimed.to_run, claimed.expired
             started = time.perf_counter()
-            to_run, expired = await call_transactions.claim(db, GROUP)
-            claimed = time.perf_counter()
             finished = [await _answer(gateway, c) for c in to_run]
             answered = time.perf_counter()
-            recorded = await call_transactions.record(db, finished)
-            spent["claim"] += claimed - started
-            spent["answer"] += answered - claimed
-            spent["record"] += time.perf_counter() - answered
             ids = {c.call.call_id for c in to_run}
+            left = len(mine - ids)
+            recorded, claimed = await call_transactions.record(
+                db, finished, lambda left=left: min(GROUP, left)
+            )
+            spent["answer"] += answered - started
+            spent["record"] += time.perf_counter() - answered
             if expired or not to_run or not ids <= mine or recorded != len(to_run):
                 raise RuntimeError(
                     f"claimed {len(to_run)} calls ({len(ids - mine)} not the bench's) and "

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from awooop.contracts.families.tool import Tool
@@ -35,7 +35,7 @@ from awooop.infra.logging import bind_context, get_logger
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.infra.runner import ServiceRunner
 from awooop.mcp_gateway.adapters import call_transactions
-from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
+from awooop.mcp_gateway.adapters.call_transactions import Claimed, FinishedCall, Room
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
 from awooop.mcp_gateway.adapters.mcp_sessions import (
     CallFailure,
@@ -108,8 +108,20 @@ class ToolCallExecutor:
         self._concurrency = runner.settings.mcp_concurrency
         self._retry_delay = runner.settings.mcp_retry_delay_seconds
         db = ExecutorConnection(runner.pool, runner.instance_id)
-        outcomes = OutcomeRecorder(db)
         in_flight: set[asyncio.Task[None]] = set()
+
+        def room() -> int:
+            return self._concurrency - len(in_flight)
+
+        def start(claimed: Claimed) -> None:
+            if claimed.expired:
+                _wake_relay(runner)
+            for call in claimed.to_run:
+                task = asyncio.create_task(self._execute(call, outcomes))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+
+        outcomes = OutcomeRecorder(db, room, start)
 
         async def back_off(stage: str, error: Exception, delay: float) -> float:
             return await self._back_off(runner, stage, error, delay)
@@ -120,7 +132,7 @@ class ToolCallExecutor:
 
         recorder = asyncio.create_task(outcomes.run(back_off, recorded), name="mcp-recorder")
         try:
-            await self._claim_loop(db, runner, outcomes, in_flight, back_off)
+            await self._claim_loop(db, runner, room, start, back_off)
         finally:
             if in_flight:
                 await asyncio.wait(in_flight, timeout=self._shutdown_grace)
@@ -135,8 +147,8 @@ class ToolCallExecutor:
         self,
         db: ExecutorConnection,
         runner: ServiceRunner,
-        outcomes: OutcomeRecorder,
-        in_flight: set[asyncio.Task[None]],
+        room: Room,
+        start: Callable[[Claimed], None],
         back_off: BackOff,
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -148,18 +160,13 @@ class ToolCallExecutor:
                     if await call_transactions.sweep_abandoned(db):
                         _wake_relay(runner)
                     next_sweep = loop.time() + self._sweep_interval
-                free = self._concurrency - len(in_flight)
+                free = room()
                 if free > 0:
-                    to_run, expired = await call_transactions.claim(db, free)
-                    if expired:
-                        _wake_relay(runner)
-                    for claimed in to_run:
-                        task = asyncio.create_task(self._execute(claimed, outcomes))
-                        in_flight.add(task)
-                        task.add_done_callback(in_flight.discard)
+                    claimed = await call_transactions.claim(db, room)
+                    start(claimed)
                     runner.readiness.release(UNREADY)
                     delay = 0.1
-                    if len(to_run) + expired == free:
+                    if len(claimed.to_run) + claimed.expired >= free:
                         continue  # a full claim: more may be due
             except Exception as error:
                 delay = await back_off("claim", error, delay)
@@ -183,7 +190,8 @@ class ToolCallExecutor:
                 outcomes.add(FinishedCall(claimed, observed(call.tool)))
             else:
                 await self._approved(claimed, admitted.document, outcomes)
-        self.wake()  # a slot is free
+        # The slot this call held is claimed again when its answer is recorded (in the
+        # same transaction): no wake-up, which would only find the calls claimed already.
 
     async def _approved(self, claimed: ClaimedCall, tool: Tool, outcomes: OutcomeRecorder) -> None:
         """An approved call: attempts until one succeeds, a failure is permanent, two

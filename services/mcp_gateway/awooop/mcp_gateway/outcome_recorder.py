@@ -1,5 +1,7 @@
 """Answers for finished tool calls, recorded in groups: whatever finished since the last
-commit goes into the next transaction, which is retried until the database takes it."""
+commit goes into the next transaction, which is retried until the database takes it.
+The same transaction claims as many due calls as the executor has room for, and hands
+them to `start` once it committed: under load the executor commits once per group."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from awooop.mcp_gateway.adapters import call_transactions
-from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
+from awooop.mcp_gateway.adapters.call_transactions import Claimed, FinishedCall, Room
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
 
 BackOff = Callable[[str, Exception, float], Awaitable[float]]
@@ -17,8 +19,15 @@ BackOff = Callable[[str, Exception, float], Awaitable[float]]
 class OutcomeRecorder:
     """Collects finished calls (`add`) and records them from `run()`; `flush()` at the end."""
 
-    def __init__(self, db: ExecutorConnection) -> None:
+    def __init__(
+        self,
+        db: ExecutorConnection,
+        room: Room = lambda: 0,
+        start: Callable[[Claimed], None] = lambda _claimed: None,
+    ) -> None:
         self._db = db
+        self._room = room
+        self._start = start
         self._finished: list[FinishedCall] = []
         self._has_finished = asyncio.Event()
         self.answered = 0
@@ -34,16 +43,18 @@ class OutcomeRecorder:
             await self._has_finished.wait()
             group = list(self._finished)
             try:
-                self.answered += await call_transactions.record(self._db, group)
+                answered, claimed = await call_transactions.record(self._db, group, self._room)
             except Exception as error:
                 delay = await back_off("record", error, delay)
                 continue
+            self.answered += answered
             # Only what was recorded leaves the list: calls finishing meanwhile stay.
             del self._finished[: len(group)]
             if not self._finished:
                 self._has_finished.clear()
             delay = 0.1
             recorded()
+            self._start(claimed)
 
     async def flush(self, within: float) -> None:
         """At shutdown: one last attempt for what is left (recording twice is harmless:
@@ -52,4 +63,5 @@ class OutcomeRecorder:
             return
         with contextlib.suppress(Exception):
             async with asyncio.timeout(within):
-                self.answered += await call_transactions.record(self._db, self._finished)
+                answered, _ = await call_transactions.record(self._db, self._finished)
+                self.answered += answered

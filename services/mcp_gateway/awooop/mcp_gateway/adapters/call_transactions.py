@@ -8,7 +8,7 @@ recorded with its outcome, in attempt order, in the same transaction."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,29 +41,56 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def claim(db: ExecutorConnection, limit: int) -> tuple[list[ClaimedCall], int]:
-    """Claim up to `limit` due calls; the ones to run, and how many had expired (answered)."""
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a claim took: the calls to run, and how many had expired (answered so)."""
+
+    to_run: list[ClaimedCall]
+    expired: int
+
+
+Room = Callable[[], int]
+"""How many calls may be claimed now: asked once the executor's connection is held, so
+two claimers of one process never both fill the same free slots."""
+
+
+NOTHING = Claimed([], 0)
+
+
+async def claim(db: ExecutorConnection, room: Room) -> Claimed:
+    """Claim up to `room()` due calls in a transaction of their own."""
     async with db.use() as conn, conn.transaction():
-        claimed = await tool_calls.claim_due(conn, db.executor_id, limit)
-        at = _now()
-        expired = [
-            outcome_event(
-                failed(
-                    c.call,
-                    E_MCP_CALL_EXPIRED.code,
-                    f"not started before its execute_before {c.call.execute_before.isoformat()}",
-                    at,
-                    seq=c.next_seq,
-                )
+        return await _claim(conn, db.executor_id, room())
+
+
+async def _claim(conn: Any, executor_id: str, limit: int) -> Claimed:
+    if limit <= 0:
+        return NOTHING
+    claimed = await tool_calls.claim_due(conn, executor_id, limit)
+    at = _now()
+    expired = [
+        outcome_event(
+            failed(
+                c.call,
+                E_MCP_CALL_EXPIRED.code,
+                f"not started before its execute_before {c.call.execute_before.isoformat()}",
+                at,
+                seq=c.next_seq,
             )
-            for c in claimed.expired
-        ]
-        await event_store.append(conn, expired)
-    return claimed.to_run, len(expired)
+        )
+        for c in claimed.expired
+    ]
+    await event_store.append(conn, expired)
+    return Claimed(claimed.to_run, len(expired))
 
 
-async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> int:
-    """Answer finished calls in one transaction; how many were still this executor's."""
+async def record(
+    db: ExecutorConnection, finished: Sequence[FinishedCall], room: Room = lambda: 0
+) -> tuple[int, Claimed]:
+    """Answer finished calls in one transaction; how many were still this executor's.
+
+    The same transaction claims up to `room()` due calls (the slots the finished calls
+    freed), so a busy executor commits once per group of calls, not twice."""
     rows: list[tuple[str, Finished, str | None]] = [
         (f.claimed.call.call_id, _status(f.outcome), _code(f.outcome)) for f in finished
     ]
@@ -77,7 +104,8 @@ async def record(db: ExecutorConnection, finished: Sequence[FinishedCall]) -> in
             events.extend(outcome_event(e) for e in _retried(f))
             events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
         await event_store.append(conn, events)
-    return len(held)
+        claimed = await _claim(conn, db.executor_id, room())
+    return len(held), claimed
 
 
 def _retried(f: FinishedCall) -> list[Any]:
