@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import asyncpg
 
+FORMAT = os.environ.get("AWOOOP_BENCH_PROFILE_FORMAT", "flamegraph")
+"""py-spy's output: `flamegraph` (`.svg`), or `raw` (collapsed stacks, `.txt`) to read."""
 SAMPLES_PER_SECOND = 97
 """Not a multiple of the services' timers, so no periodic task is over- or undersampled."""
 STATEMENTS_SHOWN = 30
@@ -72,7 +75,8 @@ class Profiles:
         finally:
             await conn.close()
         for name, pid in self._processes.items():
-            output = self._folder / f"{name.replace(' ', '-')}.svg"
+            suffix = "svg" if FORMAT == "flamegraph" else "txt"
+            output = self._folder / f"{name.replace(' ', '-')}.{suffix}"
             self._samplers.append(
                 await asyncio.create_subprocess_exec(
                     spy,
@@ -83,6 +87,8 @@ class Profiles:
                     str(SAMPLES_PER_SECOND),
                     "--nonblocking",
                     "--subprocesses",
+                    "--format",
+                    FORMAT,
                     "--output",
                     str(output),
                     stdout=asyncio.subprocess.DEVNULL,

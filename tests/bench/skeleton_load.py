@@ -95,6 +95,7 @@ class SkeletonLoad:
         concurrency: int,
         poll_interval: float = 0.02,
         stall_after: float = 120.0,
+        rate: float | None = None,
     ) -> None:
         self._kafka = kafka
         self._database_url = database_url
@@ -108,6 +109,9 @@ class SkeletonLoad:
         self.concurrency = concurrency
         self._poll_interval = poll_interval
         self._stall_after = stall_after
+        self.rate = rate
+        """Runs produced per second, open loop, however many are in flight (`concurrency`
+        then only caps a stalled platform); None: closed loop, `concurrency` in flight."""
         self._in_flight: dict[str, _InFlight] = {}
         self._acks: list[asyncio.Future[Any]] = []
         self.result = LoadResult()
@@ -150,7 +154,7 @@ class SkeletonLoad:
         produced = 0
         result.started = last_progress = last_check = time.monotonic()
         while produced < self.runs or self._in_flight:
-            while produced < self.runs and len(self._in_flight) < self.concurrency:
+            while produced < self._due(result.started) and len(self._in_flight) < self.concurrency:
                 await self._produce(producer, produced)
                 produced += 1
             await asyncio.sleep(self._poll_interval)
@@ -166,6 +170,12 @@ class SkeletonLoad:
             if now - last_check > 1.0:
                 check_alive()
                 last_check = now
+
+    def _due(self, started: float) -> int:
+        """Runs that should have been produced by now."""
+        if self.rate is None:
+            return self.runs
+        return min(self.runs, int((time.monotonic() - started) * self.rate) + 1)
 
     async def _produce(self, producer: AIOKafkaProducer, index: int) -> None:
         marker = f"{self.label} run {index}"

@@ -66,6 +66,9 @@ PROJECT = "bench"
 BOT = "7000"
 WARMUP_FIRST = 10_000_000
 """The warm-up's update ids and users start here, apart from the measured runs'."""
+HALF_FIRST = 20_000_000
+"""The half-load runs' update ids and users start here."""
+HALF_RUNS = max(100, RUNS // 2)
 POLL_INTERVAL = 0.02
 ROUNDS = 5
 DURABLE = os.environ.get("AWOOOP_BENCH_DURABLE", "on").strip().lower() not in ("off", "0", "no")
@@ -86,7 +89,7 @@ async def _row_counts(database_url: str) -> tuple[int, int]:
     conn = await asyncpg.connect(database_url)
     try:
         # The measured runs only: the warm-up's runs share the project.
-        measured = "project_id = $1 AND trigger_text NOT LIKE 'warm-up run %'"
+        measured = "project_id = $1 AND trigger_text LIKE 'bench run %'"
         runs = await conn.fetchval(f"SELECT count(*) FROM projector.runs WHERE {measured}", PROJECT)
         timeline = await conn.fetchval(
             "SELECT count(*) FROM projector.timeline WHERE project_id = $1 AND run_id IN "
@@ -154,8 +157,6 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
 
         result = await load.drive(running.platform.check_alive, started, stopped)
     assert meter.figures is not None
-    executions = replicas.executions()
-    spread = replicas.partitions(running)
     runs_rows, timeline_rows = await _row_counts(database_url)
     gaps = await timeline_gaps(database_url, PROJECT, result.runs)
     kafka_floor = await raw_kafka(kafka, result.records, rounds=ROUNDS)
@@ -163,6 +164,22 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
     copy_baseline = await raw_copy(
         database_url, PROJECT, rounds=ROUNDS, tables=("runs", "timeline")
     )
+    # Half the peak just measured, open loop: the latency a platform with headroom gives.
+    half = SkeletonLoad(
+        kafka,
+        database_url,
+        project=PROJECT,
+        bot=BOT,
+        label="half-load",
+        first=HALF_FIRST,
+        runs=HALF_RUNS,
+        concurrency=RUNS,
+        poll_interval=POLL_INTERVAL,
+        rate=len(result.runs) / result.elapsed / 2,
+    )
+    half_load = await half.drive(running.platform.check_alive)
+    executions = replicas.executions()
+    spread = replicas.partitions(running)
     gates = measure_gates()
     # Its batches roll back: nothing reaches the broker or the read models.
     overhead = await measure_gateway_overhead(
@@ -186,6 +203,7 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
             profiled=bool(PROFILE),
         ),
         executions=executions,
+        half_load=half_load,
         spread=spread,
         appended=events.appended,
         load=result,
@@ -240,13 +258,17 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     failed = figures.load.failed
     assert not failed, f"{len(failed)} runs ended {sorted({r.state for r in failed})}"
     assert len(figures.load.runs) == RUNS
+    assert figures.half_load is not None
+    assert not figures.half_load.failed
+    assert len(figures.half_load.runs) == HALF_RUNS
     assert figures.runs_rows == RUNS
     approved = figures.approved
     assert len(approved.latencies) == len(approved.load.runs), "an approved run did not complete"
     assert figures.timeline_rows >= 6 * RUNS
     if figures.executions is not None:
-        assert figures.executions == RUNS + WARMUP, (
-            f"the MCP server served {figures.executions} status calls for {RUNS + WARMUP} runs"
+        runs = RUNS + WARMUP + HALF_RUNS
+        assert figures.executions == runs, (
+            f"the MCP servers served {figures.executions} status calls for {runs} runs"
         )
     assert not figures.rebuild.differences, "rebuilt read models differ from the live ones: " + (
         "; ".join(figures.rebuild.differences)
