@@ -97,7 +97,7 @@ class Echoed(TypedDict):
     payload: dict[str, Any]
 
 
-def diagnose(service: ServiceName) -> Diagnosis:
+async def diagnose(service: ServiceName) -> Diagnosis:
     if not _SERVICE_NAME.fullmatch(service):
         # An anticipated failure: the caller reads this text in an error result.
         raise ToolError(f"no service named {service!r} in the demo estate")
@@ -113,12 +113,12 @@ def diagnose(service: ServiceName) -> Diagnosis:
     }
 
 
-def restart_service(service: ServiceName) -> Restarted:
+async def restart_service(service: ServiceName) -> Restarted:
     _restarts[service] += 1
     return {"service": service, "restarts": _restarts[service]}
 
 
-def prune_cache(
+async def prune_cache(
     cache: CacheName,
     older_than_minutes: Annotated[
         int, Field(ge=1, le=43_200, description="Prune the entries older than this.")
@@ -135,7 +135,7 @@ def prune_cache(
     }
 
 
-def wipe_volume(volume: VolumeName) -> Wiped:
+async def wipe_volume(volume: VolumeName) -> Wiped:
     if volume in _wiped:
         files, size = 0, 0
     else:
@@ -145,13 +145,13 @@ def wipe_volume(volume: VolumeName) -> Wiped:
     return {"volume": volume, "files_wiped": files, "bytes_wiped": size, "simulated": True}
 
 
-def echo(
+async def echo(
     payload: Annotated[dict[str, Any], Field(description="Any JSON object.")],
 ) -> Echoed:
     return {"payload": payload}
 
 
-def tail_log(
+async def tail_log(
     service: ServiceName,
     lines: Annotated[
         int, Field(ge=1, le=MAX_LOG_LINES, description="How many of the last lines to return.")

@@ -18,6 +18,9 @@ prune, a wiped volume, plus `echo` and `tail_log` for the gateway's tests. The
 server journals the sessions it opens and the calls it serves, and lists
 replaced descriptions on demand (`demo_sessions`, `demo_control`).
 
+Every tool is a coroutine: the SDK runs a plain function in a worker thread, two thread
+switches per call for answers that need no I/O at all.
+
 Run it as `python -m awooop.mcp_gateway.demo_server` to serve stdio, or with
 `--http --port N [--host H]` to serve MCP streamable HTTP at `http://H:N/mcp`.
 
@@ -118,20 +121,20 @@ class Dependencies(TypedDict):
 
 
 @server.tool(description="Reports the health of one service of the demo estate.")
-def status(service: str) -> ServiceStatus:
+async def status(service: str) -> ServiceStatus:
     _status_calls[service] += 1
     return {"service": service, "status": "healthy", "checks": 3}
 
 
 @server.tool(description="How many status calls this server process has served for a service.")
-def served(service: str) -> ServedCalls:
+async def served(service: str) -> ServedCalls:
     return {"service": service, "status_calls": _status_calls[service]}
 
 
 @server.tool(
     description="How long one service of the demo estate has been up, and its restarts today."
 )
-def uptime(service: str) -> Uptime:
+async def uptime(service: str) -> Uptime:
     drawn = draw("uptime", service)
     return {
         "service": service,
@@ -141,7 +144,7 @@ def uptime(service: str) -> Uptime:
 
 
 @server.tool(description="The most frequent recent errors of one service of the demo estate.")
-def recent_errors(service: str, limit: Annotated[int, Field(ge=1, le=5)] = 3) -> RecentErrors:
+async def recent_errors(service: str, limit: Annotated[int, Field(ge=1, le=5)] = 3) -> RecentErrors:
     drawn = draw("recent_errors", service)
     picked = [_ERRORS[(drawn + step) % len(_ERRORS)] for step in range(limit)]
     errors: list[ErrorSeen] = [
@@ -153,7 +156,7 @@ def recent_errors(service: str, limit: Annotated[int, Field(ge=1, le=5)] = 3) ->
 
 
 @server.tool(description="Disk usage of each mount of one host of the demo estate.")
-def disk_usage(host: str) -> DiskUsage:
+async def disk_usage(host: str) -> DiskUsage:
     mounts: list[MountUsage] = [
         {
             "mount": mount,
@@ -166,7 +169,7 @@ def disk_usage(host: str) -> DiskUsage:
 
 
 @server.tool(description="The services and stores one service of the demo estate depends on.")
-def dependencies(service: str) -> Dependencies:
+async def dependencies(service: str) -> Dependencies:
     return {"service": service, "dependencies": list(_DEPENDENCIES.get(service, ("postgres",)))}
 
 
