@@ -239,7 +239,8 @@ def replica_table(f: Figures) -> list[str]:
 
 def executions_line(f: Figures) -> str:
     """The `status` calls the demo MCP servers served against the runs (with replicas)."""
-    runs = f.parameters.runs + f.parameters.warmup
+    half = len(f.half_load.runs) if f.half_load is not None else 0
+    runs = f.parameters.runs + f.parameters.warmup + half
     executions = f.executions or 0
     verdict = (
         "every run executed once"
@@ -248,7 +249,7 @@ def executions_line(f: Figures) -> str:
     )
     return (
         f"The demo MCP servers served {executions:,} `status` calls for {runs:,} runs "
-        f"(warm-up included): {verdict}."
+        f"(warm-up and half load included): {verdict}."
     )
 
 
