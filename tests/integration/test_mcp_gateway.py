@@ -19,7 +19,12 @@ import pytest
 from awooop.contracts.events.payloads.run import ToolCallRequested
 from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.envelope import Envelope
-from awooop.mcp_gateway.adapters.executor_connection import LOCK_CLASS, liveness_key
+from awooop.infra.postgres.pools import create_pool
+from awooop.mcp_gateway.adapters.executor_connection import (
+    LOCK_CLASS,
+    ExecutorConnection,
+    liveness_key,
+)
 from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
 from support.contracts import (
@@ -333,3 +338,32 @@ async def test_a_session_whose_server_died_is_reopened_on_the_next_call() -> Non
 def ask(*args: Any, **kwargs: Any) -> Envelope[ToolCallRequested]:
     """A request asked by the module's agent revision."""
     return request(*args, revision=REVISION, **kwargs)
+
+
+async def test_a_closed_executor_connection_frees_its_lock_in_a_pool_that_resets_nothing(
+    kafka_ready: StackUrls,
+) -> None:
+    """Service pools skip asyncpg's session reset (`create_pool`): the executor releases its
+    liveness lock itself, so a peer can declare its calls gone, and the pooled connection
+    it handed back holds nothing."""
+    pool = await create_pool(kafka_ready.database, "public", max_size=1)
+    executor_id = unique("mcp_gateway-closing-")
+    peer = await asyncpg.connect(kafka_ready.database)
+    try:
+        db = ExecutorConnection(pool, executor_id)
+        async with db.use() as conn:
+            await conn.execute("SELECT 1")
+        taken = "SELECT pg_try_advisory_lock($1, $2)"
+        assert not await peer.fetchval(taken, LOCK_CLASS, liveness_key(executor_id))
+        await db.close()
+        # The pool's only connection is the one the executor held: it holds no lock now.
+        async with pool.acquire() as reused:
+            held = await reused.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()"
+            )
+        assert held == 0
+        assert await peer.fetchval(taken, LOCK_CLASS, liveness_key(executor_id))
+    finally:
+        await peer.close()
+        await pool.close()

@@ -8,6 +8,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from awooop.infra.settings import asyncpg_dsn, sqlalchemy_url
 
 
+async def _no_session_reset(_conn: asyncpg.Connection) -> None:
+    """What a returned connection needs beyond asyncpg's own step (which rolls back a
+    transaction left open): nothing.
+
+    asyncpg's default reset sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, a round trip per transaction. Service code keeps no
+    session state on pooled connections: settings are `SET LOCAL` or
+    `set_config(…, true)`, locks are transaction locks, cursors live inside
+    transactions, and nothing listens. The one session-level lock, the gateway
+    executor's liveness lock, is released by its holder before the connection goes
+    back (`ExecutorConnection`)."""
+
+
 async def create_pool(
     url: str, schema: str, *, min_size: int = 1, max_size: int = 10, name: str = "awooop"
 ) -> asyncpg.Pool:
@@ -17,6 +30,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         server_settings={"search_path": schema, "application_name": name},
+        reset=_no_session_reset,
     )
     assert pool is not None
     return pool

@@ -76,12 +76,20 @@ class ExecutorConnection:
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        # The pool resets no session state (`create_pool`): the lock is released here,
+        # and a connection that may still hold it never goes back to the pool.
+        try:
+            await conn.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_CLASS, self._key)
+        except Exception:
             with contextlib.suppress(Exception):
-                await self._pool.release(conn, timeout=5)
+                conn.terminate()
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn, timeout=5)
 
     async def close(self) -> None:
-        """Give the connection back to the pool (which releases the lock)."""
+        """Release the lock and give the connection back to the pool."""
         async with self._mutex:
             await self._drop()
 
