@@ -296,6 +296,19 @@ def _schema_only() -> ServiceSpec:
     )
 
 
+@contextlib.asynccontextmanager
+async def _schema_pool(urls: StackUrls) -> AsyncIterator[asyncpg.Pool]:
+    """The runtime's migrated schema and its pool, without any of its workers."""
+    runner = ServiceRunner(_schema_only(), urls.settings())
+    await migrated(urls.database, runner.spec)
+    await runner.start()
+    try:
+        assert runner.pool is not None
+        yield runner.pool
+    finally:
+        await runner.stop()
+
+
 def _step_pool(pool: asyncpg.Pool, **options: Any) -> StepPool:
     return StepPool(
         pool,
@@ -364,12 +377,7 @@ async def _running(steps: StepPool) -> AsyncIterator[None]:
 async def test_heartbeats_renew_a_held_lease_at_a_third_of_its_length(
     kafka_ready: StackUrls,
 ) -> None:
-    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
-    await migrated(kafka_ready.database, runner.spec)
-    await runner.start()
-    try:
-        assert runner.pool is not None
-        pool = runner.pool
+    async with _schema_pool(kafka_ready) as pool:
         run_id = await _due_run(pool)
         # A 3 s lease on a step that thinks for 2.5 s, with a claim tick every 0.05 s.
         steps = _step_pool(pool, lease_seconds=3.0, step_delay=2.5)
@@ -393,8 +401,6 @@ async def test_heartbeats_renew_a_held_lease_at_a_third_of_its_length(
         # per second renews two or three times after the claim.
         assert 2 <= len(renewals) <= 5, renewals
         assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
-    finally:
-        await runner.stop()
 
 
 class _Groups:
@@ -426,12 +432,7 @@ async def _all_waiting_tool(pool: asyncpg.Pool, run_ids: list[uuid.UUID]) -> boo
 async def test_steps_claimed_together_commit_as_groups_each_run_once(
     kafka_ready: StackUrls,
 ) -> None:
-    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
-    await migrated(kafka_ready.database, runner.spec)
-    await runner.start()
-    try:
-        assert runner.pool is not None
-        pool = runner.pool
+    async with _schema_pool(kafka_ready) as pool:
         run_ids = [await _due_run(pool) for _ in range(40)]
         steps = _step_pool(pool)
         groups = _Groups(steps)
@@ -453,19 +454,12 @@ async def test_steps_claimed_together_commit_as_groups_each_run_once(
         async with _running(steps):
             await wait_for(lambda: _state_is(pool, lone, "waiting_tool"), within=20, message="it")
         assert groups.sizes == [1]
-    finally:
-        await runner.stop()
 
 
 async def test_a_run_whose_own_step_fails_never_holds_back_its_group(
     kafka_ready: StackUrls,
 ) -> None:
-    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
-    await migrated(kafka_ready.database, runner.spec)
-    await runner.start()
-    try:
-        assert runner.pool is not None
-        pool = runner.pool
+    async with _schema_pool(kafka_ready) as pool:
         bad = await _due_run(pool)
         good = [await _due_run(pool) for _ in range(9)]
         steps = _step_pool(pool)
@@ -480,8 +474,6 @@ async def test_a_run_whose_own_step_fails_never_holds_back_its_group(
         # The failing step wrote nothing: its lease runs out and it is tried again.
         assert await _event_types(pool, bad) == []
         assert (await _run_row(pool, bad))["state"] == "pending"
-    finally:
-        await runner.stop()
 
 
 async def _claimed(pool: asyncpg.Pool, run_id: uuid.UUID) -> bool:
@@ -495,12 +487,7 @@ async def _state_is(pool: asyncpg.Pool, run_id: uuid.UUID, state: str) -> bool:
 async def test_a_run_times_out_while_its_lease_is_being_renewed(
     kafka_ready: StackUrls,
 ) -> None:
-    runner = ServiceRunner(_schema_only(), kafka_ready.settings())
-    await migrated(kafka_ready.database, runner.spec)
-    await runner.start()
-    try:
-        assert runner.pool is not None
-        pool = runner.pool
+    async with _schema_pool(kafka_ready) as pool:
         run_id = await _due_run(pool, timeout_seconds=1.0)
         # The step thinks for 4 s, well past the run's 1 s timeout, and its heartbeats run
         # every second: the timeout must take the run from under the step.
@@ -517,18 +504,11 @@ async def test_a_run_times_out_while_its_lease_is_being_renewed(
         row = await _run_row(pool, run_id)
         assert (row["state"], row["lease_epoch"]) == ("timeout", 3)
         assert steps.steps == 1
-    finally:
-        await runner.stop()
 
 
 async def test_an_outage_during_a_step_is_not_a_failed_attempt(tmp_path: Path) -> None:
     with own_stack(tmp_path) as stack:
-        runner = ServiceRunner(_schema_only(), stack.urls.settings())
-        await migrated(stack.urls.database, runner.spec)
-        await runner.start()
-        try:
-            assert runner.pool is not None
-            pool = runner.pool
+        async with _schema_pool(stack.urls) as pool:
             # One attempt allowed: a counted attempt would end the run with E-RUN-ATTEMPTS.
             run_id = await _due_run(pool, max_attempts=1)
             steps = _step_pool(pool, lease_seconds=3.0, step_delay=0.5, max_backoff=0.5)
@@ -551,8 +531,6 @@ async def test_an_outage_during_a_step_is_not_a_failed_attempt(tmp_path: Path) -
             assert (row["state"], row["lease_epoch"]) == ("waiting_tool", 2)
             assert await _event_types(pool, run_id) == ["run.tool_call_requested"]
             assert steps.steps == 1
-        finally:
-            await runner.stop()
 
 
 async def test_a_second_active_run_for_a_subject_is_a_conflict_decided_again(

@@ -32,7 +32,7 @@ from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import StepBudget
 from awooop.runtime.providers import ProviderCatalogue
-from awooop.runtime.steps import StepExecutor
+from awooop.runtime.steps import RemoteCall, StepExecutor, Taken
 
 log = get_logger(__name__)
 
@@ -86,6 +86,9 @@ class StepPool:
         self._claim_interval = claim_interval
         self._max_backoff = max_backoff
         self._queue: asyncio.Queue[Lease] = asyncio.Queue()
+        self._asking = asyncio.Semaphore(workers)
+        """Remote steps whose provider is being asked: at most `workers` at once."""
+        self._answering: set[asyncio.Task[None]] = set()
         self._held: dict[uuid.UUID, Lease] = {}
         self.heartbeats = 0
         """Heartbeat statements sent (each renews every lease held at that moment)."""
@@ -109,11 +112,11 @@ class StepPool:
         try:
             await self._claim_loop()
         finally:
-            for worker in workers:
-                worker.cancel()
-            for worker in workers:
+            for task in [*workers, *self._answering]:
+                task.cancel()
+            for task in [*workers, *self._answering]:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                    await task
 
     async def _claim_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,7 +132,7 @@ class StepPool:
                     await runs.extend_leases(self._pool, self.owner, held, self.lease_seconds)
                     self.heartbeats += 1
                     last_beat = started
-                room = max(0, self._workers * 2 - self._queue.qsize())
+                room = max(0, self._workers * 2 - self._queue.qsize() - len(self._answering))
                 if room:
                     async with self._pool.acquire() as conn, conn.transaction():
                         leases = await runs.claim_due(
@@ -193,22 +196,44 @@ class StepPool:
             group = [await self._queue.get()]
             while len(group) < STEP_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
+            taken = Taken([], [])
             try:
-                follow_ups = await self._steps_through_outages(group)
+                taken = await self._steps_through_outages(group)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 # The step's own code failed: its lease runs out and the claim loop
                 # retries the step as a counted attempt.
                 log.warning("step_failed", run_id=str(group[0].run_id), error=repr(error))
-                follow_ups = []
             finally:
+                asking = {lease for lease, _call in taken.remote}
                 for lease in group:
-                    self._release(lease)
-            for follow_up in follow_ups:
+                    if lease not in asking:
+                        self._release(lease)
+            for follow_up in taken.follow_ups:
                 self.submit(follow_up, claimed=False)
+            for lease, call in taken.remote:
+                task = asyncio.create_task(self._answer(lease, call))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
-    async def _steps_through_outages(self, group: list[Lease]) -> list[Lease]:
+    async def _answer(self, lease: Lease, call: RemoteCall) -> None:
+        """A remote step's provider call and its commit, at most `workers` at once; its
+        lease stays held (and renewed) until the answer is committed."""
+        follow_up = None
+        try:
+            async with self._asking:
+                follow_up = await self.executor.answer(self._pool, lease, call)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
+        finally:
+            self._release(lease)
+        if follow_up is not None:
+            self.submit(follow_up, claimed=False)
+
+    async def _steps_through_outages(self, group: list[Lease]) -> Taken:
         if self._step_delay and not all(lease.timed_out for lease in group):
             await asyncio.sleep(self._step_delay)  # the provider's thinking, outside any lock
         backoff = self._claim_interval

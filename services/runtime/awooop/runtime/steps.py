@@ -13,9 +13,10 @@ committed in the first transaction: a scripted step costs one transaction.
 Steps are taken in groups (`steps`): the leases of a group are checked and their
 runs locked in one statement, each run decided in memory, and what the group
 decided written in one statement per table (`_Saves`), all in one transaction. A
-group whose own code fails is taken again one step at a time, so one bad run never
-holds back the others; remote calls of a group are asked concurrently, each
-committed in its own transaction.
+group that fails is taken again one step at a time, so one bad run never holds back
+the others. A remote step's call is prepared in its group and handed back: the
+caller `answer`s it with nothing held, and commits its answer in a transaction of
+its own.
 
 A transient provider failure (a 429 or 5xx the client's own retries did not
 cure, a timeout) raises: the lease runs out and the claim loop retries the step
@@ -85,6 +86,15 @@ class RemoteCall:
     provider: Provider
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What a group of steps committed: the leases of the runs whose next step is due at
+    once, and the remote calls it prepared, each still under its lease."""
+
+    follow_ups: list[Lease]
+    remote: list[tuple[Lease, RemoteCall]]
+
+
 @dataclass
 class _Saves:
     """What the decisions of one transaction write, stored in one statement per table."""
@@ -139,33 +149,42 @@ class StepExecutor:
         """Commits after an answer (and kills) retried because the database was out."""
 
     async def step(self, pool: asyncpg.Pool, lease: Lease) -> Lease | None:
-        """Take the step `lease` is for; the next lease when the run goes on at once."""
-        follow_ups = await self.steps(pool, [lease])
-        return follow_ups[0] if follow_ups else None
+        """Take the step `lease` is for, a remote call included; the next lease when the
+        run goes on at once."""
+        taken = await self._group(pool, [lease])
+        for remote_lease, call in taken.remote:
+            return await self.answer(pool, remote_lease, call)
+        return taken.follow_ups[0] if taken.follow_ups else None
 
-    async def steps(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> list[Lease]:
-        """Take the steps of `leases` together; the next leases of the runs that go on at
-        once. Raises only what a single step raised (a group's failure is retried one
-        step at a time, and remote steps failing are logged: their leases run out)."""
-        if len(leases) > 1:
-            try:
-                return await self._group(pool, leases)
-            except Exception as error:
-                if is_database_outage(error):
-                    raise
-                log.warning("step_group_failed", steps=len(leases), error=repr(error))
-            follow_ups: list[Lease] = []
-            for lease in leases:
-                try:
-                    follow_ups += await self._group(pool, [lease])
-                except Exception as error:
-                    if is_database_outage(error):
-                        raise
-                    log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
-            return follow_ups
-        return await self._group(pool, leases)
+    async def steps(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> Taken:
+        """Take the steps of `leases` together: what goes on at once, and the remote calls
+        prepared (each to be `answer`ed with nothing held).
 
-    async def _group(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> list[Lease]:
+        A lone step's failure propagates (an outage is retried by the caller, anything
+        else lets its lease run out). A group that fails in any way, an outage or a
+        deadlock included, committed nothing: its steps are then taken one by one,
+        concurrently, each through outages on its own, so a run whose own step fails (or
+        keeps failing like an outage) holds back no other."""
+        if len(leases) == 1:
+            return await self._group(pool, leases)
+        try:
+            return await self._group(pool, leases)
+        except Exception as error:
+            log.warning("step_group_failed", steps=len(leases), error=repr(error))
+        taken = await asyncio.gather(*(self._alone(pool, lease) for lease in leases))
+        return Taken(
+            [lease for t in taken for lease in t.follow_ups],
+            [remote for t in taken for remote in t.remote],
+        )
+
+    async def _alone(self, pool: asyncpg.Pool, lease: Lease) -> Taken:
+        try:
+            return await self._through_outages(lambda: self._group(pool, [lease]))
+        except Exception as error:
+            log.warning("step_failed", run_id=str(lease.run_id), error=repr(error))
+            return Taken([], [])
+
+    async def _group(self, pool: asyncpg.Pool, leases: Sequence[Lease]) -> Taken:
         self._budget.begin_step()
         saves = _Saves()
         remote: list[tuple[Lease, RemoteCall]] = []
@@ -180,28 +199,19 @@ class StepExecutor:
                     remote.append((lease, prepared))
             follow_ups = await saves.flush(conn, self.owner, self._lease_seconds)
         self.committed += len(saves.written)
-        await self._kill_spent_tenants(pool)
         if saves.written:
             self._wake_relay()
-        if len(remote) == 1 and len(leases) == 1:
-            answered: list[Lease | BaseException | None] = [await self._remote(pool, *remote[0])]
-        else:
-            answered = await asyncio.gather(
-                *(self._remote(pool, lease, call) for lease, call in remote),
-                return_exceptions=True,
-            )
-        for (lease, _call), result in zip(remote, answered, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception) or len(leases) == 1:
-                    raise result
-                log.warning("step_failed", run_id=str(lease.run_id), error=repr(result))
-            elif result is not None:
-                follow_ups.append(result)
-        return follow_ups
+        try:
+            await self._kill_spent_tenants(pool)
+        except Exception as error:
+            # The group committed: a failure from here on must not make it look failed
+            # (taken again one by one, its follow-ups would be lost).
+            log.error("kill_switch_failed", error=repr(error))
+        return Taken(follow_ups, remote)
 
-    async def _remote(self, pool: asyncpg.Pool, lease: Lease, call: RemoteCall) -> Lease | None:
+    async def answer(self, pool: asyncpg.Pool, lease: Lease, call: RemoteCall) -> Lease | None:
         """Ask the provider with nothing held, then commit its answer under the lease."""
-        self._budget.begin_step()  # a task of its own: its crossings are its own
+        self._budget.begin_step()
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = await self._ask(call)

@@ -126,8 +126,8 @@ async def update_runs(
     """Store the runs a batch changed, in one statement.
 
     A saved run (a decision moved it) takes a new lease epoch: leased to
-    `owner` with its step due now when `due`, released otherwise, as
-    `save_run`. Any other run (a rejected double text) changes its version
+    `owner` with its step due now when `due`, released otherwise (a step's save
+    goes through here too). Any other run (a rejected double text) changes its version
     and last event only: its state, lease and timers stay as they are."""
     if not changed:
         return []
