@@ -110,8 +110,11 @@ class ToolCallExecutor:
         db = ExecutorConnection(runner.pool, runner.instance_id)
         in_flight: set[asyncio.Task[None]] = set()
 
+        stopping = False
+
         def room() -> int:
-            return self._concurrency - len(in_flight)
+            # Once stopping, answers are still recorded, but nothing new is started.
+            return 0 if stopping else self._concurrency - len(in_flight)
 
         def start(claimed: Claimed) -> None:
             if claimed.expired:
@@ -134,6 +137,7 @@ class ToolCallExecutor:
         try:
             await self._claim_loop(db, runner, room, start, back_off)
         finally:
+            stopping = True
             if in_flight:
                 await asyncio.wait(in_flight, timeout=self._shutdown_grace)
             for task in (*in_flight, recorder):

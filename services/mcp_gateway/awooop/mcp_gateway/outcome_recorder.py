@@ -14,6 +14,12 @@ from awooop.mcp_gateway.adapters.call_transactions import Claimed, FinishedCall,
 from awooop.mcp_gateway.adapters.executor_connection import ExecutorConnection
 
 BackOff = Callable[[str, Exception, float], Awaitable[float]]
+FIRST_DELAY = 0.1
+"""Seconds before the first retry of a failed record."""
+
+
+def _none() -> int:
+    return 0
 
 
 class OutcomeRecorder:
@@ -38,21 +44,27 @@ class OutcomeRecorder:
 
     async def run(self, back_off: BackOff, recorded: Callable[[], None]) -> None:
         """Record groups forever; `recorded` runs after each commit (wake the relay)."""
-        delay = 0.1
+        delay = FIRST_DELAY
+        claiming = True
         while True:
             await self._has_finished.wait()
             group = list(self._finished)
+            # After a failure the answers are recorded alone: claiming must never keep
+            # them from their runs.
+            room = self._room if claiming else _none
             try:
-                answered, claimed = await call_transactions.record(self._db, group, self._room)
+                answered, claimed = await call_transactions.record(self._db, group, room)
             except Exception as error:
+                claiming = False
                 delay = await back_off("record", error, delay)
                 continue
+            claiming = True
             self.answered += answered
             # Only what was recorded leaves the list: calls finishing meanwhile stay.
             del self._finished[: len(group)]
             if not self._finished:
                 self._has_finished.clear()
-            delay = 0.1
+            delay = FIRST_DELAY
             recorded()
             self._start(claimed)
 

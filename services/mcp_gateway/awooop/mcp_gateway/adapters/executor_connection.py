@@ -69,6 +69,9 @@ class ExecutorConnection:
         try:
             await conn.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, self._key)
         except BaseException:
+            # The server may have granted the lock before the failure (a cancellation):
+            # the pool resets no session state, so this connection never goes back.
+            conn.terminate()
             await self._pool.release(conn)
             raise
         self._conn = conn
