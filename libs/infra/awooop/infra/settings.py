@@ -71,10 +71,10 @@ SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
 """Every service; each owns a Postgres schema of the same name and a role `awooop_<name>`."""
 
 DEV_FETCH_MAX_WAIT_MS = 25
-DEFAULT_LINGER_MS = 5
-"""A busy consumer's wait for more records before a batch (decision 0064)."""
 """The embedded broker answers a parked fetch only at its own polling step, not when a
 record arrives, so a long fetch wait adds ~100 ms to every hop (docs/performance.md)."""
+DEFAULT_LINGER_MS = 5
+"""A busy consumer's wait for more records before a batch (decision 0064)."""
 APPROVAL_TOKEN_SIGNING_KEY_FILE = "approval-token-signing.key"  # noqa: S105 (a file name)
 """The embedded stack's development key of approval tokens: the platform launcher hands
 it to the approval process only."""
