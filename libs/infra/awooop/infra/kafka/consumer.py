@@ -22,9 +22,14 @@ at most once, however many outage retries the batch takes. A halt (broker
 reset) ends the loop at once, also in the middle of an outage.
 
 A batch with nothing to apply (every record of a type the service does not
-handle) opens no transaction when offsets live in Kafka: its offsets are
-committed with the next batch that applies something, or within
-`SKIPPED_COMMIT_SECONDS` (re-reading such records changes nothing).
+handle) opens no transaction when offsets live in Kafka. Offsets are committed
+to Kafka only after the transaction that recorded their batch, and in
+coalesced commits: a batch's offsets join the pending ones and go within
+`COMMIT_SECONDS` (a skipped batch's within `SKIPPED_COMMIT_SECONDS`), when the
+partitions are revoked, and when the consumer stops. A crash in between
+redelivers those records, which every processor absorbs (its inbox, ingress's
+position claims, the projector's offset table); under load one offset commit
+then covers many batches, and no batch waits for one.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ log = get_logger(__name__)
 
 SKIPPED_COMMIT_SECONDS = 1.0
 """How long the offsets past batches with nothing to apply may wait for the next commit."""
+COMMIT_SECONDS = 0.1
+"""How long the offsets of applied batches may wait, coalescing, for their Kafka commit."""
 OUTAGE = "outage"
 BROKER_EPOCH = "broker-epoch"
 JOINING = "joining-group"
@@ -197,8 +204,11 @@ class BatchConsumer:
         self._on_halt = on_halt
         self._lock = asyncio.Lock()
         self._skipped: Offsets = {}
-        """Offsets past batches that held nothing to apply, not committed yet."""
+        """Offsets past batches already recorded (or with nothing to record), not yet
+        committed to Kafka."""
         self._skipped_since: float | None = None
+        self._holding_applied = False
+        """An applied batch's offsets are among the pending ones (they go sooner)."""
         self._busy = False
         """The last fetch brought records: the next batch may linger for more."""
         self._unchecked: set[TopicPartition] = set()
@@ -470,28 +480,49 @@ class BatchConsumer:
         # offsets live in the database, it needs no transaction, and its offsets ride
         # with the next commit (or `flush_skipped`): re-reading it after a crash or a
         # rebalance changes nothing.
-        if not (records or rejected or self._store.in_database):
-            for tp, offset in offsets.items():
-                self._skipped[tp] = max(offset, self._skipped.get(tp, 0))
-            if self._skipped_since is None:
-                self._skipped_since = time.monotonic()
-            return
-        await self._record(records, offsets, rejected)
-        assert self.consumer is not None
-        skipped, self._skipped, self._skipped_since = self._skipped, {}, None
-        await self._store.committed(self.consumer, {**skipped, **offsets})
-        self._processor.committed()
-        if self._on_committed is not None:
-            self._on_committed()
+        applied = bool(records or rejected or self._store.in_database)
+        if applied:
+            await self._record(records, offsets, rejected)
+        self._hold(offsets, applied)
+        if applied:
+            self._processor.committed()
+            if self._on_committed is not None:
+                self._on_committed()
 
-    async def flush_skipped(self, older_than: float = SKIPPED_COMMIT_SECONDS) -> None:
-        """Commit the offsets of skipped batches once the oldest waited `older_than`."""
+    def _hold(self, offsets: Offsets, applied: bool) -> None:
+        """Keep `offsets` (their batch recorded, or with nothing to record) for the next
+        coalesced Kafka commit."""
+        for tp, offset in offsets.items():
+            self._skipped[tp] = max(offset, self._skipped.get(tp, 0))
+        if self._skipped_since is None:
+            self._skipped_since = time.monotonic()
+        self._holding_applied = self._holding_applied or applied
+
+    async def flush_skipped(self, older_than: float | None = None) -> None:
+        """Commit the pending offsets once the oldest waited `older_than` (by default
+        `COMMIT_SECONDS` when an applied batch is among them, else
+        `SKIPPED_COMMIT_SECONDS`)."""
         since = self._skipped_since
-        if since is None or time.monotonic() - since < older_than or self.consumer is None:
+        if since is None or self.consumer is None:
+            return
+        if older_than is None:
+            older_than = COMMIT_SECONDS if self._holding_applied else SKIPPED_COMMIT_SECONDS
+        if time.monotonic() - since < older_than:
             return
         async with self._lock:
-            skipped, self._skipped, self._skipped_since = self._skipped, {}, None
-            await self._store.committed(self.consumer, skipped)
+            await self._commit_pending()
+
+    async def _commit_pending(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the pending offsets (of `only` those partitions); call under the lock."""
+        assert self.consumer is not None
+        pending = {tp: n for tp, n in self._skipped.items() if only is None or tp in only}
+        if not pending:
+            return
+        for tp in pending:
+            del self._skipped[tp]
+        if not self._skipped:
+            self._skipped_since, self._holding_applied = None, False
+        await self._store.committed(self.consumer, pending)
 
     async def _record(
         self,
@@ -582,10 +613,13 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Wait for the in-flight batch: its commit must land before another
-        # member starts on these partitions.
+        # Wait for the in-flight batch, then commit what is pending for these
+        # partitions: the next member starts where this one stopped.
         async with self._owner._lock:
             self._owner._unrefined -= set(revoked)
+            if not self._owner.halted:
+                with contextlib.suppress(Exception):
+                    await self._owner._commit_pending(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         owner = self._owner
