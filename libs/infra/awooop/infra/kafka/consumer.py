@@ -309,7 +309,7 @@ class BatchConsumer:
             records = [RawRecord.of(r) for rs in fetched.values() for r in rs]
             busy, self._busy = self._busy, bool(records)
             if records and busy and self._settings.linger_ms:
-                records += await self._linger(len(records))
+                records += await self._linger(records)
             if records:
                 records.sort(key=lambda r: (r.topic, r.partition, r.offset))
                 await self._work_through(records)
@@ -319,7 +319,7 @@ class BatchConsumer:
         # batch lock: stopping may run the revocation callback, which takes it.
         await self.consumer.stop()
 
-    async def _linger(self, fetched: int) -> list[RawRecord]:
+    async def _linger(self, fetched: list[RawRecord]) -> list[RawRecord]:
         """More records for a busy consumer's batch: whatever arrives within the linger.
 
         Only a consumer whose previous fetch also brought records lingers, so the first
@@ -327,7 +327,7 @@ class BatchConsumer:
         every per-batch cost (a transaction, a statement per table, an offset commit) is
         shared by more records."""
         assert self.consumer is not None
-        room = self._settings.max_poll_records - fetched
+        room = self._settings.max_poll_records - len(fetched)
         if room <= 0:
             return []
         self.stats.lingers += 1
@@ -336,7 +336,11 @@ class BatchConsumer:
             more = await self.consumer.getmany(timeout_ms=0, max_records=room)
         except (NoOffsetForPartitionError, OffsetOutOfRangeError, RecordTooLargeError):
             return []  # the next fetch meets it again and deals with it
-        return [RawRecord.of(r) for rs in more.values() for r in rs]
+        # A rebalance during the linger that handed a partition back to this consumer
+        # starts it again from the committed offset: what the batch holds already is
+        # fetched again, and must not be in it twice.
+        held = {_at(record) for record in fetched}
+        return [raw for rs in more.values() for r in rs if _at(raw := RawRecord.of(r)) not in held]
 
     async def _no_stored_offset(self, tp: TopicPartition) -> None:
         # With no stored offset, start from the beginning only while the broker
