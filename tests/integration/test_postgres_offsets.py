@@ -128,21 +128,13 @@ async def test_records_below_the_stored_offset_are_dropped_in_the_transaction(
     )
 
 
-class MemberApplies:
+class MemberApplies(ApplyEveryRecord):
     """Like `ApplyEveryRecord`, and writes down which member applied each record and from
     which partition, so the test sees who did the work."""
 
     def __init__(self, project: str, member: str) -> None:
-        self.name = f"apply-{project}"
-        self._project = project
+        super().__init__(project)
         self._member = member
-
-    def handles(self, record: RawRecord) -> bool:
-        return record.header("project_id") == self._project
-
-    def decode(self, record: RawRecord) -> DecodedRecord:
-        assert record.value is not None
-        return DecodedRecord(record, CODEC.decode(record.value))
 
     async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
         await conn.execute(
