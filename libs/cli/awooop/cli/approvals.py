@@ -11,7 +11,8 @@ missing token is one line on stderr and exit status 2, never a trace.
 The voter is the bearer token's subject: `--token`, else `AWOOOP_TOKEN`, else a
 10-minute development token for `--as` (default `operator:<login name>`) naming
 `--project`, signed with `AWOOOP_API_JWT_SECRET` or `<home>/api-jwt.secret`. The
-policy decides whether that subject is one of the request's approvers.
+policy decides whether that subject is one of the request's approvers. The verbs'
+options are declared in `awooop.cli.verbs.approvals`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import httpx
 
 from awooop.cli import queries
 from awooop.cli.contract_client import approval_url, bearer_token, refusal_line
-from awooop.cli.send import DEFAULT_PROJECT
-from awooop.projector.domain.approvals import APPROVAL_STATES
 
 VOTER = "approver"
 """The role of a development token that votes (the policy, not the role, decides who
@@ -41,36 +40,6 @@ HEADER = (
 
 class ApprovalCommandError(RuntimeError):
     """A vote that was not sent or not answered; the message says why, in one line."""
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    approvals = verbs.add_parser(
-        "approvals", help="list approval requests of held tool calls, or vote on one"
-    )
-    what = approvals.add_subparsers(dest="what", required=True, metavar="list|approve|reject")
-    listing = what.add_parser("list", help="the newest approval requests of a project")
-    listing.add_argument("--project", default=DEFAULT_PROJECT)
-    listing.add_argument("--state", choices=APPROVAL_STATES, help="only this state")
-    listing.add_argument("--run", help="only this run's requests (its id)")
-    listing.add_argument("--limit", type=int, default=20, help="at most this many (max 200)")
-    listing.set_defaults(handler=list_approvals)
-    for decision, summary in (
-        ("approve", "approve a pending request (approval API)"),
-        ("reject", "reject a pending request (approval API)"),
-    ):
-        vote = what.add_parser(decision, help=summary)
-        vote.add_argument("approval_id", metavar="APPROVAL_ID")
-        vote.add_argument(
-            "--project", default=DEFAULT_PROJECT, help="the project a development token names"
-        )
-        vote.add_argument(
-            "--as",
-            dest="subject",
-            metavar="SUBJECT",
-            help="subject of the development token: who votes (default operator:<login name>)",
-        )
-        vote.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
-        vote.set_defaults(handler=decide, decision=decision)
 
 
 def _votes(done: int, needed: int | None) -> str:

@@ -1,9 +1,9 @@
-"""`awooop budget show`: each project's kill switch, usage and limits from the query API.
+"""`awooop budget show`: each project's kill switch, usage and limits from the query API
+(its arguments: `awooop.cli.verbs.budget_queries`).
 
-`show` joins the sub-commands of the `budget` verb when another module registered it
-(`budget reset`), else it creates the verb. The token is `--token`, else
-`AWOOOP_TOKEN`, else a development token naming the `--project`s (default: the demo
-project); every refusal and an unreachable API are one line (`BudgetQueryError`).
+The token is `--token`, else `AWOOOP_TOKEN`, else a development token naming the
+`--project`s (default: the demo project); every refusal and an unreachable API are one
+line (`BudgetQueryError`).
 """
 
 from __future__ import annotations
@@ -14,42 +14,14 @@ from typing import Any
 
 import httpx
 
-from awooop.cli.platform import recorded_api_url
+from awooop.cli.demo_tenant import DEFAULT_PROJECT
+from awooop.cli.platform_addresses import recorded_api_url
 from awooop.cli.queries import dev_token
-from awooop.cli.send import DEFAULT_PROJECT
 from awooop.infra.settings import state_dir
 
 
 class BudgetQueryError(RuntimeError):
     """A budget query that got no answer; the message says why, in one line."""
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    commands = _budget_commands(verbs)
-    show = commands.add_parser(
-        "show", help="kill switch, today's and this month's usage per agent, and limits"
-    )
-    commands.metavar = "|".join(commands.choices)
-    show.add_argument(
-        "--project", action="append", help="a project to show (repeat; default: demo)"
-    )
-    show.add_argument("--day", help="the UTC day to show (YYYY-MM-DD, default today)")
-    show.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
-    show.set_defaults(handler=show_budgets)
-
-
-def _budget_commands(verbs: argparse._SubParsersAction[Any]) -> Any:
-    """The `budget` verb's sub-commands, the verb added when no module registered it."""
-    parser = verbs.choices.get("budget") or verbs.add_parser(
-        "budget", help="a tenant's budget: its kill switch, usage and limits"
-    )
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found = action
-            break
-    else:
-        found = parser.add_subparsers(dest="what", required=True)
-    return found
 
 
 def fetch_budgets(

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from awooop.cli.platform import recorded_approval_url
+from awooop.cli.platform_addresses import recorded_approval_url
 from awooop.infra.settings import Settings, state_dir
 from awooop.security.api_tokens import mint_api_token
 

@@ -6,7 +6,8 @@ contracts as the query API's read models show them.
 file's content, so an unchanged file applied again answers the same revision and
 appends nothing. The other verbs act on one revision, each with a fresh request id
 unless `--request-id` repeats an earlier one. `diff` exits 0 when the bodies are
-equal, 1 when they differ, and 2 on any error, as `diff` does.
+equal, 1 when they differ, and 2 on any error, as `diff` does. The verbs' options are
+declared in `awooop.cli.verbs.contracts`.
 """
 
 from __future__ import annotations
@@ -16,56 +17,17 @@ import difflib
 import json
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from awooop.cli import onboarding
 from awooop.cli.contract_client import ContractClient, ContractCommandError
 from awooop.cli.contract_files import ContractFileError, contract_paths, read_contract_file
+from awooop.cli.demo_tenant import DEFAULT_PROJECT
 from awooop.cli.queries import QueryClient
-from awooop.cli.send import DEFAULT_PROJECT
-from awooop.contracts.families.registry import CONTRACT_FAMILIES
+from awooop.cli.verbs.contracts import REVISION_VERBS
 
-__all__ = ["ContractCommandError", "ContractFileError", "register"]
-
-_REVISION_VERBS = {
-    "publish": ("publish", "check a draft against its family and sign it with the service key"),
-    "sign": ("signatures", "sign a published revision as --as (never its author)"),
-    "activate": ("activate", "make a published revision with enough signatures active"),
-    "retire": ("retire", "withdraw a revision for good"),
-}
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    contracts = verbs.add_parser("contracts", help="draft, publish, sign, activate, retire")
-    which = contracts.add_subparsers(dest="what", required=True, metavar="VERB")
-    apply = which.add_parser("apply", help="draft a revision from each contract file")
-    apply.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a file or a folder")
-    apply.add_argument("--project", help="the project of files that do not name one")
-    _auth_options(apply)
-    apply.set_defaults(handler=apply_files)
-    for verb, (_, summary) in _REVISION_VERBS.items():
-        command = which.add_parser(verb, help=summary)
-        command.add_argument("contract", metavar="CONTRACT")
-        command.add_argument("revision", type=int, metavar="REVISION")
-        command.add_argument("--project", default=DEFAULT_PROJECT)
-        command.add_argument("--request-id", help="repeat an earlier command (default: a new id)")
-        _auth_options(command)
-        command.set_defaults(handler=on_revision, verb=verb)
-    onboarding.register(which)
-    _register_reads(which)
-
-
-def _auth_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as",
-        dest="subject",
-        metavar="SUBJECT",
-        help="subject of the development token (default operator:<login name>)",
-    )
-    parser.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
+__all__ = ["ContractCommandError", "ContractFileError"]
 
 
 def apply_files(args: argparse.Namespace) -> int:
@@ -81,7 +43,7 @@ def apply_files(args: argparse.Namespace) -> int:
 
 
 def on_revision(args: argparse.Namespace) -> int:
-    path, _ = _REVISION_VERBS[args.verb]
+    path, _ = REVISION_VERBS[args.verb]
     request_id = args.request_id or f"{args.verb}-{uuid.uuid4().hex}"
     with ContractClient(args.token, args.subject) as client:
         answer = client.post(
@@ -108,33 +70,6 @@ def describe_answer(verb: str, answer: dict[str, Any]) -> str:
         superseded = answer.get("superseded_revision")
         return f"{line}; revision {superseded} superseded" if superseded else line
     return f"{head} {answer.get('state', verb)}"
-
-
-LIFECYCLES = ("draft", "published", "active", "retired")
-
-
-def _register_reads(which: argparse._SubParsersAction[Any]) -> None:
-    listing = which.add_parser("list", help="the contracts of a project (query API)")
-    listing.add_argument("--project", default=DEFAULT_PROJECT)
-    listing.add_argument("--family", choices=list(CONTRACT_FAMILIES))
-    listing.add_argument(
-        "--lifecycle", choices=LIFECYCLES, help="state of the active (else latest) revision"
-    )
-    listing.set_defaults(handler=list_contracts)
-    show = which.add_parser("show", help="one contract and every revision (query API)")
-    show.add_argument("contract", metavar="CONTRACT")
-    show.add_argument("--project", default=DEFAULT_PROJECT)
-    show.add_argument("--json", action="store_true", help="the API's answer as JSON")
-    show.set_defaults(handler=show_contract)
-    diff = which.add_parser(
-        "diff", help="diff two revisions' bodies, or a contract file against the active one"
-    )
-    diff.add_argument("contract", metavar="CONTRACT")
-    diff.add_argument("revisions", nargs="*", type=int, metavar="REVISION", help="A and B")
-    diff.add_argument("--file", type=Path, metavar="PATH", help="a contract file (apply's)")
-    diff.add_argument("--project", help=f"default: the file's project, else {DEFAULT_PROJECT}")
-    diff.add_argument("--yaml", action="store_true", help="render bodies as YAML, not JSON")
-    diff.set_defaults(handler=diff_contract)
 
 
 def _contract(project: str, contract: str) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from awooop.cli import dev_chat
 from awooop.cli.contract_files import ContractFileError
 from awooop.cli.demo_approval import push_approval
 from awooop.cli.demo_signals import StopSignals
+from awooop.cli.demo_tenant import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER
 from awooop.cli.onboarding import onboard, read_tenant_files, tenant_folders, wait_until_read
 from awooop.cli.queries import QueryClient, format_channel_event, format_timeline
-from awooop.cli.send import DEFAULT_BOT, DEFAULT_PROJECT, DEFAULT_USER, produce, telegram_record
+from awooop.cli.send import produce, telegram_record
 from awooop.cli.up import StartFailed, running_platform
 from awooop.infra.settings import Settings
 

@@ -3,7 +3,8 @@ the query API (`GET /v1/mcp-calls`), one line each under a header.
 
 Arguments are never printed (the API shows only their redacted display form, and a table
 line has no room for it); the reason is, cut short. A refusal or an unreachable API is
-one line on stderr and exit status 2.
+one line on stderr and exit status 2. The verb's options are declared in
+`awooop.cli.verbs.mcp_calls`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import sys
 from typing import Any
 
 from awooop.cli import queries
-from awooop.cli.send import DEFAULT_PROJECT
-from awooop.projector.domain.mcp_calls import MCP_CALL_STATUSES
 
 REASON_CHARS = 60
 CALL_WIDTH = 38
@@ -23,22 +22,6 @@ HEADER = (
     f"{'AT':<23}  {'STATUS':<17} {'TOOL':<24} {'GATE':<4} {'CODE':<18} {'LATENCY':>9}  "
     f"{'CALL':<{CALL_WIDTH}}  REASON"
 )
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    calls = verbs.add_parser("mcp-calls", help="list recent tool calls and what became of each")
-    what = calls.add_subparsers(dest="what", required=True, metavar="list")
-    listing = what.add_parser("list", help="the newest tool calls of a project")
-    listing.add_argument("--project", default=DEFAULT_PROJECT)
-    listing.add_argument("--run", help="only this run's calls (its id)")
-    listing.add_argument("--status", choices=MCP_CALL_STATUSES, help="only this status")
-    listing.add_argument("--tool", help="only calls of this tool")
-    listing.add_argument(
-        "--gate", type=int, choices=range(1, 6), metavar="N", help="only calls refused at gate N"
-    )
-    listing.add_argument("--code", help="only this error code (E-MCP-GATE-004, …)")
-    listing.add_argument("--limit", type=int, default=20, help="at most this many (max 500)")
-    listing.set_defaults(handler=list_mcp_calls)
 
 
 def _latency(call: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """Onboarding a tenant: every contract file of its folder applied, published, signed by as
 many development signers as its family needs (never the author) and activated, through the
-approval service's command API as an operator would with `awooop contracts`.
+approval service's command API as an operator would with `awooop contracts`
+(`awooop contracts onboard`; its options: `awooop.cli.verbs.onboarding`).
 
 Running it again changes nothing: a draft's request id comes from the file's content (an
 unchanged file answers the revision it drafted), publishing and each signature take a
@@ -24,7 +25,6 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
@@ -37,12 +37,10 @@ from awooop.cli.contract_files import (
     contract_paths,
     read_contract_file,
 )
+from awooop.cli.verbs.onboarding import DEVELOPMENT_SIGNERS
 from awooop.contracts.families.registry import CONTRACT_FAMILIES
 from awooop.infra.postgres.roles import quote_ident
 from awooop.infra.settings import Settings
-
-DEVELOPMENT_SIGNERS = ("operator:alice", "operator:bob", "operator:carol")
-"""Who signs, in this order, skipping the author, until a revision has enough signatures."""
 
 FAMILY_ORDER = ("runtime_run_state", "tool", "agent", "policy", "budget", "channel_binding")
 """Activation order within a project: what a contract names is active before it."""
@@ -68,31 +66,6 @@ class Onboarded:
         if not self.activated:
             return f"{head} already active ({self.family})"
         return f"{head} active ({self.family}, signed by {', '.join(self.signers)})"
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    """Add ``onboard`` to the verbs of ``awooop contracts``."""
-    onboard = verbs.add_parser(
-        "onboard", help="apply, publish, sign and activate every contract file of a tenant"
-    )
-    onboard.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a file or a folder")
-    onboard.add_argument("--project", help="the project of files that do not name one")
-    onboard.add_argument(
-        "--as", dest="subject", metavar="SUBJECT", help="the author (default operator:<login>)"
-    )
-    onboard.add_argument(
-        "--signer",
-        dest="signers",
-        action="append",
-        metavar="SUBJECT",
-        help=f"a development signer, repeatable (default {', '.join(DEVELOPMENT_SIGNERS)})",
-    )
-    onboard.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="do not wait for the reading services to hold the active revisions",
-    )
-    onboard.set_defaults(handler=onboard_command)
 
 
 def onboard_command(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ serves the contract command API on a port of its own, and the runtime its run an
 budget command API on another; `platform.json` records their addresses
 (`approval_url`, `runtime_url`) next to the query API's (`api_url`). Without a real
 chat provider configured, a fake chat API stands in for Telegram and Slack
-(`dev_chat`), and `platform.json` records it as `fake_chat_url`.
+(`dev_chat`), and `platform.json` records it as `fake_chat_url`. The verbs that call
+those APIs read the addresses back with `platform_addresses`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from pathlib import Path
 import httpx
 
 from awooop.cli import dev_chat
+from awooop.cli.platform_addresses import DEFAULT_API_PORT, PLATFORM_FILE
 from awooop.infra.embedded.processes import free_port, port_open
 from awooop.infra.embedded.stack import CONTRACT_SIGNING_KEY_FILE
 from awooop.infra.settings import APPROVAL_TOKEN_SIGNING_KEY_FILE, without_credentials
 
 SERVICES = ("ingress", "runtime", "mcp_gateway", "approval", "projector")
-DEFAULT_API_PORT = 8700
 SIGNING_KEY_VAR = "AWOOOP_CONTRACT_SIGNING_KEY"
 """The contract signing key: only the approval process, which publishes, receives it."""
 APPROVAL_TOKEN_KEY_VAR = "AWOOOP_APPROVAL_TOKEN_SIGNING_KEY"  # noqa: S105 (a variable name)
@@ -183,7 +184,7 @@ def start_platform(stack_env: dict[str, str], home: Path, api_port: int | None =
         "runtime_url": platform.runtime_url,
         "fake_chat_url": platform.fake_chat_url,
     }
-    (home / "platform.json").write_text(json.dumps(recorded))
+    (home / PLATFORM_FILE).write_text(json.dumps(recorded))
     return platform
 
 
@@ -231,37 +232,3 @@ def wait_ready(platform: Platform, timeout: float = 90.0) -> None:
             if time.monotonic() > deadline:
                 raise PlatformError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
             time.sleep(0.2)
-
-
-def recorded_api_url(home: Path) -> str:
-    """The API address `awooop up` recorded (or AWOOOP_API_URL)."""
-    if url := os.environ.get("AWOOOP_API_URL"):
-        return url
-    path = home / "platform.json"
-    if path.exists():
-        return str(json.loads(path.read_text())["api_url"])
-    return f"http://127.0.0.1:{DEFAULT_API_PORT}"
-
-
-def recorded_approval_url(home: Path) -> str | None:
-    """The approval command API's address: AWOOOP_APPROVAL_URL, else what `awooop up`
-    recorded in `platform.json`; None when neither says."""
-    if url := os.environ.get("AWOOOP_APPROVAL_URL"):
-        return url
-    path = home / "platform.json"
-    if path.exists():
-        url = json.loads(path.read_text()).get("approval_url")
-        return str(url) if url else None
-    return None
-
-
-def recorded_runtime_url(home: Path) -> str | None:
-    """The runtime command API's address: AWOOOP_RUNTIME_URL, else what `awooop up`
-    recorded in `platform.json`; None when neither says."""
-    if url := os.environ.get("AWOOOP_RUNTIME_URL"):
-        return url
-    path = home / "platform.json"
-    if path.exists():
-        url = json.loads(path.read_text()).get("runtime_url")
-        return str(url) if url else None
-    return None

@@ -1,5 +1,5 @@
 """`awooop token`, `awooop runs list | show` and `awooop channel-events list`: the query
-API from the command line.
+API from the command line (their arguments: `awooop.cli.verbs.queries`).
 
 `QueryClient` also reads contracts for `awooop contracts list | show | diff`; its
 contract methods turn every refusal into a one-line `ContractCommandError`.
@@ -14,43 +14,10 @@ from typing import Any
 import httpx
 
 from awooop.cli.contract_client import ContractCommandError
-from awooop.cli.platform import recorded_api_url
-from awooop.cli.send import DEFAULT_PROJECT
+from awooop.cli.demo_tenant import DEFAULT_PROJECT
+from awooop.cli.platform_addresses import recorded_api_url
 from awooop.infra.settings import Settings, SettingsError, state_dir
-from awooop.projector.domain.channel_events import CHANNEL_OUTCOMES
 from awooop.security.api_tokens import mint_api_token
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    token = verbs.add_parser("token", help="mint a development bearer token for the query API")
-    token.add_argument("--project", action="append", help="a project the token names (repeat)")
-    token.add_argument("--role", action="append", help="a role the token grants (repeat)")
-    token.add_argument("--subject", default="dev")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    token.set_defaults(handler=print_token)
-
-    runs = verbs.add_parser("runs", help="list runs, or show one with its timeline")
-    which = runs.add_subparsers(dest="what", required=True, metavar="list|show")
-    listing = which.add_parser("list", help="the newest runs of a project")
-    listing.add_argument("--project", default=DEFAULT_PROJECT)
-    listing.add_argument("--limit", type=int, default=20)
-    listing.set_defaults(handler=list_runs)
-    show = which.add_parser("show", help="one run and its timeline")
-    show.add_argument("run_id")
-    show.add_argument("--project", default=DEFAULT_PROJECT)
-    show.set_defaults(handler=show_run)
-
-    channel = verbs.add_parser(
-        "channel-events", help="list recent inbound records and what became of each"
-    )
-    what = channel.add_subparsers(dest="what", required=True, metavar="list")
-    events = what.add_parser("list", help="the newest channel events of a project")
-    events.add_argument("--project", default=DEFAULT_PROJECT)
-    events.add_argument("--outcome", choices=CHANNEL_OUTCOMES, help="only this outcome")
-    events.add_argument("--channel", help="only this channel (telegram, slack)")
-    events.add_argument("--prefix", help="only provider event ids starting with this")
-    events.add_argument("--limit", type=int, default=20, help="at most this many (max 500)")
-    events.set_defaults(handler=list_channel_events)
 
 
 def dev_token(projects: list[str], roles: list[str] | None = None, ttl: int = 3600) -> str:

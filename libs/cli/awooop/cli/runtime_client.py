@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from awooop.cli.contract_client import default_subject, refusal_line
-from awooop.cli.platform import recorded_runtime_url
+from awooop.cli.platform_addresses import recorded_runtime_url
 from awooop.infra.settings import Settings, state_dir
 from awooop.security.api_tokens import mint_api_token
 

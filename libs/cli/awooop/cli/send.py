@@ -1,4 +1,5 @@
-"""`awooop send telegram`: produce a Telegram text update as a bridge would."""
+"""`awooop send telegram`: produce a Telegram text update as a bridge would (its
+arguments: `awooop.cli.verbs.send`)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,6 @@ from aiokafka import AIOKafkaProducer
 
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.settings import Settings
-
-DEFAULT_PROJECT = "demo"
-DEFAULT_USER = "1001"
-DEFAULT_BOT = "7000"
-
-
-def register(verbs: argparse._SubParsersAction[Any]) -> None:
-    send = verbs.add_parser("send", help="produce a channel event onto the inbound topic")
-    channels = send.add_subparsers(dest="channel", required=True, metavar="CHANNEL")
-    telegram = channels.add_parser("telegram", help="a Telegram text message update")
-    telegram.add_argument("--text", required=True)
-    telegram.add_argument("--update-id", type=int, help="Telegram's update_id (default: now)")
-    telegram.add_argument("--project", default=DEFAULT_PROJECT)
-    telegram.add_argument("--user", default=DEFAULT_USER, help="the Telegram user id")
-    telegram.add_argument("--bot", default=DEFAULT_BOT, help="the receiving bot's id")
-    telegram.set_defaults(handler=send_telegram)
 
 
 def telegram_record(
