@@ -114,6 +114,14 @@ class Profiles:
         (self._folder / "statements.md").write_text(statements_page(statements, commits, runs))
 
 
+def statements_by_role(statements: list[Statement]) -> list[tuple[str, int]]:
+    """Calls of every statement summed per role, the most first."""
+    counts: dict[str, int] = {}
+    for s in statements:
+        counts[s.role] = counts.get(s.role, 0) + s.calls
+    return sorted(counts.items(), key=lambda item: -item[1])
+
+
 def statements_page(statements: list[Statement], commits: dict[str, int], runs: int) -> str:
     total = sum(s.total_ms for s in statements)
     lines = [
@@ -128,6 +136,13 @@ def statements_page(statements: list[Statement], commits: dict[str, int], runs: 
         "| role | commits per run |",
         "|---|---|",
         *(f"| {role} | {count / runs:.2f} |" for role, count in commits.items()),
+        "",
+        "Statements per run, by role: each is one round trip or more (a `COPY` takes two), "
+        "`BEGIN`, `COMMIT` and savepoints included:",
+        "",
+        "| role | statements per run |",
+        "|---|---|",
+        *(f"| {role} | {count / runs:.2f} |" for role, count in statements_by_role(statements)),
         "",
         f"Execution time per run, every statement: {total / runs:.3f} ms. "
         f"The {STATEMENTS_SHOWN} costliest:",

@@ -80,7 +80,7 @@ APPLICATION = "awooop-projector"
 # What a projector's batch transaction sends before its COMMIT (the projector writes
 # nowhere else once started, so this only makes the intent explicit).
 BATCH_STATEMENT = re.compile(
-    r"projector_offsets|_stage|INSERT INTO (timeline|runs)|app\.project_ids"
+    r"projector_offsets|_rows|INSERT INTO (timeline|runs)|app\.project_ids"
 )
 
 

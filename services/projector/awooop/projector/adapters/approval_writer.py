@@ -1,5 +1,5 @@
-"""The bulk path of `approvals`: staged by COPY, merged by one statement, in key order, as
-read_model_writer.py does.
+"""The bulk path of `approvals`: one merge statement, in key order, as read_model_writer.py
+does.
 
 The merge applies the fold's rules (domain/approvals.py) between a staged row and the
 stored one: a request column keeps its first non-null value, the vote counts their
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from pydantic_core import to_json
 
+from awooop.projector.adapters.row_source import RowSource, merge_all
 from awooop.projector.domain.approvals import (
     APPROVAL_COLUMNS,
     COUNT_COLUMNS,
@@ -26,16 +26,16 @@ from awooop.projector.domain.approvals import (
     ApprovalRow,
 )
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS approvals_stage (
-    project_id text, approval_id uuid, run_id uuid, call_id text, tool text, arguments jsonb,
-    argument_hash text, action_hash text, scope text, mode text, policy_revision text,
-    approvers text[], approvals_required integer, rejections_required integer, requester text,
-    expires_at timestamptz, requested_at timestamptz, approvals integer, rejections integer,
-    votes jsonb, state text, outcome_code text, outcome_reason text, decided_by text[],
-    decided_at timestamptz, decided_event_id uuid, token_id text, token_expires_at timestamptz
-) ON COMMIT DELETE ROWS;
-"""
+APPROVAL_ROWS = RowSource.declared(
+    "approvals_rows",
+    "project_id text, approval_id uuid, run_id uuid, call_id text, tool text, arguments jsonb, "
+    "argument_hash text, action_hash text, scope text, mode text, policy_revision text, "
+    "approvers text[], approvals_required integer, rejections_required integer, "
+    "requester text, expires_at timestamptz, requested_at timestamptz, approvals integer, "
+    "rejections integer, votes jsonb, state text, outcome_code text, outcome_reason text, "
+    "decided_by text[], decided_at timestamptz, decided_event_id uuid, token_id text, "
+    "token_expires_at timestamptz",
+)
 
 
 def _rank(row: str) -> str:
@@ -69,7 +69,7 @@ _SETS = (
 )
 _LISTED = ", ".join(APPROVAL_COLUMNS)
 UPSERT_APPROVALS = (
-    f"INSERT INTO approvals AS t ({_LISTED}) SELECT {_LISTED} FROM approvals_stage "
+    f"INSERT INTO approvals AS t ({_LISTED}) SELECT {_LISTED} FROM {APPROVAL_ROWS.sql} "
     "ORDER BY project_id, approval_id ON CONFLICT (project_id, approval_id) DO UPDATE SET "
     + ", ".join(f"{column} = {value}" for column, value in _SETS.items())
     + " WHERE "
@@ -80,23 +80,7 @@ UPSERT_APPROVALS = (
     )
 )
 
-_JSON = frozenset({"arguments", "votes"})
-
-
-def _record(row: ApprovalRow) -> tuple[object, ...]:
-    # jsonb keeps no key order or spacing: any valid JSON text will do.
-    return tuple(
-        to_json(value).decode() if column in _JSON and value is not None else value
-        for column, value in zip(APPROVAL_COLUMNS, row.values(), strict=True)
-    )
-
 
 async def write_approvals(conn: asyncpg.Connection, rows: Sequence[ApprovalRow]) -> None:
     """Merge one batch's `approvals` rows (inside the batch transaction)."""
-    if not rows:
-        return
-    await conn.execute(STAGING_DDL)
-    await conn.copy_records_to_table(
-        "approvals_stage", columns=APPROVAL_COLUMNS, records=[_record(row) for row in rows]
-    )
-    await conn.execute(UPSERT_APPROVALS)
+    await merge_all(conn, [(APPROVAL_ROWS, rows, UPSERT_APPROVALS)])

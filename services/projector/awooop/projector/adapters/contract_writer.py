@@ -1,6 +1,6 @@
-"""The contract read models' bulk path: staged by COPY, merged by one statement per table.
+"""The contract read models' bulk path: one merge statement per table.
 
-`contract_revisions` is merged first; the `contracts` merge then derives each staged
+`contract_revisions` is merged first; the `contracts` merge then derives each batch
 contract's `active_revision` and `lifecycle` from its stored revisions, in the same
 transaction. A contract's events share one key, so one partition and one writer:
 no other transaction changes its revisions meanwhile.
@@ -13,8 +13,8 @@ from collections.abc import Collection
 from typing import Any
 
 import asyncpg
-from pydantic_core import to_json
 
+from awooop.projector.adapters.row_source import RowSource, merge_all
 from awooop.projector.domain.contract_models import RevisionKey
 from awooop.projector.domain.contract_rows import (
     CONTRACT_COLUMNS,
@@ -26,18 +26,18 @@ from awooop.projector.domain.contract_rows import (
     ContractRow,
 )
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS contract_revisions_stage (
-    project_id text, contract_id text, revision integer, lifecycle text, body jsonb,
-    author text, body_sha256 text, signature_kid text, signature_alg text,
-    signature_check text, drafted_at timestamptz, published_at timestamptz,
-    activated_at timestamptz, retired_at timestamptz, signers text[]
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS contracts_stage (
-    project_id text, contract_id text, family text, latest_revision integer,
-    active_revision integer, lifecycle text, updated_at timestamptz, last_stream_seq integer
-) ON COMMIT DELETE ROWS;
-"""
+CONTRACT_REVISION_ROWS = RowSource.declared(
+    "contract_revisions_rows",
+    "project_id text, contract_id text, revision integer, lifecycle text, body jsonb, "
+    "author text, body_sha256 text, signature_kid text, signature_alg text, "
+    "signature_check text, drafted_at timestamptz, published_at timestamptz, "
+    "activated_at timestamptz, retired_at timestamptz, signers text[]",
+)
+CONTRACT_ROWS = RowSource.declared(
+    "s",
+    "project_id text, contract_id text, family text, latest_revision integer, "
+    "active_revision integer, lifecycle text, updated_at timestamptz, last_stream_seq integer",
+)
 
 
 def _rank(column: str) -> str:
@@ -54,7 +54,7 @@ _SIGNERS = (
 )
 UPSERT_CONTRACT_REVISIONS = (
     f"INSERT INTO contract_revisions AS r ({_REVISION_LIST}) "
-    f"SELECT {_REVISION_LIST} FROM contract_revisions_stage "
+    f"SELECT {_REVISION_LIST} FROM {CONTRACT_REVISION_ROWS.sql} "
     "ORDER BY project_id, contract_id, revision "
     "ON CONFLICT (project_id, contract_id, revision) DO UPDATE SET "
     f"lifecycle = CASE WHEN {_FURTHER} THEN excluded.lifecycle ELSE r.lifecycle END, "
@@ -83,7 +83,7 @@ _CONTRACT_SELECT = ", ".join(_DERIVED.get(c, f"s.{c}") for c in CONTRACT_COLUMNS
 _NEWER = "excluded.last_stream_seq > c.last_stream_seq"
 UPSERT_CONTRACTS = (
     f"INSERT INTO contracts AS c ({', '.join(CONTRACT_COLUMNS)}) "
-    f"SELECT {_CONTRACT_SELECT} FROM contracts_stage s "
+    f"SELECT {_CONTRACT_SELECT} FROM {CONTRACT_ROWS.sql} "
     "ORDER BY s.project_id, s.contract_id "
     "ON CONFLICT (project_id, contract_id) DO UPDATE SET "
     "family = coalesce(c.family, excluded.family), "
@@ -103,35 +103,19 @@ _STORED_BODIES = (
 )
 
 
-def _revision_record(row: ContractRevisionRow) -> tuple[Any, ...]:
-    values = list(row.values())
-    body_at = CONTRACT_REVISION_COLUMNS.index("body")
-    if row.body is not None:
-        values[body_at] = to_json(row.body).decode()
-    return tuple(values)
-
-
 async def write_contract_models(
     conn: asyncpg.Connection,
     contracts: Collection[ContractRow],
     revisions: Collection[ContractRevisionRow],
 ) -> None:
     """Merge one batch's contract rows (inside the batch transaction, tenants set)."""
-    if not contracts and not revisions:
-        return
-    await conn.execute(STAGING_DDL)
-    if revisions:
-        await conn.copy_records_to_table(
-            "contract_revisions_stage",
-            columns=CONTRACT_REVISION_COLUMNS,
-            records=[_revision_record(row) for row in revisions],
-        )
-        await conn.execute(UPSERT_CONTRACT_REVISIONS)
-    if contracts:
-        await conn.copy_records_to_table(
-            "contracts_stage", columns=CONTRACT_COLUMNS, records=[c.values() for c in contracts]
-        )
-        await conn.execute(UPSERT_CONTRACTS)
+    await merge_all(
+        conn,
+        [
+            (CONTRACT_REVISION_ROWS, list(revisions), UPSERT_CONTRACT_REVISIONS),
+            (CONTRACT_ROWS, list(contracts), UPSERT_CONTRACTS),
+        ],
+    )
 
 
 async def stored_bodies(

@@ -1,5 +1,5 @@
-"""The bulk path of `mcp_calls`: staged by COPY, merged by one statement, in key order, as
-read_model_writer.py does.
+"""The bulk path of `mcp_calls`: one merge statement, in key order, as read_model_writer.py
+does.
 
 The merge applies the fold's rules (domain/mcp_calls.py) between a staged row and the
 stored one: a write-once column keeps its first non-null value, the tool the request's
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from pydantic_core import to_json
 
+from awooop.projector.adapters.row_source import RowSource, merge_all
 from awooop.projector.domain.mcp_calls import (
     DECISION_COLUMNS,
     MCP_CALL_COLUMNS,
@@ -24,15 +24,14 @@ from awooop.projector.domain.mcp_calls import (
     McpCallRow,
 )
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS mcp_calls_stage (
-    project_id text, call_id text, run_id uuid, tool text, argument_hash text,
-    arguments jsonb, action_hash text, requested_at timestamptz, status text, gate integer,
-    code text, reason text, retry_after double precision, would_need text, redactions jsonb,
-    latency_ms double precision, transient boolean, revisions text[],
-    decided_at timestamptz, decided_event_id uuid, retries integer
-) ON COMMIT DELETE ROWS;
-"""
+MCP_CALL_ROWS = RowSource.declared(
+    "mcp_calls_rows",
+    "project_id text, call_id text, run_id uuid, tool text, argument_hash text, "
+    "arguments jsonb, action_hash text, requested_at timestamptz, status text, gate integer, "
+    "code text, reason text, retry_after double precision, would_need text, redactions jsonb, "
+    "latency_ms double precision, transient boolean, revisions text[], "
+    "decided_at timestamptz, decided_event_id uuid, retries integer",
+)
 
 
 def _rank(row: str) -> str:
@@ -63,7 +62,7 @@ _MORE_RETRIES = (
 )
 _LISTED = ", ".join(MCP_CALL_COLUMNS)
 UPSERT_MCP_CALLS = (
-    f"INSERT INTO mcp_calls AS t ({_LISTED}) SELECT {_LISTED} FROM mcp_calls_stage "
+    f"INSERT INTO mcp_calls AS t ({_LISTED}) SELECT {_LISTED} FROM {MCP_CALL_ROWS.sql} "
     "ORDER BY project_id, call_id ON CONFLICT (project_id, call_id) DO UPDATE SET "
     + ", ".join(f"{column} = {value}" for column, value in _SETS.items())
     + " WHERE "
@@ -73,23 +72,7 @@ UPSERT_MCP_CALLS = (
     )
 )
 
-_JSON = frozenset({"arguments", "redactions"})
-
-
-def _record(row: McpCallRow) -> tuple[object, ...]:
-    # jsonb keeps no key order or spacing: any valid JSON text will do.
-    return tuple(
-        to_json(value).decode() if column in _JSON and value is not None else value
-        for column, value in zip(MCP_CALL_COLUMNS, row.values(), strict=True)
-    )
-
 
 async def write_mcp_calls(conn: asyncpg.Connection, rows: Sequence[McpCallRow]) -> None:
     """Merge one batch's `mcp_calls` rows (inside the batch transaction)."""
-    if not rows:
-        return
-    await conn.execute(STAGING_DDL)
-    await conn.copy_records_to_table(
-        "mcp_calls_stage", columns=MCP_CALL_COLUMNS, records=[_record(row) for row in rows]
-    )
-    await conn.execute(UPSERT_MCP_CALLS)
+    await merge_all(conn, [(MCP_CALL_ROWS, rows, UPSERT_MCP_CALLS)])

@@ -1,21 +1,20 @@
-"""The bulk path: COPY a batch's rows into temp staging tables, then one merge per table.
+"""The bulk path: one merge statement per read model and batch, its rows `unnest`ed
+from array parameters (adapters/row_source.py).
 
-`COPY` straight into a FORCE-RLS table is refused, so each connection keeps
-its own temp staging tables (emptied at every commit) and the merge is one
-`INSERT … SELECT … ON CONFLICT` per read model, checked by the tenant policy.
-The caller has already set the batch's tenants on the transaction.
+Each merge is an `INSERT … SELECT … ON CONFLICT` checked by the tenant policy; the
+caller has already set the batch's tenants on the transaction.
 """
 
 from __future__ import annotations
 
 import asyncpg
-from pydantic_core import to_json
 
 from awooop.projector.adapters.approval_writer import write_approvals
 from awooop.projector.adapters.budget_writer import write_budget_models
 from awooop.projector.adapters.channel_writer import write_channel_models
 from awooop.projector.adapters.contract_writer import write_contract_models
 from awooop.projector.adapters.mcp_call_writer import write_mcp_calls
+from awooop.projector.adapters.row_source import RowSource
 from awooop.projector.domain.rows import (
     RUN_COLUMNS,
     RUN_WRITE_ONCE,
@@ -23,24 +22,24 @@ from awooop.projector.domain.rows import (
     ReadModelRows,
 )
 
-STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS timeline_stage (
-    project_id text, run_id uuid, event_id uuid, occurred_at timestamptz, event_type text,
-    stream_type text, stream_id text, stream_seq integer, actor text, summary jsonb
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS runs_stage (
-    project_id text, run_id uuid, state text, last_stream_seq integer, agent_id text,
-    platform_subject_id text, chat_id text, channel_type text, mode text, revision text,
-    started_at timestamptz, completed_at timestamptz, reply text, suppressed boolean,
-    error_code text, trigger_text text
-) ON COMMIT DELETE ROWS;
-"""
+TIMELINE_ROWS = RowSource.declared(
+    "timeline_rows",
+    "project_id text, run_id uuid, event_id uuid, occurred_at timestamptz, event_type text, "
+    "stream_type text, stream_id text, stream_seq integer, actor text, summary jsonb",
+)
+RUN_ROWS = RowSource.declared(
+    "run_rows",
+    "project_id text, run_id uuid, state text, last_stream_seq integer, agent_id text, "
+    "platform_subject_id text, chat_id text, channel_type text, mode text, revision text, "
+    "started_at timestamptz, completed_at timestamptz, reply text, suppressed boolean, "
+    "error_code text, trigger_text text",
+)
 
 _TIMELINE_LIST = ", ".join(TIMELINE_COLUMNS)
 # Rows are merged in key order: writers that share rows (projector replicas, the
 # workers of a rebuild) then take their row locks in one order and never deadlock.
 INSERT_TIMELINE = (
-    f"INSERT INTO timeline ({_TIMELINE_LIST}) SELECT {_TIMELINE_LIST} FROM timeline_stage "
+    f"INSERT INTO timeline ({_TIMELINE_LIST}) SELECT {_TIMELINE_LIST} FROM {TIMELINE_ROWS.sql} "
     "ORDER BY project_id, run_id, event_id "
     "ON CONFLICT (project_id, run_id, event_id) DO NOTHING"
 )
@@ -50,7 +49,7 @@ _NEWER = "excluded.last_stream_seq > r.last_stream_seq"
 _MERGED = {c: f"coalesce(r.{c}, excluded.{c})" for c in RUN_WRITE_ONCE}
 # Only rows that would change are updated: redelivered batches leave no dead tuples.
 UPSERT_RUNS = (
-    f"INSERT INTO runs AS r ({_RUN_LIST}) SELECT {_RUN_LIST} FROM runs_stage "
+    f"INSERT INTO runs AS r ({_RUN_LIST}) SELECT {_RUN_LIST} FROM {RUN_ROWS.sql} "
     "ORDER BY project_id, run_id "
     "ON CONFLICT (project_id, run_id) DO UPDATE SET "
     f"state = CASE WHEN {_NEWER} THEN excluded.state ELSE r.state END, "
@@ -68,34 +67,22 @@ async def write_read_models(conn: asyncpg.Connection, rows: ReadModelRows) -> No
     await write_channel_models(conn, rows)
     await write_mcp_calls(conn, rows.mcp_calls)
     await write_approvals(conn, rows.approvals)
-    if not rows.timeline and not rows.runs:
-        return
-    await conn.execute(STAGING_DDL)
     if rows.timeline:
-        await conn.copy_records_to_table(
-            "timeline_stage",
-            columns=TIMELINE_COLUMNS,
-            records=[
-                (
-                    t.project_id,
-                    t.run_id,
-                    t.event_id,
-                    t.occurred_at,
-                    t.event_type,
-                    t.stream_type,
-                    t.stream_id,
-                    t.stream_seq,
-                    t.actor,
-                    # jsonb keeps no key order or spacing: any valid JSON text will do,
-                    # and pydantic-core's writer is several times faster than json's.
-                    to_json(t.summary).decode(),
-                )
-                for t in rows.timeline
-            ],
-        )
-        await conn.execute(INSERT_TIMELINE)
+        timeline = [
+            (
+                t.project_id,
+                t.run_id,
+                t.event_id,
+                t.occurred_at,
+                t.event_type,
+                t.stream_type,
+                t.stream_id,
+                t.stream_seq,
+                t.actor,
+                t.summary,
+            )
+            for t in rows.timeline
+        ]
+        await conn.execute(INSERT_TIMELINE, *TIMELINE_ROWS.arguments(timeline))
     if rows.runs:
-        await conn.copy_records_to_table(
-            "runs_stage", columns=RUN_COLUMNS, records=[run.values() for run in rows.runs]
-        )
-        await conn.execute(UPSERT_RUNS)
+        await conn.execute(UPSERT_RUNS, *RUN_ROWS.arguments([run.values() for run in rows.runs]))
