@@ -20,6 +20,8 @@ from awooop.contracts.events.payloads.run import ToolCallRequested
 from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.envelope import Envelope
 from awooop.infra.postgres.pools import create_pool
+from awooop.mcp_gateway.adapters import call_transactions
+from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
 from awooop.mcp_gateway.adapters.executor_connection import (
     LOCK_CLASS,
     ExecutorConnection,
@@ -27,6 +29,9 @@ from awooop.mcp_gateway.adapters.executor_connection import (
 )
 from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
+from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
+from awooop.mcp_gateway.domain.calls import requested_call
+from awooop.mcp_gateway.domain.results import CallResult
 from support.contracts import (
     agent_body,
     agent_ref,
@@ -333,6 +338,53 @@ async def test_a_session_whose_server_died_is_reopened_on_the_next_call() -> Non
     finally:
         await sessions.close()
     await wait_for(lambda: not (demo_servers() - before), message="servers stopped on close")
+
+
+async def test_a_groups_answers_are_appended_only_for_the_calls_it_still_held(
+    gateway: Gateway,
+) -> None:
+    """`record` closes the calls, appends their answers and claims in one statement: a
+    call declared unknown meanwhile (no longer `executing` under this executor) keeps
+    its status and gets no second answer."""
+    executor_id = unique("mcp_gateway-recorder-")
+    db = ExecutorConnection(gateway.pool, executor_id)
+    run_id = unique("run-")
+    kept, taken = ask(PROJECT, run_id, unique("call-")), ask(PROJECT, run_id, unique("call-"))
+    try:
+        async with db.use():
+            pass  # its liveness lock is held from here on: no peer sweeps its calls
+        for asked in (kept, taken):
+            await _left_executing(gateway, asked, executor_id)
+        await gateway.pool.execute(
+            "UPDATE tool_calls SET status = 'failed', outcome_code = 'E-MCP-CALL-UNKNOWN' "
+            "WHERE call_id = $1",
+            taken.payload.call_id,
+        )
+        finished = [
+            FinishedCall(
+                ClaimedCall(requested_call(asked), REVISION),
+                CallResult({"status": "ok"}),
+                1.0,
+            )
+            for asked in (kept, taken)
+        ]
+        answered, claimed = await call_transactions.record(db, finished)
+    finally:
+        await db.close()
+
+    assert (answered, claimed) == (1, call_transactions.NOTHING)
+    rows = await gateway.pool.fetch(
+        "SELECT call_id, status, outcome_code FROM tool_calls WHERE run_id = $1", run_id
+    )
+    assert {(r["call_id"], r["status"], r["outcome_code"]) for r in rows} == {
+        (kept.payload.call_id, "succeeded", None),
+        (taken.payload.call_id, "failed", "E-MCP-CALL-UNKNOWN"),
+    }
+    streams = await gateway.pool.fetch(
+        "SELECT stream_id FROM events WHERE stream_id = ANY($1::text[])",
+        [kept.payload.call_id, taken.payload.call_id],
+    )
+    assert [r["stream_id"] for r in streams] == [kept.payload.call_id]
 
 
 def ask(*args: Any, **kwargs: Any) -> Envelope[ToolCallRequested]:

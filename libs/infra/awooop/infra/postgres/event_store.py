@@ -14,7 +14,8 @@ Rules it keeps:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -65,14 +66,21 @@ def decode_headers(raw: str) -> list[tuple[str, bytes]]:
     return [(k, v.encode("latin-1")) for k, v in json.loads(raw)]
 
 
-_APPEND = """
-WITH appended AS (
+def appending(first: int, where: str = "TRUE") -> str:
+    """The CTEs `appended`, `queued` and `versions` of a statement that appends events:
+    the eight arrays of `append_arguments` are its parameters `$first` to `$first + 7`,
+    and only the events for which `where` holds (over `e.*`) are appended and queued.
+    A statement built on them appends, queues and versions in one round trip."""
+    p = [f"${n}" for n in range(first, first + 8)]
+    return f"""
+appended AS (
     INSERT INTO events (event_id, stream_type, stream_id, stream_seq, topic, key, headers, data)
     SELECT e.event_id, e.stream_type, e.stream_id, e.stream_seq, e.topic, e.key, e.headers, e.data
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[],
-                $7::jsonb[], $8::bytea[])
+    FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::int[], {p[4]}::text[],
+                {p[5]}::bytea[], {p[6]}::jsonb[], {p[7]}::bytea[])
          WITH ORDINALITY
          AS e(event_id, stream_type, stream_id, stream_seq, topic, key, headers, data, ord)
+    WHERE {where}
     ORDER BY e.ord
     RETURNING position, stream_id, stream_type, stream_seq
 ), queued AS (
@@ -82,9 +90,10 @@ WITH appended AS (
     SELECT stream_id, min(stream_type), max(stream_seq) FROM appended GROUP BY stream_id
     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version
     WHERE streams.version < excluded.version
-)
-SELECT position FROM appended ORDER BY position
-"""
+)"""
+
+
+_APPEND = f"WITH {appending(1)} SELECT position FROM appended ORDER BY position"
 
 
 async def lock_streams(conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, int]:
@@ -109,6 +118,14 @@ async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[i
     """
     if not events:
         return []
+    with version_conflicts():
+        rows = await conn.fetch(_APPEND, *append_arguments(events))
+    return [row["position"] for row in rows]
+
+
+def append_arguments(events: Sequence[NewEvent]) -> list[list[object]]:
+    """The eight arrays `appending` reads, in its parameters' order; `EventTooLarge`
+    when a record would pass the broker's size limit."""
     for event in events:
         size = event.record_size()
         if not within_record_limit(size):
@@ -116,23 +133,28 @@ async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[i
                 f"event {event.event_id} is {size} bytes, "
                 f"over the {MAX_RECORD_BYTES}-byte record limit"
             )
+    return [
+        [e.event_id for e in events],
+        [e.stream_type for e in events],
+        [e.stream_id for e in events],
+        [e.stream_seq for e in events],
+        [e.topic for e in events],
+        [e.key for e in events],
+        [encode_headers(e.headers) for e in events],
+        [e.data for e in events],
+    ]
+
+
+@contextmanager
+def version_conflicts() -> Iterator[None]:
+    """Raise `VersionConflict` for a statement that appended at a taken
+    `(stream_id, stream_seq)` (the transaction is then aborted: retry it whole)."""
     try:
-        rows = await conn.fetch(
-            _APPEND,
-            [e.event_id for e in events],
-            [e.stream_type for e in events],
-            [e.stream_id for e in events],
-            [e.stream_seq for e in events],
-            [e.topic for e in events],
-            [e.key for e in events],
-            [encode_headers(e.headers) for e in events],
-            [e.data for e in events],
-        )
+        yield
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name == "events_stream_version":
             raise VersionConflict(_stream_of(error)) from error
         raise
-    return [row["position"] for row in rows]
 
 
 def _stream_of(error: asyncpg.UniqueViolationError) -> str | None:

@@ -1,5 +1,6 @@
-"""The executor's transactions: each changes `tool_calls` and appends the outcomes it
-decided in one commit, on the executor's own connection (never across an MCP call).
+"""The executor's writes: each changes `tool_calls` and appends the outcomes it decided
+in one commit, on the executor's own connection (never across an MCP call). A claim
+and a group's answers are one statement each, so one round trip and no `BEGIN`.
 
 Each event takes the call's next `stream_seq` (`ClaimedCall.next_seq`): 1 for a call
 never held, 2 and on for an approved one; the retried attempts of an approved call are
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
+from awooop.infra.logging import get_logger
 from awooop.infra.postgres import event_store
 from awooop.infra.postgres.event_store import NewEvent
 from awooop.mcp_gateway.adapters import tool_calls
@@ -37,6 +39,9 @@ class FinishedCall:
     """The earlier attempts of an approved call that failed transiently, in order."""
 
 
+log = get_logger(__name__)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -58,54 +63,66 @@ NOTHING = Claimed([], 0)
 
 
 async def claim(db: ExecutorConnection, room: Room) -> Claimed:
-    """Claim up to `room()` due calls in a transaction of their own."""
-    async with db.use() as conn, conn.transaction():
-        return await _claim(conn, db.executor_id, room())
+    """Claim up to `room()` due calls: one statement, and a transaction answering the
+    calls that expired only when there are any."""
+    async with db.use() as conn:
+        limit = room()
+        if limit <= 0:
+            return NOTHING
+        claimed = await tool_calls.claim_due(conn, db.executor_id, limit)
+        return Claimed(claimed.to_run, await _expire(conn, claimed))
 
 
-async def _claim(conn: Any, executor_id: str, limit: int) -> Claimed:
-    if limit <= 0:
-        return NOTHING
-    claimed = await tool_calls.claim_due(conn, executor_id, limit)
-    at = _now()
-    expired = [
-        outcome_event(
-            failed(
-                c.call,
-                E_MCP_CALL_EXPIRED.code,
-                f"not started before its execute_before {c.call.execute_before.isoformat()}",
-                at,
-                seq=c.next_seq,
+async def _expire(conn: Any, claimed: tool_calls.Claimed) -> int:
+    """Answer `E-MCP-CALL-EXPIRED` for the admitted calls past their deadline, when the
+    claim saw any: each marked failed with its answer appended, in one transaction.
+
+    The claim committed before: its calls must reach the executor whatever happens
+    here, so a failure is logged and left to the next claim, which sees the same
+    expired calls again."""
+    if not claimed.expired_waiting:
+        return 0
+    try:
+        return await _expire_now(conn)
+    except Exception as error:
+        log.warning("expired_calls_not_answered", error=repr(error))
+        return 0
+
+
+async def _expire_now(conn: Any) -> int:
+    async with conn.transaction():
+        expired = await tool_calls.expire_due(conn)
+        at = _now()
+        answers = []
+        for c in expired:
+            reason = f"not started before its execute_before {c.call.execute_before.isoformat()}"
+            answers.append(
+                outcome_event(failed(c.call, E_MCP_CALL_EXPIRED.code, reason, at, seq=c.next_seq))
             )
-        )
-        for c in claimed.expired
-    ]
-    await event_store.append(conn, expired)
-    return Claimed(claimed.to_run, len(expired))
+        await event_store.append(conn, answers)
+    return len(expired)
 
 
 async def record(
     db: ExecutorConnection, finished: Sequence[FinishedCall], room: Room = lambda: 0
 ) -> tuple[int, Claimed]:
-    """Answer finished calls in one transaction; how many were still this executor's.
+    """Answer finished calls; how many were still this executor's.
 
-    The same transaction claims up to `room()` due calls (the slots the finished calls
-    freed), so a busy executor commits once per group of calls, not twice."""
+    One statement closes the calls, appends the answers of those still held and claims
+    up to `room()` due calls (the slots the finished calls freed), so a busy executor
+    makes one round trip per group of calls."""
     rows: list[tuple[str, Finished, str | None]] = [
         (f.claimed.call.call_id, _status(f.outcome), _code(f.outcome)) for f in finished
     ]
-    async with db.use() as conn, conn.transaction():
-        held = await tool_calls.finish(conn, db.executor_id, rows)
-        at = _now()
-        events: list[NewEvent] = []
-        for f in finished:
-            if f.claimed.call.call_id not in held:
-                continue
-            events.extend(outcome_event(e) for e in _retried(f))
-            events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
-        await event_store.append(conn, events)
-        claimed = await _claim(conn, db.executor_id, room())
-    return len(held), claimed
+    at = _now()
+    events: list[NewEvent] = []
+    for f in finished:
+        events.extend(outcome_event(e) for e in _retried(f))
+        events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
+    async with db.use() as conn:
+        done = await tool_calls.finish_and_claim(conn, db.executor_id, rows, events, room())
+        expired = await _expire(conn, done.claimed)
+    return len(done.held), Claimed(done.claimed.to_run, expired)
 
 
 def _retried(f: FinishedCall) -> list[Any]:

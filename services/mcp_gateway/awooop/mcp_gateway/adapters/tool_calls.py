@@ -23,7 +23,12 @@ import asyncpg
 from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.events import to_new_event
-from awooop.infra.postgres.event_store import NewEvent
+from awooop.infra.postgres.event_store import (
+    NewEvent,
+    append_arguments,
+    appending,
+    version_conflicts,
+)
 from awooop.mcp_gateway.domain.approvals import HeldCall
 from awooop.mcp_gateway.domain.calls import OUTCOME_SEQ, ToolCall
 
@@ -41,14 +46,6 @@ class ClaimedCall:
     """The approval that let the call through gate 5; None for a call never held."""
     next_seq: int = OUTCOME_SEQ
     """The `stream_seq` of the call's next event."""
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """One claim: calls to run now, and calls whose deadline passed before they started."""
-
-    to_run: list[ClaimedCall]
-    expired: list[ClaimedCall]
 
 
 def outcome_event(envelope: Any) -> NewEvent:
@@ -147,71 +144,149 @@ async def record_decisions(conn: asyncpg.Connection, decided: Sequence[Decided])
     return {row["call_id"] for row in rows}
 
 
-_RETURNING = """
-    RETURNING t.call_id, t.run_id, t.project_id, t.tool, t.arguments::text AS arguments,
-              t.execute_before, t.trace_id, t.request_event_id, t.revision, t.status,
-              t.agent_ref, t.approval_id, t.next_stream_seq
+_COLUMN_NAMES = (
+    "call_id",
+    "run_id",
+    "project_id",
+    "tool",
+    "arguments",
+    "execute_before",
+    "trace_id",
+    "request_event_id",
+    "revision",
+    "status",
+    "agent_ref",
+    "approval_id",
+    "next_stream_seq",
+)
+_COLUMN_COUNT = len(_COLUMN_NAMES)
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+_RETURNING = "RETURNING " + ", ".join(
+    "t.arguments::text AS arguments" if c == "arguments" else f"t.{c}" for c in _COLUMN_NAMES
+)
+
+
+_CLAIM_CTES = (
+    """
+due AS (
+    SELECT call_id FROM tool_calls
+    WHERE status = 'admitted' AND execute_before > now()
+    ORDER BY execute_before
+    LIMIT {limit}
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE tool_calls t SET status = 'executing', started_at = now(), claimed_by = $1
+    FROM due WHERE t.call_id = due.call_id
 """
+    + _RETURNING
+    + """
+)"""
+)
+
+_CLAIMED_ROWS = f"""
+SELECT 'claimed' AS kind, {_COLUMNS} FROM claimed
+UNION ALL
+SELECT 'expired', {", ".join(["NULL"] * _COLUMN_COUNT)}
+WHERE EXISTS (
+    SELECT 1 FROM tool_calls WHERE status = 'admitted' AND execute_before <= now()
+)"""
+
+_CLAIM = f"WITH {_CLAIM_CTES.format(limit='$2')} {_CLAIMED_ROWS}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One claim: calls to run now, and whether admitted calls wait past their deadline
+    (`expire_due` answers them)."""
+
+    to_run: list[ClaimedCall]
+    expired_waiting: bool
+
+
+def _claimed_rows(rows: Sequence[asyncpg.Record]) -> Claimed:
+    return Claimed(
+        to_run=[_claimed(row) for row in rows if row["kind"] == "claimed"],
+        expired_waiting=any(row["kind"] == "expired" for row in rows),
+    )
 
 
 async def claim_due(conn: asyncpg.Connection, executor_id: str, limit: int) -> Claimed:
-    """Claim up to `limit` admitted calls, earliest deadline first, for `executor_id`.
+    """Claim up to `limit` admitted calls still within their deadline, earliest deadline
+    first, for `executor_id`: one statement."""
+    return _claimed_rows(await conn.fetch(_CLAIM, executor_id, limit))
 
-    A call whose `execute_before` has passed (by the database's clock) is never
-    started: it is marked failed with `E-MCP-CALL-EXPIRED` in the same statement.
-    """
+
+async def expire_due(conn: asyncpg.Connection) -> list[ClaimedCall]:
+    """Mark admitted calls whose `execute_before` passed (by the database's clock) failed
+    with `E-MCP-CALL-EXPIRED`: they are never started. The caller appends their answers
+    in the same transaction."""
     rows = await conn.fetch(
         """
         WITH due AS (
             SELECT call_id FROM tool_calls
-            WHERE status = 'admitted'
+            WHERE status = 'admitted' AND execute_before <= now()
             ORDER BY execute_before
-            LIMIT $2
             FOR UPDATE SKIP LOCKED
         )
-        UPDATE tool_calls t SET
-            status = CASE WHEN t.execute_before <= now() THEN 'failed' ELSE 'executing' END,
-            outcome_code = CASE WHEN t.execute_before <= now() THEN $3 END,
-            finished_at = CASE WHEN t.execute_before <= now() THEN now() END,
-            started_at = CASE WHEN t.execute_before <= now() THEN NULL ELSE now() END,
-            claimed_by = $1
+        UPDATE tool_calls t SET status = 'failed', outcome_code = $1, finished_at = now()
         FROM due WHERE t.call_id = due.call_id
         """
         + _RETURNING,
-        executor_id,
-        limit,
         E_MCP_CALL_EXPIRED.code,
     )
-    claimed = [(_claimed(row), row["status"]) for row in rows]
-    return Claimed(
-        to_run=[c for c, status in claimed if status == "executing"],
-        expired=[c for c, status in claimed if status == "failed"],
-    )
+    return [_claimed(row) for row in rows]
 
 
-async def finish(
+_FINISH_AND_CLAIM = f"""
+WITH finished AS (
+    UPDATE tool_calls t SET status = o.status, outcome_code = o.code, finished_at = now()
+    FROM unnest($3::text[], $4::text[], $5::text[]) AS o(call_id, status, code)
+    WHERE t.call_id = o.call_id AND t.status = 'executing' AND t.claimed_by = $1
+    RETURNING t.call_id
+), {appending(6, where="e.stream_id IN (SELECT call_id FROM finished)")},
+{_CLAIM_CTES.format(limit="$2")}
+{_CLAIMED_ROWS}
+UNION ALL
+SELECT 'finished', call_id, {", ".join(["NULL"] * (_COLUMN_COUNT - 1))} FROM finished
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedAndClaimed:
+    held: set[str]
+    """The call ids finished: those still `executing` under this executor."""
+    claimed: Claimed
+
+
+async def finish_and_claim(
     conn: asyncpg.Connection,
     executor_id: str,
     outcomes: Sequence[tuple[str, Finished, str | None]],
-) -> set[str]:
-    """Close the executor's calls `(call_id, status, code)`; the call ids it still held.
+    events: Sequence[NewEvent],
+    limit: int,
+) -> FinishedAndClaimed:
+    """In one statement: close the executor's calls `(call_id, status, code)`, append the
+    events of those it still held (a call's events are its stream: `stream_id` is its
+    id), and claim up to `limit` due calls as `claim_due` does.
 
-    A call no longer `executing` under `executor_id` (declared unknown while
-    this process was cut off from the database) is left as it is.
+    A call no longer `executing` under `executor_id` (declared unknown while this
+    process was cut off from the database) is left as it is, and its events are not
+    appended. `VersionConflict` when an event's `(stream_id, stream_seq)` is taken.
     """
-    rows = await conn.fetch(
-        """
-        UPDATE tool_calls t SET status = o.status, outcome_code = o.code, finished_at = now()
-        FROM unnest($2::text[], $3::text[], $4::text[]) AS o(call_id, status, code)
-        WHERE t.call_id = o.call_id AND t.status = 'executing' AND t.claimed_by = $1
-        RETURNING t.call_id
-        """,
-        executor_id,
-        [o[0] for o in outcomes],
-        [o[1] for o in outcomes],
-        [o[2] for o in outcomes],
+    with version_conflicts():
+        rows = await conn.fetch(
+            _FINISH_AND_CLAIM,
+            executor_id,
+            limit,
+            [o[0] for o in outcomes],
+            [o[1] for o in outcomes],
+            [o[2] for o in outcomes],
+            *append_arguments(events),
+        )
+    return FinishedAndClaimed(
+        held={row["call_id"] for row in rows if row["kind"] == "finished"},
+        claimed=_claimed_rows(rows),
     )
-    return {row["call_id"] for row in rows}
 
 
 async def other_claimers(conn: asyncpg.Connection, executor_id: str) -> list[str]:
