@@ -39,10 +39,9 @@ from awooop.contracts.families.run_state_machine import IllegalTransition
 from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context, get_logger
-from awooop.infra.postgres import event_store
 from awooop.infra.postgres.errors import is_database_outage
 from awooop.runtime import kill_switch, step_requests
-from awooop.runtime.adapters import budget_ledger, chat_turns, run_batch, run_events, runs
+from awooop.runtime.adapters import budget_ledger, run_batch, run_events, runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.batch import Written
@@ -97,7 +96,7 @@ class Taken:
 
 @dataclass
 class _Saves:
-    """What the decisions of one transaction write, stored in one statement per table."""
+    """What the decisions of one transaction write, stored in one statement."""
 
     events: list[Any] = dataclasses.field(default_factory=list)
     written: list[Written] = dataclasses.field(default_factory=list)
@@ -111,12 +110,15 @@ class _Saves:
         """Store every decision; the leases of the runs whose next step is due at once."""
         if not self.written:
             return []
-        await event_store.append(conn, run_events.stored(self.events))
         if self.spent:
             await budget_ledger.settle_in_full(conn, self.spent)
-        await chat_turns.keep(conn, self.turns)
-        return await run_batch.update_runs(
-            conn, self.written, owner=owner, lease_seconds=lease_seconds
+        return await run_batch.save_steps(
+            conn,
+            run_events.stored(self.events),
+            self.turns,
+            self.written,
+            owner=owner,
+            lease_seconds=lease_seconds,
         )
 
 

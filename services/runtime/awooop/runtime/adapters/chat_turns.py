@@ -14,23 +14,32 @@ import asyncpg
 
 from awooop.runtime.domain.prompt import NewTurn, Turn
 
+KEEP = (
+    "INSERT INTO chat_turns (project_id, channel_type, chat_id, run_id, role, text) "
+    "SELECT p, c, h, r, o, t FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], "
+    " $5::text[], $6::text[]) WITH ORDINALITY AS u(p, c, h, r, o, t, n) "
+    "ORDER BY n ON CONFLICT (run_id, role) DO NOTHING"
+)
+"""Keeps turns in order; a turn kept before is left as it was. Parameters: `kept`."""
 
-async def keep(conn: asyncpg.Connection, turns: Sequence[NewTurn]) -> None:
-    """Keep `turns` in order, in one statement (a turn kept before is left as it was)."""
-    if not turns:
-        return
-    await conn.execute(
-        "INSERT INTO chat_turns (project_id, channel_type, chat_id, run_id, role, text) "
-        "SELECT p, c, h, r, o, t FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], "
-        " $5::text[], $6::text[]) WITH ORDINALITY AS u(p, c, h, r, o, t, n) "
-        "ORDER BY n ON CONFLICT (run_id, role) DO NOTHING",
+
+def kept(turns: Sequence[NewTurn]) -> list[list[object]]:
+    """The six arrays `KEEP` reads."""
+    return [
         [t.project_id for t in turns],
         [t.channel_type for t in turns],
         [t.chat_id for t in turns],
         [t.run_id for t in turns],
         [t.role for t in turns],
         [t.text for t in turns],
-    )
+    ]
+
+
+async def keep(conn: asyncpg.Connection, turns: Sequence[NewTurn]) -> None:
+    """Keep `turns` in order, in one statement (a turn kept before is left as it was)."""
+    if not turns:
+        return
+    await conn.execute(KEEP, *kept(turns))
 
 
 async def run_message_and_history(

@@ -7,9 +7,14 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from awooop.infra.postgres import event_store
+from awooop.infra.postgres.composed import renumbered
 from awooop.infra.postgres.errors import VersionConflict
+from awooop.infra.postgres.event_store import NewEvent
+from awooop.runtime.adapters import chat_turns
 from awooop.runtime.adapters.runs import COLUMNS, TERMINAL, Lease, run_of, to_json
 from awooop.runtime.domain.batch import Written
+from awooop.runtime.domain.prompt import NewTurn
 from awooop.runtime.domain.run import Run
 
 ONE_ACTIVE_PER_SUBJECT = "runs_one_active_per_subject"
@@ -120,35 +125,30 @@ async def _insert(
     return rows
 
 
-async def update_runs(
-    conn: asyncpg.Connection, changed: Sequence[Written], *, owner: str, lease_seconds: float
-) -> list[Lease]:
-    """Store the runs a batch changed, in one statement.
+UPDATE_RUNS = (
+    "UPDATE runs r SET state = u.state, version = u.version, step = u.step, "
+    " pending_call_id = u.pending_call_id, last_result = u.last_result::jsonb, "
+    " last_event_id = u.last_event_id, "
+    " wake_at = CASE WHEN NOT u.saved THEN r.wake_at WHEN u.due THEN now() END, "
+    " lease_owner = CASE WHEN NOT u.saved THEN r.lease_owner WHEN u.due THEN $10::text END, "
+    " lease_epoch = r.lease_epoch + CASE WHEN u.saved THEN 1 ELSE 0 END, "
+    " lease_until = CASE WHEN NOT u.saved THEN r.lease_until "
+    "              WHEN u.due THEN least(now() + make_interval(secs => $11), r.timeout_at) "
+    "              END, "
+    " attempt = CASE WHEN NOT u.saved THEN r.attempt WHEN u.due THEN 1 ELSE 0 END "
+    "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], "
+    " $7::uuid[], $8::bool[], $9::bool[]) "
+    " AS u(run_id, state, version, step, pending_call_id, last_result, last_event_id, "
+    "      saved, due) "
+    "WHERE r.run_id = u.run_id "
+    "RETURNING r.run_id, r.lease_epoch, r.max_attempts, u.saved AND u.due AS leased"
+)
+"""Stores changed runs (see `update_runs`). Parameters: `_updated`."""
 
-    A saved run (a decision moved it) takes a new lease epoch: leased to
-    `owner` with its step due now when `due`, released otherwise (a step's save
-    goes through here too). Any other run (a rejected double text) changes its version
-    and last event only: its state, lease and timers stay as they are."""
-    if not changed:
-        return []
+
+def _updated(changed: Sequence[Written], owner: str, lease_seconds: float) -> list[object]:
     runs = [w.run for w in changed]
-    rows = await conn.fetch(
-        "UPDATE runs r SET state = u.state, version = u.version, step = u.step, "
-        " pending_call_id = u.pending_call_id, last_result = u.last_result::jsonb, "
-        " last_event_id = u.last_event_id, "
-        " wake_at = CASE WHEN NOT u.saved THEN r.wake_at WHEN u.due THEN now() END, "
-        " lease_owner = CASE WHEN NOT u.saved THEN r.lease_owner WHEN u.due THEN $10::text END, "
-        " lease_epoch = r.lease_epoch + CASE WHEN u.saved THEN 1 ELSE 0 END, "
-        " lease_until = CASE WHEN NOT u.saved THEN r.lease_until "
-        "              WHEN u.due THEN least(now() + make_interval(secs => $11), r.timeout_at) "
-        "              END, "
-        " attempt = CASE WHEN NOT u.saved THEN r.attempt WHEN u.due THEN 1 ELSE 0 END "
-        "FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], "
-        " $7::uuid[], $8::bool[], $9::bool[]) "
-        " AS u(run_id, state, version, step, pending_call_id, last_result, last_event_id, "
-        "      saved, due) "
-        "WHERE r.run_id = u.run_id "
-        "RETURNING r.run_id, r.lease_epoch, r.max_attempts, u.saved AND u.due AS leased",
+    return [
         [r.run_id for r in runs],
         [r.state for r in runs],
         [r.version for r in runs],
@@ -160,7 +160,55 @@ async def update_runs(
         [w.due for w in changed],
         owner,
         lease_seconds,
-    )
+    ]
+
+
+async def update_runs(
+    conn: asyncpg.Connection, changed: Sequence[Written], *, owner: str, lease_seconds: float
+) -> list[Lease]:
+    """Store the runs a batch changed, in one statement.
+
+    A saved run (a decision moved it) takes a new lease epoch: leased to
+    `owner` with its step due now when `due`, released otherwise (a step's save
+    goes through here too). Any other run (a rejected double text) changes its version
+    and last event only: its state, lease and timers stay as they are."""
+    if not changed:
+        return []
+    rows = await conn.fetch(UPDATE_RUNS, *_updated(changed, owner, lease_seconds))
+    return [_lease(row) for row in rows if row["leased"]]
+
+
+# The steps' save: their events appended, the replies' chat turns kept and the runs
+# stored, in one statement (parameters: the events' 8 arrays, the turns' 6, the runs').
+_SAVE_STEPS = (
+    f"WITH {event_store.appending(1)}, "
+    f"kept AS ({renumbered(chat_turns.KEEP, 9)}), "
+    f"updated AS ({renumbered(UPDATE_RUNS, 15)}) "
+    "SELECT run_id, lease_epoch, max_attempts, leased FROM updated"
+)
+
+
+async def save_steps(
+    conn: asyncpg.Connection,
+    events: Sequence[NewEvent],
+    turns: Sequence[NewTurn],
+    changed: Sequence[Written],
+    *,
+    owner: str,
+    lease_seconds: float,
+) -> list[Lease]:
+    """What steps decided, in one statement: `events` appended (`VersionConflict` when a
+    `(stream_id, stream_seq)` is taken), `turns` kept, and `changed` stored as
+    `update_runs` stores them; the leases of the runs whose next step is due at once."""
+    if not changed:
+        return []
+    with event_store.version_conflicts():
+        rows = await conn.fetch(
+            _SAVE_STEPS,
+            *event_store.append_arguments(events),
+            *chat_turns.kept(turns),
+            *_updated(changed, owner, lease_seconds),
+        )
     return [_lease(row) for row in rows if row["leased"]]
 
 
