@@ -55,6 +55,26 @@ from awooop.infra.settings import Settings
 
 log = get_logger(__name__)
 
+STOP_SECONDS = 20.0
+"""The longest a service's stop may take (the platform waits 30 s for its exit)."""
+
+
+async def _within(deadline: float, part: str, stopping: Awaitable[object]) -> bool:
+    """Await one part's stop until `deadline`: False, logged, when it did not finish
+    (or failed: a part that cannot stop cleanly is left as it is)."""
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+    try:
+        async with asyncio.timeout(remaining):
+            await stopping
+    except TimeoutError:
+        log.error("service_stop_timed_out", part=part, seconds=STOP_SECONDS)
+        return False
+    except Exception as error:
+        log.warning("service_stop_failed", part=part, error=repr(error))
+        return False
+    return True
+
+
 BROKER_UNREACHABLE = "broker-unreachable"
 PATIENT_FETCH_WAIT_MS = 250
 PATIENT_FETCH_MIN_BYTES = 256 * 1024
@@ -363,24 +383,30 @@ class ServiceRunner:
         await self.start()
 
     async def stop(self) -> None:
+        """Stop every part, within `STOP_SECONDS` in all: a part that does not stop in
+        the time left is logged by name and left behind (transactions it held roll back
+        with their connections; the broker expires a member that never left)."""
         self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_SECONDS
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+            if pending:
+                log.error(
+                    "service_stop_timed_out",
+                    part="tasks",
+                    tasks=sorted(task.get_name() for task in pending),
+                )
         if self.consumer is not None:
-            with contextlib.suppress(Exception):
-                await self.consumer.stop()
+            await _within(deadline, "consumer", self.consumer.stop())
         if self.relay is not None:
-            await self.relay.close()
+            await _within(deadline, "relay", self.relay.close())
         if self.contracts is not None:
-            with contextlib.suppress(Exception):
-                await self.contracts.close()
-        with contextlib.suppress(Exception):
-            await self._dlq_producer.stop()
-        if self.pool is not None:
-            await self.pool.close()
+            await _within(deadline, "contract reader", self.contracts.close())
+        await _within(deadline, "dead-letter producer", self._dlq_producer.stop())
+        if self.pool is not None and not await _within(deadline, "pool", self.pool.close()):
+            self.pool.terminate()

@@ -1,0 +1,66 @@
+"""A service's stop is bounded: a part that never stops is logged by name and left
+behind, and a pool whose connections are never released is terminated."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from awooop.infra import runner as runner_module
+from awooop.infra.runner import ServiceRunner, ServiceSpec
+from awooop.infra.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+class _StuckPool:
+    def __init__(self) -> None:
+        self.terminated = False
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()  # a connection is never released
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+
+async def _deaf_to_cancellation(stopped: asyncio.Event) -> None:
+    while not stopped.is_set():
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue  # swallows every cancellation: only the deadline ends the wait
+
+
+async def test_a_part_that_never_stops_cannot_hold_the_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "STOP_SECONDS", 0.3)
+    settings = Settings.from_env(
+        {"AWOOOP_HOME": str(tmp_path), "AWOOOP_KAFKA_BOOTSTRAP": "127.0.0.1:9"}
+    )
+    runner = ServiceRunner(ServiceSpec(service="ingress", topics=()), settings)
+    released = asyncio.Event()
+    runner._supervise(_deaf_to_cancellation(released), "stubborn")
+    pool: Any = _StuckPool()
+    runner.pool = pool
+    await asyncio.sleep(0)
+
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.wait_for(runner.stop(), 10)
+
+    timed_out = [e for e in logs if e["event"] == "service_stop_timed_out"]
+    assert [(e["part"], e.get("tasks")) for e in timed_out] == [
+        ("tasks", ["stubborn"]),
+        ("pool", None),
+    ]
+    assert pool.terminated
+    released.set()
+    (stubborn,) = runner._tasks
+    stubborn.cancel()
+    await asyncio.wait({stubborn}, timeout=5)
+    assert stubborn.done()
