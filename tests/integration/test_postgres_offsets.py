@@ -128,6 +128,51 @@ async def test_records_below_the_stored_offset_are_dropped_in_the_transaction(
     )
 
 
+class _Statements:
+    """A connection that writes down the statements sent through it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.sent: list[str] = []
+
+    async def execute(self, sql: str, *args: object) -> str:
+        self.sent.append(sql)
+        return await self._conn.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        self.sent.append(sql)
+        return await self._conn.fetch(sql, *args)
+
+
+async def test_a_partitions_row_is_made_once_and_again_when_it_is_gone(
+    kafka_ready: StackUrls, pool: asyncpg.Pool
+) -> None:
+    """The row of a partition met before is not inserted again each batch; one that
+    disappeared (a swapped-in schema without it) is made again, its batch not lost."""
+    store = PostgresOffsetStore(pool, "g-rows")
+    tp = TopicPartition(TOPIC, 2)
+    records = [RawRecord(TOPIC, 2, offset, None, b"", (), 0) for offset in (0, 1)]
+
+    async def batch(upto: int) -> tuple[list[int], int]:
+        async with pool.acquire() as conn, conn.transaction():
+            seen = _Statements(conn)
+            kept = [r.offset for r in await store.begin(seen, records)]  # type: ignore[arg-type]
+            await store.store(conn, {tp: upto})
+        made = sum(sql.startswith("INSERT INTO projector_offsets (") for sql in seen.sent)
+        return kept, made
+
+    assert await batch(1) == ([0, 1], 1)  # met first: its row is made
+    assert await batch(2) == ([1], 0)  # known: only locked
+    await pool.execute("DELETE FROM projector_offsets WHERE consumer_group = 'g-rows'")
+    assert await batch(2) == ([0, 1], 1)  # gone: made again, the batch kept whole
+    assert (
+        await pool.fetchval(
+            "SELECT next_offset FROM projector_offsets WHERE consumer_group = 'g-rows'"
+        )
+        == 2
+    )
+
+
 class MemberApplies(ApplyEveryRecord):
     """Like `ApplyEveryRecord`, and writes down which member applied each record and from
     which partition, so the test sees who did the work."""

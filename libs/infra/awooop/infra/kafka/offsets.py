@@ -101,6 +101,8 @@ class PostgresOffsetStore:
         self._pool = pool
         self._group = group
         self._known: Offsets = {}
+        self._rows: set[TopicPartition] = set()
+        """Partitions whose `projector_offsets` row this store has seen."""
 
     def on_assigned(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         # Seek every partition now, before the first await. A cached offset can
@@ -134,26 +136,38 @@ class PostgresOffsetStore:
         tps = sorted({_raw(r).tp for r in records})
         if not tps:
             return records
-        topics, partitions = [tp.topic for tp in tps], [tp.partition for tp in tps]
+        # A partition's row, once there, stays: it is created only the first time this
+        # store meets the partition (or finds its row gone), one statement fewer a batch.
+        if new := [tp for tp in tps if tp not in self._rows]:
+            await self._create_rows(conn, new)
+        floor = await self._lock_rows(conn, tps)
+        if missing := [tp for tp in tps if tp not in floor]:
+            await self._create_rows(conn, missing)
+            floor = await self._lock_rows(conn, tps)
+        self._rows.update(tps)
+        return [r for r in records if _raw(r).offset >= floor[_raw(r).tp]]
+
+    async def _create_rows(self, conn: asyncpg.Connection, tps: list[TopicPartition]) -> None:
         await conn.execute(
             "INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset) "
             "SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p) "
             "ON CONFLICT DO NOTHING",
             self._group,
-            topics,
-            partitions,
+            [tp.topic for tp in tps],
+            [tp.partition for tp in tps],
         )
+
+    async def _lock_rows(self, conn: asyncpg.Connection, tps: list[TopicPartition]) -> Offsets:
         rows = await conn.fetch(
             "SELECT topic, partition, next_offset FROM projector_offsets "
             "WHERE consumer_group = $1 AND (topic, partition) IN "
             "(SELECT * FROM unnest($2::text[], $3::int[])) "
             "ORDER BY topic, partition FOR UPDATE",
             self._group,
-            topics,
-            partitions,
+            [tp.topic for tp in tps],
+            [tp.partition for tp in tps],
         )
-        floor = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        return [r for r in records if _raw(r).offset >= floor[_raw(r).tp]]
+        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def store(self, conn: asyncpg.Connection, offsets: Offsets) -> None:
         await store_offsets(conn, self._group, offsets)
