@@ -1,9 +1,9 @@
 """The outbox relay: publishes committed events, in order, exactly as stored.
 
-One transaction per batch: in one statement, take a transaction-scoped advisory
-lock (so a leader that lost its connection can never mark rows sent) and read
-outbox rows joined to their events in position order (at most `batch_size` rows
-and about `max_batch_bytes`); send each partition's records in order as explicit
+One transaction per batch: take a transaction-scoped advisory lock (so a
+leader that lost its connection can never mark rows sent), read outbox rows
+joined to their events in position order (at most `batch_size` rows and about
+`max_batch_bytes`), send each partition's records in order as explicit
 batches (partitions in parallel, all within `send_timeout`), await every
 acknowledgement, delete those outbox rows, commit. A send failure rolls back
 and recreates the producer, so no partition ever receives a later batch after
@@ -97,14 +97,11 @@ Everything else (connection loss, timeouts, leader changes) is an outage."""
 # over a sequential scan, 5 to 9 ms a read under load against 0.2 ms), and with the
 # outbox's deleted rows not yet vacuumed it walked `events` from its oldest row.
 _READ = """
-WITH lock AS MATERIALIZED (
-    SELECT pg_try_advisory_xact_lock($3) AS held
-), head AS (
+WITH head AS (
     SELECT o.position,
            (SELECT octet_length(e.data) + coalesce(octet_length(e.key), 0)
             FROM events e WHERE e.position = o.position) AS size
     FROM outbox o
-    WHERE (SELECT held FROM lock)
     ORDER BY o.position
     LIMIT $1
 ), bounded AS (
@@ -223,10 +220,9 @@ class OutboxRelay:
         self._more = False
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                # No rows: the outbox is empty, or another relay holds the lock.
-                rows = await conn.fetch(
-                    _READ, self._batch_size, self._max_batch_bytes, self._lock_key
-                )
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+                    return 0
+                rows = await conn.fetch(_READ, self._batch_size, self._max_batch_bytes)
                 if not rows:
                     return 0
                 by_partition, parked = self._plan(rows)
