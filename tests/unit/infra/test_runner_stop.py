@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from awooop.infra import runner as runner_module
-from awooop.infra.runner import ServiceRunner, ServiceSpec
+from awooop.infra.runner import ServiceRunner, ServiceSpec, StopLeftBehind
 from awooop.infra.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -59,8 +59,15 @@ async def test_a_part_that_never_stops_cannot_hold_the_stop(
         ("pool", None),
     ]
     assert pool.terminated
+    assert runner.left_behind == ["tasks", "pool"]
+    # A restart (after a broker recovery) must not start new parts beside the old ones.
+    with pytest.raises(StopLeftBehind, match="left tasks, pool"):
+        await asyncio.wait_for(runner.restart(), 10)
     released.set()
     (stubborn,) = runner._tasks
     stubborn.cancel()
     await asyncio.wait({stubborn}, timeout=5)
     assert stubborn.done()
+    # Its end, long after the stop, is not taken for a crash of the service.
+    await asyncio.sleep(0)
+    assert not runner.failed.is_set()

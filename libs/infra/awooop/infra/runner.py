@@ -56,23 +56,9 @@ from awooop.infra.settings import Settings
 log = get_logger(__name__)
 
 STOP_SECONDS = 20.0
-"""The longest a service's stop may take (the platform waits 30 s for its exit)."""
-
-
-async def _within(deadline: float, part: str, stopping: Awaitable[object]) -> bool:
-    """Await one part's stop until `deadline`: False, logged, when it did not finish
-    (or failed: a part that cannot stop cleanly is left as it is)."""
-    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-    try:
-        async with asyncio.timeout(remaining):
-            await stopping
-    except TimeoutError:
-        log.error("service_stop_timed_out", part=part, seconds=STOP_SECONDS)
-        return False
-    except Exception as error:
-        log.warning("service_stop_failed", part=part, error=repr(error))
-        return False
-    return True
+"""How long a service's stop may take, about (the platform waits 30 s for its exit)."""
+PART_SECONDS = 1.0
+"""The least time each part after the tasks gets to stop, however late it is."""
 
 
 BROKER_UNREACHABLE = "broker-unreachable"
@@ -116,6 +102,10 @@ class ServiceSpec:
         return self.group or consumer_group(self.service)
 
 
+class StopLeftBehind(RuntimeError):
+    """A restart found parts its stop gave up on: the process must exit to start clean."""
+
+
 class ServiceRunner:
     """Runs one service in this process; `readiness` backs its `/readyz`."""
 
@@ -138,6 +128,8 @@ class ServiceRunner:
         self.failed = asyncio.Event()
         """Set when a supervised task crashed; `failure` says which and why."""
         self.failure: str | None = None
+        self.left_behind: list[str] = []
+        """Parts a stop gave up on (still running, or never closed)."""
         self._fresh_parts()
 
     def _fresh_parts(self) -> None:
@@ -378,14 +370,18 @@ class ServiceRunner:
         is adopted, consumers start over from the refilled topics (their inboxes absorb
         what they applied before), the relay publishes what the outbox holds."""
         await self.stop()
+        if self.left_behind:
+            # They may still run beside the new parts: the process exits instead.
+            raise StopLeftBehind(f"the stop left {', '.join(self.left_behind)} behind")
         self._fresh_parts()
         self.readiness.restarting()
         await self.start()
 
     async def stop(self) -> None:
-        """Stop every part, within `STOP_SECONDS` in all: a part that does not stop in
-        the time left is logged by name and left behind (transactions it held roll back
-        with their connections; the broker expires a member that never left)."""
+        """Stop every part: the tasks within half of `STOP_SECONDS`, then each other part
+        within what is left (at least `PART_SECONDS`). A part that does not stop in time
+        is logged by name and left behind (`left_behind`): transactions it held roll
+        back with their connections, and the broker expires a member that never left."""
         self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_SECONDS
@@ -394,19 +390,40 @@ class ServiceRunner:
         for task in tasks:
             task.cancel()
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+            _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS / 2)
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: its end was already reported, or is moot
             if pending:
-                log.error(
-                    "service_stop_timed_out",
-                    part="tasks",
-                    tasks=sorted(task.get_name() for task in pending),
-                )
+                for task in pending:
+                    # A task left behind must never report its end to a restarted runner.
+                    task.remove_done_callback(self._task_done)
+                self._left_behind("tasks", sorted(task.get_name() for task in pending))
         if self.consumer is not None:
-            await _within(deadline, "consumer", self.consumer.stop())
+            await self._within(deadline, "consumer", self.consumer.stop())
         if self.relay is not None:
-            await _within(deadline, "relay", self.relay.close())
+            await self._within(deadline, "relay", self.relay.close())
         if self.contracts is not None:
-            await _within(deadline, "contract reader", self.contracts.close())
-        await _within(deadline, "dead-letter producer", self._dlq_producer.stop())
-        if self.pool is not None and not await _within(deadline, "pool", self.pool.close()):
+            await self._within(deadline, "contract reader", self.contracts.close())
+        await self._within(deadline, "dead-letter producer", self._dlq_producer.stop())
+        if self.pool is not None and not await self._within(deadline, "pool", self.pool.close()):
             self.pool.terminate()
+
+    async def _within(self, deadline: float, part: str, stopping: Awaitable[object]) -> bool:
+        """Await one part's stop until `deadline` (or `PART_SECONDS`, if later): False,
+        logged, when it did not finish or failed (it is then left as it is)."""
+        remaining = max(PART_SECONDS, deadline - asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(remaining):
+                await stopping
+        except TimeoutError:
+            self._left_behind(part)
+            return False
+        except Exception as error:
+            log.warning("service_stop_failed", part=part, error=repr(error))
+            return False
+        return True
+
+    def _left_behind(self, part: str, tasks: list[str] | None = None) -> None:
+        self.left_behind.append(part)
+        log.error("service_stop_timed_out", part=part, tasks=tasks)

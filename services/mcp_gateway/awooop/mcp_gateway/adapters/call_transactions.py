@@ -1,6 +1,6 @@
-"""The executor's writes: each changes `tool_calls` and appends the outcomes it decided
-in one commit, on the executor's own connection (never across an MCP call). A claim
-and a group's answers are one statement each, so one round trip and no `BEGIN`.
+"""The executor's transactions: each changes `tool_calls` and appends the outcomes it
+decided in one commit, on the executor's own connection (never across an MCP call).
+A group's answers and the next claim are one statement of their transaction.
 
 Each event takes the call's next `stream_seq` (`ClaimedCall.next_seq`): 1 for a call
 never held, 2 and on for an approved one; the retried attempts of an approved call are
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from awooop.contracts.registries.errors import E_MCP_CALL_EXPIRED, E_MCP_CALL_UNKNOWN
-from awooop.infra.logging import get_logger
 from awooop.infra.postgres import event_store
 from awooop.infra.postgres.event_store import NewEvent
 from awooop.mcp_gateway.adapters import tool_calls
@@ -39,9 +38,6 @@ class FinishedCall:
     """The earlier attempts of an approved call that failed transiently, in order."""
 
 
-log = get_logger(__name__)
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -63,9 +59,8 @@ NOTHING = Claimed([], 0)
 
 
 async def claim(db: ExecutorConnection, room: Room) -> Claimed:
-    """Claim up to `room()` due calls: one statement, and a transaction answering the
-    calls that expired only when there are any."""
-    async with db.use() as conn:
+    """Claim up to `room()` due calls in a transaction of their own."""
+    async with db.use() as conn, conn.transaction():
         limit = room()
         if limit <= 0:
             return NOTHING
@@ -74,43 +69,31 @@ async def claim(db: ExecutorConnection, room: Room) -> Claimed:
 
 
 async def _expire(conn: Any, claimed: tool_calls.Claimed) -> int:
-    """Answer `E-MCP-CALL-EXPIRED` for the admitted calls past their deadline, when the
-    claim saw any: each marked failed with its answer appended, in one transaction.
-
-    The claim committed before: its calls must reach the executor whatever happens
-    here, so a failure is logged and left to the next claim, which sees the same
-    expired calls again."""
+    """In the claim's transaction, when the claim saw any: answer `E-MCP-CALL-EXPIRED`
+    for the admitted calls past their deadline, each marked failed with its answer."""
     if not claimed.expired_waiting:
         return 0
-    try:
-        return await _expire_now(conn)
-    except Exception as error:
-        log.warning("expired_calls_not_answered", error=repr(error))
-        return 0
-
-
-async def _expire_now(conn: Any) -> int:
-    async with conn.transaction():
-        expired = await tool_calls.expire_due(conn)
-        at = _now()
-        answers = []
-        for c in expired:
-            reason = f"not started before its execute_before {c.call.execute_before.isoformat()}"
-            answers.append(
-                outcome_event(failed(c.call, E_MCP_CALL_EXPIRED.code, reason, at, seq=c.next_seq))
-            )
-        await event_store.append(conn, answers)
+    expired = await tool_calls.expire_due(conn)
+    at = _now()
+    answers = []
+    for c in expired:
+        reason = f"not started before its execute_before {c.call.execute_before.isoformat()}"
+        answers.append(
+            outcome_event(failed(c.call, E_MCP_CALL_EXPIRED.code, reason, at, seq=c.next_seq))
+        )
+    await event_store.append(conn, answers)
     return len(expired)
 
 
 async def record(
     db: ExecutorConnection, finished: Sequence[FinishedCall], room: Room = lambda: 0
 ) -> tuple[int, Claimed]:
-    """Answer finished calls; how many were still this executor's.
+    """Answer finished calls in one transaction; how many were still this executor's.
 
     One statement closes the calls, appends the answers of those still held and claims
-    up to `room()` due calls (the slots the finished calls freed), so a busy executor
-    makes one round trip per group of calls."""
+    up to `room()` due calls (the slots the finished calls freed): a busy executor
+    commits once per group of calls, in three round trips. A transaction that fails
+    before its commit claimed nothing."""
     rows: list[tuple[str, Finished, str | None]] = [
         (f.claimed.call.call_id, _status(f.outcome), _code(f.outcome)) for f in finished
     ]
@@ -119,7 +102,7 @@ async def record(
     for f in finished:
         events.extend(outcome_event(e) for e in _retried(f))
         events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
-    async with db.use() as conn:
+    async with db.use() as conn, conn.transaction():
         done = await tool_calls.finish_and_claim(conn, db.executor_id, rows, events, room())
         expired = await _expire(conn, done.claimed)
     return len(done.held), Claimed(done.claimed.to_run, expired)
