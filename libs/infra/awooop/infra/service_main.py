@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 
 from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
@@ -108,7 +109,18 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
             server.should_exit = True
             await server_task
         log.info("service_stopped", service=spec.service)
+        if runner.left_behind:
+            # The event loop's own shutdown would wait, with no bound, for the tasks the
+            # stop gave up on: the process ends here instead.
+            _exit_now(status)
     return status
+
+
+def _exit_now(status: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 async def _serve_until_stopped(
