@@ -23,6 +23,8 @@ import os
 import signal
 import sys
 
+import uvloop
+
 from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
 from awooop.infra.heap import freeze_start_up_objects, thaw_start_up_objects
@@ -153,8 +155,16 @@ async def _serve_until_stopped(
         freeze_start_up_objects()
 
 
+EVENT_LOOPS = ("uvloop", "asyncio")
+"""`AWOOOP_EVENT_LOOP`: libuv's loop (the default), or the standard library's."""
+
+
 def run(spec: ServiceSpec) -> None:
-    """Blocking form of `serve` for a process's main; exits with its status."""
-    status = asyncio.run(serve(spec))
+    """Blocking form of `serve` for a process's main, on the event loop
+    `AWOOOP_EVENT_LOOP` names; exits with its status."""
+    loop = os.environ.get("AWOOOP_EVENT_LOOP", "").strip() or EVENT_LOOPS[0]
+    if loop not in EVENT_LOOPS:
+        raise SystemExit(f"AWOOOP_EVENT_LOOP={loop!r} is not one of {', '.join(EVENT_LOOPS)}")
+    status = uvloop.run(serve(spec)) if loop == "uvloop" else asyncio.run(serve(spec))
     if status:
         raise SystemExit(status)

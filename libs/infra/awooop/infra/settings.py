@@ -15,6 +15,7 @@
 | `AWOOOP_KAFKA_MIN_INSYNC_REPLICAS` | `min.insync.replicas` of every topic | 2 (embedded: 1) |
 | `AWOOOP_KAFKA_FETCH_MAX_WAIT_MS` | longest a fetch waits for records | 500 (dev, tests: 25) |
 | `AWOOOP_KAFKA_LINGER_MS` | a busy consumer waits this long for more records per batch | 5 |
+| `AWOOOP_EVENT_LOOP` | a service process's event loop: `uvloop` or `asyncio` | `uvloop` |
 | `AWOOOP_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `AWOOOP_LOG_FORMAT` | `json` or `console`; console under a TTY by default | `json` |
 | `AWOOOP_EPOCH_CHECK_SECONDS` | how often a service re-reads the broker epoch | 10 |
