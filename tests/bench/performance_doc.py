@@ -302,11 +302,12 @@ def performance_doc(f: Figures) -> str:
             "# Performance",
             "",
             *paragraph(
-                "`make bench` measures the walking skeleton end to end and rewrites this "
-                "page. No target is asserted: these figures are the start line later "
-                "work is compared with. The benchmark never fails on time, only when a run "
-                "does not complete, the read model misses rows, or the read models rebuilt "
-                "from the log differ from the live ones."
+                "`make bench` measures the platform end to end and rewrites this page. "
+                "It asserts no target: figures are compared with the targets, and with "
+                "earlier commits measured back to back, in the sections written after a "
+                "run. The benchmark never fails on time, only when a run does not "
+                "complete, the read model misses rows, or the read models rebuilt from "
+                "the log differ from the live ones."
             ),
             "",
             "## What is measured",

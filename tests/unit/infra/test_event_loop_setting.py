@@ -34,7 +34,11 @@ def test_the_service_runs_on_the_loop_named(
     assert isinstance(loop, asyncio.BaseEventLoop) is not on_uvloop
 
 
-def test_an_unknown_loop_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_loop_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AWOOOP_EVENT_LOOP", "trio")
-    with pytest.raises(SystemExit, match="AWOOOP_EVENT_LOOP='trio' is not one of uvloop, asyncio"):
+    with pytest.raises(SystemExit) as stopped:
         service_main.run(SPEC)
+    assert stopped.value.code == service_main.EXIT_NOT_CONFIGURED
+    assert capsys.readouterr().err == "AWOOOP_EVENT_LOOP='trio' is not one of uvloop, asyncio\n"

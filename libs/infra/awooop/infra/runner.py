@@ -55,10 +55,13 @@ from awooop.infra.settings import Settings
 
 log = get_logger(__name__)
 
-STOP_SECONDS = 20.0
-"""How long a service's stop may take, about (the platform waits 30 s for its exit)."""
+STOP_SECONDS = 25.0
+"""How long a service's stop may take (the platform waits 30 s for its exit)."""
 PART_SECONDS = 1.0
-"""The least time each part after the tasks gets to stop, however late it is."""
+"""The least time each of the five parts after the tasks gets to stop."""
+TASK_SECONDS = STOP_SECONDS - 5 * PART_SECONDS
+"""How long the tasks get: the gateway executor's own shutdown takes up to 20 s (its
+calls in flight, its last answers, its MCP sessions)."""
 
 
 BROKER_UNREACHABLE = "broker-unreachable"
@@ -148,6 +151,7 @@ class ServiceRunner:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stopped = False
         self._halting = False
         self.recovered = asyncio.Event()
         """Set when a halted service finds the broker's new epoch recorded in its schema
@@ -155,6 +159,7 @@ class ServiceRunner:
 
     async def start(self) -> None:
         """Start every part of the service; `SchemaBehind` when `awooop migrate` is due."""
+        self._stopped = False
         spec, settings = self.spec, self.settings
         # A missing or malformed key ring refuses the start before anything is opened.
         ring = settings.contract_key_ring() if spec.reads_contracts else None
@@ -378,10 +383,13 @@ class ServiceRunner:
         await self.start()
 
     async def stop(self) -> None:
-        """Stop every part: the tasks within half of `STOP_SECONDS`, then each other part
-        within what is left (at least `PART_SECONDS`). A part that does not stop in time
-        is logged by name and left behind (`left_behind`): transactions it held roll
-        back with their connections, and the broker expires a member that never left."""
+        """Stop every part, once per start: the tasks within `TASK_SECONDS`, then each
+        other part within what is left of `STOP_SECONDS` (at least `PART_SECONDS`). A
+        part that does not stop in time is logged by name and left behind
+        (`left_behind`): transactions it held roll back with their connections, and the
+        broker expires a member that never left."""
+        if self._stopped:
+            return  # this start's parts are stopped already (or left behind)
         self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_SECONDS
@@ -390,7 +398,7 @@ class ServiceRunner:
         for task in tasks:
             task.cancel()
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS / 2)
+            _, pending = await asyncio.wait(tasks, timeout=TASK_SECONDS)
             for task in tasks:
                 if task.done() and not task.cancelled():
                     task.exception()  # retrieved: its end was already reported, or is moot
@@ -408,6 +416,7 @@ class ServiceRunner:
         await self._within(deadline, "dead-letter producer", self._dlq_producer.stop())
         if self.pool is not None and not await self._within(deadline, "pool", self.pool.close()):
             self.pool.terminate()
+        self._stopped = True
 
     async def _within(self, deadline: float, part: str, stopping: Awaitable[object]) -> bool:
         """Await one part's stop until `deadline` (or `PART_SECONDS`, if later): False,

@@ -23,8 +23,6 @@ import os
 import signal
 import sys
 
-import uvloop
-
 from awooop.contracts.registries.errors import E_SCHEMA_BEHIND
 from awooop.infra.health import health_app
 from awooop.infra.heap import freeze_start_up_objects, thaw_start_up_objects
@@ -91,7 +89,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
                     code=code.code if code else None,
                     reason=str(refusal),
                 )
-                return EXIT_NOT_CONFIGURED
+                status = EXIT_NOT_CONFIGURED
+                return status
             log.info("service_started", service=spec.service, instance=runner.instance_id)
             freeze_start_up_objects()
             await _serve_until_stopped(runner, stopping, failing)
@@ -105,6 +104,11 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
             await asyncio.sleep(float(os.environ.get("AWOOOP_CRASH_LINGER_SECONDS", "1")))
         for waiter in (stopping, failing):
             waiter.cancel()
+    except BaseException as error:
+        if not isinstance(error, asyncio.CancelledError):
+            log.error("service_failed", service=spec.service, error=repr(error), exc_info=error)
+        status = status or EXIT_CRASHED
+        raise
     finally:
         await runner.stop()
         if server is not None and server_task is not None:
@@ -113,7 +117,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
         log.info("service_stopped", service=spec.service)
         if runner.left_behind:
             # The event loop's own shutdown would wait, with no bound, for the tasks the
-            # stop gave up on: the process ends here instead.
+            # stop gave up on: the process ends here instead, with the status it had
+            # (a failure on its way out was logged above).
             _exit_now(status)
     return status
 
@@ -164,7 +169,16 @@ def run(spec: ServiceSpec) -> None:
     `AWOOOP_EVENT_LOOP` names; exits with its status."""
     loop = os.environ.get("AWOOOP_EVENT_LOOP", "").strip() or EVENT_LOOPS[0]
     if loop not in EVENT_LOOPS:
-        raise SystemExit(f"AWOOOP_EVENT_LOOP={loop!r} is not one of {', '.join(EVENT_LOOPS)}")
-    status = uvloop.run(serve(spec)) if loop == "uvloop" else asyncio.run(serve(spec))
+        print(
+            f"AWOOOP_EVENT_LOOP={loop!r} is not one of {', '.join(EVENT_LOOPS)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_NOT_CONFIGURED)
+    if loop == "uvloop":
+        import uvloop  # only where it is asked for: `asyncio` runs without it
+
+        status = uvloop.run(serve(spec))
+    else:
+        status = asyncio.run(serve(spec))
     if status:
         raise SystemExit(status)

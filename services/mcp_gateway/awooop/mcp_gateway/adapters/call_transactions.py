@@ -65,15 +65,17 @@ async def claim(db: ExecutorConnection, room: Room) -> Claimed:
         if limit <= 0:
             return NOTHING
         claimed = await tool_calls.claim_due(conn, db.executor_id, limit)
-        return Claimed(claimed.to_run, await _expire(conn, claimed))
+        return Claimed(claimed.to_run, await _expire(conn, claimed, limit))
 
 
-async def _expire(conn: Any, claimed: tool_calls.Claimed) -> int:
-    """In the claim's transaction, when the claim saw any: answer `E-MCP-CALL-EXPIRED`
-    for the admitted calls past their deadline, each marked failed with its answer."""
-    if not claimed.expired_waiting:
+async def _expire(conn: Any, claimed: tool_calls.Claimed, room: int) -> int:
+    """In a claim's transaction, when the claim saw any: answer `E-MCP-CALL-EXPIRED` for
+    up to `room` admitted calls past their deadline, each marked failed with its answer.
+    A transaction with no room (answers recorded alone) expires nothing; the next claim
+    takes the rest."""
+    if not claimed.expired_waiting or room <= 0:
         return 0
-    expired = await tool_calls.expire_due(conn)
+    expired = await tool_calls.expire_due(conn, room)
     at = _now()
     answers = []
     for c in expired:
@@ -103,8 +105,9 @@ async def record(
         events.extend(outcome_event(e) for e in _retried(f))
         events.append(outcome_event(_answer(f, at, f.claimed.next_seq + len(f.retries))))
     async with db.use() as conn, conn.transaction():
-        done = await tool_calls.finish_and_claim(conn, db.executor_id, rows, events, room())
-        expired = await _expire(conn, done.claimed)
+        limit = room()
+        done = await tool_calls.finish_and_claim(conn, db.executor_id, rows, events, limit)
+        expired = await _expire(conn, done.claimed, limit)
     return len(done.held), Claimed(done.claimed.to_run, expired)
 
 

@@ -216,16 +216,17 @@ async def claim_due(conn: asyncpg.Connection, executor_id: str, limit: int) -> C
     return _claimed_rows(await conn.fetch(_CLAIM, executor_id, limit))
 
 
-async def expire_due(conn: asyncpg.Connection) -> list[ClaimedCall]:
-    """Mark admitted calls whose `execute_before` passed (by the database's clock) failed
-    with `E-MCP-CALL-EXPIRED`: they are never started. The caller appends their answers
-    in the same transaction."""
+async def expire_due(conn: asyncpg.Connection, limit: int) -> list[ClaimedCall]:
+    """Mark up to `limit` admitted calls whose `execute_before` passed (by the database's
+    clock) failed with `E-MCP-CALL-EXPIRED`: they are never started. The caller appends
+    their answers in the same transaction."""
     rows = await conn.fetch(
         """
         WITH due AS (
             SELECT call_id FROM tool_calls
             WHERE status = 'admitted' AND execute_before <= now()
             ORDER BY execute_before
+            LIMIT $2
             FOR UPDATE SKIP LOCKED
         )
         UPDATE tool_calls t SET status = 'failed', outcome_code = $1, finished_at = now()
@@ -233,6 +234,7 @@ async def expire_due(conn: asyncpg.Connection) -> list[ClaimedCall]:
         """
         + _RETURNING,
         E_MCP_CALL_EXPIRED.code,
+        limit,
     )
     return [_claimed(row) for row in rows]
 
