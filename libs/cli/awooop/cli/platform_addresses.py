@@ -28,22 +28,20 @@ def recorded_api_url(home: Path) -> str:
 def recorded_approval_url(home: Path) -> str | None:
     """The approval command API's address: AWOOOP_APPROVAL_URL, else what `awooop up`
     recorded in `platform.json`; None when neither says."""
-    if url := os.environ.get("AWOOOP_APPROVAL_URL"):
-        return url
-    path = home / PLATFORM_FILE
-    if path.exists():
-        url = json.loads(path.read_text()).get("approval_url")
-        return str(url) if url else None
-    return None
+    return _recorded_url(home, "AWOOOP_APPROVAL_URL", "approval_url")
 
 
 def recorded_runtime_url(home: Path) -> str | None:
     """The runtime command API's address: AWOOOP_RUNTIME_URL, else what `awooop up`
     recorded in `platform.json`; None when neither says."""
-    if url := os.environ.get("AWOOOP_RUNTIME_URL"):
+    return _recorded_url(home, "AWOOOP_RUNTIME_URL", "runtime_url")
+
+
+def _recorded_url(home: Path, variable: str, recorded: str) -> str | None:
+    if url := os.environ.get(variable):
         return url
     path = home / PLATFORM_FILE
     if path.exists():
-        url = json.loads(path.read_text()).get("runtime_url")
+        url = json.loads(path.read_text()).get(recorded)
         return str(url) if url else None
     return None

@@ -10,6 +10,7 @@ from typing import Any
 from awooop.cli.demo_tenant import DEFAULT_PROJECT
 from awooop.cli.verbs import onboarding
 from awooop.cli.verbs.deferred import DeferredHandler
+from awooop.cli.verbs.options import auth_options
 from awooop.contracts.families.registry import CONTRACT_FAMILIES
 
 WORK = "awooop.cli.contracts"
@@ -31,7 +32,7 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     apply = which.add_parser("apply", help="draft a revision from each contract file")
     apply.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a file or a folder")
     apply.add_argument("--project", help="the project of files that do not name one")
-    _auth_options(apply)
+    auth_options(apply)
     apply.set_defaults(handler=DeferredHandler(WORK, "apply_files"))
     for verb, (_, summary) in REVISION_VERBS.items():
         command = which.add_parser(verb, help=summary)
@@ -39,20 +40,10 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
         command.add_argument("revision", type=int, metavar="REVISION")
         command.add_argument("--project", default=DEFAULT_PROJECT)
         command.add_argument("--request-id", help="repeat an earlier command (default: a new id)")
-        _auth_options(command)
+        auth_options(command)
         command.set_defaults(handler=DeferredHandler(WORK, "on_revision"), verb=verb)
     onboarding.register(which)
     _register_reads(which)
-
-
-def _auth_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as",
-        dest="subject",
-        metavar="SUBJECT",
-        help="subject of the development token (default operator:<login name>)",
-    )
-    parser.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
 
 
 def _register_reads(which: argparse._SubParsersAction[Any]) -> None:

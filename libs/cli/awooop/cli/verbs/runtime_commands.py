@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from awooop.cli.verbs.deferred import DeferredHandler
+from awooop.cli.verbs.options import auth_options
 
 WORK = "awooop.cli.runtime_commands"
 
@@ -20,7 +21,7 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     cancel = runs.add_parser("cancel", help="cancel an active run (runtime API)")
     cancel.add_argument("run_id", metavar="RUN_ID")
     cancel.add_argument("--reason", required=True, help="why, kept on the run's event")
-    _auth_options(cancel)
+    auth_options(cancel)
     cancel.set_defaults(handler=DeferredHandler(WORK, "cancel_run"))
     runs.metavar = "|".join(runs.choices)
 
@@ -28,13 +29,13 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     reset = budget.add_parser("reset", help="reset a tripped kill switch (runtime API)")
     reset.add_argument("project", metavar="PROJECT")
     reset.add_argument("--reason", required=True, help="why, kept on the reset event")
-    _auth_options(reset)
+    auth_options(reset)
     reset.set_defaults(handler=DeferredHandler(WORK, "reset_budget"))
     ledger = budget.add_parser(
         "ledger", help="the live ledger: limits, reserved and settled now (runtime API)"
     )
     ledger.add_argument("project", metavar="PROJECT")
-    _auth_options(ledger)
+    auth_options(ledger)
     ledger.set_defaults(handler=DeferredHandler(WORK, "show_ledger"))
     budget.metavar = "|".join(budget.choices)
 
@@ -47,13 +48,3 @@ def _subcommands(verbs: argparse._SubParsersAction[Any], verb: str, summary: str
         if isinstance(action, argparse._SubParsersAction):
             return action
     return parser.add_subparsers(dest="what", required=True)
-
-
-def _auth_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as",
-        dest="subject",
-        metavar="SUBJECT",
-        help="subject of the development token (default operator:<login name>)",
-    )
-    parser.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
