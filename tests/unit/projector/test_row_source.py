@@ -56,9 +56,7 @@ def test_a_sources_columns_are_the_rows_values_in_order(
 
 def test_rows_become_one_array_per_column_with_arrays_and_json_as_text() -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
-    arrays = SOURCE.arguments(
-        [(first, ("b", "a"), {"k": [1, "x"]}, 1), (second, None, None, None)]
-    )
+    arrays = SOURCE.arguments([(first, ("b", "a"), {"k": [1, "x"]}, 1), (second, None, None, None)])
     assert arrays[0] == [first, second]
     assert [None if v is None else json.loads(v) for v in arrays[1]] == [["b", "a"], None]
     assert [None if v is None else json.loads(v) for v in arrays[2]] == [{"k": [1, "x"]}, None]
