@@ -8,6 +8,7 @@ from typing import Any
 
 from awooop.cli.demo_tenant import DEFAULT_PROJECT
 from awooop.cli.verbs.deferred import DeferredHandler
+from awooop.cli.verbs.options import auth_options
 from awooop.projector.domain.approvals import APPROVAL_STATES
 
 WORK = "awooop.cli.approvals"
@@ -33,11 +34,5 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
         vote.add_argument(
             "--project", default=DEFAULT_PROJECT, help="the project a development token names"
         )
-        vote.add_argument(
-            "--as",
-            dest="subject",
-            metavar="SUBJECT",
-            help="subject of the development token: who votes (default operator:<login name>)",
-        )
-        vote.add_argument("--token", help="a bearer token (default: AWOOOP_TOKEN, else minted)")
+        auth_options(vote, role=": who votes")
         vote.set_defaults(handler=DeferredHandler(WORK, "decide"), decision=decision)
