@@ -99,10 +99,10 @@ class Figures:
 STEP_PATHS = {
     "ingress.message_received": "broker, ingress fetch and batch",
     "run.started": "ingress relay, broker, runtime fetch and batch",
-    "run.tool_call_requested": "runtime step pool (first step)",
+    "run.tool_call_requested": "the first step, in the runtime batch that started the run",
     "gateway.tool_call_succeeded": "runtime relay, broker, gateway fetch, gate, MCP call",
     "run.tool_result_accepted": "gateway relay, broker, runtime fetch and batch",
-    "run.completed": "runtime step pool (second step)",
+    "run.completed": "the second step, in the runtime batch that took the result",
     SEEN: "runtime relay, broker, projector fetch and batch, bench poll",
 }
 

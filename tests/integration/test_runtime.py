@@ -41,6 +41,7 @@ from support.contracts import (
     produce,
     publish_contracts,
     refs_of,
+    status_tool_body,
 )
 from support.infra import StackUrls, migrated, unique
 from support.own_stack import own_stack
@@ -183,11 +184,17 @@ class _Submitted(StepPool):
 
     def __init__(self, pool: Any) -> None:
         super().__init__(
-            pool, "batch-owner", lambda: None, contracts=CONTRACTS, clock=utc_now, service="runtime"
+            pool,
+            "batch-owner",
+            lambda: None,
+            contracts=CONTRACTS,
+            clock=utc_now,
+            service="runtime",
+            inline_steps=False,
         )
         self.leases: list[Lease] = []
 
-    def submit(self, lease: Lease) -> None:
+    def submit(self, lease: Lease, *, claimed: bool = True) -> None:
         self.leases.append(lease)
 
 
@@ -600,3 +607,125 @@ async def test_the_claim_query_reads_the_timeout_index(kafka_ready: StackUrls) -
         assert "runs_timeout" in plan, plan
     finally:
         await runner.stop()
+
+
+# --- scripted steps taken by the batch that leased them ---------------------------------
+
+
+class _Inline(StepPool):
+    """A step pool that lets batches take scripted steps and records what it is handed."""
+
+    def __init__(self, pool: asyncpg.Pool, contracts: Any = CONTRACTS) -> None:
+        super().__init__(
+            pool,
+            "inline-owner",
+            lambda: None,
+            contracts=contracts,
+            clock=utc_now,
+            service="runtime",
+        )
+        self.leases: list[Lease] = []
+
+    def submit(self, lease: Lease, *, claimed: bool = True) -> None:
+        self.leases.append(lease)
+
+
+async def _fold(pool: asyncpg.Pool, processor: RuntimeProcessor, *messages: Envelope[Any]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await processor.process(conn, [_record(m, n) for n, m in enumerate(messages)])
+    processor.committed()
+
+
+async def test_a_batch_takes_the_scripted_steps_it_leased_in_its_own_transaction(
+    kafka_ready: StackUrls,
+) -> None:
+    async with _schema_pool(kafka_ready) as pool:
+        project = unique("rti")
+        steps = _Inline(pool)
+        processor = RuntimeProcessor(steps, contracts=CONTRACTS, clock=utc_now, service="runtime")
+        first, other = message(project, "1", "hi"), message(project, "2", "hello")
+        # Inside the batch's transaction: a batch rolled back takes its steps with it.
+        async with pool.acquire() as conn:
+            batch = conn.transaction()
+            await batch.start()
+            await processor.process(conn, [_record(first, 0), _record(other, 1)])
+            seen = await conn.fetchval(
+                "SELECT count(*) FROM events WHERE stream_id = $1", str(first.event_id)
+            )
+            await batch.rollback()
+        assert seen == 2  # run.started and the step's request
+        assert await _event_types(pool, first.event_id) == []
+        assert steps.leases == []
+        assert steps.steps == 0  # counted only once the batch commits
+        await _fold(pool, processor, first, other)
+        assert steps.leases == []  # nothing was left for the pool
+        assert steps.steps == 2
+        for run in (first, other):
+            assert await _event_types(pool, run.event_id) == [
+                "run.started",
+                "run.tool_call_requested",
+            ]
+            row = await _run_row(pool, run.event_id)
+            assert (row["state"], row["lease_owner"]) == ("waiting_tool", None)
+
+
+async def test_a_failing_scripted_step_leaves_its_batch_and_goes_to_the_pool(
+    kafka_ready: StackUrls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _schema_pool(kafka_ready) as pool:
+        project = unique("rtf")
+        steps = _Inline(pool)
+        processor = RuntimeProcessor(steps, contracts=CONTRACTS, clock=utc_now, service="runtime")
+        good, bad = message(project, "1", "hi"), message(project, "2", "hello")
+        prepare = steps.executor._prepare
+
+        async def failing(conn: Any, lease: Lease, held: Any, saves: Any) -> Any:
+            if held.run_id == bad.event_id:
+                raise RuntimeError("the script broke")
+            return await prepare(conn, lease, held, saves)
+
+        monkeypatch.setattr(steps.executor, "_prepare", failing)
+        await _fold(pool, processor, good, bad)
+        # The batch's own writes stand; neither step was taken, both wait in the pool.
+        assert sorted(lease.run_id for lease in steps.leases) == sorted(
+            [good.event_id, bad.event_id]
+        )
+        assert steps.steps == 0
+        for run in (good, bad):
+            assert await _event_types(pool, run.event_id) == ["run.started"]
+            row = await _run_row(pool, run.event_id)
+            assert (row["state"], row["lease_owner"], row["held"]) == (
+                "pending",
+                "inline-owner",
+                True,
+            )
+        # The pool takes them as any leased steps: the bad one fails alone.
+        await steps.executor.steps(pool, steps.leases)
+        assert await _event_types(pool, good.event_id) == ["run.started", "run.tool_call_requested"]
+        assert await _event_types(pool, bad.event_id) == ["run.started"]
+
+
+async def test_a_batch_leaves_a_remote_models_step_to_the_pool(kafka_ready: StackUrls) -> None:
+    remote = agent_body("llm-agent")
+    remote["provider"] = {
+        "kind": "openai_compatible",
+        "model": "fake-model",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_key": "env:LLM_KEY",
+    }
+    contracts = every_project(
+        {"demo-agent": agent_body(), "llm-agent": remote, "status-demo": status_tool_body()}
+    )
+    async with _schema_pool(kafka_ready) as pool:
+        project = unique("rtr")
+        steps = _Inline(pool, contracts)
+        processor = RuntimeProcessor(steps, contracts=contracts, clock=utc_now, service="runtime")
+        scripted = message(project, "1", "hi")
+        asking = message(project, "2", "hello", agent="llm-agent")
+        await _fold(pool, processor, scripted, asking)
+        assert [(lease.run_id, lease.epoch) for lease in steps.leases] == [(asking.event_id, 1)]
+        assert await _event_types(pool, asking.event_id) == ["run.started"]
+        assert await _event_types(pool, scripted.event_id) == [
+            "run.started",
+            "run.tool_call_requested",
+        ]

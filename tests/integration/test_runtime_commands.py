@@ -52,7 +52,13 @@ class _Holding(StepPool):
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(
-            pool, OWNER, lambda: None, contracts=CONTRACTS, clock=utc_now, service="runtime"
+            pool,
+            OWNER,
+            lambda: None,
+            contracts=CONTRACTS,
+            clock=utc_now,
+            service="runtime",
+            inline_steps=False,
         )
         self.leases: list[Lease] = []
 

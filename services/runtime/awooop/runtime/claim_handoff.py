@@ -23,6 +23,7 @@ from awooop.infra.processor import BatchContext
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import Clock
+from awooop.runtime.steps import Inline
 
 REPLAY_OWNER = "awooop-dlq-replay"
 """Holds a lease only inside the transaction that took it."""
@@ -34,8 +35,12 @@ class ClaimLoopHandoff:
     owner = REPLAY_OWNER
     lease_seconds = 0.0
 
-    def submit(self, lease: Lease, *, claimed: bool = True) -> None:
-        """Nothing to run here: the lease was released before the commit."""
+    async def take_inline(self, conn: asyncpg.Connection, leases: list[Lease]) -> Inline:
+        """No step is taken here: each lease is released before the commit."""
+        return Inline(0, leases, [], [])
+
+    def after_inline(self, taken: Inline) -> None:
+        """Nothing to run here: the leases were released before the commit."""
 
 
 async def release_to_claim_loop(conn: asyncpg.Connection) -> int:

@@ -5,15 +5,18 @@ one statement locks every run row the batch touches (in id order), one the
 waiting messages of its subjects, one reads which of its projects are killed, one
 what is kept of the approvals it has events of;
 the batch is decided in memory in partition-offset order (`domain.batch`), then
-one statement per table writes it (`adapters.batch_writes`). It never calls an
-agent: when a step is due it leases the run to this process and, once the batch
-committed, hands it to the local step pool.
+one statement per table writes it (`adapters.batch_writes`). It never calls a
+remote model: when a step is due it leases the run to this process, takes the step
+itself when the run's agent is scripted (in the same transaction, behind a savepoint),
+and, once the batch committed, hands the other steps to the local step pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Protocol
+
+import asyncpg
 
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.kafka.records import DecodedRecord
@@ -36,6 +39,7 @@ from awooop.runtime.domain.batch import (
     tool_outcome,
 )
 from awooop.runtime.scheduler import Clock
+from awooop.runtime.steps import Inline
 
 STEPS: Mapping[str, Step] = {
     MESSAGE: BatchFold.message,
@@ -58,7 +62,13 @@ class StepHandoff(Protocol):
     owner: str
     lease_seconds: float
 
-    def submit(self, lease: Lease, *, claimed: bool = True) -> None: ...
+    async def take_inline(self, conn: asyncpg.Connection, leases: list[Lease]) -> Inline:
+        """The steps of `leases` taken in the batch's transaction, and the rest."""
+        ...
+
+    def after_inline(self, taken: Inline) -> None:
+        """The batch committed: the steps it left go their way."""
+        ...
 
 
 class RuntimeProcessor(EventProcessor):
@@ -110,8 +120,5 @@ class RuntimeProcessor(EventProcessor):
         # An interrupted run's call may have been made: its reservations count as spent.
         await budget_ledger.settle_in_full(conn, writes.cancelled)
         if leased:
-            context.after_commit(lambda: self._submit(leased))
-
-    def _submit(self, leases: Sequence[Lease]) -> None:
-        for lease in leases:
-            self._pool.submit(lease)
+            taken = await self._pool.take_inline(conn, leased)
+            context.after_commit(lambda: self._pool.after_inline(taken))

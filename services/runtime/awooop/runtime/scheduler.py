@@ -1,6 +1,7 @@
 """The run scheduler of one runtime process: a bounded step pool and its claim loop.
 
-Handlers lease runs to this process and submit them; the claim loop leases
+Handlers lease runs to this process: a consumer batch takes a scripted step in its
+own transaction (`take_inline`) and submits the rest; the claim loop leases
 what nobody holds (expired leases of dead processes, timers, timeouts) and
 renews the leases this process holds at a third of their length. A step
 commits only while its lease epoch still holds, so a step of a process that
@@ -32,7 +33,7 @@ from awooop.runtime.adapters import runs
 from awooop.runtime.adapters.runs import Lease
 from awooop.runtime.budgeting import StepBudget
 from awooop.runtime.providers import ProviderCatalogue
-from awooop.runtime.steps import RemoteCall, StepExecutor, Taken
+from awooop.runtime.steps import Inline, RemoteCall, StepExecutor, Taken
 
 log = get_logger(__name__)
 
@@ -63,6 +64,7 @@ class StepPool:
         max_backoff: float = 5.0,
         claimed: Counter | None = None,
         providers: ProviderCatalogue | None = None,
+        inline_steps: bool = True,
     ) -> None:
         self._pool = pool
         self._claimed = claimed or Counter("runtime_runs_claimed", "runs leased to this process")
@@ -90,6 +92,9 @@ class StepPool:
         """Remote steps whose provider is being asked: at most `workers` at once."""
         self._answering: set[asyncio.Task[None]] = set()
         self._held: dict[uuid.UUID, Lease] = {}
+        self._inline = inline_steps and not step_delay
+        """Batches take scripted steps themselves; not when steps are slowed on purpose."""
+        self._killing: set[asyncio.Task[None]] = set()
         self.heartbeats = 0
         """Heartbeat statements sent (each renews every lease held at that moment)."""
         self.outage_retries = 0
@@ -102,6 +107,33 @@ class StepPool:
         self._held[lease.run_id] = lease
         self._queue.put_nowait(lease)
 
+    async def take_inline(self, conn: asyncpg.Connection, leases: list[Lease]) -> Inline:
+        """The steps of `leases` a batch takes in its own transaction (`conn`), and the
+        rest, for `after_inline` to submit once it committed."""
+        if not self._inline:
+            return Inline(0, leases, [], [])
+        return await self.executor.inline(conn, leases)
+
+    def after_inline(self, taken: Inline) -> None:
+        """The batch that took `taken` committed: submit what it left, count what it did."""
+        if taken.decided:
+            self._claimed.add(taken.decided)
+            self.executor.committed += taken.decided
+        for lease in taken.handed:
+            self.submit(lease)
+        for lease in taken.follow_ups:
+            self.submit(lease, claimed=False)
+        if taken.crossed:
+            task = asyncio.create_task(self._kill_spent(taken.crossed))
+            self._killing.add(task)
+            task.add_done_callback(self._killing.discard)
+
+    async def _kill_spent(self, crossed: list[tuple[str, str]]) -> None:
+        try:
+            await self.executor.kill_spent(self._pool, crossed)
+        except Exception as error:
+            log.error("kill_switch_failed", error=repr(error))
+
     def _release(self, lease: Lease) -> None:
         # A newer lease of the same run (the timeout taking over a step) stays held.
         if self._held.get(lease.run_id) == lease:
@@ -112,9 +144,9 @@ class StepPool:
         try:
             await self._claim_loop()
         finally:
-            for task in [*workers, *self._answering]:
+            for task in [*workers, *self._answering, *self._killing]:
                 task.cancel()
-            for task in [*workers, *self._answering]:
+            for task in [*workers, *self._answering, *self._killing]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 

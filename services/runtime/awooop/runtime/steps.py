@@ -8,7 +8,9 @@ holds. A step that lost its lease meanwhile writes nothing; its reservation,
 keyed by (run, step), is reused by whichever process takes the step again.
 
 A local provider (the scripted one) does no I/O, so its answer is computed and
-committed in the first transaction: a scripted step costs one transaction.
+committed in the first transaction: a scripted step costs one transaction. A
+scripted step due in a consumer batch costs none of its own: the batch takes it in
+its own transaction, behind a savepoint (`inline`, decision 0068).
 
 Steps are taken in groups (`steps`): the leases of a group are checked and their
 runs locked in one statement, each run decided in memory, and what the group
@@ -92,6 +94,19 @@ class Taken:
 
     follow_ups: list[Lease]
     remote: list[tuple[Lease, RemoteCall]]
+
+
+@dataclass(frozen=True)
+class Inline:
+    """What a consumer batch's transaction did with the steps it leased: how many it
+    decided itself, the leases left for the step pool (remote steps, or every one when
+    the batch's steps failed), the runs whose next step is due at once, and the tenants
+    its charges left at their kill share. All of it holds only once the batch commits."""
+
+    decided: int
+    handed: list[Lease]
+    follow_ups: list[Lease]
+    crossed: list[tuple[str, str]]
 
 
 @dataclass
@@ -211,6 +226,49 @@ class StepExecutor:
             log.error("kill_switch_failed", error=repr(error))
         return Taken(follow_ups, remote)
 
+    async def inline(self, conn: asyncpg.Connection, leases: Sequence[Lease]) -> Inline:
+        """Take, in the caller's open transaction, the steps of `leases` whose agent is
+        scripted: a batch that leased a run decides its step before it commits.
+
+        The steps run behind a savepoint. A failure of their own rolls back to it and
+        hands every lease to the step pool, which takes them as it takes any leased step
+        (one bad run then holds back no other); the batch's own writes stand. An outage
+        propagates: the batch is retried whole."""
+        self._budget.begin_step()
+        held = await runs.holds_leases(conn, leases, self.owner)
+        here = [
+            lease
+            for lease in leases
+            if (run := held.get(lease)) is not None and run.active and self._is_scripted(run)
+        ]
+        if not here:
+            return Inline(0, list(leases), [], [])
+        saves = _Saves()
+        try:
+            async with conn.transaction():
+                for lease in here:
+                    if await self._prepare(conn, lease, held[lease], saves) is not None:
+                        raise RuntimeError("a scripted agent's step prepared a remote call")
+                follow_ups = await saves.flush(conn, self.owner, self._lease_seconds)
+        except Exception as error:
+            if is_database_outage(error):
+                raise
+            log.warning("inline_steps_failed", steps=len(here), error=repr(error))
+            self._budget.crossed()  # the charges were rolled back with the steps
+            return Inline(0, list(leases), [], [])
+        taken = set(here)
+        handed = [lease for lease in leases if lease not in taken]
+        return Inline(len(saves.written), handed, follow_ups, self._budget.crossed())
+
+    def _is_scripted(self, run: Run) -> bool:
+        """The run's pinned agent answers from its script (no provider call)."""
+        pinned = self._contracts.view.at(run.project_id, run.revision, Agent)
+        return pinned is not None and isinstance(pinned.document.provider, ScriptedProvider)
+
+    async def kill_spent(self, pool: asyncpg.Pool, crossed: Sequence[tuple[str, str]]) -> None:
+        """Trip the kill switch of the tenants a committed batch's steps left spent."""
+        await self._kill_spent_tenants(pool, crossed)
+
     async def answer(self, pool: asyncpg.Pool, lease: Lease, call: RemoteCall) -> Lease | None:
         """Ask the provider with nothing held, then commit its answer under the lease."""
         self._budget.begin_step()
@@ -249,11 +307,14 @@ class StepExecutor:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_OUTAGE_BACKOFF)
 
-    async def _kill_spent_tenants(self, pool: asyncpg.Pool) -> None:
-        """Trip the kill switch of tenants a committed step found spent, each in its own
-        transaction after the step's (which holds its run and ledger rows): every active
-        run of the tenant is cancelled. A tenant killed already is left as it is."""
-        for project, revision in self._budget.crossed():
+    async def _kill_spent_tenants(
+        self, pool: asyncpg.Pool, crossed: Sequence[tuple[str, str]] | None = None
+    ) -> None:
+        """Trip the kill switch of tenants a committed step found spent (`crossed`, or
+        what this task's steps noted), each in its own transaction after the step's
+        (which holds its run and ledger rows): every active run of the tenant is
+        cancelled. A tenant killed already is left as it is."""
+        for project, revision in self._budget.crossed() if crossed is None else crossed:
 
             async def kill(project: str = project, revision: str = revision) -> None:
                 await kill_switch.kill_tenant(
