@@ -669,9 +669,17 @@ async def test_a_batch_takes_the_scripted_steps_it_leased_in_its_own_transaction
             assert (row["state"], row["lease_owner"]) == ("waiting_tool", None)
 
 
+LOCK_KEY = 774_201
+"""An advisory lock another session holds while a step waits for it."""
+
+
+@pytest.mark.parametrize("failure", ["data", "lock"])
 async def test_a_failing_scripted_step_leaves_its_batch_and_goes_to_the_pool(
-    kafka_ready: StackUrls, monkeypatch: pytest.MonkeyPatch
+    kafka_ready: StackUrls, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
+    """A step that fails inside the batch (a Postgres error after it wrote, or a lock it
+    lost a race for) is rolled back to its savepoint: the batch's own writes commit and
+    every lease it took goes to the pool, which takes each step as any other."""
     async with _schema_pool(kafka_ready) as pool:
         project = unique("rtf")
         steps = _Inline(pool)
@@ -681,11 +689,22 @@ async def test_a_failing_scripted_step_leaves_its_batch_and_goes_to_the_pool(
 
         async def failing(conn: Any, lease: Lease, held: Any, saves: Any) -> Any:
             if held.run_id == bad.event_id:
-                raise RuntimeError("the script broke")
+                await conn.execute(
+                    "UPDATE runs SET step = step + 7 WHERE run_id = $1", bad.event_id
+                )
+                if failure == "data":
+                    await conn.execute("SELECT 1 / 0")
+                await conn.execute("SET LOCAL lock_timeout = '100ms'")
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
             return await prepare(conn, lease, held, saves)
 
         monkeypatch.setattr(steps.executor, "_prepare", failing)
-        await _fold(pool, processor, good, bad)
+        async with pool.acquire() as holder:
+            await holder.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+            try:
+                await _fold(pool, processor, good, bad)
+            finally:
+                await holder.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
         # The batch's own writes stand; neither step was taken, both wait in the pool.
         assert sorted(lease.run_id for lease in steps.leases) == sorted(
             [good.event_id, bad.event_id]
@@ -699,10 +718,15 @@ async def test_a_failing_scripted_step_leaves_its_batch_and_goes_to_the_pool(
                 "inline-owner",
                 True,
             )
-        # The pool takes them as any leased steps: the bad one fails alone.
+        step = await pool.fetchval("SELECT step FROM runs WHERE run_id = $1", bad.event_id)
+        assert step == 0  # the failed step's own write was rolled back with it
+        # The pool takes them as any leased steps: a bad step fails alone, a lost race
+        # is won on the next try.
         await steps.executor.steps(pool, steps.leases)
         assert await _event_types(pool, good.event_id) == ["run.started", "run.tool_call_requested"]
-        assert await _event_types(pool, bad.event_id) == ["run.started"]
+        assert await _event_types(pool, bad.event_id) == (
+            ["run.started"] if failure == "data" else ["run.started", "run.tool_call_requested"]
+        )
 
 
 async def test_a_batch_leaves_a_remote_models_step_to_the_pool(kafka_ready: StackUrls) -> None:

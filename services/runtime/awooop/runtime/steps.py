@@ -41,7 +41,7 @@ from awooop.contracts.families.run_state_machine import IllegalTransition
 from awooop.contracts.registries.errors import E_LLM_CREDENTIAL, E_LLM_FAILED
 from awooop.infra.contracts.reader import ContractSource
 from awooop.infra.logging import bind_context, get_logger
-from awooop.infra.postgres.errors import is_database_outage
+from awooop.infra.postgres.errors import is_database_outage, sqlstate
 from awooop.runtime import kill_switch, step_requests
 from awooop.runtime.adapters import budget_ledger, run_batch, run_events, runs
 from awooop.runtime.adapters.runs import Lease
@@ -251,10 +251,11 @@ class StepExecutor:
                         raise RuntimeError("a scripted agent's step prepared a remote call")
                 follow_ups = await saves.flush(conn, self.owner, self._lease_seconds)
         except Exception as error:
-            if is_database_outage(error):
+            if is_database_outage(error) and not _lock_conflict(error):
                 raise
+            # A lock conflict (a deadlock with a pool group charging the same budget, a
+            # lock or statement timeout) is the steps' own: the pool takes them again.
             log.warning("inline_steps_failed", steps=len(here), error=repr(error))
-            self._budget.crossed()  # the charges were rolled back with the steps
             return Inline(0, list(leases), [], [])
         taken = set(here)
         handed = [lease for lease in leases if lease not in taken]
@@ -441,11 +442,9 @@ class StepExecutor:
 
     def _may_hold_reservation(self, run: Run) -> bool:
         """Only a remote step of a budgeted project reserves before it commits."""
-        view = self._contracts.view
-        if view.budget(run.project_id) is None:
+        if self._contracts.view.budget(run.project_id) is None:
             return False
-        pinned = view.at(run.project_id, run.revision, Agent)
-        return pinned is None or not isinstance(pinned.document.provider, ScriptedProvider)
+        return not self._is_scripted(run)
 
     def _save(self, run: Run, decision: Decision, saves: _Saves) -> None:
         """Record `decision` into `saves`, written when its transaction flushes them."""
@@ -477,6 +476,13 @@ class StepExecutor:
         saves.written.append(
             Written(moved, envelopes[-1].event_id, saved=True, due=decision.step_due)
         )
+
+
+def _lock_conflict(error: BaseException) -> bool:
+    """A deadlock, serialization failure, lock or statement timeout: the statement lost
+    a race, the connection and the transaction around its savepoint are fine."""
+    state = sqlstate(error)
+    return state[:2] == "40" or state in ("55P03", "57014")
 
 
 def _usage(call: RemoteCall, outcome: StructuredAnswer | SchemaRefused | ProviderError) -> Usage:

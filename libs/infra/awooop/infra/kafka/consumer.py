@@ -485,13 +485,14 @@ class BatchConsumer:
         # with the next commit (or `flush_skipped`): re-reading it after a crash or a
         # rebalance changes nothing.
         applied = bool(records or rejected or self._store.in_database)
-        if applied:
-            await self._record(records, offsets, rejected)
+        processed = applied and await self._record(records, offsets, rejected)
         self._hold(offsets, applied)
-        if applied:
+        if processed:
+            # Only after a transaction that ran `process`: the actions an earlier,
+            # rolled-back attempt queued are never run for a transaction without it.
             self._processor.committed()
-            if self._on_committed is not None:
-                self._on_committed()
+        if applied and self._on_committed is not None:
+            self._on_committed()
 
     def _hold(self, offsets: Offsets, applied: bool) -> None:
         """Keep `offsets` (their batch recorded, or with nothing to record) for the next
@@ -533,7 +534,8 @@ class BatchConsumer:
         records: Sequence[DecodedRecord],
         offsets: Offsets,
         rejected: Sequence[Rejection],
-    ) -> None:
+    ) -> bool:
+        """Record one batch in one transaction; whether `process` ran in it."""
         for _attempt in range(MAX_CONFLICT_RETRIES + 1):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -543,11 +545,10 @@ class BatchConsumer:
                     if rejected and self._recorder is not None:
                         await self._recorder.record_rejected(conn, rejected)
                     await self._store.store(conn, offsets)
-                break
+                return bool(pending)
             except VersionConflict:
                 continue
-        else:
-            raise ConflictBoundExceeded(f"{self.group}: conflicts past {MAX_CONFLICT_RETRIES}")
+        raise ConflictBoundExceeded(f"{self.group}: conflicts past {MAX_CONFLICT_RETRIES}")
 
     async def _judgeable(self) -> None:
         problem = await self._probe()
