@@ -121,7 +121,7 @@ def reading(f: Figures) -> list[str]:
         )
     items.append(f"**Most CPU per run**: {most}.")
     hops = [_p50_ms(v) for s, v in f.gaps.items() if "broker" in STEP_PATHS.get(s, "")]
-    steps = [_p50_ms(v) for s, v in f.gaps.items() if "step pool" in STEP_PATHS.get(s, "")]
+    steps = [_p50_ms(v) for s, v in f.gaps.items() if "broker" not in STEP_PATHS.get(s, "broker")]
     if hops and steps:
         lead = (
             "Hops through the broker dominate the latency."
@@ -339,7 +339,8 @@ def performance_doc(f: Figures) -> str:
                 "measured, however many are in flight: produce → `completed` at that rate is "
                 "the latency of a platform with headroom (target: p99 ≤ 150 ms).",
                 "**Where the time goes**: the same runs, split at the `occurred_at` that "
-                "ingress, the runtime and the gateway stamped on each timeline event.",
+                "ingress, the runtime and the gateway stamped on each timeline event; the "
+                "half-load runs split the same way beside them.",
                 "**CPU seconds** per process from `/proc/<pid>/stat` (`utime + stime`, live "
                 "children included, and exited children that were waited for), read just "
                 "before the first produce and just after the last completion: every service "

@@ -62,6 +62,8 @@ class Figures:
     """Service schema → events appended to its event store over the measured span."""
     half_load: LoadResult | None = None
     """The same runs produced open loop at half the measured runs/s, after the baselines."""
+    half_gaps: dict[str, list[float]] = field(default_factory=dict)
+    """`gaps` of the half-load runs."""
 
     @property
     def latencies(self) -> list[float]:
@@ -155,11 +157,15 @@ def half_load_rows(f: Figures) -> list[str]:
 
 
 def gap_table(f: Figures) -> list[str]:
+    def half(step: str) -> str:
+        values = f.half_gaps.get(step)
+        return _ms(values) if values else "none"
+
     return [
-        "| step | in between | gap before it, p50 / p95 / p99, ms |",
-        "|---|---|---|",
+        "| step | in between | gap before it, p50 / p95 / p99, ms | at half load |",
+        "|---|---|---|---|",
         *(
-            f"| {step} | {STEP_PATHS.get(step, '')} | {_ms(values)} |"
+            f"| {step} | {STEP_PATHS.get(step, '')} | {_ms(values)} | {half(step)} |"
             for step, values in f.gaps.items()
         ),
     ]

@@ -178,6 +178,7 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         rate=len(result.runs) / result.elapsed / 2,
     )
     half_load = await half.drive(running.platform.check_alive)
+    half_gaps = await timeline_gaps(database_url, PROJECT, half_load.runs)
     executions = replicas.executions()
     spread = replicas.partitions(running)
     gates = measure_gates()
@@ -204,6 +205,7 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         ),
         executions=executions,
         half_load=half_load,
+        half_gaps=half_gaps,
         spread=spread,
         appended=events.appended,
         load=result,
