@@ -41,13 +41,16 @@ from mcp import Client
 
 from awooop.contracts.families.tool import StdioTransport, Tool
 from awooop.contracts.records.codec import EnvelopeCodec
+from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.contracts.registries.errors import E_MCP_CALL_FAILED
 from awooop.contracts.registries.service_names import MCP_GATEWAY
+from awooop.contracts.registries.topics import Topics
 from awooop.infra.contracts.active import ContractView
 from awooop.infra.contracts.reader import ContractSource
-from awooop.infra.kafka.records import DecodedRecord
+from awooop.infra.kafka.records import DecodedRecord, RawRecord
 from awooop.infra.logging import bind_context
 from awooop.infra.postgres.pools import create_pool
+from awooop.infra.processor import decode_envelope
 from awooop.infra.redis import create_redis
 from awooop.mcp_gateway.adapters import call_transactions
 from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
@@ -61,7 +64,7 @@ from awooop.mcp_gateway.domain.results import ToolAnswer, shape_answer
 from awooop.mcp_gateway.executor import pin_refusal
 from awooop.mcp_gateway.processor import GatewayProcessor
 from support.contracts import agent_body, deployed_tool, granting, policy_body, view_of
-from support.gateway import decoded, request
+from support.gateway import request
 
 OVERHEAD_TARGET = 0.05
 """The gateway's own time per call ÷ a direct SDK call's median."""
@@ -157,7 +160,16 @@ def _decoded(view: ContractView, batch: int) -> list[DecodedRecord]:
             execute_within=DEADLINE,
             revision=agent,
         )
-        records.append(decoded(envelope, offset=batch * BATCH + n))
+        raw = RawRecord(
+            topic=Topics.RUN_EVENTS.name,
+            partition=0,
+            offset=batch * BATCH + n,
+            key=run.encode(),
+            value=CODEC.encode(envelope),
+            headers=tuple(record_headers(envelope, make_traceparent(envelope.trace_id))),
+            timestamp=int(time.time() * 1000),
+        )
+        records.append(decode_envelope(CODEC, raw))
     return records
 
 

@@ -19,8 +19,6 @@ import pytest
 from awooop.contracts.events.payloads.run import ToolCallRequested
 from awooop.contracts.families.tool import Tool
 from awooop.contracts.records.envelope import Envelope
-from awooop.contracts.registries.service_names import MCP_GATEWAY
-from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.postgres.pools import create_pool
 from awooop.mcp_gateway.adapters import call_transactions
 from awooop.mcp_gateway.adapters.call_transactions import FinishedCall
@@ -31,12 +29,9 @@ from awooop.mcp_gateway.adapters.executor_connection import (
 )
 from awooop.mcp_gateway.adapters.mcp_sessions import McpSessionPool
 from awooop.mcp_gateway.adapters.provider_session import SessionUnavailable
-from awooop.mcp_gateway.adapters.rate_limits import RateLimiter
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
-from awooop.mcp_gateway.app import utc_now
 from awooop.mcp_gateway.domain.calls import requested_call
 from awooop.mcp_gateway.domain.results import CallResult
-from awooop.mcp_gateway.processor import GatewayProcessor
 from support.contracts import (
     agent_body,
     agent_ref,
@@ -49,7 +44,6 @@ from support.gateway import (
     Gateway,
     answers,
     assert_answers,
-    decoded,
     demo_servers,
     of_call,
     request,
@@ -425,90 +419,3 @@ async def test_a_closed_executor_connection_frees_its_lock_in_a_pool_that_resets
     finally:
         await peer.close()
         await pool.close()
-
-
-def _free_slots(gateway: Gateway) -> int:
-    """How many slots a batch could reserve on the gateway's executor right now."""
-    free = gateway.executor.reserve(1_000)
-    gateway.executor.release(free)
-    return free
-
-
-async def test_a_call_a_batch_admits_is_claimed_in_that_batchs_transaction(
-    gateway: Gateway,
-) -> None:
-    """The consumer batch that admits a call claims it for the executor before it commits,
-    and the executor runs it once that committed (decision 0069).
-
-    Breaks caught: admitted calls left to the executor's claim loop (a second
-    transaction: `started_at` would be later than `decided_at`, both being `now()` of
-    the transaction that wrote them), or claimed but never run, or run twice."""
-    project, run_id = PROJECT, unique("run-")
-    service = unique("svc-")
-    asked = ask(project, run_id, unique("call-"), arguments={"service": service})
-    await send(gateway, asked)
-
-    (answer,) = await answers(gateway.urls, {run_id}, bool)
-
-    assert answer.event_type == "gateway.tool_call_succeeded", answer.payload
-    row = await gateway.pool.fetchrow(
-        "SELECT decided_at, started_at, claimed_by FROM tool_calls WHERE call_id = $1",
-        asked.payload.call_id,
-    )
-    assert row["started_at"] == row["decided_at"]
-    assert row["claimed_by"] == gateway.runner.instance_id
-    assert await served_at_server(gateway, service) == 1
-
-
-async def test_a_batch_that_rolls_back_gives_back_the_slots_it_reserved(
-    gateway: Gateway,
-) -> None:
-    """A batch attempt that claimed calls and rolled back leaves them unclaimed, and the
-    slots it reserved on the executor are given back by the next attempt, which claims
-    the calls again; they run once, after its commit.
-
-    Breaks caught: a reservation that outlives its rolled-back attempt (the executor
-    would run fewer and fewer calls at once), a claim outside the batch's transaction
-    (the call would stay `executing` after the rollback), or a call run before its
-    batch committed."""
-    processor = GatewayProcessor(
-        contracts=contracts_of(gateway.runner),
-        listing=gateway.executor.listing,
-        limiter=RateLimiter(None),
-        wake_executor=gateway.executor.wake,
-        clock=utc_now,
-        service=MCP_GATEWAY,
-        claims=gateway.executor,
-    )
-    project, run_id = PROJECT, unique("run-")
-    service = unique("svc-")
-    asked = ask(project, run_id, unique("call-"), arguments={"service": service})
-    call_id = asked.payload.call_id
-    free = _free_slots(gateway)
-    assert free > 0
-    status = "SELECT status, claimed_by FROM tool_calls WHERE call_id = $1"
-
-    async with gateway.pool.acquire() as conn:
-        attempt = conn.transaction()
-        await attempt.start()
-        await processor.process(conn, [decoded(asked)])
-        claimed = await conn.fetchrow(status, call_id)
-        assert (claimed["status"], claimed["claimed_by"]) == (
-            "executing",
-            gateway.executor.executor_id,
-        )
-        assert _free_slots(gateway) == free - 1
-        await attempt.rollback()
-        assert await conn.fetchrow(status, call_id) is None
-        assert _free_slots(gateway) == free - 1  # until the next attempt gives it back
-
-        async with conn.transaction():
-            await processor.process(conn, [decoded(asked)])
-            assert _free_slots(gateway) == free - 1
-        assert await served_at_server(gateway, service) == 0  # nothing runs before this:
-        processor.committed()
-
-    (answer,) = await answers(gateway.urls, {run_id}, bool)
-    assert answer.event_type == "gateway.tool_call_succeeded", answer.payload
-    assert await served_at_server(gateway, service) == 1
-    await wait_for(lambda: _free_slots(gateway) == free, message="every slot free again")

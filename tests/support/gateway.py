@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -32,8 +31,6 @@ from awooop.contracts.records.headers import make_traceparent, record_headers
 from awooop.contracts.records.typed_envelopes import new_envelope
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.kafka.producer import create_producer
-from awooop.infra.kafka.records import DecodedRecord, RawRecord
-from awooop.infra.processor import decode_envelope
 from awooop.infra.runner import ServiceRunner
 from awooop.mcp_gateway.app import spec
 from awooop.mcp_gateway.executor import ToolCallExecutor
@@ -185,21 +182,6 @@ def approved(
         actor="service:runtime",
         producer="runtime",
     )
-
-
-def decoded(envelope: Envelope[Any], offset: int = 0) -> DecodedRecord:
-    """`envelope` as the gateway's consumer hands it to its processor: encoded as the
-    runtime's relay publishes it to partition 0 of `run.events`, then decoded."""
-    raw = RawRecord(
-        topic=Topics.RUN_EVENTS.name,
-        partition=0,
-        offset=offset,
-        key=envelope.correlation_id.encode(),
-        value=CODEC.encode(envelope),
-        headers=tuple(record_headers(envelope, make_traceparent(envelope.trace_id))),
-        timestamp=int(time.time() * 1000),
-    )
-    return decode_envelope(CODEC, raw)
 
 
 async def send(gateway: Gateway, *envelopes: Envelope[Any]) -> None:

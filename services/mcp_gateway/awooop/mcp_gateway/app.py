@@ -77,7 +77,6 @@ def spec(
             service=service,
             verifier=approval_verifier(runner),
             replay_check=EarlyReplayCheck(redis),
-            claims=executor if runner is not None else None,
         )
 
     return ServiceSpec(

@@ -42,7 +42,6 @@ from awooop.mcp_gateway.adapters.mcp_sessions import (
     CredentialUnavailable,
     McpSessionPool,
 )
-from awooop.mcp_gateway.adapters.tool_calls import Claimed as ClaimedCalls
 from awooop.mcp_gateway.adapters.tool_calls import ClaimedCall
 from awooop.mcp_gateway.domain.gates import GateRefusal, pin_mismatch, refusal
 from awooop.mcp_gateway.domain.results import (
@@ -66,13 +65,7 @@ UNREADY = "mcp-executor"
 
 
 class ToolCallExecutor:
-    """Runs as `ServiceSpec.background`; `wake()` after committing new admitted calls.
-
-    It is also the `BatchClaims` of its process's consumer: a batch that admitted calls
-    reserves free slots (`reserve`), claims up to that many due calls in its own
-    transaction under `executor_id` and, once that committed, hands them over
-    (`started`); a batch that rolled back gives its slots back (`release`). Reserved
-    slots count as taken for the executor's own claims."""
+    """Runs as `ServiceSpec.background`; `wake()` after committing new admitted calls."""
 
     def __init__(
         self,
@@ -92,11 +85,6 @@ class ToolCallExecutor:
         self._shutdown_grace = shutdown_grace
         self._retry_delay = 0.5
         self._wakeup = asyncio.Event()
-        self._reserved = 0
-        self._free: Room | None = None
-        """Free slots less the reserved ones, while `run` accepts calls; None otherwise."""
-        self._start: Callable[[Claimed], None] | None = None
-        self._executor_id = ""
 
     @property
     def sessions(self) -> McpSessionPool:
@@ -105,32 +93,6 @@ class ToolCallExecutor:
 
     def wake(self) -> None:
         self._wakeup.set()
-
-    @property
-    def executor_id(self) -> str:
-        """Whose claims this executor runs: its process's instance id, once running."""
-        return self._executor_id
-
-    def reserve(self, wanted: int) -> int:
-        """Reserve up to `wanted` free slots for a batch's own claim: how many it got (0
-        unless the executor runs and has room)."""
-        got = 0 if self._free is None else max(0, min(wanted, self._free()))
-        self._reserved += got
-        return got
-
-    def release(self, slots: int) -> None:
-        """Give back reserved slots that no claim took, or whose claim rolled back."""
-        self._reserved = max(0, self._reserved - slots)
-
-    def started(self, claimed: ClaimedCalls, reserved: int) -> None:
-        """Run the calls a batch claimed, once its transaction committed, in the slots it
-        reserved. An executor that stopped meanwhile runs none: they stay `executing`
-        under its id and are answered `E-MCP-CALL-UNKNOWN` once it is gone."""
-        self.release(reserved)
-        if self._start is not None and claimed.to_run:
-            self._start(Claimed(claimed.to_run, 0))
-        if claimed.expired_waiting:
-            self.wake()
 
     def listing(self, project_id: str, tool: Tool) -> Mapping[str, str] | None:
         """Gate 1's view of the tool's server from memory (None before its first listing)."""
@@ -152,7 +114,7 @@ class ToolCallExecutor:
 
         def room() -> int:
             # Once stopping, answers are still recorded, but nothing new is started.
-            return 0 if stopping else self._concurrency - len(in_flight) - self._reserved
+            return 0 if stopping else self._concurrency - len(in_flight)
 
         def start(claimed: Claimed) -> None:
             if claimed.expired:
@@ -172,13 +134,10 @@ class ToolCallExecutor:
             _wake_relay(runner)
 
         recorder = asyncio.create_task(outcomes.run(back_off, recorded), name="mcp-recorder")
-        self._executor_id = db.executor_id
-        self._start = start
         try:
             await self._claim_loop(db, runner, room, start, back_off)
         finally:
             stopping = True
-            self._free = self._start = None
             if in_flight:
                 await asyncio.wait(in_flight, timeout=self._shutdown_grace)
             for task in (*in_flight, recorder):
@@ -209,8 +168,6 @@ class ToolCallExecutor:
                 if free > 0:
                     claimed = await call_transactions.claim(db, room)
                     start(claimed)
-                    # Its connection holds the liveness lock now: batches may claim too.
-                    self._free = room
                     runner.readiness.release(UNREADY)
                     delay = 0.1
                     if len(claimed.to_run) + claimed.expired >= free:

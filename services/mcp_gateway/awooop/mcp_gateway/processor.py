@@ -21,10 +21,7 @@ one round trip per batch, and the approval tokens' early replay check):
    (`gateway.tool_call_blocked`, `gateway.approval_required`), and one upsert and
    one delete record the kill switches.
 
-An admitted call is recorded and, while the process's executor has free slots, claimed
-in the same transaction (`tool_calls.claim_due` under the executor's id, as many as it
-reserved for the batch): the executor runs those once the batch committed, and its
-own claim loop takes the rest (decision 0069).
+An admitted call is only recorded: the executor runs it after the commit.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
@@ -82,19 +79,6 @@ Listing = Callable[[str, Tool], Mapping[str, str] | None]
 """The live listing of a tool's server (server-side name → pin), None before one."""
 
 
-class BatchClaims(Protocol):
-    """The executor's side of a batch that claims the calls it admitted."""
-
-    @property
-    def executor_id(self) -> str: ...
-
-    def reserve(self, wanted: int) -> int: ...
-
-    def release(self, slots: int) -> None: ...
-
-    def started(self, claimed: tool_calls.Claimed, reserved: int) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Pending:
     call: ToolCall
@@ -106,10 +90,9 @@ class _Pending:
 class GatewayProcessor(EventProcessor):
     """Gate decisions for `run.tool_call_requested` and `run.tool_call_approved`, kill
     switches from the budget events; `wake_executor` runs after a batch that admitted
-    calls committed and claimed none. `claims` lets a batch claim what it admitted
-    (None: the executor's claim loop takes every call). `verifier` checks approval
-    tokens (None: every one is refused `E-MCP-GATE-008`); `replay_check` is Redis's
-    early word on used tokens (the limiter's client; none by default)."""
+    calls committed. `verifier` checks approval tokens (None: every one is refused
+    `E-MCP-GATE-008`); `replay_check` is Redis's early word on used tokens (the
+    limiter's client; none by default)."""
 
     def __init__(
         self,
@@ -122,13 +105,8 @@ class GatewayProcessor(EventProcessor):
         service: str,
         verifier: ApprovalTokenVerifier | None = None,
         replay_check: EarlyReplayCheck | None = None,
-        claims: BatchClaims | None = None,
     ) -> None:
         super().__init__(service, HANDLED)
-        self._claims = claims
-        self._reserved = 0
-        """Slots the latest attempt reserved and has not handed over: an attempt that
-        rolled back left them, and the next one gives them back first."""
         self._contracts = contracts
         self._listing = listing
         self._limiter = limiter
@@ -137,12 +115,6 @@ class GatewayProcessor(EventProcessor):
         self._validators = Validators()
         self._rate_answers: OrderedDict[str, RateDecision] = OrderedDict()
         self._approvals = ApprovalGate(verifier, replay_check or EarlyReplayCheck(None), clock)
-
-    async def process(self, conn: asyncpg.Connection, records: Sequence[DecodedRecord]) -> None:
-        if self._claims is not None and self._reserved:
-            self._claims.release(self._reserved)
-            self._reserved = 0
-        await super().process(conn, records)
 
     async def apply(self, context: BatchContext, records: Sequence[DecodedRecord]) -> None:
         conn = context.conn
@@ -184,28 +156,8 @@ class GatewayProcessor(EventProcessor):
         recorded = await tool_calls.record_decisions(conn, decided)
         await context.append([e for call_id, e in events if call_id in recorded])
         await kill_switches.apply(conn, changes)
-        admitted = sum(d.status == "admitted" and d.call.call_id in recorded for d in decided)
-        if admitted:
-            await self._claim(context, admitted)
-
-    async def _claim(self, context: BatchContext, admitted: int) -> None:
-        """Claim up to `admitted` due calls for the executor in the batch's transaction,
-        in the slots it has free; the executor's claim loop is woken for anything left."""
-        claims = self._claims
-        reserved = claims.reserve(admitted) if claims is not None else 0
-        if claims is None or not reserved:
+        if any(d.status == "admitted" and d.call.call_id in recorded for d in decided):
             context.after_commit(self._wake_executor)
-            return
-        self._reserved = reserved
-        claimed = await tool_calls.claim_due(context.conn, claims.executor_id, reserved)
-
-        def hand_over() -> None:
-            self._reserved = 0
-            claims.started(claimed, reserved)
-            if len(claimed.to_run) < admitted:
-                self._wake_executor()
-
-        context.after_commit(hand_over)
 
     def _first_gates(self, call: ToolCall, killed: bool) -> Passed | GateRefusal:
         view = self._contracts.view
