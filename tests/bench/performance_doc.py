@@ -340,7 +340,10 @@ def performance_doc(f: Figures) -> str:
                 "the latency of a platform with headroom (target: p99 ≤ 150 ms).",
                 "**Where the time goes**: the same runs, split at the `occurred_at` that "
                 "ingress, the runtime and the gateway stamped on each timeline event; the "
-                "half-load runs split the same way beside them.",
+                "half-load runs split the same way beside them. The part of each hop before "
+                "the broker is read back from the broker after the runs: from each event's "
+                "`occurred_at` to its record's timestamp, which aiokafka stamps as the "
+                "service's relay adds the record to its batch.",
                 "**CPU seconds** per process from `/proc/<pid>/stat` (`utime + stime`, live "
                 "children included, and exited children that were waited for), read just "
                 "before the first produce and just after the last completion: every service "

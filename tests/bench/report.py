@@ -64,6 +64,10 @@ class Figures:
     """The same runs produced open loop at half the measured runs/s, after the baselines."""
     half_gaps: dict[str, list[float]] = field(default_factory=dict)
     """`gaps` of the half-load runs."""
+    relay_lags: dict[str, list[float]] = field(default_factory=dict)
+    """Event type → seconds from its decision to the relay's send, over the runs."""
+    half_relay_lags: dict[str, list[float]] = field(default_factory=dict)
+    """`relay_lags` of the half-load runs."""
 
     @property
     def latencies(self) -> list[float]:
@@ -167,6 +171,26 @@ def gap_table(f: Figures) -> list[str]:
         *(
             f"| {step} | {STEP_PATHS.get(step, '')} | {_ms(values)} | {half(step)} |"
             for step, values in f.gaps.items()
+        ),
+    ]
+
+
+def relay_table(f: Figures) -> list[str]:
+    """The part of each hop before the broker, by the event that starts the hop."""
+    if not f.relay_lags:
+        return []
+
+    def cell(lags: dict[str, list[float]], event: str) -> str:
+        values = lags.get(event)
+        return _ms(values) if values else "none"
+
+    return [
+        "| event | decided → sent by its relay, p50 / p95 / p99, ms | at half load |",
+        "|---|---|---|",
+        *(
+            f"| {event} | {cell(f.relay_lags, event)} | {cell(f.half_relay_lags, event)} |"
+            for event in f.gaps
+            if event in f.relay_lags
         ),
     ]
 
@@ -379,6 +403,11 @@ def all_tables(f: Figures) -> list[str]:
         "Where the time goes (the gap before each step of a run):",
         "",
         *gap_table(f),
+        "",
+        "The part of each hop before the broker: from the event's `occurred_at` to its "
+        "relay's send (the record's timestamp), by the event that starts the hop:",
+        "",
+        *relay_table(f),
         "",
         "CPU over the same span (first produce to last run seen completed):",
         "",

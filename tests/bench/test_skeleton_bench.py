@@ -49,7 +49,7 @@ from read_model_rebuild import measure_rebuild
 from replicas import Replicas, parse_replicas
 from report import BenchParameters, Figures, stdout_report
 from skeleton_load import SkeletonLoad
-from timeline_gaps import timeline_gaps
+from timeline_gaps import relay_lags, span_of, timeline_gaps
 
 from awooop.infra.embedded.postgres import remove_cluster
 from awooop.infra.settings import Settings
@@ -179,6 +179,9 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
     )
     half_load = await half.drive(running.platform.check_alive)
     half_gaps = await timeline_gaps(database_url, PROJECT, half_load.runs)
+    relayed, half_relayed = await relay_lags(
+        kafka, PROJECT, [span_of(result.runs), span_of(half_load.runs)]
+    )
     executions = replicas.executions()
     spread = replicas.partitions(running)
     gates = measure_gates()
@@ -206,6 +209,8 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         executions=executions,
         half_load=half_load,
         half_gaps=half_gaps,
+        relay_lags=relayed,
+        half_relay_lags=half_relayed,
         spread=spread,
         appended=events.appended,
         load=result,

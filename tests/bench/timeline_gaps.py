@@ -9,11 +9,17 @@ and its batch, or a local step. All clocks are this host's.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 
 import asyncpg
 from skeleton_load import RunTiming
+
+from awooop.contracts.registries.topics import Topics
+from awooop.infra.kafka.log_reader import LogReader, partitions_of
+from awooop.infra.settings import KafkaSettings
 
 SEEN = "seen `completed` in the read model"
 
@@ -46,3 +52,37 @@ async def timeline_gaps(
         seen_wall = run.produced_wall + run.produce_to_timeline
         gaps.setdefault(SEEN, []).append(seen_wall - previous)
     return gaps
+
+
+RELAYED_TOPICS = (Topics.INGRESS_EVENTS.name, Topics.RUN_EVENTS.name, Topics.GATEWAY_EVENTS.name)
+"""The topics a skeleton run's events reach the broker on, each by its service's relay."""
+
+
+async def relay_lags(
+    kafka: KafkaSettings, project: str, spans: Sequence[tuple[float, float]]
+) -> list[dict[str, list[float]]]:
+    """Per span (wall seconds, from-to), per event type: seconds from the event's
+    `occurred_at` (its service decided it) to the relay's send (the record's timestamp,
+    which aiokafka stamps as the relay adds it to its batch), for `project`'s events
+    decided within the span. That is the part of each hop before the broker: the rest
+    of the deciding batch, its commit, the relay's wake and its read."""
+    lags: list[dict[str, list[float]]] = [defaultdict(list) for _ in spans]
+    async with LogReader(kafka, partitions_of(RELAYED_TOPICS), client_id="awooop-bench") as reader:
+        records = await reader.read_all(within=60.0)
+    for record in records:
+        body = json.loads(record.value)
+        if body.get("project_id") != project:
+            continue
+        decided = dt.datetime.fromisoformat(body["occurred_at"]).timestamp()
+        for (start, end), found in zip(spans, lags, strict=True):
+            if start <= decided <= end:
+                found[body["event_type"]].append(record.timestamp / 1000 - decided)
+    return [dict(found) for found in lags]
+
+
+def span_of(runs: Sequence[RunTiming]) -> tuple[float, float]:
+    """From the first produce of `runs` to the last time one was seen completed."""
+    return (
+        min(run.produced_wall for run in runs),
+        max(run.produced_wall + run.produce_to_timeline for run in runs),
+    )
