@@ -175,14 +175,28 @@ async def connect_admin(admin_url: str) -> asyncpg.Connection:
         raise RecoverError(f"cannot reach Postgres at the admin URL: {error}") from error
 
 
+TOPIC_ATTEMPTS = 3
+"""Rounds of making the topics, each after dropping the empty ones a client made first."""
+
+
 async def _topics_and_epoch(kafka: KafkaSettings) -> str:
-    try:
-        await topic_admin.ensure_topics(kafka)
-    except (topic_admin.TopicPartitionMismatch, topic_admin.TopicConfigMismatch) as error:
-        raise RecoverError(
-            f"{error}: a client wrote to the new broker before the topics were made; "
-            "delete that topic on the broker, then run the recovery again"
-        ) from error
+    for attempt in range(1, TOPIC_ATTEMPTS + 1):
+        try:
+            await topic_admin.ensure_topics(kafka)
+            break
+        except (topic_admin.TopicPartitionMismatch, topic_admin.TopicConfigMismatch) as error:
+            # A service still running may have asked the new broker for a topic before
+            # it was made; an empty one is made again with the registry's count.
+            if (
+                isinstance(error, topic_admin.TopicPartitionMismatch)
+                and attempt < TOPIC_ATTEMPTS
+                and await topic_admin.drop_empty_topics(kafka, error.mismatches)
+            ):
+                continue
+            raise RecoverError(
+                f"{error}: a client wrote to the new broker before the topics were made; "
+                "delete that topic on the broker, then run the recovery again"
+            ) from error
     epoch = await read_broker_epoch(kafka, create=True)
     assert epoch is not None
     return epoch

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -150,6 +151,44 @@ def check_partition_counts(counts: dict[str, int], topics: Iterable[Topic] = ALL
     }
     if mismatches:
         raise TopicPartitionMismatch(mismatches)
+
+
+async def drop_empty_topics(settings: KafkaSettings, names: Iterable[str]) -> bool:
+    """Delete the topics `names` if none of their partitions ever held a record, and say
+    so; delete nothing and return False if one did (or one is gone already).
+
+    On a broker that started empty, such a topic is one a client of a service still
+    running asked for before the topics were made, which the broker then made with a
+    partition count of its own: nothing is lost by making it again as registered."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return False
+    admin = admin_client(settings)
+    await admin.start()
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    await reader.start()
+    try:
+        described = {t["topic"]: t for t in await admin.describe_topics(wanted)}
+        partitions = [
+            TopicPartition(name, p["partition"])
+            for name in wanted
+            for p in described.get(name, {}).get("partitions", [])
+        ]
+        if {tp.topic for tp in partitions} != set(wanted):
+            return False
+        ends = await reader.end_offsets(partitions)
+        if any(ends.get(tp, 1) for tp in partitions):
+            return False
+        await admin.delete_topics(wanted)
+        log.warning("empty_topics_dropped", code=E_TOPIC_PARTITIONS.code, topics=wanted)
+        return True
+    finally:
+        await reader.stop()
+        await admin.close()
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[Topic] = ALL_TOPICS) -> None:
