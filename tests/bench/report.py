@@ -175,6 +175,15 @@ def gap_table(f: Figures) -> list[str]:
     ]
 
 
+HOP_OF = {
+    "ingress.message_received": "run.started",
+    "run.tool_call_requested": "gateway.tool_call_succeeded",
+    "gateway.tool_call_succeeded": "run.tool_result_accepted",
+    "run.completed": SEEN,
+}
+"""The event whose relay starts a hop of the run's path → the step that hop ends at."""
+
+
 def relay_table(f: Figures) -> list[str]:
     """The part of each hop before the broker, by the event that starts the hop."""
     if not f.relay_lags:
@@ -184,14 +193,24 @@ def relay_table(f: Figures) -> list[str]:
         values = lags.get(event)
         return _ms(values) if values else "none"
 
+    def hop(event: str) -> str:
+        ends = HOP_OF.get(event)
+        return f"the gap before {ends}" if ends else "none: the step in its batch follows it"
+
     return [
-        "| event | decided → sent by its relay, p50 / p95 / p99, ms | at half load |",
-        "|---|---|---|",
+        "The part of each hop before the broker: from the event's `occurred_at` to its "
+        "relay's send (the record's timestamp, in whole milliseconds), by the event that "
+        "starts the hop:",
+        "",
+        "| event | part of | decided → sent by its relay, p50 / p95 / p99, ms | at half load |",
+        "|---|---|---|---|",
         *(
-            f"| {event} | {cell(f.relay_lags, event)} | {cell(f.half_relay_lags, event)} |"
+            f"| {event} | {hop(event)} | {cell(f.relay_lags, event)} "
+            f"| {cell(f.half_relay_lags, event)} |"
             for event in f.gaps
             if event in f.relay_lags
         ),
+        "",
     ]
 
 
@@ -404,11 +423,7 @@ def all_tables(f: Figures) -> list[str]:
         "",
         *gap_table(f),
         "",
-        "The part of each hop before the broker: from the event's `occurred_at` to its "
-        "relay's send (the record's timestamp), by the event that starts the hop:",
-        "",
         *relay_table(f),
-        "",
         "CPU over the same span (first produce to last run seen completed):",
         "",
         *cpu_table(f),

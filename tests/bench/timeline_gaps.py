@@ -63,7 +63,8 @@ async def relay_lags(
 ) -> list[dict[str, list[float]]]:
     """Per span (wall seconds, from-to), per event type: seconds from the event's
     `occurred_at` (its service decided it) to the relay's send (the record's timestamp,
-    which aiokafka stamps as the relay adds it to its batch), for `project`'s events
+    which aiokafka stamps in whole milliseconds as the relay adds it to its batch, so a
+    lag reads up to 1 ms low), for `project`'s events
     decided within the span. That is the part of each hop before the broker: the rest
     of the deciding batch, its commit, the relay's wake and its read."""
     lags: list[dict[str, list[float]]] = [defaultdict(list) for _ in spans]
@@ -81,7 +82,10 @@ async def relay_lags(
 
 
 def span_of(runs: Sequence[RunTiming]) -> tuple[float, float]:
-    """From the first produce of `runs` to the last time one was seen completed."""
+    """From the first produce of `runs` to the last time one was seen completed (an
+    empty span for no runs)."""
+    if not runs:
+        return (0.0, -1.0)
     return (
         min(run.produced_wall for run in runs),
         max(run.produced_wall + run.produce_to_timeline for run in runs),
