@@ -164,14 +164,14 @@ async def drop_empty_topics(settings: KafkaSettings, names: Iterable[str]) -> bo
     if not wanted:
         return False
     admin = admin_client(settings)
-    await admin.start()
     reader = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
         enable_auto_commit=False,
         request_timeout_ms=settings.request_timeout_ms,
     )
-    await reader.start()
     try:
+        await admin.start()
+        await reader.start()
         described = {t["topic"]: t for t in await admin.describe_topics(wanted)}
         partitions = [
             TopicPartition(name, p["partition"])
