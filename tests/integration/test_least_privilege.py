@@ -12,7 +12,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from awooop.cli.migrate import service_specs
+from awooop.cli.migrate import service_schemas
 from awooop.infra.postgres.provisioning import migrate_platform, schema_behind
 from awooop.infra.settings import SERVICES, asyncpg_dsn, role_url
 from support.infra import StackUrls
@@ -36,7 +36,7 @@ async def _as(urls: StackUrls, service: str) -> asyncpg.Connection:
 async def test_migrate_twice_and_concurrently_leaves_every_schema_current(
     stack_urls: StackUrls,
 ) -> None:
-    specs = service_specs()
+    specs = service_schemas()
     lines: list[str] = []
     await migrate_platform(stack_urls.database, specs, report=lines.append)
     assert sorted(line.split(":")[0] for line in lines) == sorted(SERVICES)
@@ -56,7 +56,7 @@ async def test_migrate_twice_and_concurrently_leaves_every_schema_current(
 async def test_a_service_role_reaches_only_its_own_schema(
     stack_urls: StackUrls, service: str
 ) -> None:
-    await migrate_platform(stack_urls.database, service_specs())
+    await migrate_platform(stack_urls.database, service_schemas())
     conn = await _as(stack_urls, service)
     try:
         await conn.fetch(f'SELECT * FROM "{service}".{OWN_TABLE[service]} LIMIT 0')

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from awooop.cli.migrate import service_specs
+from awooop.cli.migrate import service_schemas
 from awooop.contracts.registries.topics import ALL_TOPICS
 from awooop.infra.kafka import admin as topic_admin
 from awooop.infra.kafka.epoch import read_broker_epoch
@@ -39,8 +39,8 @@ from awooop.infra.kafka.log_reader import LogReader, partitions_of
 from awooop.infra.kafka.producer import create_producer
 from awooop.infra.postgres.provisioning import schema_behind
 from awooop.infra.postgres.roles import role_name
+from awooop.infra.postgres.schema import ServiceSchema
 from awooop.infra.relay import OutboxRelay, relay_lock_key
-from awooop.infra.runner import ServiceSpec
 from awooop.infra.settings import KafkaSettings, Settings, asyncpg_dsn
 from awooop.projector.rebuild import LIVE_SCHEMA, Rebuild, RebuildError, RebuildProgress
 
@@ -89,20 +89,20 @@ class RecoveryReport:
     old_read_models: str | None = None
 
 
-def write_side_specs() -> list[ServiceSpec]:
+def write_side_schemas() -> list[ServiceSchema]:
     """The services that keep an event store and an outbox."""
-    return [spec for spec in service_specs() if "store" in spec.branches]
+    return [schema for schema in service_schemas() if "store" in schema.branches]
 
 
 async def recorded_epochs(conn: asyncpg.Connection) -> dict[str, str | None]:
     """Each service schema's recorded broker epoch (None: no schema or none recorded)."""
     epochs: dict[str, str | None] = {}
-    for spec in service_specs():
-        if await conn.fetchval("SELECT to_regclass($1) IS NULL", f"{spec.service}.broker_epoch"):
-            epochs[spec.service] = None
+    for schema in service_schemas():
+        if await conn.fetchval("SELECT to_regclass($1) IS NULL", f"{schema.service}.broker_epoch"):
+            epochs[schema.service] = None
             continue
-        epochs[spec.service] = await conn.fetchval(
-            f'SELECT epoch FROM "{spec.service}".broker_epoch'
+        epochs[schema.service] = await conn.fetchval(
+            f'SELECT epoch FROM "{schema.service}".broker_epoch'
         )
     return epochs
 
@@ -144,15 +144,15 @@ async def recover_broker_reset(
             say(f"waiting {wait:.0f}s for services still running to halt on the new broker")
             await asyncio.sleep(wait)
             await _require_relay_topics_empty(kafka)
-        for spec in write_side_specs():
-            if await _no_schema(admin, spec.service):
+        for schema in write_side_schemas():
+            if await _no_schema(admin, schema.service):
                 continue
-            recovery = SchemaRecovery(spec.service)
-            recovery.refilled = await _refill(admin, spec.service, epoch)
+            recovery = SchemaRecovery(schema.service)
+            recovery.refilled = await _refill(admin, schema.service, epoch)
             if recovery.refilled is not None:
-                say(f"{spec.service}: outbox refilled with {recovery.refilled} events")
-            recovery.published = await _drain(settings, kafka, spec.service, drain_seconds)
-            say(f"{spec.service}: {recovery.published} events published")
+                say(f"{schema.service}: outbox refilled with {recovery.refilled} events")
+            recovery.published = await _drain(settings, kafka, schema.service, drain_seconds)
+            say(f"{schema.service}: {recovery.published} events published")
             report.schemas.append(recovery)
         if recorded.get(LIVE_SCHEMA) != epoch:
             rebuild = Rebuild(kafka, settings.admin_url, on_progress=on_progress)
@@ -204,7 +204,7 @@ async def _topics_and_epoch(kafka: KafkaSettings) -> str:
 
 async def _require_relay_topics_empty(kafka: KafkaSettings) -> None:
     """Refuse when a topic the services' relays write already holds records."""
-    relayed = {spec.service for spec in write_side_specs()}
+    relayed = {schema.service for schema in write_side_schemas()}
     topics = [t.name for t in ALL_TOPICS if t.producer in relayed]
     async with LogReader(kafka, partitions_of(topics), client_id="awooop-recover") as reader:
         records = await reader.read_all(within=60)
@@ -223,10 +223,10 @@ async def _no_schema(conn: asyncpg.Connection, schema: str) -> bool:
 
 
 async def _require_current(conn: asyncpg.Connection) -> None:
-    for spec in service_specs():
-        if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", spec.service):
+    for schema in service_schemas():
+        if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", schema.service):
             continue
-        if behind := await schema_behind(conn, spec):
+        if behind := await schema_behind(conn, schema):
             raise RecoverError(f"{behind}: run `awooop migrate` before the recovery")
 
 

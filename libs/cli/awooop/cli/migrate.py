@@ -18,11 +18,16 @@ import asyncpg
 
 from awooop.cli.services import ENTRY_POINTS
 from awooop.infra.postgres.provisioning import migrate_platform
-from awooop.infra.runner import ServiceSpec
+from awooop.infra.postgres.schema import ServiceSchema
 from awooop.infra.settings import Settings
 
 SERVICE_APPS = {name: module for name, module in ENTRY_POINTS.items() if name != "api"}
 """Every service's `app` module; the query API owns no schema."""
+
+SERVICE_SCHEMAS = {
+    name: module.rsplit(".", 1)[0] + ".schema" for name, module in SERVICE_APPS.items()
+}
+"""Every service's `schema` module: what migrations need, without the service's code."""
 
 
 class MigrateError(RuntimeError):
@@ -36,9 +41,9 @@ def register(verbs: argparse._SubParsersAction[Any]) -> None:
     migrate.set_defaults(handler=run_migrate)
 
 
-def service_specs() -> list[ServiceSpec]:
-    """The spec of every service, as its `app.py` builds it."""
-    return [importlib.import_module(module).spec() for module in SERVICE_APPS.values()]
+def service_schemas() -> list[ServiceSchema]:
+    """Every service's schema, as its `schema` module names it."""
+    return [importlib.import_module(module).SCHEMA for module in SERVICE_SCHEMAS.values()]
 
 
 def migrate_all(settings: Settings, report: Any = print) -> None:
@@ -47,7 +52,7 @@ def migrate_all(settings: Settings, report: Any = print) -> None:
         asyncio.run(
             migrate_platform(
                 settings.admin_url,
-                service_specs(),
+                service_schemas(),
                 settings.db_passwords,
                 settings.role_passwords,
                 report=report,

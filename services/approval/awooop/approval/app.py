@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from pathlib import Path
 
 import asyncpg
 
@@ -21,6 +20,7 @@ from awooop.approval.adapters.approval_decisions import expire_due
 from awooop.approval.api.app import create_api
 from awooop.approval.processor import ApprovalProcessor
 from awooop.approval.recording import KeyMinter
+from awooop.approval.schema import SCHEMA
 from awooop.contracts.registries.service_names import APPROVAL
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.contracts.reader import contracts_of
@@ -31,8 +31,6 @@ from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
 from awooop.infra.settings import Settings, SettingsError
 from awooop.security.signing_keys import InvalidKey, SigningKey
-
-MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 log = get_logger(__name__)
 
@@ -131,12 +129,12 @@ def spec() -> ServiceSpec:
             Topics.INGRESS_EVENTS.name,
         ),
         processor=processor,
-        branches=("store", "contracts", "approval"),
+        branches=SCHEMA.branches,
         reads_contracts=True,
         # People decide here: a quarter second more per hop is nothing to them, and the
         # service reads three whole topics for the few held calls and presses in them.
         patient_fetch=True,
-        migrations=[MIGRATIONS],
+        migrations=SCHEMA.migrations,
         background=[serve_commands, expire_requests],
     )
 

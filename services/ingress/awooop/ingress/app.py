@@ -9,9 +9,9 @@ from awooop.contracts.registries.topics import Topics
 from awooop.infra.contracts.reader import contracts_of
 from awooop.infra.runner import ServiceSpec
 from awooop.infra.service_main import run
-from awooop.ingress.adapters import MIGRATIONS
 from awooop.ingress.handlers import Clock, IngressProcessor
 from awooop.ingress.outbound.job import OutboundJob
+from awooop.ingress.schema import SCHEMA
 
 
 def utc_now() -> dt.datetime:
@@ -37,9 +37,9 @@ def spec(
         processor=lambda runner: IngressProcessor(
             contracts_of(runner), clock=clock, service=service
         ),
-        branches=("store", "contracts", INGRESS),
+        branches=SCHEMA.branches,
         reads_contracts=True,
-        migrations=[MIGRATIONS],
+        migrations=SCHEMA.migrations,
         background=(outbound or OutboundJob(clock=clock, service=service),),
     )
 

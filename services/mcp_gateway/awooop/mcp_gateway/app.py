@@ -9,7 +9,6 @@ service starts, and so is the key ring that verifies approval tokens.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from awooop.contracts.registries.service_names import MCP_GATEWAY
 from awooop.contracts.registries.topics import Topics
@@ -23,11 +22,10 @@ from awooop.mcp_gateway.adapters.rate_limits import RateLimiter
 from awooop.mcp_gateway.adapters.used_tokens import EarlyReplayCheck
 from awooop.mcp_gateway.executor import ToolCallExecutor
 from awooop.mcp_gateway.processor import Clock, GatewayProcessor
+from awooop.mcp_gateway.schema import SCHEMA
 from awooop.security.approval_tokens import ApprovalTokenVerifier
 
 log = get_logger(__name__)
-
-MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 def utc_now() -> dt.datetime:
@@ -85,7 +83,7 @@ def spec(
         processor=processor,
         branches=("store", "contracts", service),
         reads_contracts=True,
-        migrations=[MIGRATIONS],
+        migrations=SCHEMA.migrations,
         background=[executor.run],
     )
 

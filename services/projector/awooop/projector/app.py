@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from awooop.contracts.registries.service_names import PROJECTOR
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceRunner, ServiceSpec
 from awooop.infra.service_main import run
 from awooop.infra.settings import Settings
 from awooop.projector.handlers import ReadModelProjector
+from awooop.projector.schema import SCHEMA
 from awooop.security.signing_keys import KeyRing
 
 SERVICE = PROJECTOR
-MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
-API_ROLE = "awooop_api"
 TOPICS = (
     Topics.INGRESS_EVENTS.name,
     Topics.RUN_EVENTS.name,
@@ -46,11 +43,11 @@ def spec() -> ServiceSpec:
         service=SERVICE,
         topics=TOPICS,
         processor=lambda runner: ReadModelProjector(ring=contract_ring(runner)),
-        branches=("offsets", SERVICE),
+        branches=SCHEMA.branches,
         offsets="postgres",
         relay=False,
-        migrations=[MIGRATIONS],
-        extra_roles=(API_ROLE,),
+        migrations=SCHEMA.migrations,
+        extra_roles=SCHEMA.extra_roles,
     )
 
 

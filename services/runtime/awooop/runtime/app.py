@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 
 from awooop.contracts.registries.service_names import RUNTIME
 from awooop.contracts.registries.topics import Topics
@@ -19,8 +18,7 @@ from awooop.runtime.api.serving import command_api
 from awooop.runtime.claim_handoff import ReplayRuntimeProcessor
 from awooop.runtime.handlers import RuntimeProcessor
 from awooop.runtime.scheduler import Clock, StepPool
-
-MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+from awooop.runtime.schema import SCHEMA
 
 
 def utc_now() -> dt.datetime:
@@ -90,9 +88,9 @@ def spec(clock: Clock = utc_now, service: str = RUNTIME) -> ServiceSpec:
             Topics.APPROVAL_EVENTS.name,
         ),
         processor=wiring.processor,
-        branches=("store", "contracts", "runtime"),
+        branches=SCHEMA.branches,
         reads_contracts=True,
-        migrations=[MIGRATIONS],
+        migrations=SCHEMA.migrations,
         background=[wiring.scheduler, command_api(clock, service)],
     )
 
