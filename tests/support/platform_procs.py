@@ -125,6 +125,13 @@ class RunningPlatform:
                 time.sleep(0.25)
 
 
+def process_environ(pid: int) -> dict[str, str]:
+    """The environment process `pid` was started with, as the kernel keeps it."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
+    return {name.decode(): value.decode(errors="replace") for name, value in pairs}
+
+
 @contextmanager
 def own_platform(
     home: Path,
@@ -154,4 +161,4 @@ def own_platform(
         stack.stack.purge()
 
 
-__all__ = ["SERVICES", "RunningPlatform", "own_platform"]
+__all__ = ["SERVICES", "RunningPlatform", "own_platform", "process_environ"]

@@ -1,5 +1,14 @@
-"""`/metrics` on every service: lag, batches, DLQ and relay figures that move under load.
+"""The platform's processes as an operator sees them, on one platform started with a
+password per role and a contract signing key (with its verifying ring) in its
+environment.
 
+No service process holds the admin URL, another role's password, the contract
+signing key of the approval service or, but ingress, a tenant's chat bot token; the fake
+chat API (no service) holds none of them. Break caught: a supervisor that hands its own
+environment (the admin URL or the signing key among it) to every child, or a service
+whose settings keep the admin URL it was started with.
+
+`/metrics` on every service: lag, batches, DLQ and relay figures that move under load.
 Break caught: a metrics endpoint that answers but never changes (figures read from
 objects nobody updates), lag that is never sampled, or a label that carries a tenant.
 """
@@ -8,18 +17,69 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from awooop.cli.dev_chat import is_bot_token_variable
 from awooop.cli.send import telegram_record
 from awooop.contracts.registries.topics import Topics
+from awooop.infra.settings import SERVICES, Settings
+from awooop.security.signing_keys import generate_ed25519_keys
 from support.infra import unique
-from support.platform_procs import SERVICES, RunningPlatform, own_platform
+from support.platform_procs import RunningPlatform, own_platform, process_environ
 
 pytestmark = pytest.mark.e2e
+
+PASSWORDS = {f"AWOOOP_DB_PASSWORD_{s.upper()}": f"pw-{s}-secret" for s in SERVICES}
+SIGNING_KEY = "AWOOOP_CONTRACT_SIGNING_KEY"
+KEYS = generate_ed25519_keys("e2e-contracts")
+KEY = KEYS.signing_spec
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    extra = {
+        **PASSWORDS,
+        "AWOOOP_API_DB_PASSWORD": "pw-api-secret",
+        SIGNING_KEY: KEY,
+        # The contracts the metrics' tenant is onboarded with verify with its public key.
+        "AWOOOP_CONTRACT_VERIFYING_KEYS": KEYS.verifying_spec,
+    }
+    with own_platform(tmp_path_factory.mktemp("processes") / "home", **extra) as platform:
+        yield platform
+
+
+def test_every_process_holds_only_its_own_credentials(running: RunningPlatform) -> None:
+    admin_url = running.env["AWOOOP_DATABASE_URL"]
+    seen = {name: process_environ(p.pid) for name, p in running.platform.processes.items()}
+    assert sorted(seen) == sorted([*SERVICES, "api", "fake-chat"])
+    fake_chat = seen.pop("fake-chat")
+    assert not [k for k in fake_chat if k.startswith("AWOOOP_") and "LOG" not in k]
+    assert admin_url not in "\0".join(fake_chat.values())
+    for name, env in seen.items():
+        tokens = {k for k in env if is_bot_token_variable(k)}
+        assert bool(tokens) == (name == "ingress"), (name, tokens)
+        assert "AWOOOP_DATABASE_URL" not in env, name
+        assert admin_url not in "\0".join(env.values()), name
+        own = "AWOOOP_API_DB_PASSWORD" if name == "api" else f"AWOOOP_DB_PASSWORD_{name.upper()}"
+        held = {k for k in env if k.startswith("AWOOOP_DB_PASSWORD_") or k.endswith("DB_PASSWORD")}
+        assert held == {own}, (name, held)
+        assert (SIGNING_KEY in env) == (name == "approval"), name
+        if name == "approval":
+            assert env[SIGNING_KEY] == KEY
+        else:
+            assert KEY not in "\0".join(env.values()), name
+        settings = Settings.from_env(env).without_admin()
+        assert settings.database_url is None
+        assert settings.postgres_url is not None
+        assert "@" not in settings.postgres_url
+
+
+# -- /metrics ----------------------------------------------------------------------------
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -59,17 +119,16 @@ async def _send(bootstrap: str, project: str, count: int) -> None:
         await producer.stop()
 
 
-async def test_metrics_of_every_service_move_under_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_metrics_of_every_service_move_under_load(running: RunningPlatform) -> None:
     project = unique("m")
-    with own_platform(tmp_path / "home") as running:
-        running.onboard_like_demo(project, "7000")
-        before = {service: scrape(running, service) for service in SERVICES}
-        for service, samples in before.items():
-            assert total(samples, "awooop_ready", service=service) == 1, service
-        await _send(running.env["AWOOOP_KAFKA_BOOTSTRAP"], project, 20)
-        running.wait_for_runs(project, 20)
-        await asyncio.sleep(2.5)  # one sampler period: lag and backlog sampled after the load
-        after = {service: scrape(running, service) for service in SERVICES}
+    running.onboard_like_demo(project, "7000")
+    before = {service: scrape(running, service) for service in SERVICES}
+    for service, samples in before.items():
+        assert total(samples, "awooop_ready", service=service) == 1, service
+    await _send(running.env["AWOOOP_KAFKA_BOOTSTRAP"], project, 20)
+    running.wait_for_runs(project, 20)
+    await asyncio.sleep(2.5)  # one sampler period: lag and backlog sampled after the load
+    after = {service: scrape(running, service) for service in SERVICES}
 
     for service in ("ingress", "runtime", "mcp_gateway", "projector"):
         grew = total(after[service], "awooop_consumer_records_total") - total(
