@@ -1,9 +1,11 @@
 """A service's Postgres schema on its own: its name, migration branches and folders.
 
 Each service names its schema in a `schema` module of its own, apart from the `app`
-module that wires its consumers. `awooop migrate` and the broker recovery read every
-service's schema and run none of them, so they import the `schema` modules only and
-not the MCP SDK, the OpenAI client or the web framework the services load.
+module that wires its consumers. `awooop migrate` reads every service's schema and
+runs none of them, so it imports the `schema` modules only and not the MCP SDK, the
+OpenAI client or the web framework the services load. The broker recovery reads the
+same modules for the schemas it refills (it still loads the projector's code, which
+it runs to rebuild the read models).
 """
 
 from __future__ import annotations
