@@ -591,16 +591,36 @@ async def test_the_claim_query_reads_the_timeout_index(kafka_ready: StackUrls) -
     await runner.start()
     try:
         assert runner.pool is not None
-        async with runner.pool.acquire() as conn, conn.transaction():
-            # Forbid sequential and bitmap scans: each branch must then name the index that
-            # serves it. (On the few rows of a test table a bitmap scan of either partial
-            # index costs the same, and the planner's pick between equals is arbitrary.)
-            await conn.execute("SET LOCAL enable_seqscan = off")
-            await conn.execute("SET LOCAL enable_bitmapscan = off")
-            plan = "\n".join(
-                row[0]
-                for row in await conn.fetch("EXPLAIN " + runs.CLAIM_DUE, "owner", 32, 30.0, [])
-            )
+        async with runner.pool.acquire() as conn:
+            # The table as a busy platform has it, in a transaction that is rolled back:
+            # thousands of active runs waiting for a tool's answer (no `wake_at`) whose
+            # timeouts are still ahead. On the few rows other tests leave, either partial
+            # index costs about the same and the planner's pick between them follows the
+            # statistics of the moment. ANALYZE counts the transaction's own rows; the
+            # rollback takes the rows and the statistics away again.
+            scratch = conn.transaction()
+            await scratch.start()
+            try:
+                await conn.execute(
+                    "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, "
+                    " channel_type, chat_id, mode, revision, trace_id, state, version, "
+                    " last_event_id, max_attempts, timeout_at) "
+                    "SELECT gen_random_uuid(), 'claim-plan', 'subject-' || n, 'agent', "
+                    " 'telegram', 'chat', 'active', 'agent@1', 'trace', 'waiting_tool', 2, "
+                    " gen_random_uuid(), 3, now() + interval '10 minutes' "
+                    "FROM generate_series(1, 5000) AS n"
+                )
+                await conn.execute("ANALYZE runs")
+                # Forbid sequential and bitmap scans: each branch must then name the index
+                # that serves it.
+                await conn.execute("SET LOCAL enable_seqscan = off")
+                await conn.execute("SET LOCAL enable_bitmapscan = off")
+                explained = await conn.fetch("EXPLAIN " + runs.CLAIM_DUE, "owner", 32, 30.0, [])
+            finally:
+                await scratch.rollback()
+            left = "SELECT count(*) FROM runs WHERE project_id = 'claim-plan'"
+            assert await conn.fetchval(left) == 0  # no other test ever meets these runs
+        plan = "\n".join(row[0] for row in explained)
         # Each branch's own condition is an index condition.
         assert "Index Cond: (wake_at <= now())" in plan, plan
         assert "Index Cond: (timeout_at <= now())" in plan, plan
