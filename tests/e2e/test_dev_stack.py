@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -126,7 +127,7 @@ def test_up_twice_then_status_then_down(new_home: Callable[[str], Path]) -> None
     pieces = recorded(home)
     assert set(pieces) == set(PIECES)
     for name, var in URL_VARS.items():
-        assert f"export {var}={pieces[name].url}" in first.stdout
+        assert f"export {var}={shlex.quote(pieces[name].url)}" in first.stdout
 
     second = awooop(home, "dev", "up")
     assert second.returncode == 0, second.stderr

@@ -19,6 +19,7 @@ import asyncio
 import re
 from collections.abc import Iterator
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -27,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from awooop.cli.dev_chat import is_bot_token_variable
 from awooop.cli.send import telegram_record
 from awooop.contracts.registries.topics import Topics
-from awooop.infra.settings import SERVICES, Settings
+from awooop.infra.settings import SERVICES, Settings, asyncpg_dsn
 from awooop.security.signing_keys import generate_ed25519_keys
 from support.infra import unique
 from support.platform_procs import RunningPlatform, own_platform, process_environ
@@ -77,6 +78,32 @@ def test_every_process_holds_only_its_own_credentials(running: RunningPlatform) 
         assert settings.database_url is None
         assert settings.postgres_url is not None
         assert "@" not in settings.postgres_url
+
+
+def test_the_services_reach_the_embedded_postgres_over_its_unix_socket(
+    running: RunningPlatform,
+) -> None:
+    """Every service logs in over the socket the embedded server makes in its data folder
+    (decision 0070), its own role's password and all. Break caught: a role URL that
+    loses the socket and quietly connects over TCP (a backend with a client address)."""
+    admin_url = running.env["AWOOOP_DATABASE_URL"]
+    assert "host=/" in admin_url, admin_url
+    assert "127.0.0.1" not in admin_url, admin_url
+
+    async def backends() -> list[tuple[str, str | None, int]]:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            rows = await conn.fetch(
+                "SELECT usename, host(client_addr) AS addr, client_port FROM pg_stat_activity "
+                "WHERE usename LIKE 'awooop\\_%'"
+            )
+        finally:
+            await conn.close()
+        return [(r["usename"], r["addr"], r["client_port"]) for r in rows]
+
+    seen = asyncio.run(backends())
+    assert {f"awooop_{s}" for s in SERVICES} <= {user for user, _, _ in seen}, seen
+    assert [row for row in seen if row[1] is not None or row[2] != -1] == []
 
 
 # -- /metrics ----------------------------------------------------------------------------

@@ -90,7 +90,11 @@ def test_projector_killed_mid_batch_every_event_applied_exactly_once(
     project = unique("pk")
     own_api_port(monkeypatch)
     with own_platform(
-        tmp_path / "p", AWOOOP_KAFKA_SESSION_TIMEOUT_MS="2000", AWOOOP_KAFKA_HEARTBEAT_MS="300"
+        tmp_path / "p",
+        # The two projectors' backends are told apart by their client ports.
+        postgres_over_tcp=True,
+        AWOOOP_KAFKA_SESSION_TIMEOUT_MS="2000",
+        AWOOOP_KAFKA_HEARTBEAT_MS="300",
     ) as running:
         for name in REACTING_SERVICES:
             assert running.signal(name, signal.SIGTERM) == 0

@@ -17,7 +17,9 @@ import httpx
 import yaml
 
 from awooop.cli.platform import SERVICES, Platform, start_platform, wait_ready
+from awooop.infra.embedded.postgres import tcp_url
 from awooop.infra.embedded.processes import free_port
+from awooop.infra.settings import without_credentials
 from awooop.security.api_tokens import mint_api_token
 from support.own_stack import OwnStack
 
@@ -138,15 +140,21 @@ def own_platform(
     *,
     tenants: tuple[str, ...] = (),
     stack_env: dict[str, str] | None = None,
+    postgres_over_tcp: bool = False,
     **extra_env: str,
 ) -> Iterator[RunningPlatform]:
     """Stack, five services and the API; `extra_env` reaches every process, `stack_env`
     the embedded stack (its `AWOOOP_EMBEDDED_*` options). Each of `tenants` (a folder of
     `deploy/contracts`, e.g. `demo`) is onboarded through the approval API, and the
-    platform is yielded once every service decides by it."""
+    platform is yielded once every service decides by it. `postgres_over_tcp` points the
+    processes at the server's TCP port instead of its Unix socket, for a test that tells
+    backends apart by their client port."""
     stack = OwnStack(home, stack_env)
     stack.stack.up()
     env = {**stack.stack.urls(), "AWOOOP_HOME": str(home), **extra_env}
+    if postgres_over_tcp:
+        port = stack.stack.recorded()["postgres"].port
+        env["AWOOOP_POSTGRES_URL"] = without_credentials(tcp_url(port))
     # A port of its own: two platforms at once (tests, a bench, a developer's
     # `awooop up`) must never answer each other's readiness checks.
     platform = start_platform(env, home, api_port=free_port())

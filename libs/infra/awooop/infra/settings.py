@@ -63,7 +63,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from awooop.contracts.families.registry import CONTRACT_FAMILIES
 from awooop.security.signing_keys import InvalidKey, KeyRing
@@ -414,21 +414,47 @@ def _read_file(path: Path) -> str | None:
 def without_credentials(url: str) -> str:
     """`url` with any user and password removed: where Postgres is, not who logs in."""
     parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return _with_netloc(parts, parts.netloc.rpartition("@")[2])
 
 
 def role_url(location: str, role: str, password: str | None) -> str:
-    """`location` with its credentials replaced by `role` (and `password`, when given)."""
+    """`location` with its credentials replaced by `role` (and `password`, when given).
+
+    A URL that names its host in the query (`?host=/folder&port=5432`, a Unix socket in
+    libpq's form) keeps an empty host, so the socket is still what the role connects
+    to; any other URL without a host gets `127.0.0.1`.
+    """
     parts = urlsplit(location)
-    host = parts.hostname or "127.0.0.1"
+    host = parts.hostname or ("" if _host_in_query(parts.query) else "127.0.0.1")
     if ":" in host:
         host = f"[{host}]"
     credentials = quote(role, safe="")
     if password:
         credentials += ":" + quote(password, safe="")
     netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return _with_netloc(parts, netloc)
+
+
+def socket_url(folder: str, port: int, database: str = "postgres", user: str = "postgres") -> str:
+    """The URL of a Postgres Unix socket: `.s.PGSQL.<port>` in `folder`, libpq's form."""
+    query = f"host={quote(folder, safe='/')}&port={port}"
+    return f"postgresql://{quote(user, safe='')}@/{quote(database, safe='')}?{query}"
+
+
+def _host_in_query(query: str) -> bool:
+    return any(parse_qs(query).get("host", []))
+
+
+def _with_netloc(parts: SplitResult, netloc: str) -> str:
+    """`parts` around `netloc`, with `//` even when the netloc is empty (`urlunsplit`
+    drops it for schemes it does not know, which would turn `postgresql://@/db?host=`
+    into a different URL)."""
+    url = f"{parts.scheme}://{netloc}{parts.path}"
+    if parts.query:
+        url += f"?{parts.query}"
+    if parts.fragment:
+        url += f"#{parts.fragment}"
+    return url
 
 
 def asyncpg_dsn(url: str) -> str:

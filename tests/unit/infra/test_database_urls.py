@@ -1,0 +1,86 @@
+"""Where a service logs in: its role put into Postgres's location, over TCP or a Unix
+socket (decision 0070).
+
+Breaks caught: a role URL that turns a socket URL into TCP on `127.0.0.1` (asyncpg
+ignores the query's `host` and `port` once the URL names a host, so the service would
+dial port 5432 of loopback), a URL without credentials that loses its `//` (asyncpg then
+reads no host at all), and a client URL that names a socket the server never made.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import dialect
+from sqlalchemy.engine import make_url
+
+from awooop.infra.embedded.postgres import client_url, tcp_url
+from awooop.infra.settings import (
+    Settings,
+    role_url,
+    socket_url,
+    sqlalchemy_url,
+    without_credentials,
+)
+
+SOCKET = socket_url("/var/tmp/awooop pg/postgres", 54321)
+
+
+def test_a_socket_url_names_its_folder_and_port_in_libpq_form() -> None:
+    assert SOCKET == "postgresql://postgres@/postgres?host=/var/tmp/awooop%20pg/postgres&port=54321"
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        (SOCKET, "postgresql:///postgres?host=/var/tmp/awooop%20pg/postgres&port=54321"),
+        ("postgresql://u:p%40w@db.internal:5433/app", "postgresql://db.internal:5433/app"),
+        (
+            "postgresql://db.internal/app?sslmode=require",
+            "postgresql://db.internal/app?sslmode=require",
+        ),
+    ],
+)
+def test_without_credentials_keeps_where_postgres_is(url: str, location: str) -> None:
+    assert without_credentials(url) == location
+
+
+def test_a_role_url_keeps_the_socket() -> None:
+    url = role_url(without_credentials(SOCKET), "awooop_runtime", "p@ss word")
+    assert url == (
+        "postgresql://awooop_runtime:p%40ss%20word@/postgres"
+        "?host=/var/tmp/awooop%20pg/postgres&port=54321"
+    )
+
+
+def test_a_role_url_over_tcp_is_unchanged_in_form() -> None:
+    assert (
+        role_url("postgresql://db:5433/app", "awooop_api", None)
+        == "postgresql://awooop_api@db:5433/app"
+    )
+    assert (
+        role_url("postgresql:///app", "awooop_api", None) == "postgresql://awooop_api@127.0.0.1/app"
+    )
+    assert role_url("postgresql://[::1]:5432/app", "r", None) == "postgresql://r@[::1]:5432/app"
+
+
+def test_each_service_and_the_api_log_in_over_the_socket() -> None:
+    settings = Settings.from_env(
+        {"AWOOOP_POSTGRES_URL": without_credentials(SOCKET), "AWOOOP_DB_PASSWORD_RUNTIME": "pw"}
+    )
+    runtime = settings.service_database_url("runtime")
+    assert runtime.startswith("postgresql://awooop_runtime:pw@/postgres?host=/var/tmp/")
+    api = make_url(sqlalchemy_url(settings.api_database_url()))
+    _, options = dialect().create_connect_args(api)
+    assert options["host"] == "/var/tmp/awooop pg/postgres"
+    assert options["port"] == 54321
+    assert options["user"] == "awooop_api"
+
+
+def test_the_client_url_is_the_socket_when_the_server_made_one(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / ".s.PGSQL.5999"))
+        assert client_url(tmp_path, 5999) == socket_url(str(tmp_path), 5999)
+    assert client_url(tmp_path, 6000) == tcp_url(6000)  # no socket for that port
