@@ -4,7 +4,10 @@ socket (decision 0070).
 Breaks caught: a role URL that turns a socket URL into TCP on `127.0.0.1` (asyncpg
 ignores the query's `host` and `port` once the URL names a host, so the service would
 dial port 5432 of loopback), a URL without credentials that loses its `//` (asyncpg then
-reads no host at all), and a client URL that names a socket the server never made.
+reads no host at all), a client URL that names a socket the server never made, a
+password kept in the query (SQLAlchemy would log the API in as the admin), a port
+parted from its host, and a URL whose two hosts asyncpg and SQLAlchemy would read
+differently.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.engine import make_url
 from awooop.infra.embedded.postgres import client_url, tcp_url
 from awooop.infra.settings import (
     Settings,
+    SettingsError,
     role_url,
     socket_url,
     sqlalchemy_url,
@@ -53,6 +57,40 @@ def test_a_role_url_keeps_the_socket() -> None:
         "postgresql://awooop_runtime:p%40ss%20word@/postgres"
         "?host=/var/tmp/awooop%20pg/postgres&port=54321"
     )
+
+
+def test_credentials_in_the_query_are_credentials_too() -> None:
+    admin = "postgresql:///postgres?host=/run/pg&port=5433&user=postgres&password=adminpw"
+    assert without_credentials(admin) == "postgresql:///postgres?host=/run/pg&port=5433"
+    api = role_url(admin, "awooop_api", None)
+    assert "adminpw" not in api
+    _, options = dialect().create_connect_args(make_url(sqlalchemy_url(api)))
+    assert options["user"] == "awooop_api"
+    assert "password" not in options
+
+
+def test_a_port_stays_with_the_host_it_belongs_to() -> None:
+    # A socket with its port before the path: asyncpg would dial ('', 5433).
+    assert role_url("postgresql://:5433/db?host=/run/pg", "r", None) == (
+        "postgresql://r@/db?host=/run/pg&port=5433"
+    )
+    # No host anywhere: loopback, on the query's port rather than 5432.
+    assert role_url("postgresql:///db?port=5433", "r", None) == "postgresql://r@127.0.0.1:5433/db"
+
+
+def test_a_url_naming_its_host_twice_is_refused() -> None:
+    with pytest.raises(SettingsError, match="names a host twice"):
+        role_url("postgresql://db.internal/app?host=/run/pg", "r", None)
+    with pytest.raises(SettingsError, match="not a number"):
+        role_url("postgresql:///app?port=fast", "r", None)
+
+
+@pytest.mark.parametrize("folder", ["/tmp/a+b", "/tmp/a&b=c", "/tmp/100%", "/tmp/é #?@"])
+def test_a_socket_folder_comes_back_exactly(folder: str) -> None:
+    url = role_url(without_credentials(socket_url(folder, 5432)), "awooop_api", "pw")
+    _, options = dialect().create_connect_args(make_url(sqlalchemy_url(url)))
+    assert options["host"] == folder
+    assert options["port"] == 5432
 
 
 def test_a_role_url_over_tcp_is_unchanged_in_form() -> None:

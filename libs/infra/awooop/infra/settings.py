@@ -63,7 +63,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import SplitResult, parse_qs, quote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit
 
 from awooop.contracts.families.registry import CONTRACT_FAMILIES
 from awooop.security.signing_keys import InvalidKey, KeyRing
@@ -411,10 +411,17 @@ def _read_file(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+LOGIN_QUERY_KEYS = frozenset({"user", "password", "passfile"})
+"""Query parameters that say who logs in (libpq's, which asyncpg and SQLAlchemy read):
+credentials as much as the part before `@`."""
+
+
 def without_credentials(url: str) -> str:
-    """`url` with any user and password removed: where Postgres is, not who logs in."""
+    """`url` with any user and password removed, from before the `@` and from the query:
+    where Postgres is, not who logs in."""
     parts = urlsplit(url)
-    return _with_netloc(parts, parts.netloc.rpartition("@")[2])
+    query = [(k, v) for k, v in _query(parts) if k not in LOGIN_QUERY_KEYS]
+    return _joined(parts, parts.netloc.rpartition("@")[2], query)
 
 
 def role_url(location: str, role: str, password: str | None) -> str:
@@ -422,36 +429,60 @@ def role_url(location: str, role: str, password: str | None) -> str:
 
     A URL that names its host in the query (`?host=/folder&port=5432`, a Unix socket in
     libpq's form) keeps an empty host, so the socket is still what the role connects
-    to; any other URL without a host gets `127.0.0.1`.
+    to, and a port written before the path moves into the query beside it. Any other
+    URL without a host gets `127.0.0.1`, with the query's port, if any, as its own. A
+    URL naming a host in both places is refused: asyncpg would follow one, SQLAlchemy
+    the other. `SettingsError` for that.
     """
     parts = urlsplit(location)
-    host = parts.hostname or ("" if _host_in_query(parts.query) else "127.0.0.1")
+    query = [(k, v) for k, v in _query(parts) if k not in LOGIN_QUERY_KEYS]
+    names = {k for k, _ in query}
+    port = parts.port
+    if "host" in names:
+        if parts.hostname:
+            raise SettingsError(
+                f"the Postgres URL names a host twice: {parts.hostname!r} and in its query"
+            )
+        host = ""
+        if port is not None and "port" not in names:
+            query.append(("port", str(port)))
+        port = None
+    else:
+        host = parts.hostname or "127.0.0.1"
+        if port is None and not parts.hostname and "port" in names:
+            text = dict(query)["port"]
+            if not text.isdigit():
+                raise SettingsError(f"the Postgres URL's port {text!r} is not a number")
+            port = int(text)
+            query = [(k, v) for k, v in query if k != "port"]
     if ":" in host:
         host = f"[{host}]"
     credentials = quote(role, safe="")
     if password:
         credentials += ":" + quote(password, safe="")
-    netloc = f"{credentials}@{host}" + (f":{parts.port}" if parts.port else "")
-    return _with_netloc(parts, netloc)
+    netloc = f"{credentials}@{host}" + (f":{port}" if port is not None else "")
+    return _joined(parts, netloc, query)
 
 
 def socket_url(folder: str, port: int, database: str = "postgres", user: str = "postgres") -> str:
     """The URL of a Postgres Unix socket: `.s.PGSQL.<port>` in `folder`, libpq's form."""
-    query = f"host={quote(folder, safe='/')}&port={port}"
-    return f"postgresql://{quote(user, safe='')}@/{quote(database, safe='')}?{query}"
+    query = [("host", folder), ("port", str(port))]
+    return _joined(
+        urlsplit(f"postgresql:///{quote(database, safe='')}"), f"{quote(user, safe='')}@", query
+    )
 
 
-def _host_in_query(query: str) -> bool:
-    return any(parse_qs(query).get("host", []))
+def _query(parts: SplitResult) -> list[tuple[str, str]]:
+    return parse_qsl(parts.query, keep_blank_values=True)
 
 
-def _with_netloc(parts: SplitResult, netloc: str) -> str:
-    """`parts` around `netloc`, with `//` even when the netloc is empty (`urlunsplit`
-    drops it for schemes it does not know, which would turn `postgresql://@/db?host=`
-    into a different URL)."""
+def _joined(parts: SplitResult, netloc: str, query: list[tuple[str, str]]) -> str:
+    """`parts` around `netloc` and `query`, with `//` even when the netloc is empty
+    (`urlunsplit` drops it for schemes it does not know, which would turn
+    `postgresql://@/db?host=` into a different URL)."""
     url = f"{parts.scheme}://{netloc}{parts.path}"
-    if parts.query:
-        url += f"?{parts.query}"
+    if query:
+        url += "?" + urlencode(query, safe="/", quote_via=quote)
     if parts.fragment:
         url += f"#{parts.fragment}"
     return url
