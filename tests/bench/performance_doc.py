@@ -350,6 +350,12 @@ def performance_doc(f: Figures) -> str:
                 "(the gateway with its MCP server child), the API, the broker, Redis, and "
                 "Postgres: the postmaster with every backend, split by the backend's "
                 "`application_name` (each service pool is `awooop-<service>`).",
+                "**Writes to and from the broker** over the same span: the TCP data segments "
+                "(`data_segs_out`) of every established connection to the broker's port, read "
+                "from the kernel with `ss -tinp` at the span's start and end, by the process "
+                "that owns each end (`tests/bench/broker_writes.py`). Under load the broker's "
+                "CPU follows how often the consumers fetch and the relays produce, and a count "
+                "does not swing with the host's speed as runs/s does.",
                 "**Baselines**, in the same run on the same broker and Postgres, after the "
                 "runs while the platform idles: the very inbound records produced to a "
                 "scratch 12-partition topic as the relay sends them (per-partition "

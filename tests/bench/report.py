@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from approved_runs import ApprovedFigures, approved_table
 from bridge_load import BRIDGE_CONCURRENCY
+from broker_writes import BrokerWrites, writes_table
 from copy_baseline import CopyBaseline
 from efficiency import PipelineFloor
 from fetch_wakeup import SERVICES_FETCH_WAIT_MS
@@ -68,6 +69,8 @@ class Figures:
     """Event type → seconds from its decision to the relay's send, over the runs."""
     half_relay_lags: dict[str, list[float]] = field(default_factory=dict)
     """`relay_lags` of the half-load runs."""
+    writes: BrokerWrites | None = None
+    """TCP data segments between each platform process and the broker over the span."""
 
     @property
     def latencies(self) -> list[float]:
@@ -234,6 +237,19 @@ def cpu_table(f: Figures) -> list[str]:
     )
     lines += [_cpu_row(name, cpu.seconds[name], runs, cpu.wall) for name in NOT_PLATFORM]
     return lines
+
+
+def broker_writes_lines(f: Figures) -> list[str]:
+    """The writes between the platform and the broker over the span, when counted."""
+    if f.writes is None:
+        return []
+    return [
+        "Writes between each process and the broker over the same span (TCP data segments, "
+        "from `ss`; a segment is one request or response, or several written at once):",
+        "",
+        *writes_table(f.writes, len(f.load.runs)),
+        "",
+    ]
 
 
 def baseline_tables(f: Figures) -> list[str]:
@@ -428,6 +444,7 @@ def all_tables(f: Figures) -> list[str]:
         "",
         *cpu_table(f),
         "",
+        *broker_writes_lines(f),
         f"Baselines on the same broker and Postgres (median of {f.parameters.rounds} rounds):",
         "",
         *baseline_tables(f),

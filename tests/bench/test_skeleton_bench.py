@@ -36,6 +36,7 @@ import asyncpg
 import pytest
 from approved_runs import BOT_TOKEN_ENV, measure_approved_runs, onboard_approved_tenant
 from bridge_load import measure_bridge
+from broker_writes import BrokerWriteCounter
 from copy_baseline import raw_copy
 from efficiency import AppendedEvents
 from fetch_wakeup import probe_waits
@@ -138,6 +139,8 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         poll_interval=POLL_INTERVAL,
     )
     # The events counter's connection stays open across the span: a bench backend.
+    broker = running.stack.stack.recorded()["broker"]
+    writes = BrokerWriteCounter(roots, broker.pid, broker.port)
     async with (
         PlatformCpu(roots, postmaster, database_url) as meter,
         AppendedEvents(database_url) as events,
@@ -147,10 +150,12 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
             if profiles is not None:
                 await profiles.start()
             await events.start()
+            writes.start()
             await meter.start()
 
         async def stopped() -> None:
             await meter.stop()
+            writes.stop()
             await events.stop()
             if profiles is not None:
                 await profiles.stop(RUNS)
@@ -215,6 +220,7 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         appended=events.appended,
         load=result,
         cpu=meter.figures,
+        writes=writes.figures,
         kafka=kafka_floor,
         wakeup=wakeup,
         copy=copy_baseline,
