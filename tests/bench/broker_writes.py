@@ -10,7 +10,8 @@ sends the writes it queued in one `write` when its loop goes idle), so segments 
 the writes a request costs at both ends. A connection opened during the span counts
 from zero; one closed during it is not seen (clients keep theirs open).
 
-Without `ss` the figure is reported as not measured; nothing else depends on it.
+Without `ss`, or when it fails, the figure is reported as not measured with the reason;
+nothing else depends on it.
 """
 
 from __future__ import annotations
@@ -77,12 +78,14 @@ class BrokerWriteCounter:
         if shutil.which("ss") is None:
             self.figures.missing = "`ss` (iproute2) is not installed"
             return
-        self._start = _snapshot(self._port)
+        self._start = self._read() or {}
 
     def stop(self) -> None:
         if self.figures.missing is not None:
             return
-        end = _snapshot(self._port)
+        end = self._read()
+        if end is None:
+            return
         # Each client socket under the key the broker's end of it has.
         clients = {sock[2:] + sock[:2]: pid for sock, (pid, _) in end.items()}
         for sock, (pid, segments) in end.items():
@@ -94,6 +97,14 @@ class BrokerWriteCounter:
             elif sock[3] == self._port:
                 name = self._name(pid)
                 self.figures.sent[name] = self.figures.sent.get(name, 0) + delta
+
+    def _read(self) -> dict[Socket, tuple[int, int]] | None:
+        """A snapshot, or None with the reason kept when `ss` cannot give one."""
+        try:
+            return _snapshot(self._port)
+        except (OSError, subprocess.SubprocessError) as error:
+            self.figures.missing = f"`ss` failed ({type(error).__name__}: {error})"
+            return None
 
     def _name(self, pid: int) -> str:
         """The platform process `pid` belongs to (itself or an ancestor), else `OTHERS`."""
