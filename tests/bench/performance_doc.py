@@ -356,6 +356,13 @@ def performance_doc(f: Figures) -> str:
                 "that owns each end (`tests/bench/broker_writes.py`). Under load the broker's "
                 "CPU follows how often the consumers fetch and the relays produce, and a count "
                 "does not swing with the host's speed as runs/s does.",
+                "**Kafka requests** over the same span, by type and by the service that sent "
+                "them: each Python service starts with `tests/bench/kafka_request_hook` first "
+                "on its `PYTHONPATH`, whose `sitecustomize` counts every request aiokafka's "
+                "connection sends and writes the counts when the bench sends `SIGUSR2`, at "
+                "the span's start and end (`tests/bench/kafka_requests.py`; "
+                "`AWOOOP_BENCH_KAFKA_REQUESTS=off` leaves it out). Beside it, the broker's CPU "
+                "over the span per request it answered.",
                 "**Baselines**, in the same run on the same broker and Postgres, after the "
                 "runs while the platform idles: the very inbound records produced to a "
                 "scratch 12-partition topic as the relay sends them (per-partition "

@@ -14,12 +14,16 @@ from fetch_wakeup import SERVICES_FETCH_WAIT_MS
 from gate_evaluation import GATE_P99_TARGET_MS, GateFigures
 from gateway_overhead import BATCH, GROUP, OVERHEAD_TARGET, OverheadFigures
 from kafka_baseline import KafkaBaseline
+from kafka_requests import KafkaRequests, requests_table
 from platform_cpu import NOT_PLATFORM, CpuFigures
 from read_model_rebuild import COPY_ROUNDS, RebuildFigures
 from skeleton_load import LoadResult
 from timeline_gaps import SEEN
 
 from awooop.ingress.bridges.load import LoadReport
+
+BROKER = "broker (tansu)"
+"""The embedded broker's name in the CPU figures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class Figures:
     """`relay_lags` of the half-load runs."""
     writes: BrokerWrites | None = None
     """TCP data segments between each platform process and the broker over the span."""
+    requests: KafkaRequests | None = None
+    """The Kafka requests each platform Python process sent over the span, by type."""
 
     @property
     def latencies(self) -> list[float]:
@@ -248,6 +254,20 @@ def broker_writes_lines(f: Figures) -> list[str]:
         "from `ss`; a segment is one request or response, or several written at once):",
         "",
         *writes_table(f.writes, len(f.load.runs)),
+        "",
+    ]
+
+
+def kafka_requests_lines(f: Figures) -> list[str]:
+    """The Kafka requests per run over the span, by process and type, when counted."""
+    if f.requests is None:
+        return []
+    broker = f.cpu.seconds.get(BROKER, 0.0)
+    return [
+        "Kafka requests per run over the same span, by the process that sent them (counted "
+        "in each process as aiokafka sends them):",
+        "",
+        *requests_table(f.requests, len(f.load.runs), broker),
         "",
     ]
 
@@ -445,6 +465,7 @@ def all_tables(f: Figures) -> list[str]:
         *cpu_table(f),
         "",
         *broker_writes_lines(f),
+        *kafka_requests_lines(f),
         f"Baselines on the same broker and Postgres (median of {f.parameters.rounds} rounds):",
         "",
         *baseline_tables(f),

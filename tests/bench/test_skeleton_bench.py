@@ -11,7 +11,9 @@ embedded Postgres flushes every commit; `off`: `fsync=off`), `AWOOOP_BENCH_REPLI
 (more processes of a service, e.g. `runtime=2,mcp_gateway=2`: each service's count,
 the first included; every run is then counted where it executes, in the demo MCP
 server's journal), `AWOOOP_BENCH_PROFILE` (a folder: flame graphs of every Python
-process and Postgres's statements per run over the measured span, see `profiles.py`).
+process and Postgres's statements per run over the measured span, see `profiles.py`),
+`AWOOOP_BENCH_KAFKA_REQUESTS` (`on`, the default: every service counts the Kafka
+requests it sends, see `kafka_requests.py`; `off`).
 
 After the runs and the baselines, the gateway's decision per tool call is timed in
 process, and its own time per call beside a direct MCP SDK call (its batches are
@@ -43,12 +45,13 @@ from fetch_wakeup import probe_waits
 from gate_evaluation import measure_gates
 from gateway_overhead import measure_gateway_overhead
 from kafka_baseline import raw_kafka
+from kafka_requests import BENCH, KafkaRequestCounter, count_here, hook_environment
 from performance_doc import performance_doc
 from platform_cpu import PlatformCpu
 from profiles import Profiles
 from read_model_rebuild import measure_rebuild
 from replicas import Replicas, parse_replicas
-from report import BenchParameters, Figures, stdout_report
+from report import BROKER, BenchParameters, Figures, stdout_report
 from skeleton_load import SkeletonLoad
 from timeline_gaps import relay_lags, span_of, timeline_gaps
 
@@ -81,7 +84,7 @@ PYTHON_PROCESSES = ("ingress", "runtime", "mcp_gateway", "projector", "approval"
 def _roots(running: RunningPlatform) -> tuple[dict[str, int], int]:
     pieces = running.stack.stack.recorded()
     roots = {name: process.pid for name, process in running.platform.processes.items()}
-    roots["broker (tansu)"] = pieces["broker"].pid
+    roots[BROKER] = pieces["broker"].pid
     roots["redis"] = pieces["redis"].pid
     return roots, pieces["postgres"].pid
 
@@ -102,18 +105,16 @@ async def _row_counts(database_url: str) -> tuple[int, int]:
     return int(runs), int(timeline)
 
 
-async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
+async def _measure(running: RunningPlatform, replicas: Replicas, counts: Path) -> Figures:
     database_url = running.env["AWOOOP_DATABASE_URL"]
     kafka = Settings.from_env(running.env).kafka
     roots, postmaster = _roots(running)
-    profiles = None
-    if PROFILE:
-        sampled = {
-            name: pid
-            for name, pid in roots.items()
-            if name.split("-")[0] in PYTHON_PROCESSES or name.rsplit("-", 1)[0] in PYTHON_PROCESSES
-        }
-        profiles = Profiles(Path(PROFILE), sampled, database_url)
+    services = {
+        name: pid
+        for name, pid in roots.items()
+        if name.split("-")[0] in PYTHON_PROCESSES or name.rsplit("-", 1)[0] in PYTHON_PROCESSES
+    }
+    profiles = Profiles(Path(PROFILE), services, database_url) if PROFILE else None
     if WARMUP:
         # Every consumer holds its partitions and the gateway the project's MCP session
         # (sessions are per tenant) once one run went all the way through; those
@@ -141,6 +142,8 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
     # The events counter's connection stays open across the span: a bench backend.
     broker = running.stack.stack.recorded()["broker"]
     writes = BrokerWriteCounter(roots, broker.pid, broker.port)
+    count_here(counts)
+    requests = KafkaRequestCounter({**services, BENCH: os.getpid()}, counts)
     async with (
         PlatformCpu(roots, postmaster, database_url) as meter,
         AppendedEvents(database_url) as events,
@@ -151,10 +154,12 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
                 await profiles.start()
             await events.start()
             writes.start()
+            requests.start()
             await meter.start()
 
         async def stopped() -> None:
             await meter.stop()
+            requests.stop()
             writes.stop()
             await events.stop()
             if profiles is not None:
@@ -221,6 +226,7 @@ async def _measure(running: RunningPlatform, replicas: Replicas) -> Figures:
         load=result,
         cpu=meter.figures,
         writes=writes.figures,
+        requests=requests.figures,
         kafka=kafka_floor,
         wakeup=wakeup,
         copy=copy_baseline,
@@ -249,6 +255,7 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
     clusters: list[Path] = []
     try:
         home = tmp_path / "bench"
+        counts = tmp_path / "kafka-requests"
         replicas = Replicas(home, REPLICAS)
         with own_platform(
             home,
@@ -257,6 +264,7 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
                 "AWOOOP_EMBEDDED_POSTGRES_STATEMENT_STATS": "on" if PROFILE else "off",
             },
             AWOOOP_LOG_LEVEL="warning",
+            **hook_environment(counts),
             **BOT_TOKEN_ENV,
             **replicas.environment(),
         ) as running:
@@ -264,7 +272,7 @@ def test_skeleton_runs_from_produce_to_completed_in_the_read_model(tmp_path: Pat
             replicas.start(running)
             running.onboard_like_demo(PROJECT, BOT)
             onboard_approved_tenant(running)
-            figures = asyncio.run(_measure(running, replicas))
+            figures = asyncio.run(_measure(running, replicas, counts))
     finally:
         for data_dir in clusters:  # Postgres is stopped by now
             _drop_cluster(data_dir)
