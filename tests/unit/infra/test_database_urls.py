@@ -6,8 +6,9 @@ ignores the query's `host` and `port` once the URL names a host, so the service 
 dial port 5432 of loopback), a URL without credentials that loses its `//` (asyncpg then
 reads no host at all), a client URL that names a socket the server never made, a
 password kept in the query (SQLAlchemy would log the API in as the admin), a port
-parted from its host, and a URL whose two hosts asyncpg and SQLAlchemy would read
-differently.
+parted from its host, a URL whose two hosts asyncpg and SQLAlchemy would read
+differently, and a malformed URL taken by the settings and refused only when a service
+first connects.
 """
 
 from __future__ import annotations
@@ -83,6 +84,27 @@ def test_a_url_naming_its_host_twice_is_refused() -> None:
         role_url("postgresql://db.internal/app?host=/run/pg", "r", None)
     with pytest.raises(SettingsError, match="not a number"):
         role_url("postgresql:///app?port=fast", "r", None)
+
+
+def test_a_port_that_is_not_a_number_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match="port is not a number"):
+        role_url("postgresql://db:fast/app", "r", None)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "reason"),
+    [
+        ("AWOOOP_POSTGRES_URL", "postgresql://db.internal/app?host=/run/pg", "host twice"),
+        ("AWOOOP_POSTGRES_URL", "postgresql:///app?port=fast", "not a number"),
+        ("AWOOOP_DATABASE_URL", "postgresql://postgres@db:99999/app", "not a number"),
+    ],
+)
+def test_a_malformed_postgres_url_is_refused_when_the_settings_are_read(
+    tmp_path: Path, variable: str, url: str, reason: str
+) -> None:
+    # Before, the settings took it and the service refused at its first role URL.
+    with pytest.raises(SettingsError, match=f"^{variable}: .*{reason}"):
+        Settings.from_env({"AWOOOP_HOME": str(tmp_path), variable: url})
 
 
 @pytest.mark.parametrize("folder", ["/tmp/a+b", "/tmp/a&b=c", "/tmp/100%", "/tmp/é #?@"])

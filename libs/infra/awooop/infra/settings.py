@@ -294,6 +294,8 @@ class Settings:
                 ),
                 linger_ms=int(env.get("AWOOOP_KAFKA_LINGER_MS", DEFAULT_LINGER_MS)),
             )
+        if location:
+            _check_postgres_url(location, env)
         passwords = {
             service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]
             for service in SERVICES
@@ -353,6 +355,19 @@ class Settings:
         if not _SERVICE_NAME.fullmatch(service):
             raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
         return role_url(self.postgres_location, f"awooop_{service}", self.db_passwords.get(service))
+
+
+def _check_postgres_url(location: str, env: Mapping[str, str]) -> None:
+    """Refuse a Postgres URL every role URL would be refused for, naming where it came
+    from, when the settings are read rather than when a service first connects."""
+    try:
+        role_url(location, "awooop", None)
+    except SettingsError as error:
+        var = next(
+            (v for v in ("AWOOOP_POSTGRES_URL", "AWOOOP_DATABASE_URL") if env.get(v)),
+            "the embedded stack's recorded Postgres URL",
+        )
+        raise SettingsError(f"{var}: {error}") from None
 
 
 def _signature_counts(text: str) -> dict[str, int]:
@@ -437,7 +452,10 @@ def role_url(location: str, role: str, password: str | None) -> str:
     parts = urlsplit(location)
     query = [(k, v) for k, v in _query(parts) if k not in LOGIN_QUERY_KEYS]
     names = {k for k, _ in query}
-    port = parts.port
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingsError("the Postgres URL's port is not a number from 0 to 65535") from None
     if "host" in names:
         if parts.hostname:
             raise SettingsError(
