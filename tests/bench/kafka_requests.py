@@ -68,6 +68,18 @@ def count_here(folder: Path) -> None:
     hook.install(str(folder))
 
 
+def _catches_sigusr2(pid: int) -> bool | None:
+    """Whether process `pid` handles `SIGUSR2` (its `SigCgt` mask), None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGUSR2 - 1) & 1)
+    return False
+
+
 def _type(name: str) -> str:
     """`FetchRequest` → `Fetch` (aiokafka's class names, version suffix or not)."""
     return name.split("Request")[0]
@@ -105,10 +117,14 @@ class KafkaRequestCounter:
         """Each process's counts now, or None with the reason kept."""
         pending: dict[int, str] = {}
         for name, pid in self._roots.items():
-            try:
-                os.kill(pid, signal.SIGUSR2)
-            except ProcessLookupError:
+            catches = _catches_sigusr2(pid)
+            if catches is None:
                 continue  # a process that is gone sends nothing more
+            if not catches:
+                # Its default action would end the process: the hook is not loaded there.
+                self.figures.missing = f"{name} does not count its requests (no hook)"
+                return None
+            os.kill(pid, signal.SIGUSR2)
             pending[pid] = name
         found: dict[str, dict[str, int]] = {}
         deadline = time.monotonic() + ANSWER_WAIT_SECONDS
