@@ -7,8 +7,8 @@ dial port 5432 of loopback), a URL without credentials that loses its `//` (asyn
 reads no host at all), a client URL that names a socket the server never made, a
 password kept in the query (SQLAlchemy would log the API in as the admin), a port
 parted from its host, a URL whose two hosts asyncpg and SQLAlchemy would read
-differently, and a malformed URL taken by the settings and refused only when a service
-first connects.
+differently, and a malformed URL refused without the variable it came from (or, for
+a port, as a bare `ValueError`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_a_url_naming_its_host_twice_is_refused() -> None:
 
 
 def test_a_port_that_is_not_a_number_is_refused_by_name() -> None:
-    with pytest.raises(SettingsError, match="port is not a number"):
+    with pytest.raises(SettingsError, match="cannot be read: Port could not be cast"):
         role_url("postgresql://db:fast/app", "r", None)
 
 
@@ -96,15 +96,27 @@ def test_a_port_that_is_not_a_number_is_refused_by_name() -> None:
     [
         ("AWOOOP_POSTGRES_URL", "postgresql://db.internal/app?host=/run/pg", "host twice"),
         ("AWOOOP_POSTGRES_URL", "postgresql:///app?port=fast", "not a number"),
-        ("AWOOOP_DATABASE_URL", "postgresql://postgres@db:99999/app", "not a number"),
+        ("AWOOOP_DATABASE_URL", "postgresql://postgres@db:99999/app", "out of range"),
     ],
 )
-def test_a_malformed_postgres_url_is_refused_when_the_settings_are_read(
+def test_a_malformed_postgres_url_is_refused_by_the_variable_it_came_from(
     tmp_path: Path, variable: str, url: str, reason: str
 ) -> None:
-    # Before, the settings took it and the service refused at its first role URL.
+    # Read without complaint (a command that never touches Postgres still runs), then
+    # refused where a role first logs in, naming the variable to fix.
+    settings = Settings.from_env({"AWOOOP_HOME": str(tmp_path), variable: url})
     with pytest.raises(SettingsError, match=f"^{variable}: .*{reason}"):
-        Settings.from_env({"AWOOOP_HOME": str(tmp_path), variable: url})
+        settings.service_database_url("runtime")
+    with pytest.raises(SettingsError, match=f"^{variable}: .*{reason}"):
+        settings.api_database_url()
+
+
+def test_a_postgres_url_that_cannot_be_split_is_refused_when_read(tmp_path: Path) -> None:
+    # Its password could not be taken out of it, so it is not kept at all.
+    with pytest.raises(SettingsError, match=r"^AWOOOP_POSTGRES_URL: .*cannot be read"):
+        Settings.from_env(
+            {"AWOOOP_HOME": str(tmp_path), "AWOOOP_POSTGRES_URL": "postgresql://u:pw@[::1/db"}
+        )
 
 
 @pytest.mark.parametrize("folder", ["/tmp/a+b", "/tmp/a&b=c", "/tmp/100%", "/tmp/é #?@"])

@@ -151,6 +151,8 @@ class Settings:
     kafka_config: KafkaSettings | None = None
     postgres_url: str | None = None
     """Where Postgres is; its credentials are never used (each role brings its own)."""
+    postgres_source: str = "AWOOOP_POSTGRES_URL"
+    """Where `postgres_url` came from, named when it is refused."""
     redis_url: str | None = None
     database_url: str | None = None
     """The admin URL, held only by operator commands (`from_env(admin=True)`)."""
@@ -258,7 +260,14 @@ class Settings:
 
     def api_database_url(self) -> str:
         """The URL the query API logs in with: role `awooop_api`, never an owner."""
-        return role_url(self.postgres_location, "awooop_api", self.api_db_password)
+        return self._role_url("awooop_api", self.api_db_password)
+
+    def _role_url(self, role: str, password: str | None) -> str:
+        """`role_url` of the Postgres location; a refusal names where the URL came from."""
+        try:
+            return role_url(self.postgres_location, role, password)
+        except SettingsError as error:
+            raise SettingsError(f"{self.postgres_source}: {error}") from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, admin: bool = False) -> Settings:
@@ -294,8 +303,10 @@ class Settings:
                 ),
                 linger_ms=int(env.get("AWOOOP_KAFKA_LINGER_MS", DEFAULT_LINGER_MS)),
             )
-        if location:
-            _check_postgres_url(location, env)
+        source = next(
+            (v for v in ("AWOOOP_POSTGRES_URL", "AWOOOP_DATABASE_URL") if env.get(v)),
+            "the embedded stack's recorded Postgres URL",
+        )
         passwords = {
             service: env[f"AWOOOP_DB_PASSWORD_{service.upper()}"]
             for service in SERVICES
@@ -304,7 +315,8 @@ class Settings:
         return cls(
             home=home,
             kafka_config=kafka,
-            postgres_url=without_credentials(location) if location else None,
+            postgres_url=_location(location, source) if location else None,
+            postgres_source=source,
             redis_url=env.get("AWOOOP_REDIS_URL") or recorded.get("redis"),
             database_url=admin_url if admin else None,
             log_level=env.get("AWOOOP_LOG_LEVEL", "info"),
@@ -354,20 +366,16 @@ class Settings:
         """The URL a service logs in with: Postgres's location, the service's own role."""
         if not _SERVICE_NAME.fullmatch(service):
             raise SettingsError(f"service name {service!r} does not match {_SERVICE_NAME.pattern}")
-        return role_url(self.postgres_location, f"awooop_{service}", self.db_passwords.get(service))
+        return self._role_url(f"awooop_{service}", self.db_passwords.get(service))
 
 
-def _check_postgres_url(location: str, env: Mapping[str, str]) -> None:
-    """Refuse a Postgres URL every role URL would be refused for, naming where it came
-    from, when the settings are read rather than when a service first connects."""
+def _location(url: str, source: str) -> str:
+    """`url` without its credentials; `SettingsError` naming `source` when it cannot be
+    split at all (an unclosed IPv6 bracket), since its password could not be taken out."""
     try:
-        role_url(location, "awooop", None)
-    except SettingsError as error:
-        var = next(
-            (v for v in ("AWOOOP_POSTGRES_URL", "AWOOOP_DATABASE_URL") if env.get(v)),
-            "the embedded stack's recorded Postgres URL",
-        )
-        raise SettingsError(f"{var}: {error}") from None
+        return without_credentials(url)
+    except ValueError as error:
+        raise SettingsError(f"{source}: the Postgres URL cannot be read: {error}") from None
 
 
 def _signature_counts(text: str) -> dict[str, int]:
@@ -449,13 +457,13 @@ def role_url(location: str, role: str, password: str | None) -> str:
     URL naming a host in both places is refused: asyncpg would follow one, SQLAlchemy
     the other. `SettingsError` for that.
     """
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+        port = parts.port
+    except ValueError as error:
+        raise SettingsError(f"the Postgres URL cannot be read: {error}") from None
     query = [(k, v) for k, v in _query(parts) if k not in LOGIN_QUERY_KEYS]
     names = {k for k, _ in query}
-    try:
-        port = parts.port
-    except ValueError:
-        raise SettingsError("the Postgres URL's port is not a number from 0 to 65535") from None
     if "host" in names:
         if parts.hostname:
             raise SettingsError(
