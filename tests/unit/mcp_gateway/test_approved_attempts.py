@@ -1,7 +1,8 @@
 """The executor's attempts of an approved call, against a scripted server: a transient
 failure is tried again (at most twice, never past the deadline), a permanent one never,
-the tool's own error result is classified like any failure, and a gateway stopping
-between attempts still records the last failure as the outcome."""
+the tool's own error result is classified like any failure, a gateway stopping
+between attempts still records the last failure as the outcome, and a credential the
+server repeats in its answer or its error reaches neither."""
 
 from __future__ import annotations
 
@@ -141,3 +142,37 @@ async def test_stopping_between_attempts_records_the_last_failure() -> None:
     (finished,) = outcomes.finished
     assert isinstance(finished.outcome, CallError)
     assert (server.calls, finished.retries) == (1, ())
+
+
+CREDENTIAL = "tenant-api-key-7f3a9c"
+
+
+async def test_a_credential_the_server_repeats_in_its_answer_is_blotted() -> None:
+    # The server was started with the tenant's key in its environment and echoes it,
+    # in a structured field and in words; no pattern of the redaction knows its shape.
+    echoed = ToolAnswer(
+        structured={"service": "checkout", "debug": f"auth with {CREDENTIAL} ok"},
+        texts=[],
+        is_error=False,
+        credentials=frozenset({CREDENTIAL, "abc"}),
+    )
+    finished = await attempts(ScriptedServer(echoed))
+    assert isinstance(finished.outcome, CallResult)
+    assert CREDENTIAL not in repr(finished.outcome.result)
+    assert finished.outcome.result["service"] == "checkout"  # type: ignore[index]
+    assert finished.outcome.redactions.get("secret") == 1
+    quiet = ToolAnswer(structured=None, texts=[], is_error=False, credentials=echoed.credentials)
+    assert CREDENTIAL not in repr(quiet)  # an answer never prints the session's credentials
+
+
+async def test_a_credential_the_server_repeats_in_its_error_is_blotted() -> None:
+    failed = ToolAnswer(
+        structured=None,
+        texts=[f"401: key {CREDENTIAL} was revoked"],
+        is_error=True,
+        credentials=frozenset({CREDENTIAL}),
+    )
+    finished = await attempts(ScriptedServer(failed))
+    assert isinstance(finished.outcome, CallError)
+    assert CREDENTIAL not in finished.outcome.reason
+    assert "was revoked" in finished.outcome.reason

@@ -290,6 +290,19 @@ async def test_a_stdio_server_gets_its_credentials_and_nothing_of_the_gateway(
     assert not hashes & {digest(v) for v in gateway_own.values()}
 
 
+async def test_an_answer_carries_the_credentials_its_session_was_opened_with(
+    server: StdioServer, pool: McpSessionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the executor blots from the answer, should the server repeat one of them.
+    monkeypatch.setenv("AWOOOP_TENANT_ALPHA_API_KEY", "alpha-key-4821")
+    tool = server.tool("echo", credentials={"API_KEY": "env:API_KEY"})
+
+    answer = await pool.call("alpha", tool, {"text": "x"})
+
+    assert answer.credentials == frozenset({"alpha-key-4821"})
+    assert "alpha-key-4821" not in repr(answer)
+
+
 async def test_a_tenants_env_reference_never_resolves_for_another_tenant(
     server: StdioServer, pool: McpSessionPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -50,6 +50,7 @@ from awooop.mcp_gateway.domain.results import (
     observed,
     sensitive_values,
     shape_answer,
+    with_credentials,
 )
 from awooop.mcp_gateway.domain.retries import (
     RetriedAttempt,
@@ -249,7 +250,8 @@ class ToolCallExecutor:
             started = time.perf_counter()
             answer = await self.sessions.call(call.project_id, tool, call.arguments)
             took = _ms_since(started)
-            shaped = shape_answer(answer, E_MCP_CALL_FAILED.code, hidden)
+            blotted = with_credentials(hidden, answer.credentials)
+            shaped = shape_answer(answer, E_MCP_CALL_FAILED.code, blotted)
             return FinishedCall(claimed, shaped, took), None
         except CredentialUnavailable as error:
             reason = bound_reason(error.reason, hidden)

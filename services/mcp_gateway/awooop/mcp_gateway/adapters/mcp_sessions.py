@@ -25,6 +25,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ class McpSessionPool:
         """
         session = await self._session(project_id, tool)
         result = await session.call_tool(tool.tool, arguments)
-        return tool_answer(result)
+        return replace(tool_answer(result), credentials=session.secrets)
 
     def listing(self, project_id: str, tool: Tool) -> Mapping[str, str] | None:
         """The live name → pin listing of `tool`'s server for `project_id`, from memory;

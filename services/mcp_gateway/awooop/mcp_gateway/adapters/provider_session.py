@@ -93,6 +93,11 @@ class ProviderSession:
         self._live: LiveListing | None = None
 
     @property
+    def secrets(self) -> frozenset[str]:
+        """The credential values the session was opened with."""
+        return self._secrets
+
+    @property
     def alive(self) -> bool:
         return self._opened and self.client is not None and not self.ended
 

@@ -31,6 +31,10 @@ class ToolAnswer:
     structured: Mapping[str, Any] | None
     texts: Sequence[str]
     is_error: bool
+    credentials: frozenset[str] = field(default=frozenset(), repr=False)
+    """The credential values the answering session was opened with (its server's
+    environment or headers): a server that repeats one in its answer has it blotted
+    like an argument's secret. Never printed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,12 @@ def sensitive_values(arguments: Mapping[str, Any]) -> tuple[str, ...]:
     walk(arguments, False)
     # Longest first, so a value inside another is not replaced in part first.
     return tuple(sorted(set(found), key=len, reverse=True))
+
+
+def with_credentials(hidden: Sequence[str], credentials: frozenset[str]) -> tuple[str, ...]:
+    """`hidden` and the `credentials` of at least `MIN_HIDDEN_CHARS`, longest first."""
+    found = set(hidden) | {value for value in credentials if len(value) >= MIN_HIDDEN_CHARS}
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _blotted(value: Any, hidden: Sequence[str]) -> tuple[Any, int]:
