@@ -22,6 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 import psutil
+from span_counter import SpanCounter
 
 OTHERS = "the bench and other processes"
 
@@ -64,32 +65,24 @@ def _snapshot(port: int) -> dict[Socket, tuple[int, int]]:
     return found
 
 
-class BrokerWriteCounter:
+class BrokerWriteCounter(SpanCounter[dict[Socket, tuple[int, int]]]):
     """Counts the segments between the platform's processes and the broker over a span."""
 
     def __init__(self, roots: dict[str, int], broker_pid: int, port: int) -> None:
         self._names = {pid: name for name, pid in roots.items()}
         self._broker_pid = broker_pid
         self._port = port
-        self._start: dict[Socket, tuple[int, int]] = {}
         self.figures = BrokerWrites()
-
-    def start(self) -> None:
         if shutil.which("ss") is None:
             self.figures.missing = "`ss` (iproute2) is not installed"
-            return
-        self._start = self._read() or {}
 
-    def stop(self) -> None:
-        if self.figures.missing is not None:
-            return
-        end = self._read()
-        if end is None:
-            return
+    def _count(
+        self, start: dict[Socket, tuple[int, int]], end: dict[Socket, tuple[int, int]]
+    ) -> None:
         # Each client socket under the key the broker's end of it has.
         clients = {sock[2:] + sock[:2]: pid for sock, (pid, _) in end.items()}
         for sock, (pid, segments) in end.items():
-            delta = segments - self._start.get(sock, (pid, 0))[1]
+            delta = segments - start.get(sock, (pid, 0))[1]
             if pid == self._broker_pid:
                 # The broker's side of a connection: name the client at the other end.
                 client = self._name(clients.get(sock, 0))

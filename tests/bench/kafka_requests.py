@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from span_counter import SpanCounter
+
 HOOK = Path(__file__).parent / "kafka_request_hook"
 FOLDER_VARIABLE = "AWOOOP_BENCH_KAFKA_REQUESTS_DIR"
 ENABLED = os.environ.get("AWOOOP_BENCH_KAFKA_REQUESTS", "on").strip().lower() not in (
@@ -85,30 +87,20 @@ def _type(name: str) -> str:
     return name.split("Request")[0]
 
 
-class KafkaRequestCounter:
+class KafkaRequestCounter(SpanCounter[dict[str, dict[str, int]]]):
     """Signals the platform's Python processes at the span's start and end."""
 
     def __init__(self, roots: dict[str, int], folder: Path) -> None:
         self._roots = roots
         self._folder = folder
-        self._start: dict[str, dict[str, int]] = {}
         self._asked: dict[int, int] = {}
         self.figures = KafkaRequests()
         if not ENABLED:
             self.figures.missing = "`AWOOOP_BENCH_KAFKA_REQUESTS=off`"
 
-    def start(self) -> None:
-        if self.figures.missing is None:
-            self._start = self._read() or {}
-
-    def stop(self) -> None:
-        if self.figures.missing is not None:
-            return
-        end = self._read()
-        if end is None:
-            return
+    def _count(self, start: dict[str, dict[str, int]], end: dict[str, dict[str, int]]) -> None:
         for name, counts in end.items():
-            before = self._start.get(name, {})
+            before = start.get(name, {})
             self.figures.by_process[name] = {
                 kind: count - before.get(kind, 0) for kind, count in counts.items()
             }
