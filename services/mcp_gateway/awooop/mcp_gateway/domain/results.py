@@ -119,6 +119,8 @@ def sensitive_values(arguments: Mapping[str, Any]) -> tuple[str, ...]:
 
 def with_credentials(hidden: Sequence[str], credentials: frozenset[str]) -> tuple[str, ...]:
     """`hidden` and the `credentials` of at least `MIN_HIDDEN_CHARS`, longest first."""
+    if not credentials:
+        return tuple(hidden)  # already longest first (`sensitive_values`)
     found = set(hidden) | {value for value in credentials if len(value) >= MIN_HIDDEN_CHARS}
     return tuple(sorted(found, key=len, reverse=True))
 
