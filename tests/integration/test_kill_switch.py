@@ -16,7 +16,7 @@ import pytest
 
 from awooop.contracts.families.budget import Budget
 from awooop.contracts.records.codec import EnvelopeCodec
-from awooop.contracts.records.envelope import Envelope
+from awooop.contracts.records.envelope import Envelope, new_trace_id
 from awooop.contracts.registries.errors import E_BUDGET_KILLED
 from awooop.contracts.registries.topics import Topics
 from awooop.infra.runner import ServiceRunner
@@ -111,7 +111,7 @@ async def _reserve_mid_call(pool: asyncpg.Pool, project: str, run_id: uuid.UUID)
     return held
 
 
-async def _kill(pool: asyncpg.Pool, project: str) -> int | None:
+async def _kill(pool: asyncpg.Pool, project: str) -> kill_switch.Kill:
     return await kill_switch.kill_tenant(
         pool,
         project,
@@ -145,7 +145,7 @@ async def test_a_kill_cancels_every_active_run_of_its_tenant_and_no_other(
         )
     }
 
-    assert await _kill(pool, killed) == 3
+    assert await _kill(pool, killed) == kill_switch.Kill(tripped=True, cancelled=3)
     runner.relay.wake()
 
     assert await _states(pool, doomed) == ["cancelled"] * 3
@@ -218,10 +218,55 @@ async def test_a_kill_cancels_every_active_run_of_its_tenant_and_no_other(
     )
     assert (tripped.stream_id, tripped.stream_seq) == (f"budget:{killed}", 1)
 
-    # Tripped already: a second kill writes nothing.
+    # Tripped already, with no run of the tenant active: a second kill writes nothing.
     before = await pool.fetchval("SELECT count(*) FROM events")
-    assert await _kill(pool, killed) is None
+    assert await _kill(pool, killed) == kill_switch.Kill(tripped=False, cancelled=0)
     assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+async def test_a_run_its_batch_commits_after_the_kill_is_cancelled_by_the_batchs_own_kill(
+    runner: ServiceRunner,
+) -> None:
+    """A batch starts a run and charges its inline step before the switch trips, and
+    commits after the kill's second transaction read the tenant's runs, which cannot
+    see the run. The batch's charge left the tenant past the kill share as well, so it
+    calls the kill once it committed: the switch is tripped already and stays so (no
+    second `budget.tenant_killed`), and the call cancels the run."""
+    assert runner.pool is not None
+    pool = runner.pool
+    project = unique("kkl")
+    run_id = uuid.uuid4()
+    async with pool.acquire() as conn:
+        batch = conn.transaction()
+        await batch.start()
+        try:
+            await conn.execute(
+                "INSERT INTO runs (run_id, project_id, platform_subject_id, agent_id, "
+                " channel_type, chat_id, mode, revision, trace_id, state, version, "
+                " last_event_id, max_attempts, timeout_at) "
+                "VALUES ($1, $2, $3, 'demo-agent', 'telegram', '42', 'shadow', $4, $5, "
+                " 'pending', 0, $1, 3, now() + interval '10 minutes')",
+                run_id,
+                project,
+                f"{project}:telegram:42",
+                REVISION,
+                new_trace_id(),
+            )
+            # The kill, on connections of its own, reads the runs the batch has not
+            # committed yet.
+            assert await _kill(pool, project) == kill_switch.Kill(tripped=True, cancelled=0)
+        except BaseException:
+            await batch.rollback()
+            raise
+        await batch.commit()
+    assert await _states(pool, [run_id]) == ["pending"]
+
+    assert await _kill(pool, project) == kill_switch.Kill(tripped=False, cancelled=1)
+    assert await _states(pool, [run_id]) == ["cancelled"]
+    (cancelled,) = await _events(pool, str(run_id))
+    assert (cancelled.event_type, cancelled.payload.code) == ("run.cancelled", E_BUDGET_KILLED.code)
+    said = [e.event_type for e in await _events(pool, f"budget:{project}")]
+    assert said == ["budget.tenant_killed"]
 
 
 def _ids(run_ids: list[uuid.UUID]) -> set[str]:
@@ -249,7 +294,8 @@ async def test_a_reset_says_so_on_the_budget_topic_and_only_a_tripped_switch_res
 
     assert await reset() is False  # never tripped: nothing to reset, nothing written
     assert await _events(pool, f"budget:{project}") == []
-    assert await _kill(pool, project) == 0  # no active runs, still tripped and said
+    # No active runs: still tripped and said.
+    assert await _kill(pool, project) == kill_switch.Kill(tripped=True, cancelled=0)
     assert await reset() is True
     assert await reset() is False
     runner.relay.wake()

@@ -9,6 +9,7 @@ order, then the budget stream's `streams` row.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -58,6 +59,17 @@ async def append_budget_event(
     await event_store.append(conn, [to_new_event(envelope, Topics.BUDGET_EVENTS, project_id)])
 
 
+@dataclass(frozen=True)
+class Kill:
+    """What one `kill_tenant` call did."""
+
+    tripped: bool
+    """This call tripped the switch and said `budget.tenant_killed`; False when it was
+    tripped already."""
+    cancelled: int
+    """Active runs of the tenant this call cancelled."""
+
+
 async def kill_tenant(
     pool: asyncpg.Pool,
     project_id: str,
@@ -66,27 +78,34 @@ async def kill_tenant(
     budget_revision: str,
     now: dt.datetime,
     service: str,
-) -> int | None:
+) -> Kill:
     """Trip the tenant's kill switch, then cancel every active run of the project
-    (`E-BUDGET-KILLED`). Returns how many runs were cancelled; None, writing nothing,
-    when the switch was tripped already.
+    (`E-BUDGET-KILLED`). A switch tripped already is left as it is (no second
+    `budget.tenant_killed`), but the tenant's active runs are still cancelled.
 
     Two transactions, in this order. The first trips the switch and appends one
     `budget.tenant_killed`; once it committed, every debit statement of the tenant is
     refused (`reserve` and `charge` read the switch), so a run that starts meanwhile
     spends nothing. The second locks the tenant's active runs (a run whose step charged
     before the trip committed is visible to it, waited for under its row lock) and
-    cancels them. Call it holding no run or ledger row (after a step's commit)."""
+    cancels them.
+
+    One run escapes the second transaction: a batch that started it and charged its
+    inline step before the trip committed, and commits after the second transaction
+    read the runs. That charge left the tenant's spend at or past the kill share too
+    (it settled after the charge that crossed it, under the same ledger row lock), so
+    the batch calls this again once it committed, and this call's second transaction
+    cancels the run. Call it holding no run or ledger row (after a step's commit)."""
     actor = f"service:{service}"
     async with pool.acquire() as conn, conn.transaction():
-        if await budget_ledger.kill(conn, project_id, reason) is None:
-            return None
-        killed = TenantKilled(
-            code=E_BUDGET_KILLED.code, reason=reason, budget_revision=budget_revision
-        )
-        await append_budget_event(
-            conn, killed, project_id=project_id, actor=actor, now=now, service=service
-        )
+        tripped = await budget_ledger.kill(conn, project_id, reason) is not None
+        if tripped:
+            killed = TenantKilled(
+                code=E_BUDGET_KILLED.code, reason=reason, budget_revision=budget_revision
+            )
+            await append_budget_event(
+                conn, killed, project_id=project_id, actor=actor, now=now, service=service
+            )
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             f"SELECT {runs.COLUMNS} FROM runs WHERE project_id = $1 "
@@ -102,7 +121,7 @@ async def kill_tenant(
             now=now,
             service=service,
         )
-    return len(cancelled)
+    return Kill(tripped, len(cancelled))
 
 
 async def reset_tenant(

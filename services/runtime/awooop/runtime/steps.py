@@ -314,11 +314,12 @@ class StepExecutor:
         """Trip the kill switch of tenants a committed step found spent (`crossed`, or
         what this task's steps noted), each in its own transaction after the step's
         (which holds its run and ledger rows): every active run of the tenant is
-        cancelled. A tenant killed already is left as it is."""
+        cancelled. A tenant killed already stays killed, and any run of it still active
+        (started and charged by a batch that committed after the kill) is cancelled."""
         for project, revision in self._budget.crossed() if crossed is None else crossed:
 
             async def kill(project: str = project, revision: str = revision) -> None:
-                await kill_switch.kill_tenant(
+                done = await kill_switch.kill_tenant(
                     pool,
                     project,
                     reason=f"the tenant's spend reached the kill share of budget {revision}",
@@ -326,6 +327,13 @@ class StepExecutor:
                     now=self._clock(),
                     service=self._service,
                 )
+                if done.tripped or done.cancelled:
+                    log.info(
+                        "tenant_killed",
+                        project_id=project,
+                        tripped=done.tripped,
+                        cancelled=done.cancelled,
+                    )
 
             await self._through_outages(kill)
 
