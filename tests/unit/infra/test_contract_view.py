@@ -119,3 +119,56 @@ def test_a_bot_stays_with_the_binding_activated_first_whatever_the_read_order() 
         assert found.project_id == "zeta"
         assert len(view.conflicts) == 1
         assert view.conflicts[0].startswith("acme:")
+
+
+def test_another_project_naming_a_chat_of_a_held_bot_takes_no_chat_of_it() -> None:
+    """The bot's catch-all belongs to zeta: acme's later binding of one chat of the same
+    bot would win that chat by the named-chat rule, which would refuse zeta's messages
+    from it. It claims nothing, whatever the read order."""
+    named = telegram_binding_body("99", agent_id="vip")
+    named["channel"]["chat_ids"] = ["-5"]
+    first = lifecycle("zeta", "a-telegram", telegram_binding_body("99"))
+    later = lifecycle("acme", "vip-chat", named)
+    for view in (fold_of(first, later).view(), fold_of(later, first).view()):
+        found = view.telegram_binding("99", "-5")
+        assert found is not None
+        assert found.project_id == "zeta"
+        assert view.outbound_binding("acme", "telegram", "-5")[0] is None
+        (conflict,) = view.conflicts
+        assert conflict.startswith("acme:")
+        assert "held by zeta" in conflict
+
+
+def _slack_binding_body(channel_ids: list[str]) -> dict[str, Any]:
+    return {
+        "family": "channel_binding",
+        "schema_version": 1,
+        "agent_id": "demo-agent",
+        "channel": {
+            "kind": "slack",
+            "team_id": "T0123",
+            "app_id": "A0456",
+            "channel_ids": channel_ids,
+            "bot_token": "env:SLACK_BOT_TOKEN",
+            "signing_secret": "env:SLACK_SIGNING_SECRET",
+        },
+    }
+
+
+def test_a_slack_app_belongs_to_one_project_even_in_channels_its_binding_does_not_name() -> None:
+    first = lifecycle("zeta", "a-slack", _slack_binding_body(["C100"]))
+    later = lifecycle("acme", "all-channels", _slack_binding_body([]))
+    view = fold_of(first, later).view()
+    held = view.slack_binding("T0123", "A0456", "C100")
+    assert held is not None
+    assert held.project_id == "zeta"
+    assert view.slack_binding("T0123", "A0456", "C200") is None
+    assert [c.split(":")[0] for c in view.conflicts] == ["acme"]
+    # The same app in another workspace is another bot.
+    elsewhere = _slack_binding_body([])
+    elsewhere["channel"]["team_id"] = "T0999"
+    view = fold_of(first, lifecycle("acme", "all-channels", elsewhere)).view()
+    other = view.slack_binding("T0999", "A0456", "C200")
+    assert other is not None
+    assert other.project_id == "acme"
+    assert view.conflicts == []

@@ -280,9 +280,14 @@ def test_no_binding_of_the_project_or_the_channel_type_is_none_with_the_reason()
     assert found is not None
 
 
-def test_a_catch_all_whose_bot_has_the_chat_bound_elsewhere_is_no_candidate() -> None:
+def test_a_chat_of_a_held_bot_another_project_names_is_still_answered_by_its_holder() -> None:
+    """globex's binding names a chat of acme's bot: it claims nothing (the bot is
+    acme's), so acme's catch-all both receives that chat and answers it."""
     view = view_of(
         ("acme", {"all": telegram("111")}), ("globex", {"theirs": telegram("111", "-5")})
     )
-    assert view.outbound_binding("acme", "telegram", "-5")[0] is None
-    assert view.outbound_binding("acme", "telegram", "-6")[0] is not None
+    for chat in ("-5", "-6"):
+        found = view.outbound_binding("acme", "telegram", chat)[0]
+        assert found is not None
+        assert found.project_id == "acme"
+    assert view.outbound_binding("globex", "telegram", "-5")[0] is None

@@ -57,6 +57,11 @@ class TelegramChannel(FrozenDocument):
     bot_token: CredentialReference
     webhook_secret: CredentialReference
 
+    @property
+    def bot(self) -> tuple[str, ...]:
+        """The bot the binding speaks through: one project holds a bot, every chat of it."""
+        return ("telegram", self.bot_id)
+
 
 class SlackChannel(FrozenDocument):
     """A Slack app in one workspace; ``channel_ids`` empty means every channel."""
@@ -70,6 +75,11 @@ class SlackChannel(FrozenDocument):
     ]
     bot_token: CredentialReference
     signing_secret: CredentialReference
+
+    @property
+    def bot(self) -> tuple[str, ...]:
+        """The app installed in the workspace: one project holds it, every channel of it."""
+        return ("slack", self.team_id, self.app_id)
 
 
 Channel = Annotated[TelegramChannel | SlackChannel, Field(discriminator="kind")]

@@ -103,8 +103,11 @@ class ContractView:
 
     Two active contracts that claim the same agent, tool or policy of a project, or the
     same bot and chat, conflict: the one activated first keeps it (then the lower
-    project and contract id), so every reader of the same log decides alike, no later
-    binding of another tenant takes a bot over, and :attr:`conflicts` lists the losers.
+    project and contract id), so every reader of the same log decides alike, and
+    :attr:`conflicts` lists the losers. A bot (a Telegram bot, a Slack app in one
+    workspace) belongs to the project whose binding of it was activated first: a
+    binding of another project claims none of its chats, so no tenant takes a chat of
+    another's bot (and with it that chat's messages) by naming it.
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class ContractView:
         self._run_states: dict[str, SignedRevision[RuntimeRunState]] = {}
         self._telegram: dict[tuple[str, str], SignedRevision[ChannelBinding]] = {}
         self._slack: dict[tuple[str, str, str], SignedRevision[ChannelBinding]] = {}
+        self._bots: dict[tuple[str, ...], SignedRevision[ChannelBinding]] = {}
+        """Each bot's first binding, whose project holds the bot."""
         for entry in self.revisions:
             document = entry.document
             if isinstance(document, Agent):
@@ -155,6 +160,13 @@ class ContractView:
 
     def _bind(self, entry: SignedRevision[ChannelBinding], binding: ChannelBinding) -> None:
         channel = binding.channel
+        holder = self._bots.setdefault(channel.bot, entry)
+        if holder.project_id != entry.project_id:
+            self.conflicts.append(
+                f"{entry.project_id}: {entry.ref} binds {channel.bot!r}, "
+                f"held by {holder.project_id}'s {holder.ref}"
+            )
+            return
         if isinstance(channel, TelegramChannel):
             for chat in channel.chat_ids or (ANY_CHAT,):
                 self._claim(self._telegram, (channel.bot_id, chat), entry)
