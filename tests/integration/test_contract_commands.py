@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from awooop.contracts.registries.topics import Topics
 from awooop.infra.postgres.pools import create_pool
 from awooop.security.api_tokens import mint_api_token
 from awooop.security.signing_keys import SigningKey, generate_ed25519_keys
+from support.contracts import telegram_binding_body
 from support.infra import StackUrls, migrated, unique
 
 pytestmark = pytest.mark.integration
@@ -230,3 +232,102 @@ async def test_an_unreachable_database_is_a_503_with_a_code(stack_urls: StackUrl
             headers={"Authorization": f"Bearer {token}"},
         )
     assert (answer.status_code, answer.json()["code"]) == (503, "E-API-UNAVAILABLE")
+
+
+# A bot belongs to one project: the approval service refuses to activate another
+# project's binding of a bot whose binding is active (`E-CONTRACT-CHANNEL-HELD`, the
+# holder never named), lets it go when the holder's binding is retired or moves to
+# another bot, and lets one of racing tenants win. A refused activation appends nothing.
+
+
+def _bot() -> str:
+    return str(secrets.randbelow(10**18) + 10**18)
+
+
+def _other(api: Api) -> Api:
+    return Api(api.http, api.pool, unique("cb"))
+
+
+async def _signed(api: Api, contract: str, body: dict[str, Any]) -> int:
+    drafted = await api.send(f"{contract}/drafts", family="channel_binding", body=body)
+    assert drafted.status_code == 201, drafted.text
+    revision: int = drafted.json()["revision"]
+    assert (await api.send(f"{contract}/revisions/{revision}/publish")).status_code == 200
+    signed = await api.send(f"{contract}/revisions/{revision}/signatures", BOB)
+    assert signed.status_code == 200, signed.text
+    return revision
+
+
+async def _activate(api: Api, contract: str, body: dict[str, Any]) -> httpx.Response:
+    revision = await _signed(api, contract, body)
+    return await api.send(f"{contract}/revisions/{revision}/activate", BOB)
+
+
+async def test_another_projects_binding_of_a_held_bot_is_refused_and_appends_nothing(
+    api: Api,
+) -> None:
+    bot = _bot()
+    assert (await _activate(api, "telegram", telegram_binding_body(bot))).status_code == 200
+    rival = _other(api)
+    one_chat = telegram_binding_body(bot)
+    one_chat["channel"]["chat_ids"] = ["-5"]
+    refused = await _activate(rival, "telegram", one_chat)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "E-CONTRACT-CHANNEL-HELD"
+    assert bot in refused.json()["reason"]
+    assert api.project not in refused.json()["reason"]
+    assert [e[0] for e in await rival.stored("telegram")][-1] == "contract.signed"
+
+    # The holder's own second binding of the bot, and the rival's of another bot, pass.
+    mine = telegram_binding_body(bot, agent_id="vip")
+    mine["channel"]["chat_ids"] = ["-5"]
+    assert (await _activate(api, "vip-chat", mine)).status_code == 200
+    assert (await _activate(rival, "own", telegram_binding_body(_bot()))).status_code == 200
+
+
+async def test_a_retired_or_moved_binding_lets_its_bot_go(api: Api) -> None:
+    first, second = _bot(), _bot()
+    assert (await _activate(api, "telegram", telegram_binding_body(first))).status_code == 200
+    assert (await _activate(api, "second", telegram_binding_body(second))).status_code == 200
+    rival = _other(api)
+    pending = await _signed(rival, "telegram", telegram_binding_body(first))
+    refused = await rival.send(f"telegram/revisions/{pending}/activate", BOB)
+    assert refused.json()["code"] == "E-CONTRACT-CHANNEL-HELD"
+
+    # The holder's next revision binds a third bot: the first is free.
+    moved = await _activate(api, "telegram", telegram_binding_body(_bot()))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["superseded_revision"] == 1
+    taken = await rival.send(f"telegram/revisions/{pending}/activate", BOB)
+    assert taken.status_code == 200, taken.text
+
+    # Retiring the active binding of the second bot frees it; retiring a revision that
+    # is not active (a draft) frees nothing.
+    body = telegram_binding_body(_bot())
+    draft = await api.send("second/drafts", family="channel_binding", body=body)
+    retire_draft = f"second/revisions/{draft.json()['revision']}/retire"
+    assert (await api.send(retire_draft)).status_code == 200
+    again = await _signed(rival, "second", telegram_binding_body(second))
+    still = await rival.send(f"second/revisions/{again}/activate", BOB)
+    assert still.json()["code"] == "E-CONTRACT-CHANNEL-HELD"
+    assert (await api.send("second/revisions/1/retire")).status_code == 200
+    freed = await rival.send(f"second/revisions/{again}/activate", BOB)
+    assert freed.status_code == 200, freed.text
+
+
+async def test_two_projects_racing_for_one_bot_leave_one_holder(api: Api) -> None:
+    bot = _bot()
+    rivals = [_other(api) for _ in range(4)]
+    revisions = [await _signed(r, "telegram", telegram_binding_body(bot)) for r in rivals]
+    answers = await asyncio.gather(
+        *(
+            r.send(f"telegram/revisions/{n}/activate", BOB)
+            for r, n in zip(rivals, revisions, strict=True)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    holders = await api.pool.fetch(
+        "SELECT project_id FROM channel_bots WHERE bot = $1", f"telegram|{bot}"
+    )
+    winner = next(r for r, a in zip(rivals, answers, strict=True) if a.status_code == 200)
+    assert [row["project_id"] for row in holders] == [winner.project]

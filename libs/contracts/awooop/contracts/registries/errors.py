@@ -270,6 +270,10 @@ E_CONTRACT_FAMILY = _code(
     "a draft names an unknown family, or another family than the contract's earlier revisions",
 )
 E_CONTRACT_UNKNOWN = _code("E-CONTRACT-UNKNOWN", "no such contract, or no such revision of it")
+E_CONTRACT_CHANNEL_HELD = _code(
+    "E-CONTRACT-CHANNEL-HELD",
+    "a channel_binding names a bot or app another project's active binding holds",
+)
 E_CONTRACT_REQUEST_REUSED = _code(
     "E-CONTRACT-REQUEST-REUSED",
     "a contract command's request_id was used before for another command or body",
@@ -365,6 +369,7 @@ _ALL = (
     E_CONTRACT_SIGNER_REPEATED,
     E_CONTRACT_FAMILY,
     E_CONTRACT_UNKNOWN,
+    E_CONTRACT_CHANNEL_HELD,
     E_CONTRACT_REQUEST_REUSED,
     E_API_UNAUTHORIZED,
     E_API_FORBIDDEN,

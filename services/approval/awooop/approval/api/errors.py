@@ -33,7 +33,8 @@ class ApiRefusal(Exception):
 
 def refusal_status(refused: CodedError) -> int:
     """404 for an unknown contract or revision, 422 for a body or family its rules refuse,
-    409 for the rest (the lifecycle state, the signer, a reused request id)."""
+    409 for the rest (the lifecycle state, the signer, a reused request id, a bot another
+    project holds)."""
     if isinstance(refused, ContractUnknown):
         return 404
     if isinstance(refused, ContractBodyInvalid | ContractFamilyRefused):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from awooop.contracts.registries.errors import (
     E_CONTRACT_BODY_INVALID,
+    E_CONTRACT_CHANNEL_HELD,
     E_CONTRACT_FAMILY,
     E_CONTRACT_SIGNER_AUTHOR,
     E_CONTRACT_SIGNER_REPEATED,
@@ -61,3 +62,9 @@ class ContractUnknown(ContractRefused):
     """No such contract, or no such revision of it."""
 
     error = E_CONTRACT_UNKNOWN
+
+
+class ChannelHeld(ContractRefused):
+    """The binding's bot or app belongs to another project (its binding is active)."""
+
+    error = E_CONTRACT_CHANNEL_HELD
