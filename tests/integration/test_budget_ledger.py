@@ -390,3 +390,73 @@ async def test_a_killed_tenant_can_neither_reserve_nor_charge(pool: asyncpg.Pool
     assert charged == Refused("", "killed")
     assert await _amounts(pool, project) == {}
     assert await _reservations(pool, project) == []
+
+
+async def _blocked(pool: asyncpg.Pool, conn: asyncpg.Connection, task: asyncio.Task[Any]) -> bool:
+    """Whether `task`, working on `conn`, waits for a lock (rather than having finished)."""
+    pid = conn.get_server_pid()
+
+    async def settled() -> bool:
+        waiting = await pool.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        )
+        return task.done() or bool(waiting)
+
+    await wait_for(settled, within=10, message="the statement to finish or to wait")
+    return not task.done()
+
+
+async def test_a_trip_waits_for_every_open_transaction_that_debited_its_tenant(
+    pool: asyncpg.Pool,
+) -> None:
+    """The sweep after a trip must see the runs of every transaction that spent before
+    it: a trip waits until such a transaction ends."""
+    project, run_id = unique("bk"), uuid.uuid4()
+    async with pool.acquire() as opened, pool.acquire() as tripper:
+        debit = opened.transaction()
+        await debit.start()
+        try:
+            charged = await budget_charges.charge(
+                opened, project, _scopes(project, run_id), 10, Decimal("0.0001")
+            )
+            assert isinstance(charged, budget_charges.Charged)
+
+            async def trip() -> int | None:
+                async with tripper.transaction():
+                    return await ledger.kill(tripper, project, "spent")
+
+            tripping = asyncio.create_task(trip())
+            assert await _blocked(pool, tripper, tripping)
+        finally:
+            await debit.commit()
+        assert await tripping == 1
+    spent = await _amounts(pool, project)
+    assert set(spent) == {scope.key for scope in _scopes(project, run_id)}
+    assert all(settled == 10 for _, _, settled, _ in spent.values())
+
+
+async def test_a_debit_begun_before_a_trip_committed_takes_nothing_once_it_did(
+    pool: asyncpg.Pool,
+) -> None:
+    """A debit whose statement began while the trip was not committed yet (here on the
+    next day's rows, which no earlier debit holds) waits for the trip, then reads it."""
+    project, run_id = unique("bk"), uuid.uuid4()
+    tomorrow = scopes_for(BUDGET, project, "a", run_id, NOW + dt.timedelta(days=1))
+    async with pool.acquire() as tripper, pool.acquire() as late:
+        trip = tripper.transaction()
+        await trip.start()
+        try:
+            assert await ledger.kill(tripper, project, "spent") == 1
+
+            async def charge_late() -> budget_charges.Charged | Refused:
+                async with late.transaction():
+                    return await budget_charges.charge(
+                        late, project, tomorrow, 10, Decimal("0.0001")
+                    )
+
+            charging = asyncio.create_task(charge_late())
+            assert await _blocked(pool, late, charging)
+        finally:
+            await trip.commit()
+        assert await charging == Refused("", "killed")
+    assert await _amounts(pool, project) == {}

@@ -1,9 +1,10 @@
 """A tenant's kill switch: tripped, it cancels every active run of the tenant; reset by
 an operator. Writes in the caller's transaction, with their `budget.*` events.
 
-Locks are taken in the order every other writer of the runtime keeps: the tenant's
-`budget_kills` row, its run rows in id order, ledger rows in `scope_key COLLATE "C"`
-order, then the budget stream's `streams` row.
+Locks are taken in the order every other writer of the runtime keeps: run rows in id
+order, the tenant's `budget_kills` row (every debit statement locks it until its
+transaction ends), ledger rows in `scope_key COLLATE "C"` order, then the budget
+stream's `streams` row.
 """
 
 from __future__ import annotations
@@ -84,18 +85,17 @@ async def kill_tenant(
     `budget.tenant_killed`), but the tenant's active runs are still cancelled.
 
     Two transactions, in this order. The first trips the switch and appends one
-    `budget.tenant_killed`; once it committed, every debit statement of the tenant is
-    refused (`reserve` and `charge` read the switch), so a run that starts meanwhile
-    spends nothing. The second locks the tenant's active runs (a run whose step charged
-    before the trip committed is visible to it, waited for under its row lock) and
-    cancels them.
+    `budget.tenant_killed`. Every debit statement (`reserve`, `charge`) locks the
+    tenant's switch row until its transaction ends and reads its newest version, so
+    the trip waits for every transaction that spent before it, and any debit after it
+    takes nothing. The second transaction therefore sees every run that spent before
+    the trip (those whose step is finishing are waited for under their row lock) and
+    cancels them; a run that starts meanwhile is cancelled at its first debit.
 
-    One run escapes the second transaction: a batch that started it and charged its
-    inline step before the trip committed, and commits after the second transaction
-    read the runs. That charge left the tenant's spend at or past the kill share too
-    (it settled after the charge that crossed it, under the same ledger row lock), so
-    the batch calls this again once it committed, and this call's second transaction
-    cancels the run. Call it holding no run or ledger row (after a step's commit)."""
+    A switch found tripped still gets the second transaction: it writes nothing when
+    no run is left to cancel, and it ends the runs a kill that stopped between its two
+    transactions (a crash) left active. Call it holding no run or ledger row (after a
+    step's commit)."""
     actor = f"service:{service}"
     async with pool.acquire() as conn, conn.transaction():
         tripped = await budget_ledger.kill(conn, project_id, reason) is not None

@@ -117,13 +117,26 @@ async def held(conn: asyncpg.Connection, run_id: uuid.UUID, step: int) -> Reserv
 # READ COMMITTED, ON CONFLICT DO UPDATE waits for a concurrent writer's row lock and
 # evaluates its WHERE on the version that writer committed, so two reservations can
 # never both fit in the room left for one.
+#
+# The kill switch is read the same way: `switch` upserts the tenant's `budget_kills` row
+# (a no-op update of an existing one), which locks it until the debit's transaction
+# ends and returns the newest committed version, not the statement's snapshot. A trip
+# (`kill`) updates that row, so it waits for every transaction that debited the tenant
+# before it, and the sweep that follows sees their runs; a debit that waited for the
+# trip reads it and takes nothing. Every period's rows hang on the one switch row.
 def debit_statement(column: Literal["reserved", "settled"]) -> str:
     """The conditional upsert that adds an amount to `<column>_tokens`/`<column>_cost` of
     every scope passed ($1 project; $2..$8 the scopes' keys, parts and limits; $9 tokens,
     $10 cost), in key order, or to none that cannot fund it; a killed tenant's scopes
-    take nothing. Returns each debited row's key, scope and settled totals."""
+    take nothing, and the tenant's switch row stays locked until the transaction ends.
+    Returns each debited row's key, scope and settled totals."""
     tokens, cost = f"{column}_tokens", f"{column}_cost"
     return f"""
+WITH switch AS (
+    INSERT INTO budget_kills AS s (project_id, killed, version) VALUES ($1, false, 0)
+    ON CONFLICT (project_id) DO UPDATE SET killed = s.killed
+    RETURNING s.killed
+)
 INSERT INTO budget_ledger AS l (scope_key, project_id, scope, subject, period, period_key,
                                 limit_tokens, limit_cost, {tokens}, {cost})
 SELECT k.scope_key, $1, k.scope, k.subject, k.period, k.period_key, k.limit_tokens,
@@ -133,7 +146,7 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigi
                                 limit_cost)
 WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
   AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
-  AND NOT EXISTS (SELECT 1 FROM budget_kills WHERE project_id = $1 AND killed)
+  AND NOT (SELECT killed FROM switch)
 ORDER BY k.scope_key COLLATE "C"
 ON CONFLICT (scope_key) DO UPDATE SET
     limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
