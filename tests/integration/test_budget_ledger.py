@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,7 @@ from awooop.runtime.adapters import budget_charges
 from awooop.runtime.adapters import budget_ledger as ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.app import spec
+from awooop.runtime.budgeting import BudgetHold, StepBudget, Usage
 from awooop.runtime.domain.budget import (
     Remaining,
     ScopeLimit,
@@ -460,3 +462,31 @@ async def test_a_debit_begun_before_a_trip_committed_takes_nothing_once_it_did(
             await trip.commit()
         assert await charging == Refused("", "killed")
     assert await _amounts(pool, project) == {}
+
+
+async def test_a_step_reserved_before_midnight_and_settled_after_it_still_trips_the_switch(
+    pool: asyncpg.Pool,
+) -> None:
+    """The reservation debited yesterday's tenant row; the settle that leaves that row
+    past the kill share is judged by it, not by today's row (which holds nothing)."""
+    project, run_id = unique("bm"), uuid.uuid4()
+    evening = dt.datetime(2026, 12, 7, 23, 59, 59, tzinfo=dt.UTC)
+    scopes = scopes_for(BUDGET, project, "a", run_id, evening)
+    async with pool.acquire() as conn, conn.transaction():
+        reserved = await ledger.reserve(conn, project, run_id, 1, scopes, 950, Decimal("0.005"), 50)
+    assert isinstance(reserved, Reservation)
+    found = SimpleNamespace(document=BUDGET, ref="tenant-budget@1:0123456789ab")
+    budget = StepBudget(SimpleNamespace(view=SimpleNamespace(budget=lambda _: found)))  # type: ignore[arg-type]
+    run = SimpleNamespace(project_id=project, agent_id="a", run_id=run_id, step=1)
+    plan = SimpleNamespace(run=run, number=1)
+    budget.begin_step()
+    async with pool.acquire() as conn, conn.transaction():
+        await budget.settle(
+            conn,
+            plan,  # type: ignore[arg-type]
+            BudgetHold(50, reserved, PRICE),
+            Usage("m", 900, 50),
+            latency_ms=5,
+            now=evening + dt.timedelta(seconds=2),
+        )
+    assert budget.crossed() == [(project, found.ref)]

@@ -19,6 +19,7 @@ from awooop.runtime.domain.budget import (
     Remaining,
     ScopeLimit,
     Spent,
+    as_reserved,
     cap_max_tokens,
     count_tokens,
     estimate,
@@ -220,3 +221,21 @@ def test_a_capped_step_is_fundable_by_every_scope(
             or (left.cost is not None and cost > left.cost)
             for left in remaining.values()
         )
+
+
+def test_a_settle_after_midnight_is_judged_by_the_rows_its_step_reserved() -> None:
+    evening = dt.datetime(2026, 4, 1, 23, 59, 59, tzinfo=dt.UTC)
+    reserved = scopes_for(DEMO, "acme", "demo-agent", RUN, evening)
+    now = scopes_for(DEMO, "acme", "demo-agent", RUN, evening + dt.timedelta(seconds=2))
+    daily = "acme|tenant|acme|daily|2026-04-01"
+    assert daily in {scope.key for scope in reserved}
+    assert daily not in {scope.key for scope in now}
+    spent = {daily: Spent(0, Decimal("4.5"))}
+    assert not kill_due(DEMO, spent, now)
+    judged = as_reserved(now, [scope.key for scope in reserved])
+    assert kill_due(DEMO, spent, judged)
+    assert [(s.scope, s.max_tokens, s.max_cost) for s in judged] == [
+        (s.scope, s.max_tokens, s.max_cost) for s in now
+    ]
+    # A scope the reservation did not debit keeps its own key.
+    assert as_reserved(now, []) == list(now)

@@ -34,6 +34,7 @@ from awooop.runtime.adapters import budget_charges, budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused, Reservation
 from awooop.runtime.domain.budget import (
     ScopeLimit,
+    as_reserved,
     cap_max_tokens,
     estimate,
     kill_due,
@@ -209,7 +210,10 @@ class StepBudget:
             budget = self._budget(plan.run.project_id)
             if budget is not None and settled.recorded:
                 run = plan.run
-                scopes = scopes_for(budget, run.project_id, run.agent_id, run.run_id, now)
+                scopes = as_reserved(
+                    scopes_for(budget, run.project_id, run.agent_id, run.run_id, now),
+                    hold.reservation.scope_keys,
+                )
                 if kill_due(budget, settled.tenant_spent, scopes):
                     _note_crossing(run.project_id)
         return report(plan, usage, cost, latency_ms, reserved_tokens)

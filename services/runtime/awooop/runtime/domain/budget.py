@@ -16,7 +16,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal, NamedTuple, TypeVar
 
@@ -210,6 +210,18 @@ def kill_due(budget: Budget, spent: Mapping[str, Spent], scopes: Iterable[ScopeL
         for scope in scopes
         if scope.scope == "tenant" and (used := spent.get(scope.key)) is not None
     )
+
+
+def as_reserved(scopes: Iterable[ScopeLimit], keys: Iterable[str]) -> list[ScopeLimit]:
+    """`scopes` under the keys a reservation debited (`keys`): each scope takes the key
+    that names the same project, scope, subject and period, whatever its period key.
+    A step that reserved before its day or month ended settles after it, on the rows of
+    the period it reserved in; those are the rows its spend is judged by."""
+    reserved = {key.rpartition("|")[0]: key for key in keys}
+    return [
+        replace(scope, key=reserved.get(scope.key.rpartition("|")[0], scope.key))
+        for scope in scopes
+    ]
 
 
 def _reached(used: int | Decimal, limit: int | Decimal | None, share: Decimal) -> bool:
