@@ -490,3 +490,67 @@ async def test_a_step_reserved_before_midnight_and_settled_after_it_still_trips_
             now=evening + dt.timedelta(seconds=2),
         )
     assert budget.crossed() == [(project, found.ref)]
+
+
+async def test_settling_a_cancelled_runs_hold_then_charging_does_not_deadlock_with_a_charge(
+    pool: asyncpg.Pool,
+) -> None:
+    """A batch settles a cancelled run's reservation, then charges a step of the same
+    tenant; a step elsewhere charges the tenant between the two. Both statements of the
+    batch take the tenant's switch row before its ledger rows, as the step's does, so
+    the step waits for the batch instead of deadlocking with it."""
+    project, cancelled = unique("bd"), uuid.uuid4()
+    tokens, cost = estimate(PRICE, 10, 10)
+    async with pool.acquire() as conn, conn.transaction():
+        held = await ledger.reserve(
+            conn, project, cancelled, 1, _scopes(project, cancelled), tokens, cost, 10
+        )
+    assert isinstance(held, Reservation)
+    here, elsewhere = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as batch, pool.acquire() as step:
+        open_batch = batch.transaction()
+        await open_batch.start()
+        try:
+            assert await ledger.settle_in_full(batch, [cancelled]) == 1
+
+            async def charge_elsewhere() -> budget_charges.Charged | Refused:
+                async with step.transaction():
+                    return await budget_charges.charge(
+                        step, project, _scopes(project, elsewhere), 5, Decimal("0.00001")
+                    )
+
+            charging = asyncio.create_task(charge_elsewhere())
+            assert await _blocked(pool, step, charging)
+            charged = await budget_charges.charge(
+                batch, project, _scopes(project, here), 5, Decimal("0.00001")
+            )
+            assert isinstance(charged, budget_charges.Charged)
+        finally:
+            await open_batch.commit()
+        assert isinstance(await charging, budget_charges.Charged)
+
+
+async def test_a_debit_with_no_tenant_scope_reads_the_switch_and_leaves_its_row_alone(
+    pool: asyncpg.Pool,
+) -> None:
+    """Only a tenant scope's spend trips the switch: a budget of run limits alone still
+    spends nothing once its tenant is killed, and its open debits hold no trip back."""
+    runs_only = Budget.model_validate(_body({"scope": "run", "period": "run", "max_tokens": 50}))
+    project, run_id = unique("bn"), uuid.uuid4()
+    scopes = scopes_for(runs_only, project, "a", run_id, NOW)
+    async with pool.acquire() as opened, pool.acquire() as tripper:
+        async with opened.transaction():
+            charged = await budget_charges.charge(opened, project, scopes, 5, Decimal(0))
+            assert isinstance(charged, budget_charges.Charged)
+
+            async def trip() -> int | None:
+                async with tripper.transaction():
+                    return await ledger.kill(tripper, project, "operator")
+
+            tripping = asyncio.create_task(trip())
+            blocked = await _blocked(pool, tripper, tripping)
+        assert not blocked
+        assert await tripping == 1
+        async with opened.transaction():
+            refused = await budget_charges.charge(opened, project, scopes, 5, Decimal(0))
+    assert refused == Refused("", "killed")

@@ -224,14 +224,14 @@ async def test_a_kill_cancels_every_active_run_of_its_tenant_and_no_other(
     assert await pool.fetchval("SELECT count(*) FROM events") == before
 
 
-async def test_a_run_its_batch_commits_after_the_kill_is_cancelled_by_the_batchs_own_kill(
+async def test_a_kill_that_finds_the_switch_tripped_still_cancels_the_tenants_active_runs(
     runner: ServiceRunner,
 ) -> None:
-    """A batch starts a run and charges its inline step before the switch trips, and
-    commits after the kill's second transaction read the tenant's runs, which cannot
-    see the run. The batch's charge left the tenant past the kill share as well, so it
-    calls the kill once it committed: the switch is tripped already and stays so (no
-    second `budget.tenant_killed`), and the call cancels the run."""
+    """A run the kill's sweep could not see: a batch that read the switch before the trip
+    and charged nothing inserted it, and committed after the sweep read the runs (or a
+    kill that crashed between its two transactions left it active). The next kill call
+    finds the switch tripped: it says no second `budget.tenant_killed`, and it cancels
+    the run."""
     assert runner.pool is not None
     pool = runner.pool
     project = unique("kkl")

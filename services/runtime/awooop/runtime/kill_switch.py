@@ -2,9 +2,10 @@
 an operator. Writes in the caller's transaction, with their `budget.*` events.
 
 Locks are taken in the order every other writer of the runtime keeps: run rows in id
-order, the tenant's `budget_kills` row (every debit statement locks it until its
-transaction ends), ledger rows in `scope_key COLLATE "C"` order, then the budget
-stream's `streams` row.
+order, the tenant's `budget_kills` row (a debit naming a tenant scope, and every move of
+reserved amounts, lock it before any ledger row and keep it until their transaction
+ends), ledger rows in `scope_key COLLATE "C"` order, then the budget stream's `streams`
+row.
 """
 
 from __future__ import annotations
@@ -85,10 +86,10 @@ async def kill_tenant(
     `budget.tenant_killed`), but the tenant's active runs are still cancelled.
 
     Two transactions, in this order. The first trips the switch and appends one
-    `budget.tenant_killed`. Every debit statement (`reserve`, `charge`) locks the
-    tenant's switch row until its transaction ends and reads its newest version, so
-    the trip waits for every transaction that spent before it, and any debit after it
-    takes nothing. The second transaction therefore sees every run that spent before
+    `budget.tenant_killed`. Every debit statement (`reserve`, `charge`) that names a
+    tenant scope (the only spend that trips the switch) locks the tenant's switch row
+    until its transaction ends and reads its newest version, so the trip waits for
+    every transaction that spent before it, and any debit after it takes nothing. The second transaction therefore sees every run that spent before
     the trip (those whose step is finishing are waited for under their row lock) and
     cancels them; a run that starts meanwhile is cancelled at its first debit.
 

@@ -21,7 +21,9 @@ from awooop.runtime.adapters import budget_ledger
 from awooop.runtime.adapters.budget_ledger import Refused
 from awooop.runtime.domain.budget import ScopeLimit, Spent
 
-_CHARGE = budget_ledger.debit_statement("settled")
+_CHARGE = {
+    guarded: budget_ledger.debit_statement("settled", guarded=guarded) for guarded in (True, False)
+}
 
 # Refusal path only: take back what the upsert added to the rows it holds locked.
 _UNDO = """
@@ -52,7 +54,7 @@ async def charge(
         return Charged({})
     parts = [scope.parts for scope in scopes]
     rows = await conn.fetch(
-        _CHARGE,
+        _CHARGE[budget_ledger.guards_switch(scopes)],
         project_id,
         [scope.key for scope in scopes],
         [p[1] for p in parts],

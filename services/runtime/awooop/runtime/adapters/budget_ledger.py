@@ -4,10 +4,12 @@ Every function runs inside the caller's transaction. Amounts only ever enter a l
 row through one conditional upsert whose `WHERE` is evaluated on the newest row
 version under its row lock, so concurrent reservations cannot both pass a limit; every
 statement locks ledger rows in `scope_key` order (`COLLATE "C"`, the code-point order
-`domain.budget` sorts by), so they never deadlock one another. A transaction that calls
-more than one of these takes its locks per statement: reserving after settling in one
-transaction can deadlock with another across a period boundary (Postgres then aborts
-one, which retries).
+`domain.budget` sorts by), so they never deadlock one another. A statement that locks a
+tenant's kill switch row (`budget_kills`) locks it before any ledger row. A transaction
+that calls more than one of these takes its locks per statement: one that debits two
+tenants can deadlock with another debiting them in the other order, and reserving after
+settling can deadlock across a period boundary (Postgres then aborts one, which
+retries).
 """
 
 from __future__ import annotations
@@ -118,25 +120,33 @@ async def held(conn: asyncpg.Connection, run_id: uuid.UUID, step: int) -> Reserv
 # evaluates its WHERE on the version that writer committed, so two reservations can
 # never both fit in the room left for one.
 #
-# The kill switch is read the same way: `switch` upserts the tenant's `budget_kills` row
-# (a no-op update of an existing one), which locks it until the debit's transaction
-# ends and returns the newest committed version, not the statement's snapshot. A trip
-# (`kill`) updates that row, so it waits for every transaction that debited the tenant
-# before it, and the sweep that follows sees their runs; a debit that waited for the
-# trip reads it and takes nothing. Every period's rows hang on the one switch row.
-def debit_statement(column: Literal["reserved", "settled"]) -> str:
-    """The conditional upsert that adds an amount to `<column>_tokens`/`<column>_cost` of
-    every scope passed ($1 project; $2..$8 the scopes' keys, parts and limits; $9 tokens,
-    $10 cost), in key order, or to none that cannot fund it; a killed tenant's scopes
-    take nothing, and the tenant's switch row stays locked until the transaction ends.
-    Returns each debited row's key, scope and settled totals."""
-    tokens, cost = f"{column}_tokens", f"{column}_cost"
-    return f"""
+# The kill switch is read the same way when the debit names a tenant scope (`guarded`):
+# `switch` upserts the tenant's `budget_kills` row (a no-op update of an existing one),
+# which locks it until the debit's transaction ends and returns the newest committed
+# version, not the statement's snapshot. A trip (`kill`) updates that row, so it waits
+# for every transaction that debited the tenant before it, and the sweep that follows
+# sees their runs; a debit that waited for the trip reads it and takes nothing. Every
+# period's rows hang on the one switch row. Only a tenant scope's spend trips the
+# switch, so a debit with none (a budget of agent and run limits) reads the switch in
+# its snapshot and leaves the row alone: such debits of one tenant do not queue on it.
+_SWITCH_LOCKED = """
 WITH switch AS (
     INSERT INTO budget_kills AS s (project_id, killed, version) VALUES ($1, false, 0)
     ON CONFLICT (project_id) DO UPDATE SET killed = s.killed
     RETURNING s.killed
-)
+)"""
+_SWITCH_LOCKED_OFF = "NOT (SELECT killed FROM switch)"
+_SWITCH_READ_OFF = "NOT EXISTS (SELECT 1 FROM budget_kills WHERE project_id = $1 AND killed)"
+
+
+def debit_statement(column: Literal["reserved", "settled"], *, guarded: bool) -> str:
+    """The conditional upsert that adds an amount to `<column>_tokens`/`<column>_cost` of
+    every scope passed ($1 project; $2..$8 the scopes' keys, parts and limits; $9 tokens,
+    $10 cost), in key order, or to none that cannot fund it; a killed tenant's scopes
+    take nothing. `guarded`, the tenant's switch row is locked until the transaction
+    ends (see above). Returns each debited row's key, scope and settled totals."""
+    tokens, cost = f"{column}_tokens", f"{column}_cost"
+    return f"""{_SWITCH_LOCKED if guarded else ""}
 INSERT INTO budget_ledger AS l (scope_key, project_id, scope, subject, period, period_key,
                                 limit_tokens, limit_cost, {tokens}, {cost})
 SELECT k.scope_key, $1, k.scope, k.subject, k.period, k.period_key, k.limit_tokens,
@@ -146,7 +156,7 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigi
                                 limit_cost)
 WHERE (k.limit_tokens IS NULL OR $9 <= k.limit_tokens)
   AND (k.limit_cost IS NULL OR $10 <= k.limit_cost)
-  AND NOT (SELECT killed FROM switch)
+  AND {_SWITCH_LOCKED_OFF if guarded else _SWITCH_READ_OFF}
 ORDER BY k.scope_key COLLATE "C"
 ON CONFLICT (scope_key) DO UPDATE SET
     limit_tokens = EXCLUDED.limit_tokens, limit_cost = EXCLUDED.limit_cost,
@@ -159,7 +169,12 @@ WHERE (EXCLUDED.limit_tokens IS NULL
 RETURNING l.scope_key, l.scope, l.settled_tokens, l.settled_cost"""
 
 
-_RESERVE = debit_statement("reserved")
+def guards_switch(scopes: Sequence[ScopeLimit]) -> bool:
+    """A debit on `scopes` can trip the tenant's switch: it names a tenant scope."""
+    return any(scope.scope == "tenant" for scope in scopes)
+
+
+_RESERVE = {guarded: debit_statement("reserved", guarded=guarded) for guarded in (True, False)}
 
 # Refusal path only: take back what the upsert added (rows it holds locked already), drop
 # the reservation row, and read the refusing scope (locked too, when it exists).
@@ -214,7 +229,7 @@ async def reserve(
     if scopes:
         parts = [scope.parts for scope in scopes]
         taken = await conn.fetch(
-            _RESERVE,
+            _RESERVE[guards_switch(scopes)],
             project_id,
             keys,
             [p[1] for p in parts],
@@ -240,17 +255,26 @@ async def reserve(
     return Reservation(run_id, step, tuple(keys), tokens, cost, max_tokens)
 
 
-# Moves the amounts of the reservations in `r` (scope_keys, tokens, cost, settled_tokens,
-# settled_cost) out of `reserved` and into `settled`. A plain UPDATE would lock rows in
-# whatever order its plan scans them; the materialized `locked` yields them in key order,
-# each locked before the UPDATE can reach it, so the lock order is `_RESERVE`'s.
+# Moves the amounts of the reservations in `r` (project_id, scope_keys, tokens, cost,
+# settled_tokens, settled_cost) out of `reserved` and into `settled`. A plain UPDATE
+# would lock rows in whatever order its plan scans them; the materialized `locked`
+# yields them in key order, each locked before the UPDATE can reach it, so the lock
+# order is `_RESERVE`'s. Its one-time filter locks the tenants' switch rows first (those
+# that exist, in project order), as a guarded debit does: a batch that settles a
+# cancelled run's reservation and then charges a step of the same tenant takes the
+# switch row before the ledger rows either way.
 _MOVE = """
-, debits AS (
+, switches AS MATERIALIZED (
+    SELECT s.project_id FROM budget_kills s
+    WHERE s.project_id IN (SELECT project_id FROM r)
+    ORDER BY s.project_id COLLATE "C" FOR NO KEY UPDATE OF s
+), debits AS (
     SELECT k AS scope_key, sum(r.tokens) AS tokens, sum(r.cost) AS cost,
            sum(r.settled_tokens) AS settled_tokens, sum(r.settled_cost) AS settled_cost
     FROM r CROSS JOIN LATERAL unnest(r.scope_keys) AS k GROUP BY k
 ), locked AS MATERIALIZED (
     SELECT l.scope_key FROM budget_ledger l JOIN debits d ON d.scope_key = l.scope_key
+    WHERE (SELECT count(*) FROM switches) >= 0
     ORDER BY l.scope_key COLLATE "C" FOR UPDATE OF l
 ), moved AS (
     UPDATE budget_ledger l SET
@@ -276,7 +300,7 @@ async def settle(
         "WITH r AS (UPDATE budget_reservations SET state = 'settled', "
         "  settled_tokens = least($3::bigint, tokens), settled_cost = least($4::numeric, cost) "
         "  WHERE run_id = $1 AND step = $2 AND state = 'reserved' "
-        "  RETURNING scope_keys, tokens, cost, settled_tokens, settled_cost)"
+        "  RETURNING project_id, scope_keys, tokens, cost, settled_tokens, settled_cost)"
         + _MOVE
         + " SELECT r.settled_tokens AS step_tokens, r.settled_cost AS step_cost, m.scope_key, "
         " m.scope, m.settled_tokens, m.settled_cost FROM r LEFT JOIN moved m ON true",
@@ -304,7 +328,7 @@ async def settle_in_full(conn: asyncpg.Connection, run_ids: Sequence[uuid.UUID])
         "WITH r AS (UPDATE budget_reservations SET state = 'settled', "
         "  settled_tokens = tokens, settled_cost = cost "
         "  WHERE run_id = ANY($1::uuid[]) AND state = 'reserved' "
-        "  RETURNING scope_keys, tokens, cost, settled_tokens, settled_cost)"
+        "  RETURNING project_id, scope_keys, tokens, cost, settled_tokens, settled_cost)"
         + _MOVE
         + " SELECT count(*) FROM r",
         list(run_ids),
@@ -317,7 +341,7 @@ async def release(conn: asyncpg.Connection, run_id: uuid.UUID) -> int:
     released = await conn.fetchval(
         "WITH r AS (UPDATE budget_reservations SET state = 'released' "
         "  WHERE run_id = $1 AND state = 'reserved' "
-        "  RETURNING scope_keys, tokens, cost, 0::bigint AS settled_tokens, "
+        "  RETURNING project_id, scope_keys, tokens, cost, 0::bigint AS settled_tokens, "
         "  0::numeric AS settled_cost)" + _MOVE + " SELECT count(*) FROM r",
         run_id,
     )
