@@ -89,9 +89,10 @@ async def kill_tenant(
     `budget.tenant_killed`. Every debit statement (`reserve`, `charge`) that names a
     tenant scope (the only spend that trips the switch) locks the tenant's switch row
     until its transaction ends and reads its newest version, so the trip waits for
-    every transaction that spent before it, and any debit after it takes nothing. The second transaction therefore sees every run that spent before
-    the trip (those whose step is finishing are waited for under their row lock) and
-    cancels them; a run that starts meanwhile is cancelled at its first debit.
+    every transaction that spent before it, and any debit after it takes nothing. The
+    second transaction therefore sees every run that spent before the trip (those whose
+    step is finishing are waited for under their row lock) and cancels them; a run that
+    starts meanwhile is cancelled at its first debit.
 
     A switch found tripped still gets the second transaction: it writes nothing when
     no run is left to cancel, and it ends the runs a kill that stopped between its two
