@@ -11,8 +11,11 @@ service let through.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -21,7 +24,9 @@ from awooop.approval.domain.refusals import ChannelHeld
 from awooop.contracts.events.payloads.contract import ContractActivated, ContractRetired
 from awooop.contracts.families.channel_binding import ChannelBinding
 from awooop.contracts.records.codec import EnvelopeCodec
-from awooop.contracts.records.envelope import EventPayload
+from awooop.contracts.records.decode_errors import EnvelopeDecodeError
+from awooop.contracts.records.envelope import Envelope, EventPayload
+from awooop.contracts.registries.errors import CodedError
 
 FAMILY = "channel_binding"
 
@@ -47,22 +52,61 @@ async def follow(conn: asyncpg.Connection, state: Contract, decided: EventPayloa
             await _release(conn, state.project_id, state.contract_id)
 
 
-def held(stored: Iterable[tuple[str, bytes]]) -> list[tuple[str, str, str]]:
-    """``(bot, project_id, contract_id)`` of every active binding in `stored`: the
-    contract events of an event store as ``(stream_id, data)``, each stream in order.
-    What the table holds, made again from the log (its migration fills it so)."""
+@dataclass(frozen=True)
+class Held:
+    """`channel_bots` made again from the log: its rows, and what was left out."""
+
+    rows: list[tuple[str, str, str]]
+    """``(bot, project_id, contract_id)`` of every active binding of each bot's holder."""
+    left_out: list[str]
+    """Each stream that could not be read, and each active binding of a bot another
+    project held first, with the reason: the readers' fold gives those nothing either."""
+
+
+def held(stored: Iterable[tuple[str, bytes]]) -> Held:
+    """The rows of every active binding in `stored`: the contract events of an event
+    store as ``(stream_id, data)``, each stream in order (what the table's migration
+    fills it with). A bot goes to the project whose binding of it was activated first
+    (then the lower project and contract id), as in the readers' fold."""
     codec = EnvelopeCodec()
-    streams: dict[str, list[EventPayload]] = defaultdict(list)
+    streams: dict[str, list[Envelope[Any]]] = defaultdict(list)
+    left_out: list[str] = []
+    unreadable: set[str] = set()
     for stream_id, data in stored:
-        streams[stream_id].append(codec.decode(data).payload)
-    found = []
-    for stream_id, payloads in streams.items():
+        try:
+            streams[stream_id].append(codec.decode(data))
+        except EnvelopeDecodeError as error:
+            left_out.append(f"{stream_id}: {error}")
+            unreadable.add(stream_id)
+    bindings: dict[str, list[tuple[dt.datetime, str, str]]] = defaultdict(list)
+    for stream_id, envelopes in streams.items():
+        if stream_id in unreadable:
+            continue
         project_id, contract_id = stream_id.split(":", 1)
-        contract = Contract.fold(project_id, contract_id, payloads)  # type: ignore[arg-type]
-        active = contract.active
-        if contract.family == FAMILY and active is not None:
-            found.append((bot_key(active.body), project_id, contract_id))
-    return found
+        try:
+            contract = Contract.fold(project_id, contract_id, [e.payload for e in envelopes])
+            active = contract.active
+            if contract.family != FAMILY or active is None:
+                continue
+            bot = bot_key(active.body)
+        except (ValueError, CodedError) as error:  # a corrupt stream, a body past its schema
+            left_out.append(f"{stream_id}: {error}")
+            continue
+        activated = max(
+            e.occurred_at
+            for e in envelopes
+            if isinstance(e.payload, ContractActivated) and e.payload.revision == active.number
+        )
+        bindings[bot].append((activated, project_id, contract_id))
+    rows = []
+    for bot, found in sorted(bindings.items()):
+        holder = min(found)[1]
+        for _, project_id, contract_id in sorted(found):
+            if project_id == holder:
+                rows.append((bot, project_id, contract_id))
+            else:
+                left_out.append(f"{project_id}:{contract_id}: {bot} is held by another project")
+    return Held(rows, left_out)
 
 
 async def _hold(conn: asyncpg.Connection, project_id: str, contract_id: str, bot: str) -> None:

@@ -1,8 +1,13 @@
 """Which project holds each bot: one row per active channel_binding of it.
 
 The rows of bindings activated before this revision are made from the contract
-streams already in the event store, folded as the service folds them.
+streams already in the event store, folded as the service folds them; a bot two
+projects bound goes to the one that bound it first, as in the readers' fold. What is
+left out (a stream that cannot be read, a binding of a bot held first elsewhere) is
+logged, and the upgrade goes on.
 """
+
+import logging
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -31,11 +36,14 @@ def upgrade() -> None:
             "ORDER BY stream_id, stream_seq"
         )
     )
-    for bot, project_id, contract_id in held((row[0], bytes(row[1])) for row in stored):
+    found = held((row[0], bytes(row[1])) for row in stored)
+    for bot, project_id, contract_id in found.rows:
         op.get_bind().execute(
             sa.text(f"INSERT INTO {s}.channel_bots VALUES (:bot, :project, :contract)"),
             {"bot": bot, "project": project_id, "contract": contract_id},
         )
+    for reason in found.left_out:
+        logging.getLogger("alembic.runtime.migration").warning("channel_bots: %s", reason)
 
 
 def downgrade() -> None:
