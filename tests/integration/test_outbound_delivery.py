@@ -47,7 +47,7 @@ from awooop.ingress.outbound.settings import OutboundSettings
 from awooop.ingress.outbound.subscriber import OUTBOUND_GROUP
 from awooop.ingress.outbound.worker import OUTBOUND_OUTAGE
 from awooop.security.tenant_credentials import env_variable_name
-from support.contracts import bot_of, publish_contracts, telegram_binding_body
+from support.contracts import bot_of, publish_contracts, slack_binding_body, telegram_binding_body
 from support.infra import StackUrls, migrated, unique
 from support.pipeline import wait_for
 
@@ -78,22 +78,6 @@ class Outbound:
         return self.runner.pool
 
 
-def slack_binding_body(team_id: str) -> dict[str, Any]:
-    return {
-        "family": "channel_binding",
-        "schema_version": 1,
-        "agent_id": "demo-agent",
-        "channel": {
-            "kind": "slack",
-            "team_id": team_id,
-            "app_id": "A0OUTBOUND",
-            "channel_ids": [],
-            "bot_token": "env:SLACK_BOT_TOKEN",
-            "signing_secret": "env:SLACK_SIGNING_SECRET",
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 async def outbound(kafka_ready: StackUrls) -> AsyncIterator[Outbound]:
     project = unique("p")
@@ -106,7 +90,7 @@ async def outbound(kafka_ready: StackUrls) -> AsyncIterator[Outbound]:
         project,
         {
             "telegram": telegram_binding_body(bot_of(project)),
-            "slack": slack_binding_body(f"T{project[1:].upper()}"),
+            "slack": slack_binding_body(f"T{project[1:].upper()}", "A0OUTBOUND"),
         },
     )
     miswired = unique("p")
@@ -115,7 +99,7 @@ async def outbound(kafka_ready: StackUrls) -> AsyncIterator[Outbound]:
         miswired,
         {
             "telegram": telegram_binding_body(bot_of(miswired)),
-            "slack": slack_binding_body(f"T{miswired[1:].upper()}"),
+            "slack": slack_binding_body(f"T{miswired[1:].upper()}", "A0OUTBOUND"),
         },
     )
     job = OutboundJob(

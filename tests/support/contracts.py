@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,25 @@ def telegram_binding_body(bot_id: str, agent_id: str = "demo-agent") -> dict[str
             "chat_ids": [],
             "bot_token": "env:TELEGRAM_BOT_TOKEN",
             "webhook_secret": "env:TELEGRAM_WEBHOOK_SECRET",
+        },
+    }
+
+
+def slack_binding_body(
+    team_id: str, app_id: str, channel_ids: Sequence[str] = (), agent_id: str = "demo-agent"
+) -> dict[str, Any]:
+    """`channel_ids` of the app in the workspace go to `agent_id` (none listed: every one)."""
+    return {
+        "family": "channel_binding",
+        "schema_version": 1,
+        "agent_id": agent_id,
+        "channel": {
+            "kind": "slack",
+            "team_id": team_id,
+            "app_id": app_id,
+            "channel_ids": list(channel_ids),
+            "bot_token": "env:SLACK_BOT_TOKEN",
+            "signing_secret": "env:SLACK_SIGNING_SECRET",
         },
     }
 

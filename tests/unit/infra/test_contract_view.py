@@ -13,6 +13,7 @@ from support.contracts import (
     TEST_RING,
     agent_body,
     lifecycle,
+    slack_binding_body,
     telegram_binding_body,
 )
 
@@ -140,19 +141,7 @@ def test_another_project_naming_a_chat_of_a_held_bot_takes_no_chat_of_it() -> No
 
 
 def _slack_binding_body(channel_ids: list[str]) -> dict[str, Any]:
-    return {
-        "family": "channel_binding",
-        "schema_version": 1,
-        "agent_id": "demo-agent",
-        "channel": {
-            "kind": "slack",
-            "team_id": "T0123",
-            "app_id": "A0456",
-            "channel_ids": channel_ids,
-            "bot_token": "env:SLACK_BOT_TOKEN",
-            "signing_secret": "env:SLACK_SIGNING_SECRET",
-        },
-    }
+    return slack_binding_body("T0123", "A0456", channel_ids)
 
 
 def test_a_slack_app_belongs_to_one_project_even_in_channels_its_binding_does_not_name() -> None:

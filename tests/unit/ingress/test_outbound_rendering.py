@@ -24,7 +24,7 @@ from awooop.ingress.outbound.rendering import (
     split_text,
     utf16_units,
 )
-from support.contracts import agent_body, telegram_binding_body, view_of
+from support.contracts import agent_body, slack_binding_body, telegram_binding_body, view_of
 
 pytestmark = pytest.mark.unit
 
@@ -232,19 +232,7 @@ def telegram(bot_id: str, *chats: str) -> dict[str, Any]:
 
 
 def slack(channels: list[str], app_id: str = "A0APP") -> dict[str, Any]:
-    return {
-        "family": "channel_binding",
-        "schema_version": 1,
-        "agent_id": "demo-agent",
-        "channel": {
-            "kind": "slack",
-            "team_id": "T0TEAM",
-            "app_id": app_id,
-            "channel_ids": channels,
-            "bot_token": "env:SLACK_BOT_TOKEN",
-            "signing_secret": "env:SLACK_SIGNING_SECRET",
-        },
-    }
+    return slack_binding_body("T0TEAM", app_id, channels)
 
 
 def test_a_binding_naming_the_chat_wins_over_the_catch_all() -> None:
