@@ -276,6 +276,32 @@ async def test_a_hold_read_before_its_run_waits_for_the_run(service: Service) ->
     assert found[0].payload.requester == f"{PROJECT}:telegram:{REQUESTER}"
 
 
+async def test_a_hold_whose_run_ends_without_waiting_is_denied_and_leaves_no_row(
+    service: Service,
+) -> None:
+    """The run is cancelled before it said `run.approval_awaited`: its end releases the
+    hold, which becomes a request the end expires at once, so the gateway hears a
+    denial and nothing stays parked."""
+    run_id, call_id = str(new_event_id()), unique("call-")
+    await send(
+        service.producer, held_call(PROJECT, run_id, call_id, service.refs[PROJECT]["policy"])
+    )
+    assert service.runner.pool is not None
+    held = "SELECT count(*) FROM held_calls WHERE run_id = $1"
+    async with service.runner.pool.acquire() as conn:
+
+        async def parked() -> bool:
+            return bool(await conn.fetchval(held, run_id))
+
+        await wait_for(parked, message="the hold parked until its run is known")
+    await send(service.producer, run_cancelled(PROJECT, run_id))
+    found = await events_of(service.urls, run_id, lambda f: "approval.denied" in types(f))
+    assert types(found) == ["approval.requested", "approval.denied"]
+    assert found[-1].payload.code == E_APPROVAL_EXPIRED.code
+    assert "the run ended (cancelled)" in found[-1].payload.reason
+    assert await service.runner.pool.fetchval(held, run_id) == 0
+
+
 async def test_a_request_expires_with_its_run_and_ends_denied(service: Service) -> None:
     # The short agent's runs time out 2 s after they start: so does the request.
     run_id, approval_id, _ = await held_request(service, PROJECT, agent="short-agent")

@@ -13,7 +13,8 @@ decided in memory in partition-offset order, then one statement per table writes
   said who asked and which agent revision the run is pinned to (they come on different
   topics: whichever is read first waits, the held call in `held_calls`);
 - a run's end while it waits (`run.cancelled`, `run.timed_out`, `run.failed`: a run
-  cannot complete while it waits for a call) denies its pending requests;
+  cannot complete while it waits for a call) denies its pending requests, and a call
+  held for a run that ended before it said `run.approval_awaited`;
 - `ingress.button_pressed` with an approval button's data is a vote (`approve:<id>`,
   `reject:<id>`); other buttons are not this service's.
 
@@ -221,12 +222,15 @@ class ApprovalProcessor(EventProcessor):
             conn, {e.correlation_id for e in envelopes if e.event_type != BUTTON_PRESSED}
         )
         starting = {e.correlation_id for e in envelopes if e.event_type == RUN_STARTED}
-        released = await approval_store.held_for(conn, starting)
+        ending = {e.correlation_id for e in envelopes if e.event_type in RUN_ENDED}
+        # A run that ends without waiting for its call (cancelled, timed out) never says
+        # `run.approval_awaited`: its end releases the hold as a start would.
+        released = await approval_store.held_for(conn, starting | ending)
         work: list[tuple[Envelope[Any], bytes]] = [
             (item.body, item.raw.value or b"") for item in records
         ]
-        # A hold released by its run's start is decided right after that start.
-        work = _after_starts(work, released)
+        # A hold released by its run's start (or end) is decided right after it.
+        work = _after_run_facts(work, released)
         run_ids = {e.correlation_id for e, _ in work if e.event_type != BUTTON_PRESSED}
         named: set[uuid.UUID] = set()
         for env, _ in work:
@@ -234,7 +238,6 @@ class ApprovalProcessor(EventProcessor):
                 named.add(approval_id_of(env.project_id, env.payload.call_id))
             elif env.event_type == BUTTON_PRESSED and (vote := vote_of_button(env.payload.value)):
                 named.add(vote[1])
-        ending = {e.correlation_id for e, _ in work if e.event_type in RUN_ENDED}
         runs = await approval_store.runs(conn, run_ids)
         requests = await approval_store.lock_requests(conn, named, ending)
         batch = _Batch(self.contracts.view, self._mint, runs, requests)
@@ -253,10 +256,12 @@ class ApprovalProcessor(EventProcessor):
         await context.append(batch.events)
 
 
-def _after_starts(
+def _after_run_facts(
     work: list[tuple[Envelope[Any], bytes]], released: Sequence[HeldCall]
 ) -> list[tuple[Envelope[Any], bytes]]:
-    """`work` with each released hold placed right after its run's `run.started`."""
+    """`work` with each released hold placed right after the first event that made its
+    run known: its `run.approval_awaited`, or its end. Placed after an end, the hold
+    becomes a request that the end expires at once (its call is denied, not forgotten)."""
     if not released:
         return work
     by_run: dict[str, list[tuple[Envelope[Any], bytes]]] = {}
@@ -266,6 +271,6 @@ def _after_starts(
     out: list[tuple[Envelope[Any], bytes]] = []
     for env, raw in work:
         out.append((env, raw))
-        if env.event_type == RUN_STARTED:
+        if env.event_type == RUN_STARTED or env.event_type in RUN_ENDED:
             out.extend(by_run.pop(env.correlation_id, []))
     return out
