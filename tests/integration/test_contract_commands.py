@@ -331,3 +331,63 @@ async def test_two_projects_racing_for_one_bot_leave_one_holder(api: Api) -> Non
     )
     winner = next(r for r, a in zip(rivals, answers, strict=True) if a.status_code == 200)
     assert [row["project_id"] for row in holders] == [winner.project]
+
+
+# What a contract defines for its project (an agent, a tool, the policy, a chat) is held
+# by one active contract: a second contract defining the same is refused at activation
+# (`E-CONTRACT-CLAIM-HELD`, naming the holder) until the holder is retired.
+
+
+async def _activated(api: Api, contract: str, family: str, body: dict[str, Any]) -> httpx.Response:
+    drafted = await api.send(f"{contract}/drafts", family=family, body=body)
+    assert drafted.status_code == 201, drafted.text
+    revision = drafted.json()["revision"]
+    assert (await api.send(f"{contract}/revisions/{revision}/publish")).status_code == 200
+    for signer in (BOB, CAROL)[: 2 if family in ("policy", "budget") else 1]:
+        signed = await api.send(f"{contract}/revisions/{revision}/signatures", signer)
+        assert signed.status_code == 200, signed.text
+    return await api.send(f"{contract}/revisions/{revision}/activate", BOB)
+
+
+async def test_a_second_contract_defining_what_an_active_one_defines_is_refused(
+    api: Api,
+) -> None:
+    agent = valid_body("agent")
+    assert (await _activated(api, "ops-agent", "agent", agent)).status_code == 200
+    copy = await _activated(api, "ops-agent-copy", "agent", agent)
+    assert copy.status_code == 409
+    assert copy.json()["code"] == "E-CONTRACT-CLAIM-HELD"
+    assert "agent 'ops-bot_2'" in copy.json()["reason"]
+    assert "'ops-agent'" in copy.json()["reason"]
+    assert [e[0] for e in await api.stored("ops-agent-copy")][-1] == "contract.signed"
+
+    # The holder's own next revision passes; a project's second policy does not.
+    again = await _activated(api, "ops-agent", "agent", {**agent, "max_attempts": 2})
+    assert again.status_code == 200, again.text
+    assert (await _activated(api, "policy", "policy", valid_body("policy"))).status_code == 200
+    second = await _activated(api, "policy-2", "policy", valid_body("policy"))
+    assert (second.status_code, second.json()["code"]) == (409, "E-CONTRACT-CLAIM-HELD")
+    assert "the project's policy" in second.json()["reason"]
+
+    # Retired, the holder lets the agent go.
+    assert (await api.send("ops-agent/revisions/2/retire")).status_code == 200
+    assert (await api.send("ops-agent-copy/revisions/1/activate", BOB)).status_code == 200
+
+
+async def test_racing_contracts_for_one_claim_leave_one_holder(api: Api) -> None:
+    tool = valid_body("tool")
+    contracts = [f"tool-{n}" for n in range(4)]
+    for contract in contracts:
+        drafted = await api.send(f"{contract}/drafts", family="tool", body=tool)
+        assert (await api.send(f"{contract}/revisions/1/publish")).status_code == 200
+        assert drafted.status_code == 201
+        assert (await api.send(f"{contract}/revisions/1/signatures", BOB)).status_code == 200
+    answers = await asyncio.gather(
+        *(api.send(f"{contract}/revisions/1/activate", BOB) for contract in contracts)
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    holders = await api.pool.fetch(
+        "SELECT contract_id FROM contract_claims WHERE project_id = $1", api.project
+    )
+    winner = next(c for c, a in zip(contracts, answers, strict=True) if a.status_code == 200)
+    assert [row["contract_id"] for row in holders] == [winner]

@@ -274,6 +274,11 @@ E_CONTRACT_CHANNEL_HELD = _code(
     "E-CONTRACT-CHANNEL-HELD",
     "a channel_binding names a bot or app another project's active binding holds",
 )
+E_CONTRACT_CLAIM_HELD = _code(
+    "E-CONTRACT-CLAIM-HELD",
+    "a contract defines an agent, tool, chat, policy or budget another active contract "
+    "of the project defines",
+)
 E_CONTRACT_REQUEST_REUSED = _code(
     "E-CONTRACT-REQUEST-REUSED",
     "a contract command's request_id was used before for another command or body",
@@ -370,6 +375,7 @@ _ALL = (
     E_CONTRACT_FAMILY,
     E_CONTRACT_UNKNOWN,
     E_CONTRACT_CHANNEL_HELD,
+    E_CONTRACT_CLAIM_HELD,
     E_CONTRACT_REQUEST_REUSED,
     E_API_UNAUTHORIZED,
     E_API_FORBIDDEN,

@@ -2,9 +2,9 @@
 
 The transaction claims the request id first (a concurrent twin waits on that row and
 then finds the answer), locks the contract's stream, folds its events, decides, keeps
-which project holds each bot (`channel_bots`), appends the event (and its outbox row)
-and stores the answer under the request id. A refusal
-rolls all of it back: only a command that appended has an answer to repeat.
+what the active contracts hold (`contract_claims`, `channel_bots`), appends the event
+(and its outbox row) and stores the answer under the request id. A refusal rolls all of
+it back: only a command that appended has an answer to repeat.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from awooop.approval.adapters import channel_bots
+from awooop.approval.adapters import contract_claims
 from awooop.approval.domain.commands import ContractCommand, decide, fingerprint
 from awooop.approval.domain.contracts import Contract
 from awooop.contracts.records.codec import EnvelopeCodec
@@ -86,7 +86,7 @@ async def run_command(
         versions = await lock_streams(conn, [stream_id])
         state = await load_contract(conn, command.project_id, command.contract_id)
         decision = decide(state, command, signing_key, signatures)
-        await channel_bots.follow(conn, state, decision.payload)
+        await contract_claims.follow(conn, state, decision.payload)
         envelope = new_envelope(
             decision.payload,
             occurred_at=now(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from awooop.contracts.registries.errors import (
     E_CONTRACT_BODY_INVALID,
     E_CONTRACT_CHANNEL_HELD,
+    E_CONTRACT_CLAIM_HELD,
     E_CONTRACT_FAMILY,
     E_CONTRACT_SIGNER_AUTHOR,
     E_CONTRACT_SIGNER_REPEATED,
@@ -68,3 +69,9 @@ class ChannelHeld(ContractRefused):
     """The binding's bot or app belongs to another project (its binding is active)."""
 
     error = E_CONTRACT_CHANNEL_HELD
+
+
+class ClaimHeld(ContractRefused):
+    """What the revision defines is defined by another active contract of the project."""
+
+    error = E_CONTRACT_CLAIM_HELD

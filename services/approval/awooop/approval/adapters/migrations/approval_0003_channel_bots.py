@@ -12,7 +12,7 @@ import logging
 import sqlalchemy as sa
 from alembic import context, op
 
-from awooop.approval.adapters.channel_bots import held
+from awooop.approval.adapters.contract_claims import held
 
 revision = "approval_0003"
 down_revision = "approval_0002"
@@ -37,12 +37,12 @@ def upgrade() -> None:
         )
     )
     found = held((row[0], bytes(row[1])) for row in stored)
-    for bot, project_id, contract_id in found.rows:
+    for bot, project_id, contract_id in found.bots:
         op.get_bind().execute(
             sa.text(f"INSERT INTO {s}.channel_bots VALUES (:bot, :project, :contract)"),
             {"bot": bot, "project": project_id, "contract": contract_id},
         )
-    for reason in found.left_out:
+    for reason in [*found.unreadable, *found.lost_bots]:
         logging.getLogger("alembic.runtime.migration").warning("channel_bots: %s", reason)
 
 
