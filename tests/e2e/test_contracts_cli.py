@@ -39,6 +39,9 @@ pytestmark = pytest.mark.e2e
 
 PROJECT = "e2e-contracts-cli"
 CONTRACT = "payments-policy"
+LISTED = "e2e-contracts-list"
+"""The project of the listing test: its policy is a project's second otherwise, which the
+approval service refuses while `payments-policy` is active (decision 0072)."""
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +50,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfor
         yield platform
 
 
-def _policy_file(folder: Path, contract: str = CONTRACT, **changes: object) -> Path:
+def _policy_file(
+    folder: Path, contract: str = CONTRACT, project: str = PROJECT, **changes: object
+) -> Path:
     fixture = next(
         f for f in CONTRACT_FAMILIES["policy"].fixtures("valid") if f.name == "full.json"
     )
     body = json.loads(fixture.read_text(encoding="utf-8")) | changes
     path = folder / f"{contract}-{len(changes)}.json"
-    path.write_text(json.dumps({"project": PROJECT, "contract": contract, "body": body}))
+    path.write_text(json.dumps({"project": project, "contract": contract, "body": body}))
     return path
 
 
@@ -139,7 +144,7 @@ def _listed(running: RunningPlatform, contract: str, latest: int) -> list[str]:
     """`contracts list` once the projector has folded `latest` revisions of `contract`."""
     deadline = time.monotonic() + 60
     while True:
-        listed = running.cli("contracts", "list", "--project", PROJECT).stdout.splitlines()
+        listed = running.cli("contracts", "list", "--project", LISTED).stdout.splitlines()
         rows = [line.split() for line in listed if line.split()[:1] == [contract]]
         if rows and rows[0][6] == str(latest):
             return rows[0]
@@ -151,35 +156,35 @@ def test_list_show_and_diff_read_the_projected_contract(
     running: RunningPlatform, tmp_path: Path
 ) -> None:
     contract, who = "limits-policy", ("--as", "carol")
-    first = _policy_file(tmp_path, contract)
+    first = _policy_file(tmp_path, contract, LISTED)
     running.cli("contracts", "apply", str(first), *who)
-    ids = (contract, "1", "--project", PROJECT)
+    ids = (contract, "1", "--project", LISTED)
     running.cli("contracts", "publish", *ids, *who)
     for signer in ("alice", "bob"):
         running.cli("contracts", "sign", *ids, "--as", signer)
     running.cli("contracts", "activate", *ids, *who)
-    second = _policy_file(tmp_path, contract, approvals_required=3)
+    second = _policy_file(tmp_path, contract, LISTED, approvals_required=3)
     running.cli("contracts", "apply", str(second), *who)
 
     row = _listed(running, contract, latest=2)
     assert row[1:6] == ["policy", "active", "active", "1", "latest"]
-    drafts = running.cli("contracts", "list", "--project", PROJECT, "--lifecycle", "draft")
+    drafts = running.cli("contracts", "list", "--project", LISTED, "--lifecycle", "draft")
     assert contract not in drafts.stdout  # listed by its active revision's state
 
-    shown = running.cli("contracts", "show", contract, "--project", PROJECT).stdout
+    shown = running.cli("contracts", "show", contract, "--project", LISTED).stdout
     lines = shown.splitlines()
-    assert lines[0].startswith(f"contract {PROJECT}/{contract}  policy  active  active 1")
+    assert lines[0].startswith(f"contract {LISTED}/{contract}  policy  active  active 1")
     assert any(
         "revision 1  active" in line and "signed by alice, bob  signature valid" in line
         for line in lines
     ), shown
     assert any("revision 2  draft" in line and "not published" in line for line in lines)
     detail = json.loads(
-        running.cli("contracts", "show", contract, "--project", PROJECT, "--json").stdout
+        running.cli("contracts", "show", contract, "--project", LISTED, "--json").stdout
     )
     assert detail["revisions"][1]["body"]["approvals_required"] == 3
 
-    diff = running.cli("contracts", "diff", contract, "1", "2", "--project", PROJECT, check=False)
+    diff = running.cli("contracts", "diff", contract, "1", "2", "--project", LISTED, check=False)
     assert diff.returncode == 1, diff.stderr
     assert diff.stdout.splitlines()[:2] == [f"--- {contract}@1", f"+++ {contract}@2"]
     assert '-  "approvals_required": 2,' in diff.stdout
@@ -190,11 +195,9 @@ def test_list_show_and_diff_read_the_projected_contract(
     assert changed.returncode == 1
     assert changed.stdout.startswith(f"--- {contract}@1 (active)\n+++ {second}\n")
 
-    unknown = running.cli("contracts", "show", "no-such", "--project", PROJECT, check=False)
+    unknown = running.cli("contracts", "show", "no-such", "--project", LISTED, check=False)
     assert "HTTP 404: contract 'no-such' not found" in _refused(unknown)
-    missing = running.cli(
-        "contracts", "diff", contract, "1", "7", "--project", PROJECT, check=False
-    )
+    missing = running.cli("contracts", "diff", contract, "1", "7", "--project", LISTED, check=False)
     assert "has no revision 7 (it has 1, 2)" in _refused(missing)
 
 

@@ -391,3 +391,28 @@ async def test_racing_contracts_for_one_claim_leave_one_holder(api: Api) -> None
     )
     winner = next(c for c, a in zip(contracts, answers, strict=True) if a.status_code == 200)
     assert [row["contract_id"] for row in holders] == [winner]
+
+
+async def test_retiring_a_holder_passes_its_claim_to_a_contract_that_lost_it_before(
+    api: Api,
+) -> None:
+    """Two contracts defining one agent from before the table existed: the readers keep
+    the first. Retired, the first hands the agent to the second, as the readers do, so a
+    third is still refused."""
+    agent = valid_body("agent")
+    assert (await _activated(api, "first", "agent", agent)).status_code == 200
+    forget = "DELETE FROM contract_claims WHERE project_id = $1"
+    await api.pool.execute(forget, api.project)  # as before the table
+    assert (await _activated(api, "second", "agent", agent)).status_code == 200
+    await api.pool.execute(forget, api.project)
+    await api.pool.execute(
+        "INSERT INTO contract_claims VALUES ($1, 'agent|ops-bot_2', 'first')", api.project
+    )  # what the table's migration makes of the two: the first activated holds it
+    assert (await api.send("first/revisions/1/retire")).status_code == 200
+    held = await api.pool.fetch(
+        "SELECT claim, contract_id FROM contract_claims WHERE project_id = $1", api.project
+    )
+    assert [tuple(row) for row in held] == [("agent|ops-bot_2", "second")]
+    third = await _activated(api, "third", "agent", agent)
+    assert (third.status_code, third.json()["code"]) == (409, "E-CONTRACT-CLAIM-HELD")
+    assert "'second'" in third.json()["reason"]

@@ -117,10 +117,7 @@ class _Batch:
         ended = known.ended if known is not None else None
         facts = RunFacts(run_id, env.project_id, payload.requester, deadline, ended)
         self.runs[run_id] = self.changed_runs[run_id] = facts
-        for approval_id, (held, held_env) in list(self.held.items()):
-            if held.run_id == run_id:
-                del self.held[approval_id]
-                self.approval_required(held_env, held.envelope)
+        self._release(run_id)
 
     def ended(self, env: Envelope[Any]) -> None:
         run_id = env.correlation_id
@@ -135,6 +132,14 @@ class _Batch:
         for stored in list(self.requests.values()):
             if stored.request.run_id == run_id and stored.request.state == "pending":
                 self._ended(stored, env, state)
+        self._release(run_id)
+
+    def _release(self, run_id: str) -> None:
+        """The calls this batch held for `run_id`, decided now that the run is known."""
+        for approval_id, (held, held_env) in list(self.held.items()):
+            if held.run_id == run_id:
+                del self.held[approval_id]
+                self.approval_required(held_env, held.envelope)
 
     def _ended(self, stored: StoredRequest, env: Envelope[Any], state: str) -> None:
         reason = f"the run ended ({state}) before a decision"

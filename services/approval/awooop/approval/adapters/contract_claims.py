@@ -58,6 +58,7 @@ async def follow(conn: asyncpg.Connection, state: Contract, decided: EventPayloa
         active = state.active
         if active is not None and active.number == decided.revision:
             await _release(conn, state.project_id, state.contract_id)
+            await _pass_on(conn, state.project_id, state.contract_id)
 
 
 @dataclass
@@ -237,3 +238,38 @@ async def _release(conn: asyncpg.Connection, project_id: str, contract_id: str) 
         project_id,
         contract_id,
     )
+
+
+async def _pass_on(conn: asyncpg.Connection, project_id: str, retired: str) -> None:
+    """Give what `retired` held to the project's other active contracts that claim it,
+    the earliest activated first, as the readers' fold does once it is retired. Only
+    contracts activated before these tables existed can claim what another held."""
+    rows = await conn.fetch(
+        "SELECT stream_id, data FROM events WHERE stream_type = 'contract' "
+        "AND starts_with(stream_id, $1) ORDER BY stream_id, stream_seq",
+        f"{project_id}:",
+    )
+    found = held(
+        (row["stream_id"], bytes(row["data"]))
+        for row in rows
+        if row["stream_id"] != f"{project_id}:{retired}"
+    )
+    for bot, project, contract in found.bots:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"bot:{bot}")
+        await conn.execute(
+            "INSERT INTO channel_bots (bot, project_id, contract_id) SELECT $1, $2, $3 "
+            "WHERE NOT EXISTS (SELECT 1 FROM channel_bots WHERE bot = $1 AND project_id <> $2) "
+            "ON CONFLICT DO NOTHING",
+            bot,
+            project,
+            contract,
+        )
+    if found.claims:
+        await conn.execute(
+            "INSERT INTO contract_claims (project_id, claim, contract_id) "
+            "SELECT $1, c.claim, c.contract_id FROM unnest($2::text[], $3::text[]) "
+            '  AS c(claim, contract_id) ORDER BY c.claim COLLATE "C" ON CONFLICT DO NOTHING',
+            project_id,
+            [claim for _, claim, _ in found.claims],
+            [contract for _, _, contract in found.claims],
+        )
