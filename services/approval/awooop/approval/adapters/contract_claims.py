@@ -118,6 +118,20 @@ def held(stored: Iterable[tuple[str, bytes]]) -> Held:
     return found
 
 
+def held_in(bind: Any, schema: str) -> Held:
+    """`held` over the contract streams of `schema`'s event store, read through `bind` (a
+    migration's SQLAlchemy connection)."""
+    from sqlalchemy import text  # only the migrations read through SQLAlchemy
+
+    stored = bind.execute(
+        text(
+            f"SELECT stream_id, data FROM \"{schema}\".events WHERE stream_type = 'contract' "
+            "ORDER BY stream_id, stream_seq"
+        )
+    )
+    return held((row[0], bytes(row[1])) for row in stored)
+
+
 def _actives(stored: Iterable[tuple[str, bytes]], reasons: list[str]) -> list[_Active]:
     """The active revision of every stream, with its activation time; a stream that
     cannot be read is left out, its reason added to `reasons`."""

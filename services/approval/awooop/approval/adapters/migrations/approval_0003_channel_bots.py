@@ -12,7 +12,7 @@ import logging
 import sqlalchemy as sa
 from alembic import context, op
 
-from awooop.approval.adapters.contract_claims import held
+from awooop.approval.adapters.contract_claims import held_in
 
 revision = "approval_0003"
 down_revision = "approval_0002"
@@ -30,13 +30,7 @@ def upgrade() -> None:
             PRIMARY KEY (bot, project_id, contract_id)
         )""")
     op.execute(f"CREATE INDEX channel_bots_contract ON {s}.channel_bots (project_id, contract_id)")
-    stored = op.get_bind().execute(
-        sa.text(
-            f"SELECT stream_id, data FROM {s}.events WHERE stream_type = 'contract' "
-            "ORDER BY stream_id, stream_seq"
-        )
-    )
-    found = held((row[0], bytes(row[1])) for row in stored)
+    found = held_in(op.get_bind(), context.config.attributes["schema"])
     for bot, project_id, contract_id in found.bots:
         op.get_bind().execute(
             sa.text(f"INSERT INTO {s}.channel_bots VALUES (:bot, :project, :contract)"),

@@ -12,7 +12,7 @@ import logging
 import sqlalchemy as sa
 from alembic import context, op
 
-from awooop.approval.adapters.contract_claims import held
+from awooop.approval.adapters.contract_claims import held_in
 
 revision = "approval_0004"
 down_revision = "approval_0003"
@@ -32,13 +32,7 @@ def upgrade() -> None:
     op.execute(
         f"CREATE INDEX contract_claims_contract ON {s}.contract_claims (project_id, contract_id)"
     )
-    stored = op.get_bind().execute(
-        sa.text(
-            f"SELECT stream_id, data FROM {s}.events WHERE stream_type = 'contract' "
-            "ORDER BY stream_id, stream_seq"
-        )
-    )
-    found = held((row[0], bytes(row[1])) for row in stored)
+    found = held_in(op.get_bind(), context.config.attributes["schema"])
     for project_id, claim, contract_id in found.claims:
         op.get_bind().execute(
             sa.text(f"INSERT INTO {s}.contract_claims VALUES (:project, :claim, :contract)"),
